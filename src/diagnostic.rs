@@ -1,0 +1,142 @@
+//! Located problems and their rendering: `file:line:col`, the source line, a caret, a hint.
+//!
+//! Every stage reports through [`Diagnostic`]; stages collect them instead of stopping at the
+//! first, so a user fixes a spec in one round trip.
+
+use codespan_reporting::diagnostic::{Diagnostic as Report, Label};
+use codespan_reporting::files::SimpleFile;
+use codespan_reporting::term::{self, Chars, Config};
+
+use crate::source::{SourceFile, Span};
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Diagnostic {
+    pub message: String,
+    /// Where the problem is, when it comes from the spec text (a CLI flag has no span).
+    pub span: Option<Span>,
+    /// Short text printed under the caret.
+    pub label: Option<String>,
+    /// What to do about it.
+    pub hint: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn error(message: impl Into<String>) -> Self {
+        Diagnostic {
+            message: message.into(),
+            span: None,
+            label: None,
+            hint: None,
+        }
+    }
+
+    pub fn with_span(mut self, span: Span) -> Self {
+        self.span = Some(span);
+        self
+    }
+
+    pub fn with_label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// 1-based line and column of the start of the span.
+    pub fn line_col(&self, text: &str) -> Option<(usize, usize)> {
+        let start = self.span.as_ref()?.start.min(text.len());
+        let before = &text[..start];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+        Some((line, column))
+    }
+}
+
+/// All the problems found in one spec, rendered against its text by `Display`.
+#[derive(Debug, Clone)]
+pub struct Diagnostics {
+    pub source: SourceFile,
+    pub items: Vec<Diagnostic>,
+}
+
+impl Diagnostics {
+    /// Renders like a compiler: header, `--> file:line:col`, source line, caret, `= help:`.
+    pub fn render(&self) -> String {
+        let file = SimpleFile::new(self.source.name.as_str(), self.source.text.as_str());
+        let config = Config {
+            chars: Chars::ascii(),
+            ..Config::default()
+        };
+        let mut out = String::new();
+        for d in &self.items {
+            let mut report = Report::error().with_message(&d.message);
+            if let Some(span) = &d.span {
+                let span = clamp(span, self.source.text.len());
+                let label = Label::primary((), span);
+                report = report.with_labels(vec![match &d.label {
+                    Some(text) => label.with_message(text),
+                    None => label,
+                }]);
+            }
+            if let Some(hint) = &d.hint {
+                report = report.with_notes(vec![format!("help: {hint}")]);
+            }
+            match term::emit_into_string(&config, &file, &report) {
+                Ok(text) => out.push_str(&text),
+                // Rendering only fails for spans outside the text; fall back to the plain message.
+                Err(_) => out.push_str(&format!("error: {}\n", d.message)),
+            }
+        }
+        let n = self.items.len();
+        out.push_str(&format!(
+            "{}: {n} problem{} found\n",
+            self.source.name,
+            if n == 1 { "" } else { "s" }
+        ));
+        out
+    }
+}
+
+fn clamp(span: &Span, len: usize) -> Span {
+    let start = span.start.min(len);
+    start..span.end.clamp(start, len)
+}
+
+impl std::fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.render())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+/// "did you mean `nodelay`?" for a misspelt word, when one candidate is close enough.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(&word.to_ascii_lowercase(), c), c))
+        .filter(|&(distance, c)| distance <= (c.len() / 3).max(1) + usize::from(c.len() > 6))
+        .min_by_key(|&(distance, _)| distance)
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions_only_when_close() {
+        assert_eq!(did_you_mean("nodelya", ["nodelay", "reuseaddr"]), Some("nodelay"));
+        assert_eq!(did_you_mean("recv_bufer", ["recv_buffer", "send_buffer"]), Some("recv_buffer"));
+        assert_eq!(did_you_mean("colour", ["nodelay", "reuseaddr"]), None);
+    }
+
+    #[test]
+    fn line_and_column_are_one_based() {
+        let d = Diagnostic::error("x").with_span(8..9);
+        assert_eq!(d.line_col("abc\ndef\nghi"), Some((3, 1)));
+    }
+}

@@ -1,0 +1,81 @@
+//! sockgen turns a declarative socket spec into socket servers that are compiled, run and
+//! verified on loopback.
+//!
+//! The pipeline runs one way, and each stage is a module:
+//! [`source`] (load YAML/TOML with spans) → [`spec`] (decode) → [`validate`] → [`plan`] →
+//! [`render`] (askama templates in [`target`]) → [`proof`] (compile, run, verify).
+
+#[cfg(feature = "cli")]
+pub mod cli;
+pub mod diagnostic;
+pub mod plan;
+pub mod proof;
+pub mod render;
+pub mod source;
+pub mod spec;
+pub mod target;
+pub mod validate;
+
+use std::path::Path;
+
+pub use diagnostic::{Diagnostic, Diagnostics};
+pub use plan::Plan;
+pub use render::{GeneratedFile, Layout};
+pub use source::SourceFile;
+pub use validate::Target;
+
+/// Why a spec could not become a Plan or files.
+#[derive(Debug)]
+pub enum Error {
+    /// The file could not be read or its format is unknown.
+    Load(source::LoadError),
+    /// The spec has problems; `Display` shows them all, located.
+    Invalid(Box<Diagnostics>),
+    Render(render::RenderError),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Load(e) => write!(f, "error: {e}"),
+            Error::Invalid(d) => write!(f, "{d}"),
+            Error::Render(e) => write!(f, "error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// load → decode → validate for a spec already in memory.
+pub fn plan_source(source: &SourceFile, target: Target) -> Result<Plan, Error> {
+    let invalid = |items| Error::Invalid(Box::new(Diagnostics { source: source.clone(), items }));
+    let tree = source.parse().map_err(|d| invalid(vec![d]))?;
+    let mut decoder = spec::Decoder::default();
+    let spec = spec::decode(&tree, &mut decoder);
+    // Validation runs even when decoding found problems, so the user sees everything at once;
+    // its own errors about keys that failed to decode are not duplicated because those keys
+    // are simply absent from the Spec.
+    let validated = validate::validate(&spec, &source.name, target);
+    let mut problems = decoder.diagnostics;
+    match validated {
+        Ok(plan) if problems.is_empty() => Ok(plan),
+        Ok(_) => Err(invalid(problems)),
+        Err(more) => {
+            problems.extend(more);
+            problems.sort_by_key(|d| d.span.as_ref().map_or(usize::MAX, |s| s.start));
+            Err(invalid(problems))
+        }
+    }
+}
+
+/// Reads a spec file and turns it into a Plan for `target`.
+pub fn plan_file(path: &Path, target: Target) -> Result<Plan, Error> {
+    let source = SourceFile::read(path).map_err(Error::Load)?;
+    plan_source(&source, target)
+}
+
+/// The whole pipeline for one spec file: the files sockgen would write.
+pub fn generate(path: &Path, target: Target, layout: Layout) -> Result<Vec<GeneratedFile>, Error> {
+    let plan = plan_file(path, target)?;
+    render::render(&plan, layout).map_err(Error::Render)
+}

@@ -1,0 +1,600 @@
+//! Stage 2, **decode**: the raw spec as the user wrote it, every value with its span.
+//!
+//! The same types derive the JSON Schema (`sockgen schema`), so the documented keys and the
+//! decoded keys cannot drift apart unnoticed (a unit test compares them). Decoding checks the
+//! shape and range of each value and collects every problem; cross-field and per-target checks
+//! belong to `validate`.
+
+use std::ops::RangeInclusive;
+
+use schemars::JsonSchema;
+
+use crate::diagnostic::{did_you_mean, Diagnostic};
+use crate::source::{Entry, Node, Span, Value};
+
+/// A value from the spec and where it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spanned<T> {
+    pub value: T,
+    /// The value's span.
+    pub span: Span,
+    /// The key's span: where to point when the key itself is the problem.
+    pub key_span: Span,
+}
+
+impl<T: JsonSchema> JsonSchema for Spanned<T> {
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        T::schema_name()
+    }
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        T::schema_id()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        T::json_schema(generator)
+    }
+}
+
+/// Accepted ranges, shared by the decoder and the JSON Schema.
+pub mod limits {
+    pub const PORT_MAX: i128 = 65_535;
+    pub const BUFFER_MIN: i128 = 1_024;
+    pub const BUFFER_MAX: i128 = 64 << 20;
+    pub const IO_BUFFER_MIN: i128 = 512;
+    pub const IO_BUFFER_MAX: i128 = 16 << 20;
+    pub const OUTPUT_BUFFER_MAX: i128 = 256 << 20;
+    pub const KEEPALIVE_SECONDS_MAX: i128 = 32_767;
+    pub const KEEPALIVE_COUNT_MAX: i128 = 127;
+    pub const LINGER_MAX: i128 = 65_535;
+    pub const BACKLOG_MAX: i128 = 65_535;
+    pub const WORKERS_MAX: i128 = 256;
+    pub const CONNECTIONS_MAX: i128 = 1_000_000;
+    pub const IDLE_TIMEOUT_MAX: i128 = 86_400_000;
+    pub const EVENTS_MAX: i128 = 65_536;
+    pub const NAME_MAX_LEN: usize = 48;
+}
+
+macro_rules! keyword_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, JsonSchema, serde::Serialize)]
+        pub enum $name { $($(#[$vmeta])* #[serde(rename = $text)] $variant),+ }
+
+        impl Keyword for $name {
+            const ALL: &'static [Self] = &[$($name::$variant),+];
+            fn as_str(&self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                Self::parse(s)
+            }
+        }
+    };
+}
+
+/// A closed set of words, such as the protocols.
+pub trait Keyword: Sized + Copy + 'static {
+    const ALL: &'static [Self];
+    fn as_str(&self) -> &'static str;
+
+    fn parse(text: &str) -> Result<Self, String> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|k| k.as_str() == text)
+            .ok_or_else(|| {
+                let choices: Vec<&str> = Self::ALL.iter().map(|k| k.as_str()).collect();
+                match did_you_mean(text, choices.iter().copied()) {
+                    Some(close) => format!("did you mean `{close}`? (one of {})", choices.join(", ")),
+                    None => format!("expected one of {}", choices.join(", ")),
+                }
+            })
+    }
+}
+
+keyword_enum!(
+    /// Whether the program accepts connections or makes them.
+    Role { Server = "server", Client = "client" }
+);
+keyword_enum!(
+    /// Transport protocol.
+    Protocol { Tcp = "tcp", Udp = "udp" }
+);
+keyword_enum!(
+    /// Output language.
+    Lang {
+        /// C11 for POSIX/Linux.
+        C = "c",
+        /// Rust for Linux.
+        Rust = "rust",
+        /// C for Windows Winsock.
+        Winsock = "winsock"
+    }
+);
+keyword_enum!(
+    /// I/O model of the event loop.
+    Model {
+        /// One thread per connection with blocking calls.
+        Blocking = "blocking",
+        /// poll(2) / WSAPoll readiness loop.
+        Poll = "poll",
+        /// Linux epoll, edge-triggered.
+        Epoll = "epoll",
+        /// Linux io_uring completion loop.
+        IoUring = "io_uring",
+        /// Windows I/O completion ports.
+        Iocp = "iocp"
+    }
+);
+keyword_enum!(
+    /// What the server does with the bytes it receives.
+    Handler {
+        /// RFC 862: send back every byte received.
+        Echo = "echo",
+        /// RFC 863: read and drop everything.
+        Discard = "discard",
+        /// RFC 864: send a stream of printable characters, ignore input.
+        Chargen = "chargen",
+        /// Your own protocol in the generated handler callbacks.
+        Custom = "custom"
+    }
+);
+
+/// A socket spec: everything sockgen needs to generate a server.
+#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
+#[schemars(title = "sockgen spec", deny_unknown_fields)]
+pub struct Spec {
+    /// Prefix of every generated identifier and the program's name. Letters, digits and `_`,
+    /// starting with a letter; at most 48 characters. Required.
+    #[schemars(length(min = 1, max = 48), regex(pattern = r"^[A-Za-z][A-Za-z0-9_]*$"))]
+    pub name: Option<Spanned<String>>,
+    /// `server` (default). `client` generation is not available yet.
+    pub role: Option<Spanned<Role>>,
+    /// `tcp` (default) or `udp`.
+    pub protocol: Option<Spanned<Protocol>>,
+    /// IPv4 or IPv6 literal the server binds (default `127.0.0.1`). Use `0.0.0.0` or `::` for all interfaces.
+    pub address: Option<Spanned<String>>,
+    /// Port to bind, 0–65535 (default 0: the kernel picks one and the program prints it).
+    #[schemars(range(min = 0, max = 65535))]
+    pub port: Option<Spanned<u16>>,
+    /// Output language when `--lang` is not given (default `c`).
+    pub lang: Option<Spanned<Lang>>,
+    /// I/O model when `--model` is not given (default `epoll` for c and rust, `iocp` for winsock).
+    pub model: Option<Spanned<Model>>,
+    /// Built-in handler or `custom` callbacks (default `echo`).
+    pub handler: Option<Spanned<Handler>>,
+    /// Socket options.
+    pub socket: Option<Spanned<SocketSpec>>,
+    /// Server limits.
+    pub server: Option<Spanned<ServerSpec>>,
+    /// Application buffers and event batching.
+    pub io: Option<Spanned<IoSpec>>,
+}
+
+/// Socket options applied to the listening socket (and inherited by accepted ones).
+#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct SocketSpec {
+    /// SO_REUSEADDR (default true): restart without waiting for TIME_WAIT to expire.
+    pub reuseaddr: Option<Spanned<bool>>,
+    /// SO_REUSEPORT (default false; Linux). Required when `server.workers` > 1.
+    pub reuseport: Option<Spanned<bool>>,
+    /// TCP_NODELAY (default true; TCP only): send small replies without Nagle's delay.
+    pub nodelay: Option<Spanned<bool>>,
+    /// SO_RCVBUF in bytes, 1024–67108864 (default: the kernel's).
+    #[schemars(range(min = 1024, max = 67108864))]
+    pub recv_buffer: Option<Spanned<u32>>,
+    /// SO_SNDBUF in bytes, 1024–67108864 (default: the kernel's).
+    #[schemars(range(min = 1024, max = 67108864))]
+    pub send_buffer: Option<Spanned<u32>>,
+    /// TCP keepalive probes (TCP only; default off).
+    pub keepalive: Option<Spanned<KeepaliveSpec>>,
+    /// SO_LINGER seconds, 0–65535; 0 resets connections on close (default: off, null).
+    #[schemars(range(min = 0, max = 65535))]
+    pub linger_s: Option<Spanned<u16>>,
+}
+
+/// TCP keepalive timing.
+#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct KeepaliveSpec {
+    /// Idle seconds before the first probe, 1–32767 (default 60).
+    #[schemars(range(min = 1, max = 32767))]
+    pub idle_s: Option<Spanned<u16>>,
+    /// Seconds between probes, 1–32767 (default 10).
+    #[schemars(range(min = 1, max = 32767))]
+    pub interval_s: Option<Spanned<u16>>,
+    /// Unanswered probes before the connection is dropped, 1–127 (default 5).
+    #[schemars(range(min = 1, max = 127))]
+    pub count: Option<Spanned<u8>>,
+}
+
+/// Limits of the server.
+#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ServerSpec {
+    /// listen(2) backlog, 1–65535 (default 1024; TCP only; the kernel caps it at somaxconn).
+    #[schemars(range(min = 1, max = 65535))]
+    pub backlog: Option<Spanned<u32>>,
+    /// Event loops, each on its own thread and SO_REUSEPORT socket, 1–256 (default 1; poll and epoll).
+    #[schemars(range(min = 1, max = 256))]
+    pub workers: Option<Spanned<u32>>,
+    /// Open connections per worker, 1–1000000 (default 10000; TCP only). At the limit the
+    /// server stops accepting; waiting peers stay in the backlog.
+    #[schemars(range(min = 1, max = 1000000))]
+    pub max_connections: Option<Spanned<u32>>,
+    /// Close a connection after this many ms without traffic, 0–86400000; 0 = never (default 30000; TCP only).
+    #[schemars(range(min = 0, max = 86400000))]
+    pub idle_timeout_ms: Option<Spanned<u32>>,
+}
+
+/// Application buffers.
+#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct IoSpec {
+    /// Bytes read per receive call, 512–16777216 (default 16384). For UDP, datagrams longer than
+    /// this are truncated, so echo servers use at least 65507.
+    #[schemars(range(min = 512, max = 16777216))]
+    pub buffer_size: Option<Spanned<u32>>,
+    /// Per-connection output queue in bytes, from buffer_size to 268435456 (default 4 × buffer_size).
+    /// While it cannot take one more full read, the server stops reading that peer: a peer that
+    /// does not read can never make the server drop data or grow without bound.
+    #[schemars(range(min = 512, max = 268435456))]
+    pub output_buffer: Option<Spanned<u32>>,
+    /// Events taken per epoll_wait, 1–65536 (default 256).
+    #[schemars(range(min = 1, max = 65536))]
+    pub max_events: Option<Spanned<u32>>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+
+/// Collects diagnostics while decoding; `keys_seen` lets a test compare with the schema.
+#[derive(Default)]
+pub struct Decoder {
+    pub diagnostics: Vec<Diagnostic>,
+    /// Every (table path, key) the decoder knows, in order.
+    pub known_keys: Vec<(String, &'static str)>,
+}
+
+impl Decoder {
+    fn error(&mut self, d: Diagnostic) {
+        self.diagnostics.push(d);
+    }
+}
+
+/// One table being decoded: remembers which keys were asked for, so the rest are unknown.
+struct Table<'n> {
+    path: String,
+    entries: &'n [Entry],
+    asked: Vec<&'static str>,
+}
+
+impl<'n> Table<'n> {
+    fn new(path: &str, node: &'n Node, dec: &mut Decoder) -> Option<Table<'n>> {
+        match &node.value {
+            Value::Map(entries) => Some(Table {
+                path: path.to_string(),
+                entries,
+                asked: Vec::new(),
+            }),
+            other => {
+                let what = if path.is_empty() { "the spec".to_string() } else { format!("`{path}`") };
+                dec.error(
+                    Diagnostic::error(format!("{what} must be a table, found {}", other.kind_name()))
+                        .with_span(node.span.clone()),
+                );
+                None
+            }
+        }
+    }
+
+    fn entry(&mut self, key: &'static str, dec: &mut Decoder) -> Option<&'n Entry> {
+        self.asked.push(key);
+        dec.known_keys.push((self.path.clone(), key));
+        // YAML `key: ~` and `key:` mean "not set", the same as leaving the key out.
+        self.entries
+            .iter()
+            .find(|e| e.key == key)
+            .filter(|e| e.value.value != Value::Null)
+    }
+
+    fn full_key(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+
+    fn bool(&mut self, key: &'static str, dec: &mut Decoder) -> Option<Spanned<bool>> {
+        let entry = self.entry(key, dec)?;
+        match &entry.value.value {
+            Value::Bool(b) => Some(spanned(*b, entry)),
+            other => {
+                let found = match other {
+                    Value::Str(s) => format!("the string \"{s}\""),
+                    other => other.kind_name().to_string(),
+                };
+                dec.error(
+                    Diagnostic::error(format!("`{}` must be true or false, found {found}", self.full_key(key)))
+                        .with_span(entry.value.span.clone())
+                        .with_label("expected a boolean")
+                        .with_hint("write true or false (YAML 1.2 reads yes/no/on/off as strings)"),
+                );
+                None
+            }
+        }
+    }
+
+    fn int<T: TryFrom<i128>>(
+        &mut self,
+        key: &'static str,
+        range: RangeInclusive<i128>,
+        dec: &mut Decoder,
+    ) -> Option<Spanned<T>> {
+        let entry = self.entry(key, dec)?;
+        let full = self.full_key(key);
+        let value = match &entry.value.value {
+            Value::Int(i) => *i,
+            Value::Str(s) if s.trim().parse::<i128>().is_ok() => {
+                dec.error(
+                    Diagnostic::error(format!("`{full}` must be a number, found the string \"{s}\""))
+                        .with_span(entry.value.span.clone())
+                        .with_label("expected an integer")
+                        .with_hint(format!("remove the quotes: {full} = {}", s.trim())),
+                );
+                return None;
+            }
+            other => {
+                dec.error(
+                    Diagnostic::error(format!("`{full}` must be an integer, found {}", other.kind_name()))
+                        .with_span(entry.value.span.clone())
+                        .with_label("expected an integer"),
+                );
+                return None;
+            }
+        };
+        if !range.contains(&value) {
+            dec.error(
+                Diagnostic::error(format!(
+                    "`{full}` is {value}, outside {}..={}",
+                    range.start(),
+                    range.end()
+                ))
+                .with_span(entry.value.span.clone())
+                .with_label("out of range")
+                .with_hint(format!("choose a value from {} to {}", range.start(), range.end())),
+            );
+            return None;
+        }
+        // The range is within T for every caller, so this only fails on a programming error,
+        // which we still report instead of panicking.
+        match T::try_from(value) {
+            Ok(v) => Some(spanned(v, entry)),
+            Err(_) => {
+                dec.error(Diagnostic::error(format!("`{full}` does not fit")).with_span(entry.value.span.clone()));
+                None
+            }
+        }
+    }
+
+    fn string(&mut self, key: &'static str, dec: &mut Decoder) -> Option<Spanned<String>> {
+        let entry = self.entry(key, dec)?;
+        match &entry.value.value {
+            Value::Str(s) => Some(spanned(s.clone(), entry)),
+            other => {
+                dec.error(
+                    Diagnostic::error(format!("`{}` must be a string, found {}", self.full_key(key), other.kind_name()))
+                        .with_span(entry.value.span.clone())
+                        .with_label("expected a string")
+                        .with_hint("quote it"),
+                );
+                None
+            }
+        }
+    }
+
+    fn keyword<K: Keyword>(&mut self, key: &'static str, dec: &mut Decoder) -> Option<Spanned<K>> {
+        let entry = self.entry(key, dec)?;
+        let full = self.full_key(key);
+        let text = match &entry.value.value {
+            Value::Str(s) => s,
+            other => {
+                let choices: Vec<&str> = K::ALL.iter().map(|k| k.as_str()).collect();
+                dec.error(
+                    Diagnostic::error(format!("`{full}` must be one of {}, found {}", choices.join(", "), other.kind_name()))
+                        .with_span(entry.value.span.clone()),
+                );
+                return None;
+            }
+        };
+        match K::parse(text) {
+            Ok(k) => Some(spanned(k, entry)),
+            Err(hint) => {
+                dec.error(
+                    Diagnostic::error(format!("unknown {key} `{text}`"))
+                        .with_span(entry.value.span.clone())
+                        .with_label(format!("not a {key}"))
+                        .with_hint(hint),
+                );
+                None
+            }
+        }
+    }
+
+    fn table<T>(
+        &mut self,
+        key: &'static str,
+        dec: &mut Decoder,
+        decode: impl for<'t> FnOnce(&mut Table<'t>, &mut Decoder) -> T,
+    ) -> Option<Spanned<T>> {
+        let full = self.full_key(key);
+        let entry = self.entry(key, dec);
+        // Decode even when absent, so `known_keys` lists the nested keys too.
+        let empty = Node { value: Value::Map(Vec::new()), span: 0..0 };
+        let node = entry.map(|e| &e.value).unwrap_or(&empty);
+        let mut table = Table::new(&full, node, dec)?;
+        let value = decode(&mut table, dec);
+        table.finish(dec);
+        entry.map(|e| spanned(value, e))
+    }
+
+    /// Every key nobody asked for is unknown; suggest the closest known one.
+    fn finish(self, dec: &mut Decoder) {
+        for e in self.entries {
+            if self.asked.contains(&e.key.as_str()) {
+                continue;
+            }
+            let full = self.full_key(&e.key);
+            let mut d = Diagnostic::error(format!("unknown key `{full}`"))
+                .with_span(e.key_span.clone())
+                .with_label("not a spec key");
+            d = match did_you_mean(&e.key, self.asked.iter().copied()) {
+                Some(close) => d.with_hint(format!("did you mean `{close}`?")),
+                None => {
+                    let hint = match nested_home(&e.key) {
+                        Some(table) if table != self.path => format!("`{}` belongs in the `{table}` table", e.key),
+                        _ => format!("known keys here: {}", self.asked.join(", ")),
+                    };
+                    d.with_hint(hint)
+                }
+            };
+            dec.error(d);
+        }
+    }
+}
+
+/// Where a key belongs when it was written in the wrong table (e.g. `nodelay` at the top).
+fn nested_home(key: &str) -> Option<String> {
+    let mut probe = Decoder::default();
+    decode_root(&Node { value: Value::Map(Vec::new()), span: 0..0 }, &mut probe);
+    probe
+        .known_keys
+        .into_iter()
+        .find(|(path, k)| *k == key && !path.is_empty())
+        .map(|(path, _)| path)
+}
+
+fn spanned<T>(value: T, entry: &Entry) -> Spanned<T> {
+    Spanned {
+        value,
+        span: entry.value.span.clone(),
+        key_span: entry.key_span.clone(),
+    }
+}
+
+/// Decodes a parsed spec; problems land in `dec.diagnostics`.
+pub fn decode(root: &Node, dec: &mut Decoder) -> Spec {
+    decode_root(root, dec)
+}
+
+fn decode_root(root: &Node, dec: &mut Decoder) -> Spec {
+    use limits::*;
+    let Some(mut t) = Table::new("", root, dec) else {
+        return Spec::default();
+    };
+    let spec = Spec {
+        name: t.string("name", dec),
+        role: t.keyword("role", dec),
+        protocol: t.keyword("protocol", dec),
+        address: t.string("address", dec),
+        port: t.int("port", 0..=PORT_MAX, dec),
+        lang: t.keyword("lang", dec),
+        model: t.keyword("model", dec),
+        handler: t.keyword("handler", dec),
+        socket: t.table("socket", dec, |t, dec| SocketSpec {
+            reuseaddr: t.bool("reuseaddr", dec),
+            reuseport: t.bool("reuseport", dec),
+            nodelay: t.bool("nodelay", dec),
+            recv_buffer: t.int("recv_buffer", BUFFER_MIN..=BUFFER_MAX, dec),
+            send_buffer: t.int("send_buffer", BUFFER_MIN..=BUFFER_MAX, dec),
+            keepalive: t.table("keepalive", dec, |t, dec| KeepaliveSpec {
+                idle_s: t.int("idle_s", 1..=KEEPALIVE_SECONDS_MAX, dec),
+                interval_s: t.int("interval_s", 1..=KEEPALIVE_SECONDS_MAX, dec),
+                count: t.int("count", 1..=KEEPALIVE_COUNT_MAX, dec),
+            }),
+            linger_s: t.int("linger_s", 0..=LINGER_MAX, dec),
+        }),
+        server: t.table("server", dec, |t, dec| ServerSpec {
+            backlog: t.int("backlog", 1..=BACKLOG_MAX, dec),
+            workers: t.int("workers", 1..=WORKERS_MAX, dec),
+            max_connections: t.int("max_connections", 1..=CONNECTIONS_MAX, dec),
+            idle_timeout_ms: t.int("idle_timeout_ms", 0..=IDLE_TIMEOUT_MAX, dec),
+        }),
+        io: t.table("io", dec, |t, dec| IoSpec {
+            buffer_size: t.int("buffer_size", IO_BUFFER_MIN..=IO_BUFFER_MAX, dec),
+            output_buffer: t.int("output_buffer", IO_BUFFER_MIN..=OUTPUT_BUFFER_MAX, dec),
+            max_events: t.int("max_events", 1..=EVENTS_MAX, dec),
+        }),
+    };
+    t.finish(dec);
+    spec
+}
+
+/// The JSON Schema of the spec, draft-07 (what yaml-language-server and taplo read).
+pub fn json_schema() -> serde_json::Value {
+    let generator = schemars::generate::SchemaSettings::draft07().into_generator();
+    let schema = generator.into_root_schema_for::<Spec>();
+    serde_json::to_value(schema).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// The decoder and the published schema must accept exactly the same keys.
+    #[test]
+    fn schema_and_decoder_know_the_same_keys() {
+        let mut dec = Decoder::default();
+        decode(&Node { value: Value::Map(Vec::new()), span: 0..0 }, &mut dec);
+        let decoded: BTreeSet<String> = dec
+            .known_keys
+            .iter()
+            .map(|(path, key)| if path.is_empty() { key.to_string() } else { format!("{path}.{key}") })
+            .collect();
+
+        let schema = json_schema();
+        let mut documented = BTreeSet::new();
+        fn walk(schema: &serde_json::Value, root: &serde_json::Value, prefix: &str, out: &mut BTreeSet<String>) {
+            let resolved = match schema.get("$ref").and_then(|r| r.as_str()) {
+                Some(r) => {
+                    let name = r.rsplit('/').next().unwrap_or_default();
+                    &root["definitions"][name]
+                }
+                None => schema,
+            };
+            // Option<T> fields appear as anyOf [T, null].
+            if let Some(any) = resolved.get("anyOf").and_then(|a| a.as_array()) {
+                for s in any {
+                    walk(s, root, prefix, out);
+                }
+                return;
+            }
+            if let Some(props) = resolved.get("properties").and_then(|p| p.as_object()) {
+                assert_eq!(resolved["additionalProperties"], serde_json::Value::Bool(false), "{prefix}");
+                for (k, v) in props {
+                    let full = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    out.insert(full.clone());
+                    walk(v, root, &full, out);
+                }
+            }
+        }
+        walk(&schema, &schema, "", &mut documented);
+        assert_eq!(decoded, documented);
+        assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
+    }
+}

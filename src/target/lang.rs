@@ -1,0 +1,83 @@
+//! The language × model matrix: what sockgen emits, what is planned, and what cannot exist.
+
+use crate::spec::{Keyword, Lang, Model};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// sockgen renders it, and the test suite compiles, runs and verifies it.
+    Emitted,
+    /// Possible on the platform, not generated yet.
+    NotYet,
+    /// The platform has no such API.
+    Impossible,
+}
+
+pub fn support(lang: Lang, model: Model) -> Support {
+    use Lang::*;
+    use Model::*;
+    match (lang, model) {
+        (C, Blocking | Poll | Epoll) => Support::Emitted,
+        (C | Rust, IoUring) | (Rust, Blocking | Poll | Epoll) | (Winsock, Blocking | Poll | Iocp) => Support::NotYet,
+        (C | Rust, Iocp) | (Winsock, Epoll | IoUring) => Support::Impossible,
+    }
+}
+
+/// Models the platform of `lang` has at all, emitted or not.
+pub fn platform_models(lang: Lang) -> Vec<Model> {
+    Model::ALL.iter().copied().filter(|&m| support(lang, m) != Support::Impossible).collect()
+}
+
+/// Models sockgen can render today for `lang`.
+pub fn emitted_models(lang: Lang) -> Vec<Model> {
+    Model::ALL.iter().copied().filter(|&m| support(lang, m) == Support::Emitted).collect()
+}
+
+/// The model a spec gets when it names none: the best one for the platform.
+pub fn default_model(lang: Lang) -> Model {
+    match lang {
+        Lang::C | Lang::Rust => Model::Epoll,
+        Lang::Winsock => Model::Iocp,
+    }
+}
+
+pub fn platform_name(lang: Lang) -> &'static str {
+    match lang {
+        Lang::C => "POSIX/Linux",
+        Lang::Rust => "Linux",
+        Lang::Winsock => "Windows",
+    }
+}
+
+/// One line per (lang, model) for `sockgen models`.
+pub fn matrix_table() -> String {
+    let mut out = String::from("lang     model     status      notes\n");
+    for &lang in Lang::ALL {
+        for &model in Model::ALL {
+            let (status, note) = match support(lang, model) {
+                Support::Emitted => ("emitted", note(lang, model)),
+                Support::NotYet => ("not yet", "possible on this platform; sockgen does not generate it yet"),
+                Support::Impossible => ("n/a", impossible_reason(lang, model)),
+            };
+            out.push_str(&format!("{:<8} {:<9} {:<11} {}\n", lang.as_str(), model.as_str(), status, note));
+        }
+    }
+    out
+}
+
+fn note(lang: Lang, model: Model) -> &'static str {
+    match (lang, model) {
+        (_, Model::Blocking) => "tcp+udp; thread per connection, capped by server.max_connections",
+        (_, Model::Poll) => "tcp+udp; level-triggered poll(2), server.workers loops",
+        (_, Model::Epoll) => "tcp+udp; edge-triggered epoll, drained to EAGAIN, server.workers loops",
+        _ => "",
+    }
+}
+
+pub fn impossible_reason(lang: Lang, model: Model) -> &'static str {
+    match (lang, model) {
+        (_, Model::Iocp) => "IOCP is Windows-only",
+        (_, Model::Epoll) => "epoll is Linux-only",
+        (_, Model::IoUring) => "io_uring is Linux-only",
+        _ => "",
+    }
+}

@@ -1,0 +1,308 @@
+//! Stage 3, **validate**: `Spec` → `Plan`, collecting every problem in one pass.
+
+use std::net::IpAddr;
+
+use crate::diagnostic::{did_you_mean, Diagnostic};
+use crate::plan::{IoPlan, Keepalive, Plan, ServerPlan, SocketPlan};
+use crate::spec::{limits, Handler, Keyword, Lang, Model, Protocol, Role, Spanned, Spec};
+use crate::target::lang::{emitted_models, impossible_reason, platform_models, platform_name, default_model};
+use crate::target::{support, Support};
+
+/// What the command line asks for on top of the spec; `None` means "as the spec says".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Target {
+    pub lang: Option<Lang>,
+    pub model: Option<Model>,
+}
+
+/// C keywords up to C23, plus names the generated program or libc already owns.
+const C_KEYWORDS: &[&str] = &[
+    "alignas", "alignof", "auto", "bool", "break", "case", "char", "const", "constexpr", "continue",
+    "default", "do", "double", "else", "enum", "extern", "false", "float", "for", "goto", "if",
+    "inline", "int", "long", "nullptr", "register", "restrict", "return", "short", "signed",
+    "sizeof", "static", "static_assert", "struct", "switch", "thread_local", "true", "typedef",
+    "typeof", "typeof_unqual", "union", "unsigned", "void", "volatile", "while", "asm", "fortran",
+];
+const C_RESERVED: &[&str] = &[
+    "main", "socket", "errno", "signal", "exit", "abort", "accept", "bind", "listen", "connect",
+    "read", "write", "send", "recv", "close", "poll", "select", "epoll", "malloc", "free", "printf",
+    "stdin", "stdout", "stderr", "NULL", "EOF", "assert", "environ", "time", "index", "sockgen",
+];
+
+pub fn validate(spec: &Spec, spec_file: &str, target: Target) -> Result<Plan, Vec<Diagnostic>> {
+    let mut v = Validator { errors: Vec::new() };
+    let plan = v.plan(spec, spec_file, target);
+    match plan {
+        Some(plan) if v.errors.is_empty() => Ok(plan),
+        _ => Err(v.errors),
+    }
+}
+
+struct Validator {
+    errors: Vec<Diagnostic>,
+}
+
+fn get<T: Clone>(field: &Option<Spanned<T>>) -> Option<T> {
+    field.as_ref().map(|s| s.value.clone())
+}
+
+impl Validator {
+    fn error(&mut self, d: Diagnostic) {
+        self.errors.push(d);
+    }
+
+    fn plan(&mut self, spec: &Spec, spec_file: &str, target: Target) -> Option<Plan> {
+        let lang = target.lang.or(get(&spec.lang)).unwrap_or(Lang::C);
+        let model = target.model.or(get(&spec.model)).unwrap_or(default_model(lang));
+        self.check_target(spec, target, lang, model);
+
+        let name = self.name(spec, lang);
+        let role = get(&spec.role).unwrap_or(Role::Server);
+        if let (Role::Client, Some(r)) = (role, &spec.role) {
+            self.error(
+                Diagnostic::error("client generation is not available yet")
+                    .with_span(r.span.clone())
+                    .with_label("only `server` is generated today")
+                    .with_hint("use role: server (or leave `role` out)"),
+            );
+        }
+        let protocol = get(&spec.protocol).unwrap_or(Protocol::Tcp);
+        let address = self.address(spec);
+        let handler = get(&spec.handler).unwrap_or(Handler::Echo);
+
+        let socket = spec.socket.as_ref().map(|s| &s.value);
+        let server = spec.server.as_ref().map(|s| &s.value);
+        let io = spec.io.as_ref().map(|s| &s.value);
+
+        if protocol == Protocol::Udp {
+            if let Some(s) = socket {
+                self.tcp_only("socket.nodelay", &s.nodelay);
+                self.tcp_only("socket.keepalive", &s.keepalive);
+                self.tcp_only("socket.linger_s", &s.linger_s);
+            }
+            if let Some(s) = server {
+                self.tcp_only("server.backlog", &s.backlog);
+                self.tcp_only("server.max_connections", &s.max_connections);
+                self.tcp_only("server.idle_timeout_ms", &s.idle_timeout_ms);
+            }
+        }
+
+        let reuseport = socket.and_then(|s| get(&s.reuseport)).unwrap_or(false);
+        let workers = server.and_then(|s| s.workers.clone());
+        if let Some(w) = &workers {
+            if w.value > 1 && model == Model::Blocking {
+                self.error(
+                    Diagnostic::error("`server.workers` does not apply to the blocking model")
+                        .with_span(w.span.clone())
+                        .with_label("blocking already runs a thread per connection")
+                        .with_hint("remove `workers`, or choose model: poll or epoll"),
+                );
+            } else if w.value > 1 && !reuseport {
+                self.error(
+                    Diagnostic::error(format!("{} workers need `socket.reuseport: true`", w.value))
+                        .with_span(w.span.clone())
+                        .with_label("each worker binds its own socket to the same port")
+                        .with_hint("set socket.reuseport: true, or use workers: 1"),
+                );
+            }
+        }
+
+        let default_buffer = if protocol == Protocol::Udp { 65_536 } else { 16_384 };
+        let buffer_size = io.and_then(|i| get(&i.buffer_size)).unwrap_or(default_buffer);
+        let output_buffer = match io.and_then(|i| i.output_buffer.clone()) {
+            Some(o) if o.value < buffer_size => {
+                self.error(
+                    Diagnostic::error(format!(
+                        "`io.output_buffer` ({}) is smaller than `io.buffer_size` ({buffer_size})",
+                        o.value
+                    ))
+                    .with_span(o.span.clone())
+                    .with_label("must hold at least one full read")
+                    .with_hint(format!("use at least {buffer_size}; the default is 4 × buffer_size")),
+                );
+                buffer_size
+            }
+            Some(o) => o.value,
+            None => buffer_size.saturating_mul(4).min(limits::OUTPUT_BUFFER_MAX as u32),
+        };
+
+        let tcp = protocol == Protocol::Tcp;
+        let keepalive = socket.and_then(|s| s.keepalive.as_ref()).map(|k| Keepalive {
+            idle_s: get(&k.value.idle_s).unwrap_or(60),
+            interval_s: get(&k.value.interval_s).unwrap_or(10),
+            count: get(&k.value.count).unwrap_or(5),
+        });
+
+        Some(Plan {
+            name: name?,
+            spec_file: spec_file.to_string(),
+            lang,
+            model,
+            role,
+            protocol,
+            address: address?,
+            port: get(&spec.port).unwrap_or(0),
+            handler,
+            socket: SocketPlan {
+                reuseaddr: socket.and_then(|s| get(&s.reuseaddr)).unwrap_or(true),
+                reuseport,
+                nodelay: tcp && socket.and_then(|s| get(&s.nodelay)).unwrap_or(true),
+                recv_buffer: socket.and_then(|s| get(&s.recv_buffer)),
+                send_buffer: socket.and_then(|s| get(&s.send_buffer)),
+                keepalive: keepalive.filter(|_| tcp),
+                linger_s: socket.and_then(|s| get(&s.linger_s)).filter(|_| tcp),
+            },
+            server: ServerPlan {
+                backlog: server.and_then(|s| get(&s.backlog)).unwrap_or(1024),
+                workers: workers.map(|w| w.value).unwrap_or(1),
+                max_connections: server.and_then(|s| get(&s.max_connections)).unwrap_or(10_000),
+                idle_timeout_ms: server.and_then(|s| get(&s.idle_timeout_ms)).unwrap_or(30_000),
+            },
+            io: IoPlan {
+                buffer_size,
+                output_buffer,
+                max_events: io.and_then(|i| get(&i.max_events)).unwrap_or(256),
+            },
+        })
+    }
+
+    fn tcp_only<T>(&mut self, key: &str, field: &Option<Spanned<T>>) {
+        if let Some(f) = field {
+            self.error(
+                Diagnostic::error(format!("`{key}` applies to TCP only"))
+                    .with_span(f.key_span.clone())
+                    .with_label("this spec uses protocol: udp")
+                    .with_hint("remove it, or set protocol: tcp"),
+            );
+        }
+    }
+
+    fn check_target(&mut self, spec: &Spec, target: Target, lang: Lang, model: Model) {
+        let choices = |models: Vec<Model>| models.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ");
+        let (message, hint) = match support(lang, model) {
+            Support::Emitted => return,
+            Support::Impossible => (
+                format!("{} is not available for --lang {lang}: {}", model, impossible_reason(lang, model)),
+                format!(
+                    "for --lang {lang} ({}) choose {}",
+                    platform_name(lang),
+                    choices(platform_models(lang))
+                ),
+            ),
+            Support::NotYet => {
+                let emitted = emitted_models(lang);
+                let hint = if emitted.is_empty() {
+                    "use --lang c (blocking, poll or epoll) until this language lands".to_string()
+                } else {
+                    format!("sockgen emits {} for --lang {lang} today", choices(emitted))
+                };
+                (format!("sockgen does not generate {model} for --lang {lang} yet"), hint)
+            }
+        };
+        let mut d = Diagnostic::error(message).with_hint(hint);
+        // Point at the spec only when the spec, not a flag, chose the model or language.
+        if target.model.is_none() {
+            if let Some(m) = &spec.model {
+                d = d.with_span(m.span.clone()).with_label(format!("model {model}"));
+            } else if let (None, Some(l)) = (target.lang, &spec.lang) {
+                d = d.with_span(l.span.clone()).with_label(format!("lang {lang}"));
+            }
+        } else if target.lang.is_none() {
+            if let Some(l) = &spec.lang {
+                d = d.with_span(l.span.clone()).with_label(format!("lang {lang}"));
+            }
+        }
+        self.error(d);
+    }
+
+    fn name(&mut self, spec: &Spec, lang: Lang) -> Option<String> {
+        let Some(name) = &spec.name else {
+            self.error(
+                Diagnostic::error("the spec has no `name`")
+                    .with_span(0..0)
+                    .with_hint("add a line such as name: echo_tcp (it prefixes every generated identifier)"),
+            );
+            return None;
+        };
+        let text = name.value.as_str();
+        let bad = |message: String, hint: String| {
+            Diagnostic::error(message)
+                .with_span(name.span.clone())
+                .with_label("not usable as a name")
+                .with_hint(hint)
+        };
+        if text.starts_with("__") || (text.starts_with('_') && text[1..].starts_with(|c: char| c.is_ascii_uppercase())) {
+            self.error(bad(
+                format!("name `{text}` is reserved: identifiers starting with `__` or `_` and a capital letter belong to the C implementation"),
+                format!("drop the leading underscores: `{}`", text.trim_start_matches('_')),
+            ));
+            return None;
+        }
+        let valid = text.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            let suggestion: String = text
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+                .collect::<String>()
+                .trim_matches('_')
+                .to_string();
+            let hint = if suggestion.starts_with(|c: char| c.is_ascii_alphabetic()) {
+                format!("use letters, digits and `_`, starting with a letter, such as `{suggestion}`")
+            } else {
+                "use letters, digits and `_`, starting with a letter".to_string()
+            };
+            self.error(bad(format!("name `{text}` is not a valid identifier"), hint));
+            return None;
+        }
+        if text.len() > limits::NAME_MAX_LEN {
+            self.error(bad(
+                format!("name is {} characters long; at most {} are allowed", text.len(), limits::NAME_MAX_LEN),
+                "shorten it: it prefixes every generated identifier".to_string(),
+            ));
+            return None;
+        }
+        // The name becomes C identifiers and a program name on every target, so the C lists
+        // apply to all languages; later targets add their own keywords here.
+        let reserved_for = match lang {
+            Lang::C | Lang::Winsock | Lang::Rust => "C",
+        };
+        if C_KEYWORDS.contains(&text) || C_RESERVED.contains(&text) {
+            self.error(bad(
+                format!("name `{text}` collides with a {reserved_for} keyword or reserved name"),
+                format!("choose a more specific name, such as `{text}_server`"),
+            ));
+            return None;
+        }
+        Some(text.to_string())
+    }
+
+    fn address(&mut self, spec: &Spec) -> Option<IpAddr> {
+        let Some(addr) = &spec.address else {
+            return Some(IpAddr::from([127, 0, 0, 1]));
+        };
+        let text = addr.value.trim();
+        let unbracketed = text.trim_start_matches('[').trim_end_matches(']');
+        match unbracketed.parse::<IpAddr>() {
+            Ok(ip) => Some(ip),
+            Err(_) => {
+                let hint = if text.eq_ignore_ascii_case("localhost") {
+                    "write 127.0.0.1 (or ::1 for IPv6): the generated code binds literals, it does not resolve names".to_string()
+                } else if text.contains(':') && text.rsplit_once(':').is_some_and(|(h, p)| p.parse::<u16>().is_ok() && h.parse::<IpAddr>().is_ok()) {
+                    "put the port in `port`, not in `address`".to_string()
+                } else if let Some(close) = did_you_mean(text, ["0.0.0.0", "127.0.0.1", "::", "::1"]) {
+                    format!("did you mean `{close}`?")
+                } else {
+                    "write an IPv4 literal such as 127.0.0.1 or an IPv6 literal such as ::1".to_string()
+                };
+                self.error(
+                    Diagnostic::error(format!("`{text}` is not an IP address"))
+                        .with_span(addr.span.clone())
+                        .with_label("expected an IPv4 or IPv6 literal")
+                        .with_hint(hint),
+                );
+                None
+            }
+        }
+    }
+}

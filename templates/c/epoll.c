@@ -1,0 +1,310 @@
+{%- include "c/header_comment.c" %}
+
+{% include "c/prelude.c" %}
+{% include "c/handler_slot.c" %}
+{% include "c/runtime.c" %}
+{%- if v.tcp %}
+{% include "c/tcp_conn.c" %}
+
+/* ---------------------------------------------------------------------------------------------
+ * The epoll loop. Connections are registered edge-triggered for both directions, so each
+ * readiness change is reported once and conn_service() works until EAGAIN (or a short read).
+ * The listener and the stop pipe are level-triggered.
+ */
+
+static char listener_tag, stop_tag; /* their addresses mark non-connection events */
+
+struct loop {
+    int epfd;
+    int listen_fd;
+    int spare_fd; /* given up to shed a connection when out of descriptors */
+    int accept_paused;
+    unsigned active;
+    unsigned char *scratch;
+    struct conn *all;   /* every open connection */
+    struct conn *ready; /* connections that spent their budget with work left */
+    uint64_t next_sweep_ms;
+};
+
+static int loop_watch_listener(struct loop *lp, int op)
+{
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN;
+    ev.data.ptr = &listener_tag;
+    if (epoll_ctl(lp->epfd, op, lp->listen_fd, &ev) != 0) {
+        log_errno("epoll_ctl listener");
+        return -1;
+    }
+    return 0;
+}
+
+static void loop_close(struct loop *lp, struct conn *c)
+{
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        lp->all = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+    lp->active--;
+    conn_release(c); /* close() also removes it from the epoll set */
+    if (c->in_ready) {
+        c->released = 1;
+    } else {
+        free(c);
+    }
+    if (lp->accept_paused && lp->active < {{ v.upper }}_MAX_CONNECTIONS) {
+        if (loop_watch_listener(lp, EPOLL_CTL_ADD) == 0) {
+            lp->accept_paused = 0;
+        }
+    }
+}
+
+static void loop_service(struct loop *lp, struct conn *c, uint64_t now)
+{
+    int status = conn_service(c, lp->scratch, now);
+    if (status == CONN_DONE) {
+        loop_close(lp, c);
+    } else if (status == CONN_MORE && !c->in_ready) {
+        /* Edge-triggered: no new event will come for work we left, so remember it. */
+        c->in_ready = 1;
+        c->ready_next = lp->ready;
+        lp->ready = c;
+    }
+}
+
+static void loop_accept(struct loop *lp, uint64_t now)
+{
+    int i;
+    for (i = 0; i < 64; i++) {
+        struct epoll_event ev;
+        struct conn *c;
+        int fd;
+        if (lp->active >= {{ v.upper }}_MAX_CONNECTIONS) {
+            /* At the limit: leave new peers in the backlog until a connection closes. */
+            if (epoll_ctl(lp->epfd, EPOLL_CTL_DEL, lp->listen_fd, NULL) == 0) {
+                lp->accept_paused = 1;
+            }
+            return;
+        }
+        fd = accept_connection(lp->listen_fd, &lp->spare_fd, SOCK_NONBLOCK);
+        if (fd < 0) {
+            return;
+        }
+        c = conn_open(fd, now);
+        if (c == NULL) {
+            close(fd);
+            continue;
+        }
+        memset(&ev, 0, sizeof ev);
+        ev.events = EPOLLIN | EPOLLOUT | EPOLLET;
+        ev.data.ptr = c;
+        if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            log_errno("epoll_ctl add");
+            conn_release(c);
+            free(c);
+            continue;
+        }
+        c->next = lp->all;
+        if (lp->all != NULL) {
+            lp->all->prev = c;
+        }
+        lp->all = c;
+        lp->active++;
+    }
+}
+
+/* Closes connections idle for longer than the timeout; runs a few times per timeout. */
+static void loop_sweep(struct loop *lp, uint64_t now)
+{
+    struct conn *c = lp->all;
+    if ({{ v.upper }}_IDLE_TIMEOUT_MS == 0 || now < lp->next_sweep_ms) {
+        return;
+    }
+    while (c != NULL) {
+        struct conn *next = c->next;
+        if (now - c->last_active_ms >= {{ v.upper }}_IDLE_TIMEOUT_MS) {
+            loop_close(lp, c);
+        }
+        c = next;
+    }
+    lp->next_sweep_ms = now + ({{ v.upper }}_IDLE_TIMEOUT_MS + 3) / 4;
+}
+
+static int loop_timeout(const struct loop *lp, uint64_t now)
+{
+    if (lp->ready != NULL) {
+        return 0;
+    }
+    if ({{ v.upper }}_IDLE_TIMEOUT_MS == 0) {
+        return -1;
+    }
+    return lp->next_sweep_ms > now ? (int)(lp->next_sweep_ms - now) : 0;
+}
+
+static int loop_run(struct loop *lp)
+{
+    struct epoll_event *events = calloc({{ v.upper }}_MAX_EVENTS, sizeof *events);
+    uint64_t now = now_ms();
+    if (events == NULL) {
+        log_errno("calloc");
+        return -1;
+    }
+    lp->next_sweep_ms = now + ({{ v.upper }}_IDLE_TIMEOUT_MS + 3) / 4;
+    for (;;) {
+        struct conn *ready;
+        int n = epoll_wait(lp->epfd, events, {{ v.upper }}_MAX_EVENTS, loop_timeout(lp, now));
+        int i;
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            log_errno("epoll_wait");
+            free(events);
+            return -1;
+        }
+        now = now_ms();
+        for (i = 0; i < n; i++) {
+            void *tag = events[i].data.ptr;
+            if (tag == &stop_tag) {
+                free(events);
+                return 0;
+            }
+            if (tag == &listener_tag) {
+                loop_accept(lp, now);
+            } else if (!((struct conn *)tag)->in_ready) {
+                loop_service(lp, tag, now);
+            }
+        }
+        ready = lp->ready;
+        lp->ready = NULL;
+        while (ready != NULL) {
+            struct conn *c = ready;
+            ready = c->ready_next;
+            c->in_ready = 0;
+            if (c->released) {
+                free(c);
+            } else {
+                loop_service(lp, c, now);
+            }
+        }
+        loop_sweep(lp, now);
+    }
+}
+
+/* One event loop on its own listening socket; every worker runs one. */
+static int loop_main(int listen_fd)
+{
+    struct loop lp;
+    struct epoll_event ev;
+    int status = -1;
+
+    memset(&lp, 0, sizeof lp);
+    lp.listen_fd = listen_fd;
+    lp.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    lp.scratch = malloc({{ v.upper }}_BUFFER_SIZE);
+    lp.epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (lp.scratch == NULL || lp.epfd < 0) {
+        log_errno(lp.epfd < 0 ? "epoll_create1" : "malloc");
+        goto out;
+    }
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN;
+    ev.data.ptr = &stop_tag;
+    if (epoll_ctl(lp.epfd, EPOLL_CTL_ADD, stop_pipe[0], &ev) != 0) {
+        log_errno("epoll_ctl stop pipe");
+        goto out;
+    }
+    if (loop_watch_listener(&lp, EPOLL_CTL_ADD) != 0) {
+        goto out;
+    }
+    status = loop_run(&lp);
+out:
+    while (lp.all != NULL) {
+        loop_close(&lp, lp.all);
+    }
+    while (lp.ready != NULL) {
+        struct conn *c = lp.ready;
+        lp.ready = c->ready_next;
+        free(c); /* every connection was released above */
+    }
+    if (lp.epfd >= 0) {
+        close(lp.epfd);
+    }
+    if (lp.spare_fd >= 0) {
+        close(lp.spare_fd);
+    }
+    free(lp.scratch);
+    return status;
+}
+{%- else %}
+{% include "c/udp_dgram.c" %}
+
+/* ---------------------------------------------------------------------------------------------
+ * The epoll loop: the socket is registered edge-triggered, so dgram_service() reads until
+ * EAGAIN; when its budget runs out the loop polls again without sleeping.
+ */
+
+static char socket_tag, stop_tag; /* their addresses tell events apart */
+
+static int loop_main(int fd)
+{
+    struct dgram_server d;
+    struct epoll_event events[4];
+    struct epoll_event ev;
+    int more = 1; /* data may have arrived before the socket was registered */
+    int status = -1;
+    int epfd = epoll_create1(EPOLL_CLOEXEC);
+
+    if (epfd < 0) {
+        log_errno("epoll_create1");
+        return -1;
+    }
+    if (dgram_open(&d, fd) != 0) {
+        close(epfd);
+        return -1;
+    }
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN;
+    ev.data.ptr = &stop_tag;
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, stop_pipe[0], &ev) != 0) {
+        log_errno("epoll_ctl stop pipe");
+        goto out;
+    }
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLET;
+    ev.data.ptr = &socket_tag;
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        log_errno("epoll_ctl socket");
+        goto out;
+    }
+    for (;;) {
+        int i;
+        int n = epoll_wait(epfd, events, 4, more ? 0 : -1);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            log_errno("epoll_wait");
+            goto out;
+        }
+        for (i = 0; i < n; i++) {
+            if (events[i].data.ptr == &stop_tag) {
+                status = 0;
+                goto out;
+            }
+            more = 1;
+        }
+        if (more) {
+            more = dgram_service(&d) == DGRAM_MORE;
+        }
+    }
+out:
+    dgram_close(&d);
+    close(epfd);
+    return status;
+}
+{%- endif %}
+{% include "c/main.c" %}

@@ -1,0 +1,309 @@
+
+/* ---------------------------------------------------------------------------------------------
+ * Process plumbing: logging, shutdown, clock, command line, socket setup.
+ */
+
+static const char {{ v.name }}_program[] = "{{ v.name }}";
+
+static void log_errno(const char *what)
+{
+    fprintf(stderr, "%s: %s: %s\n", {{ v.name }}_program, what, strerror(errno));
+}
+
+/* Logs the 1st, 2nd, 4th, 8th... occurrence, so a hostile peer cannot flood the log. */
+static void log_occurrence(const char *what, unsigned long long *count)
+{
+    *count += 1;
+    if ((*count & (*count - 1)) == 0) {
+        fprintf(stderr, "%s: %s (%llu so far)\n", {{ v.name }}_program, what, *count);
+    }
+}
+
+/*
+ * Shutdown uses the self-pipe trick: the signal handler writes one byte and every event loop
+ * watches the read end. Nobody drains it, so all workers see it, and no wakeup can be lost
+ * between checking a flag and going to sleep.
+ */
+static int stop_pipe[2] = { -1, -1 };
+
+static void request_stop(void)
+{
+    int saved = errno;
+    if (write(stop_pipe[1], "x", 1) < 0) {
+        /* The pipe is full: a stop is already pending. */
+    }
+    errno = saved;
+}
+
+static void on_stop_signal(int signo)
+{
+    (void)signo;
+    request_stop();
+}
+
+static int install_signal_handlers(void)
+{
+    struct sigaction sa;
+    if (pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+        log_errno("pipe2");
+        return -1;
+    }
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sa.sa_handler = on_stop_signal;
+    if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0) {
+        log_errno("sigaction");
+        return -1;
+    }
+    /* Every send also passes MSG_NOSIGNAL; ignoring SIGPIPE covers code added in handlers. */
+    sa.sa_handler = SIG_IGN;
+    if (sigaction(SIGPIPE, &sa, NULL) != 0) {
+        log_errno("sigaction");
+        return -1;
+    }
+    return 0;
+}
+
+{%- if v.tcp && v.model != "blocking" %}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+{%- endif %}
+
+struct {{ v.name }}_config {
+    const char *address;
+    const char *port;
+};
+
+static int parse_args(int argc, char **argv, struct {{ v.name }}_config *cfg)
+{
+    int opt;
+    cfg->address = {{ v.upper }}_ADDRESS;
+    cfg->port = NULL;
+    while ((opt = getopt(argc, argv, "a:p:h")) != -1) {
+        switch (opt) {
+        case 'a':
+            cfg->address = optarg;
+            break;
+        case 'p':
+            cfg->port = optarg;
+            break;
+        case 'h':
+            printf("usage: %s [-a ADDRESS] [-p PORT]\n", {{ v.name }}_program);
+            exit(0);
+        default:
+            fprintf(stderr, "usage: %s [-a ADDRESS] [-p PORT]\n", {{ v.name }}_program);
+            return -1;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'\n", {{ v.name }}_program, argv[optind]);
+        return -1;
+    }
+    if (cfg->port != NULL) {
+        char *end = NULL;
+        long port;
+        errno = 0;
+        port = strtol(cfg->port, &end, 10);
+        if (errno != 0 || end == cfg->port || *end != '\0' || port < 0 || port > 65535) {
+            fprintf(stderr, "%s: invalid port '%s' (expected 0 to 65535)\n", {{ v.name }}_program, cfg->port);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+{%- if v.uses_int_options %}
+
+static int set_int_option(int fd, int level, int name, int value, const char *what)
+{
+    if (setsockopt(fd, level, name, &value, sizeof value) != 0) {
+        log_errno(what);
+        return -1;
+    }
+    return 0;
+}
+{%- endif %}
+{%- if v.tcp %}
+
+/* Options that belong to each accepted connection. */
+static int configure_connection(int fd)
+{
+{%- if !v.nodelay && !v.keepalive && !v.linger %}
+    (void)fd;
+{%- endif %}
+{%- if v.nodelay %}
+    if (set_int_option(fd, IPPROTO_TCP, TCP_NODELAY, 1, "setsockopt TCP_NODELAY") != 0) {
+        return -1;
+    }
+{%- endif %}
+{%- if v.keepalive %}
+    if (set_int_option(fd, SOL_SOCKET, SO_KEEPALIVE, 1, "setsockopt SO_KEEPALIVE") != 0
+        || set_int_option(fd, IPPROTO_TCP, TCP_KEEPIDLE, {{ v.keepalive_idle_s }}, "setsockopt TCP_KEEPIDLE") != 0
+        || set_int_option(fd, IPPROTO_TCP, TCP_KEEPINTVL, {{ v.keepalive_interval_s }}, "setsockopt TCP_KEEPINTVL") != 0
+        || set_int_option(fd, IPPROTO_TCP, TCP_KEEPCNT, {{ v.keepalive_count }}, "setsockopt TCP_KEEPCNT") != 0) {
+        return -1;
+    }
+{%- endif %}
+{%- if v.linger %}
+    {
+        struct linger lg;
+        lg.l_onoff = 1;
+        lg.l_linger = {{ v.linger_s }};
+        if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) != 0) {
+            log_errno("setsockopt SO_LINGER");
+            return -1;
+        }
+    }
+{%- endif %}
+    return 0;
+}
+
+/*
+ * Accepts one connection. Returns its descriptor, or -1 when there is none to take now.
+ * When the process is out of descriptors, the spare one is given up to accept and close the
+ * waiting peer: otherwise the listener stays readable and the loop would spin (libuv's trick).
+ */
+static int accept_connection(int listen_fd, int *spare_fd, int flags)
+{
+    static unsigned long long shed;
+    for (;;) {
+        int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | flags);
+        if (fd >= 0) {
+            if (configure_connection(fd) != 0) {
+                close(fd);
+                continue;
+            }
+            return fd;
+        }
+        if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) {
+            continue;
+        }
+        if (errno == EMFILE || errno == ENFILE) {
+            if (*spare_fd >= 0) {
+                close(*spare_fd);
+                *spare_fd = -1;
+                fd = accept(listen_fd, NULL, NULL);
+                if (fd >= 0) {
+                    close(fd);
+                }
+                *spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+            }
+            log_occurrence("out of file descriptors: refused a connection", &shed);
+            return -1;
+        }
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            log_errno("accept");
+        }
+        return -1;
+    }
+}
+{%- endif %}
+
+/*
+ * Creates the server socket, applies the spec's options, binds and listens. port < 0 means
+ * "the port from the command line or the spec"; later workers pass the port the first one got.
+ */
+static int open_listener(const struct {{ v.name }}_config *cfg, int port, int nonblocking,
+                         struct sockaddr_storage *bound)
+{
+    struct addrinfo hints;
+    struct addrinfo *ai = NULL;
+    char port_text[8];
+    socklen_t bound_len = sizeof *bound;
+    int fd;
+    int rc;
+
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = {{ v.socktype }};
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
+    if (port >= 0) {
+        snprintf(port_text, sizeof port_text, "%d", port);
+    }
+    rc = getaddrinfo(cfg->address, port >= 0 ? port_text : (cfg->port != NULL ? cfg->port : "{{ v.port }}"), &hints, &ai);
+    if (rc != 0) {
+        fprintf(stderr, "%s: invalid address '%s': %s\n", {{ v.name }}_program, cfg->address, gai_strerror(rc));
+        return -1;
+    }
+    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0), 0);
+    if (fd < 0) {
+        log_errno("socket");
+        freeaddrinfo(ai);
+        return -1;
+    }
+    if (0
+{%- if v.reuseaddr %}
+        || set_int_option(fd, SOL_SOCKET, SO_REUSEADDR, 1, "setsockopt SO_REUSEADDR") != 0
+{%- endif %}
+{%- if v.reuseport %}
+        || set_int_option(fd, SOL_SOCKET, SO_REUSEPORT, 1, "setsockopt SO_REUSEPORT") != 0
+{%- endif %}
+{%- if let Some(bytes) = v.recv_buffer %}
+        || set_int_option(fd, SOL_SOCKET, SO_RCVBUF, {{ bytes }}, "setsockopt SO_RCVBUF") != 0
+{%- endif %}
+{%- if let Some(bytes) = v.send_buffer %}
+        || set_int_option(fd, SOL_SOCKET, SO_SNDBUF, {{ bytes }}, "setsockopt SO_SNDBUF") != 0
+{%- endif %}
+        ) {
+        close(fd);
+        freeaddrinfo(ai);
+        return -1;
+    }
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        int saved = errno;
+        fprintf(stderr, "%s: bind %s port %s: %s\n", {{ v.name }}_program, cfg->address,
+                port >= 0 ? port_text : (cfg->port != NULL ? cfg->port : "{{ v.port }}"), strerror(saved));
+        close(fd);
+        freeaddrinfo(ai);
+        return -1;
+    }
+    freeaddrinfo(ai);
+{%- if v.tcp %}
+    if (listen(fd, {{ v.upper }}_BACKLOG) != 0) {
+        log_errno("listen");
+        close(fd);
+        return -1;
+    }
+{%- endif %}
+    if (getsockname(fd, (struct sockaddr *)bound, &bound_len) != 0) {
+        log_errno("getsockname");
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int bound_port(const struct sockaddr_storage *addr)
+{
+    if (addr->ss_family == AF_INET6) {
+        return ntohs(((const struct sockaddr_in6 *)(const void *)addr)->sin6_port);
+    }
+    return ntohs(((const struct sockaddr_in *)(const void *)addr)->sin_port);
+}
+
+/* The ready line tests and scripts wait for; flushed so a pipe sees it at once. */
+static void print_ready(const struct sockaddr_storage *addr)
+{
+    char text[INET6_ADDRSTRLEN];
+    const void *ip;
+    if (addr->ss_family == AF_INET6) {
+        ip = &((const struct sockaddr_in6 *)(const void *)addr)->sin6_addr;
+    } else {
+        ip = &((const struct sockaddr_in *)(const void *)addr)->sin_addr;
+    }
+    if (inet_ntop(addr->ss_family, ip, text, sizeof text) == NULL) {
+        snprintf(text, sizeof text, "?");
+    }
+    if (addr->ss_family == AF_INET6) {
+        printf("listening on [%s]:%d\n", text, bound_port(addr));
+    } else {
+        printf("listening on %s:%d\n", text, bound_port(addr));
+    }
+    fflush(stdout);
+}
