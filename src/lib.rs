@@ -57,11 +57,17 @@ pub fn plan_source(source: &SourceFile, target: Target) -> Result<Plan, Error> {
     // are simply absent from the Spec.
     let validated = validate::validate(&spec, &source.name, target);
     let mut problems = decoder.diagnostics;
-    match validated {
-        Ok(plan) if problems.is_empty() => Ok(plan),
-        Ok(_) => Err(invalid(problems)),
+    let plan = match validated {
+        Ok(plan) => Some(plan),
         Err(more) => {
             problems.extend(more);
+            None
+        }
+    };
+    match plan {
+        Some(plan) if problems.is_empty() => Ok(plan),
+        _ => {
+            // In source order, as a reader goes through the file; flag-only problems last.
             problems.sort_by_key(|d| d.span.as_ref().map_or(usize::MAX, |s| s.start));
             Err(invalid(problems))
         }

@@ -149,17 +149,44 @@ fn parse_yaml(text: &str) -> Result<Node, Diagnostic> {
     match serde_saphyr::from_str::<YamlNode>(text) {
         Ok(node) => Ok(node.0),
         Err(error) => {
-            let span = error
-                .location()
-                .and_then(|loc| loc.span().byte_offset().map(|o| o as usize))
-                .map(|start| start..start);
+            let span = error.location().and_then(|loc| {
+                loc.span()
+                    .byte_offset()
+                    .map(|o| o as usize)
+                    .or_else(|| offset_of(text, loc.line() as usize, loc.column() as usize))
+            });
+            // The message repeats the location we already show under the caret.
             let message = first_line(&error.to_string());
+            let message = strip_location_prefix(&message);
             let mut d = Diagnostic::error(format!("invalid YAML: {message}"));
-            if let Some(span) = span {
-                d = d.with_span(span);
+            if let Some(start) = span {
+                d = d.with_span(start..start);
             }
             Err(d)
         }
+    }
+}
+
+/// Byte offset of a 1-based line and character column.
+fn offset_of(text: &str, line: usize, column: usize) -> Option<usize> {
+    let line_start = if line <= 1 {
+        0
+    } else {
+        text.match_indices('\n').nth(line - 2)?.0 + 1
+    };
+    let rest = &text[line_start..];
+    let in_line = rest
+        .char_indices()
+        .nth(column.saturating_sub(1))
+        .map_or(rest.len(), |(i, _)| i);
+    Some(line_start + in_line)
+}
+
+fn strip_location_prefix(message: &str) -> &str {
+    let m = message.strip_prefix("error: ").unwrap_or(message);
+    match m.strip_prefix("line ") {
+        Some(rest) => rest.split_once(": ").map_or(m, |(_, tail)| tail),
+        None => m,
     }
 }
 

@@ -354,7 +354,7 @@ impl<'n> Table<'n> {
                     Diagnostic::error(format!("`{full}` must be a number, found the string \"{s}\""))
                         .with_span(entry.value.span.clone())
                         .with_label("expected an integer")
-                        .with_hint(format!("remove the quotes: {full} = {}", s.trim())),
+                        .with_hint(format!("remove the quotes around {}", s.trim())),
                 );
                 return None;
             }

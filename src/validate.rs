@@ -87,6 +87,17 @@ impl Validator {
             }
         }
 
+        if let Some(linger) = socket.and_then(|s| s.linger_s.as_ref()) {
+            if linger.value > 0 && model != Model::Blocking && protocol == Protocol::Tcp {
+                self.error(
+                    Diagnostic::error(format!("`socket.linger_s: {}` would block the {model} event loop", linger.value))
+                        .with_span(linger.span.clone())
+                        .with_label("close() waits up to this long for unsent data")
+                        .with_hint("use linger_s: 0 (reset on close) or leave it out; a lingering close suits only the blocking model"),
+                );
+            }
+        }
+
         let reuseport = socket.and_then(|s| get(&s.reuseport)).unwrap_or(false);
         let workers = server.and_then(|s| s.workers.clone());
         if let Some(w) = &workers {
@@ -183,11 +194,13 @@ impl Validator {
             Support::Emitted => return,
             Support::Impossible => (
                 format!("{} is not available for --lang {lang}: {}", model, impossible_reason(lang, model)),
-                format!(
-                    "for --lang {lang} ({}) choose {}",
-                    platform_name(lang),
-                    choices(platform_models(lang))
-                ),
+                {
+                    // Offer what sockgen emits today; for a language not emitted yet, what the
+                    // platform has.
+                    let emitted = emitted_models(lang);
+                    let offer = if emitted.is_empty() { platform_models(lang) } else { emitted };
+                    format!("for --lang {lang} ({}) choose {}", platform_name(lang), choices(offer))
+                },
             ),
             Support::NotYet => {
                 let emitted = emitted_models(lang);

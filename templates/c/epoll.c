@@ -100,7 +100,7 @@ static void loop_accept(struct loop *lp, uint64_t now)
             continue;
         }
         memset(&ev, 0, sizeof ev);
-        ev.events = EPOLLIN | EPOLLOUT | EPOLLET;
+        ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
         ev.data.ptr = c;
         if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
             log_errno("epoll_ctl add");
@@ -175,8 +175,14 @@ static int loop_run(struct loop *lp)
             }
             if (tag == &listener_tag) {
                 loop_accept(lp, now);
-            } else if (!((struct conn *)tag)->in_ready) {
-                loop_service(lp, tag, now);
+            } else {
+                struct conn *c = tag;
+                if (events[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+                    c->peer_hup = 1;
+                }
+                if (!c->in_ready) {
+                    loop_service(lp, c, now);
+                }
             }
         }
         ready = lp->ready;

@@ -17,6 +17,9 @@ struct conn {
     int fd;
     int read_closed;         /* the peer shut down its sending side */
     int closing;             /* the handler asked to close once output is sent */
+{%- if v.model == "epoll" %}
+    int peer_hup;            /* EPOLLRDHUP seen: a short read may hide the FIN behind it */
+{%- endif %}
     uint64_t last_active_ms; /* for the idle timeout */
     size_t out_sent;         /* bytes of out already sent */
     struct {{ v.name }}_out out;
@@ -149,8 +152,10 @@ static int conn_service(struct conn *c, unsigned char *scratch, uint64_t now)
                 if ({{ v.name }}_on_data(&c->session, scratch, (size_t)n, &c->out) != {{ v.upper }}_KEEP) {
                     c->closing = 1;
                 }
-                /* A short read emptied the socket: skip the read that would only say EAGAIN. */
-                if ((size_t)n < {{ v.upper }}_BUFFER_SIZE) {
+                /* A short read emptied the socket: skip the read that would only say EAGAIN.
+                 * {% if v.model == "epoll" %}Unless the peer hung up: then the FIN may be queued behind the data and
+                 * no new edge would announce it.{% else %}Level-triggered poll reports anything left.{% endif %} */
+                if ((size_t)n < {{ v.upper }}_BUFFER_SIZE{% if v.model == "epoll" %} && !c->peer_hup{% endif %}) {
                     can_read = 0;
                 }
                 progress = 1;

@@ -1,0 +1,153 @@
+//! Starting a generated server, learning its port from the ready line, and stopping it.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// A server process under test. Dropping it kills the process, so no test leaves one behind.
+pub struct RunningServer {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    stderr: Option<thread::JoinHandle<String>>,
+}
+
+#[derive(Debug)]
+pub struct StopOutcome {
+    pub status: Option<ExitStatus>,
+    pub elapsed: Duration,
+    pub stderr: String,
+}
+
+impl StopOutcome {
+    /// Ok when the server exited by itself with status 0.
+    pub fn check(&self) -> Result<String, String> {
+        match self.status {
+            Some(s) if s.success() => Ok(format!("exit 0 after {} ms", self.elapsed.as_millis())),
+            Some(s) => Err(format!("exited with {s}; stderr: {}", self.stderr.trim())),
+            None => Err(format!(
+                "still running {} ms after SIGTERM (killed); stderr: {}",
+                self.elapsed.as_millis(),
+                self.stderr.trim()
+            )),
+        }
+    }
+}
+
+/// Parses `listening on 127.0.0.1:PORT` or `listening on [::1]:PORT`.
+pub fn parse_ready_line(line: &str) -> Option<SocketAddr> {
+    line.trim().strip_prefix("listening on ")?.parse().ok()
+}
+
+impl RunningServer {
+    pub fn start(binary: &Path, args: &[&str], ready_timeout: Duration) -> Result<RunningServer, String> {
+        let mut child = Command::new(binary)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut stderr_pipe = child.stderr.take().ok_or("no stderr")?;
+        let stderr = thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr_pipe.read_to_string(&mut text);
+            text
+        });
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            // Keep draining so the server never blocks on a full stdout pipe.
+            for _ in lines {}
+        });
+        let mut server = RunningServer {
+            child: Some(child),
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            stderr: Some(stderr),
+        };
+        match rx.recv_timeout(ready_timeout) {
+            Ok(line) => match parse_ready_line(&line) {
+                Some(addr) => {
+                    server.addr = addr;
+                    Ok(server)
+                }
+                None => Err(format!("unexpected first line from server: {line:?}")),
+            },
+            Err(_) => {
+                let outcome = server.kill();
+                Err(format!(
+                    "no ready line within {} ms; stderr: {}",
+                    ready_timeout.as_millis(),
+                    outcome.stderr.trim()
+                ))
+            }
+        }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// Sends SIGTERM and waits up to `timeout` for the process to exit; kills it after that.
+    pub fn stop(mut self, timeout: Duration) -> StopOutcome {
+        let started = Instant::now();
+        if let Some(child) = &self.child {
+            // SAFETY: kill(2) with a pid we spawned and still own (not yet reaped).
+            unsafe {
+                libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+            }
+        }
+        let mut status = None;
+        if let Some(child) = self.child.as_mut() {
+            while started.elapsed() < timeout {
+                match child.try_wait() {
+                    Ok(Some(s)) => {
+                        status = Some(s);
+                        break;
+                    }
+                    Ok(None) => thread::sleep(Duration::from_millis(10)),
+                    Err(_) => break,
+                }
+            }
+        }
+        let elapsed = started.elapsed();
+        let mut outcome = self.kill();
+        outcome.status = status;
+        outcome.elapsed = elapsed;
+        outcome
+    }
+
+    fn kill(&mut self) -> StopOutcome {
+        let started = Instant::now();
+        let mut status = None;
+        if let Some(mut child) = self.child.take() {
+            if let Ok(Some(s)) = child.try_wait() {
+                status = Some(s);
+            } else {
+                let _ = child.kill();
+                status = child.wait().ok();
+            }
+        }
+        let stderr = self.stderr.take().and_then(|h| h.join().ok()).unwrap_or_default();
+        StopOutcome {
+            status,
+            elapsed: started.elapsed(),
+            stderr,
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            self.kill();
+        }
+    }
+}

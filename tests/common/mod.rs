@@ -1,0 +1,87 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use sockgen::proof;
+use sockgen::Plan;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every example spec, as a path relative to the crate root (as users would write it).
+pub fn example_specs() -> Vec<PathBuf> {
+    specs_in("specs")
+}
+
+pub fn invalid_specs() -> Vec<PathBuf> {
+    specs_in("specs/invalid")
+}
+
+fn specs_in(dir: &str) -> Vec<PathBuf> {
+    let mut specs: Vec<PathBuf> = std::fs::read_dir(root().join(dir))
+        .expect("spec directory")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && sockgen::source::Format::from_path(p).is_some())
+        .map(|p| Path::new(dir).join(p.file_name().unwrap()))
+        .collect();
+    specs.sort();
+    specs
+}
+
+/// Runs with the crate root as working directory so spec paths stay relative in headers.
+pub fn in_root<T>(f: impl FnOnce() -> T) -> T {
+    static CWD: Mutex<()> = Mutex::new(());
+    let _guard = CWD.lock().unwrap_or_else(|e| e.into_inner());
+    let previous = std::env::current_dir().unwrap();
+    std::env::set_current_dir(root()).unwrap();
+    let result = f();
+    std::env::set_current_dir(previous).unwrap();
+    result
+}
+
+/// Every Plan each example spec allows (spec × lang × model), plus the excluded combinations.
+pub fn all_plans() -> Vec<Plan> {
+    in_root(|| {
+        example_specs()
+            .iter()
+            .flat_map(|spec| {
+                let m = proof::matrix(spec).unwrap_or_else(|e| panic!("{}: {e}", spec.display()));
+                for (lang, model, why) in &m.excluded {
+                    // Only settings that truly can't apply may exclude a combination.
+                    assert!(
+                        why.contains("does not apply to the blocking model"),
+                        "{} excluded for --lang {lang} --model {model}: {why}",
+                        spec.display()
+                    );
+                }
+                m.plans
+            })
+            .collect()
+    })
+}
+
+pub fn stem(plan: &Plan) -> String {
+    Path::new(&plan.spec_file).file_stem().unwrap().to_string_lossy().into_owned()
+}
+
+/// Runs `f` over items on at most two threads (the machines have two cores).
+pub fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some(item) = items.get(i) else { break };
+                let r = f(item);
+                results.lock().unwrap().push((i, r));
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap();
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}

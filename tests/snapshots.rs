@@ -1,0 +1,84 @@
+//! Snapshots reviewed in pull requests: every example spec × every (lang, model) it allows,
+//! and the diagnostics of every spec in specs/invalid. All live in the top-level snapshots/.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::*;
+use sockgen::render::{render, Layout};
+use sockgen::{Error, SourceFile, Target};
+
+fn settings() -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    s.set_snapshot_path(root().join("snapshots"));
+    s.set_prepend_module_to_snapshot(false);
+    s.set_omit_expression(true);
+    s
+}
+
+fn code_snapshot_names() -> Vec<(String, sockgen::Plan)> {
+    all_plans()
+        .into_iter()
+        .map(|p| (format!("{}__{}__{}", p.lang, p.model, stem(&p)), p))
+        .collect()
+}
+
+fn diagnostic_snapshot_name(spec: &std::path::Path) -> String {
+    format!("invalid__{}", spec.file_name().unwrap().to_string_lossy().replace('.', "_"))
+}
+
+#[test]
+fn generated_code() {
+    let _s = settings().bind_to_scope();
+    for (name, plan) in code_snapshot_names() {
+        let files = render(&plan, Layout::SingleFile).unwrap();
+        assert_eq!(files.len(), 1);
+        insta::assert_snapshot!(name, files[0].contents);
+    }
+}
+
+#[test]
+fn project_layout_files() {
+    let _s = settings().bind_to_scope();
+    let plan = in_root(|| sockgen::plan_file("specs/custom-workers.yaml".as_ref(), Target::default())).unwrap();
+    for f in render(&plan, Layout::Project).unwrap() {
+        if f.path.ends_with(".c") {
+            continue; // the same code as the single-file snapshot, with the handler included
+        }
+        insta::assert_snapshot!(format!("project__custom_workers__{}", f.path.replace('.', "_")), f.contents);
+    }
+}
+
+#[test]
+fn invalid_spec_diagnostics() {
+    let _s = settings().bind_to_scope();
+    let specs = invalid_specs();
+    assert!(specs.len() >= 8, "specs/invalid should cover the diagnostics catalogue");
+    for spec in specs {
+        let rendered = in_root(|| {
+            let source = SourceFile::read(&spec).unwrap();
+            match sockgen::plan_source(&source, Target::default()) {
+                Err(Error::Invalid(d)) => d.render(),
+                Ok(_) => panic!("{} is valid but lives in specs/invalid", spec.display()),
+                Err(e) => panic!("{}: {e}", spec.display()),
+            }
+        });
+        insta::assert_snapshot!(diagnostic_snapshot_name(&spec), rendered);
+    }
+}
+
+/// A snapshot no test produces is stale: delete it (CI fails instead of keeping dead files).
+#[test]
+fn no_unreferenced_snapshots() {
+    let mut expected: BTreeSet<String> = code_snapshot_names().into_iter().map(|(n, _)| n).collect();
+    expected.extend(invalid_specs().iter().map(|s| diagnostic_snapshot_name(s)));
+    expected.extend(["project__custom_workers__custom_workers_handler_h".to_string(), "project__custom_workers__Makefile".to_string()]);
+    let on_disk: BTreeSet<String> = std::fs::read_dir(root().join("snapshots"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".snap")).map(str::to_string))
+        .collect();
+    let stale: Vec<_> = on_disk.difference(&expected).collect();
+    assert!(stale.is_empty(), "unreferenced snapshots in snapshots/: {stale:?}");
+}
