@@ -15,7 +15,11 @@ use crate::{Error, Target};
 pub const EXIT_INVALID_SPEC: u8 = 2;
 
 #[derive(Parser, Debug)]
-#[command(name = "sockgen", version, about = "Generate proven socket servers from a declarative spec")]
+#[command(
+    name = "sockgen",
+    version,
+    about = "Generate proven socket servers from a declarative spec"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -70,7 +74,11 @@ pub fn main() -> ExitCode {
             let _ = e.print();
             // --help and --version are not failures; usage errors are "other failures" (1),
             // so that 2 always means "the spec is invalid".
-            return if e.use_stderr() { ExitCode::from(1) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     run(cli.command)
@@ -97,7 +105,11 @@ pub fn run(command: Command) -> ExitCode {
             check,
         } => {
             let target = Target { lang, model };
-            let layout = if out_dir.is_some() { Layout::Project } else { Layout::SingleFile };
+            let layout = if out_dir.is_some() {
+                Layout::Project
+            } else {
+                Layout::SingleFile
+            };
             let files = match crate::generate(&spec, target, layout) {
                 Ok(files) => files,
                 Err(e) => return fail(&e),
@@ -129,7 +141,11 @@ pub fn run(command: Command) -> ExitCode {
                         }
                     }
                     if stale {
-                        eprintln!("generated code is out of date: run `sockgen render {} -o {}`", spec.display(), dir.display());
+                        eprintln!(
+                            "generated code is out of date: run `sockgen render {} -o {}`",
+                            spec.display(),
+                            dir.display()
+                        );
                         ExitCode::from(1)
                     } else {
                         ExitCode::SUCCESS
@@ -146,20 +162,22 @@ pub fn run(command: Command) -> ExitCode {
                 },
             }
         }
-        Command::Check { spec, lang, model } => match crate::plan_file(&spec, Target { lang, model }) {
-            Ok(plan) => {
-                println!(
-                    "{}: ok ({} {} server, --lang {} --model {})",
-                    spec.display(),
-                    plan.protocol,
-                    plan.handler,
-                    plan.lang,
-                    plan.model
-                );
-                ExitCode::SUCCESS
+        Command::Check { spec, lang, model } => {
+            match crate::plan_file(&spec, Target { lang, model }) {
+                Ok(plan) => {
+                    println!(
+                        "{}: ok ({} {} server, --lang {} --model {})",
+                        spec.display(),
+                        plan.protocol,
+                        plan.handler,
+                        plan.lang,
+                        plan.model
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
             }
-            Err(e) => fail(&e),
-        },
+        }
         Command::Schema => {
             let schema = crate::spec::json_schema();
             match serde_json::to_string_pretty(&schema) {

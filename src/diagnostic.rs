@@ -114,10 +114,18 @@ impl std::fmt::Display for Diagnostics {
 impl std::error::Error for Diagnostics {}
 
 /// "did you mean `nodelay`?" for a misspelt word, when one candidate is close enough.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(&word.to_ascii_lowercase(), c), c))
+        .map(|c| {
+            (
+                strsim::damerau_levenshtein(&word.to_ascii_lowercase(), c),
+                c,
+            )
+        })
         .filter(|&(distance, c)| distance <= (c.len() / 3).max(1) + usize::from(c.len() > 6))
         .min_by_key(|&(distance, _)| distance)
         .map(|(_, c)| c)
@@ -129,8 +137,14 @@ mod tests {
 
     #[test]
     fn suggestions_only_when_close() {
-        assert_eq!(did_you_mean("nodelya", ["nodelay", "reuseaddr"]), Some("nodelay"));
-        assert_eq!(did_you_mean("recv_bufer", ["recv_buffer", "send_buffer"]), Some("recv_buffer"));
+        assert_eq!(
+            did_you_mean("nodelya", ["nodelay", "reuseaddr"]),
+            Some("nodelay")
+        );
+        assert_eq!(
+            did_you_mean("recv_bufer", ["recv_buffer", "send_buffer"]),
+            Some("recv_buffer")
+        );
         assert_eq!(did_you_mean("colour", ["nodelay", "reuseaddr"]), None);
     }
 

@@ -48,7 +48,12 @@ impl std::error::Error for Error {}
 
 /// load → decode → validate for a spec already in memory.
 pub fn plan_source(source: &SourceFile, target: Target) -> Result<Plan, Error> {
-    let invalid = |items| Error::Invalid(Box::new(Diagnostics { source: source.clone(), items }));
+    let invalid = |items| {
+        Error::Invalid(Box::new(Diagnostics {
+            source: source.clone(),
+            items,
+        }))
+    };
     let tree = source.parse().map_err(|d| invalid(vec![d]))?;
     let mut decoder = spec::Decoder::default();
     let spec = spec::decode(&tree, &mut decoder);

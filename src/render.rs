@@ -36,14 +36,21 @@ pub enum Layout {
 #[derive(Debug)]
 pub enum RenderError {
     Template(askama::Error),
-    Io { path: PathBuf, error: std::io::Error },
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
 }
 
 impl std::fmt::Display for RenderError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RenderError::Template(e) => write!(f, "template error (a sockgen bug, please report it): {e}"),
-            RenderError::Io { path, error } => write!(f, "cannot write {}: {error}", path.display()),
+            RenderError::Template(e) => {
+                write!(f, "template error (a sockgen bug, please report it): {e}")
+            }
+            RenderError::Io { path, error } => {
+                write!(f, "cannot write {}: {error}", path.display())
+            }
         }
     }
 }

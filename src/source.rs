@@ -84,8 +84,13 @@ impl Value {
 /// YAML/TOML. Problems inside a well-formed document are [`Diagnostic`]s of later stages.
 #[derive(Debug)]
 pub enum LoadError {
-    Io { path: PathBuf, error: std::io::Error },
-    UnknownFormat { path: PathBuf },
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    UnknownFormat {
+        path: PathBuf,
+    },
 }
 
 impl std::fmt::Display for LoadError {
@@ -140,10 +145,16 @@ impl SourceFile {
 // YAML through serde-saphyr: its `Spanned` wrapper hands us the location of every node.
 
 fn parse_yaml(text: &str) -> Result<Node, Diagnostic> {
-    if text.trim().is_empty() || text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
-        return Err(Diagnostic::error("the spec is empty").with_span(0..0).with_hint(
-            "start from one of the examples in specs/, for example specs/echo-tcp.yaml",
-        ));
+    if text.trim().is_empty()
+        || text
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+    {
+        return Err(Diagnostic::error("the spec is empty")
+            .with_span(0..0)
+            .with_hint(
+                "start from one of the examples in specs/, for example specs/echo-tcp.yaml",
+            ));
     }
     // serde-saphyr's default budget already bounds depth, aliases and size (billion laughs).
     match serde_saphyr::from_str::<YamlNode>(text) {
@@ -367,10 +378,14 @@ mod tests {
     use super::*;
 
     fn yaml(text: &str) -> Node {
-        SourceFile::from_text("t.yaml", text, Format::Yaml).parse().unwrap()
+        SourceFile::from_text("t.yaml", text, Format::Yaml)
+            .parse()
+            .unwrap()
     }
     fn toml(text: &str) -> Node {
-        SourceFile::from_text("t.toml", text, Format::Toml).parse().unwrap()
+        SourceFile::from_text("t.toml", text, Format::Toml)
+            .parse()
+            .unwrap()
     }
 
     fn entries(node: &Node) -> &[Entry] {

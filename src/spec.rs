@@ -97,7 +97,9 @@ pub trait Keyword: Sized + Copy + 'static {
             .ok_or_else(|| {
                 let choices: Vec<&str> = Self::ALL.iter().map(|k| k.as_str()).collect();
                 match did_you_mean(text, choices.iter().copied()) {
-                    Some(close) => format!("did you mean `{close}`? (one of {})", choices.join(", ")),
+                    Some(close) => {
+                        format!("did you mean `{close}`? (one of {})", choices.join(", "))
+                    }
                     None => format!("expected one of {}", choices.join(", ")),
                 }
             })
@@ -244,8 +246,8 @@ pub struct ServerSpec {
 #[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct IoSpec {
-    /// Bytes read per receive call, 512–16777216 (default 16384). For UDP, datagrams longer than
-    /// this are truncated, so echo servers use at least 65507.
+    /// Bytes read per receive call, 512–16777216 (default 16384 for TCP, 65536 for UDP). A UDP
+    /// datagram longer than this is dropped and logged, never handled cut short.
     #[schemars(range(min = 512, max = 16777216))]
     pub buffer_size: Option<Spanned<u32>>,
     /// Per-connection output queue in bytes, from buffer_size to 268435456 (default 4 × buffer_size).
@@ -291,10 +293,17 @@ impl<'n> Table<'n> {
                 asked: Vec::new(),
             }),
             other => {
-                let what = if path.is_empty() { "the spec".to_string() } else { format!("`{path}`") };
+                let what = if path.is_empty() {
+                    "the spec".to_string()
+                } else {
+                    format!("`{path}`")
+                };
                 dec.error(
-                    Diagnostic::error(format!("{what} must be a table, found {}", other.kind_name()))
-                        .with_span(node.span.clone()),
+                    Diagnostic::error(format!(
+                        "{what} must be a table, found {}",
+                        other.kind_name()
+                    ))
+                    .with_span(node.span.clone()),
                 );
                 None
             }
@@ -329,10 +338,13 @@ impl<'n> Table<'n> {
                     other => other.kind_name().to_string(),
                 };
                 dec.error(
-                    Diagnostic::error(format!("`{}` must be true or false, found {found}", self.full_key(key)))
-                        .with_span(entry.value.span.clone())
-                        .with_label("expected a boolean")
-                        .with_hint("write true or false (YAML 1.2 reads yes/no/on/off as strings)"),
+                    Diagnostic::error(format!(
+                        "`{}` must be true or false, found {found}",
+                        self.full_key(key)
+                    ))
+                    .with_span(entry.value.span.clone())
+                    .with_label("expected a boolean")
+                    .with_hint("write true or false (YAML 1.2 reads yes/no/on/off as strings)"),
                 );
                 None
             }
@@ -351,18 +363,23 @@ impl<'n> Table<'n> {
             Value::Int(i) => *i,
             Value::Str(s) if s.trim().parse::<i128>().is_ok() => {
                 dec.error(
-                    Diagnostic::error(format!("`{full}` must be a number, found the string \"{s}\""))
-                        .with_span(entry.value.span.clone())
-                        .with_label("expected an integer")
-                        .with_hint(format!("remove the quotes around {}", s.trim())),
+                    Diagnostic::error(format!(
+                        "`{full}` must be a number, found the string \"{s}\""
+                    ))
+                    .with_span(entry.value.span.clone())
+                    .with_label("expected an integer")
+                    .with_hint(format!("remove the quotes around {}", s.trim())),
                 );
                 return None;
             }
             other => {
                 dec.error(
-                    Diagnostic::error(format!("`{full}` must be an integer, found {}", other.kind_name()))
-                        .with_span(entry.value.span.clone())
-                        .with_label("expected an integer"),
+                    Diagnostic::error(format!(
+                        "`{full}` must be an integer, found {}",
+                        other.kind_name()
+                    ))
+                    .with_span(entry.value.span.clone())
+                    .with_label("expected an integer"),
                 );
                 return None;
             }
@@ -376,7 +393,11 @@ impl<'n> Table<'n> {
                 ))
                 .with_span(entry.value.span.clone())
                 .with_label("out of range")
-                .with_hint(format!("choose a value from {} to {}", range.start(), range.end())),
+                .with_hint(format!(
+                    "choose a value from {} to {}",
+                    range.start(),
+                    range.end()
+                )),
             );
             return None;
         }
@@ -385,7 +406,10 @@ impl<'n> Table<'n> {
         match T::try_from(value) {
             Ok(v) => Some(spanned(v, entry)),
             Err(_) => {
-                dec.error(Diagnostic::error(format!("`{full}` does not fit")).with_span(entry.value.span.clone()));
+                dec.error(
+                    Diagnostic::error(format!("`{full}` does not fit"))
+                        .with_span(entry.value.span.clone()),
+                );
                 None
             }
         }
@@ -397,10 +421,14 @@ impl<'n> Table<'n> {
             Value::Str(s) => Some(spanned(s.clone(), entry)),
             other => {
                 dec.error(
-                    Diagnostic::error(format!("`{}` must be a string, found {}", self.full_key(key), other.kind_name()))
-                        .with_span(entry.value.span.clone())
-                        .with_label("expected a string")
-                        .with_hint("quote it"),
+                    Diagnostic::error(format!(
+                        "`{}` must be a string, found {}",
+                        self.full_key(key),
+                        other.kind_name()
+                    ))
+                    .with_span(entry.value.span.clone())
+                    .with_label("expected a string")
+                    .with_hint("quote it"),
                 );
                 None
             }
@@ -415,8 +443,12 @@ impl<'n> Table<'n> {
             other => {
                 let choices: Vec<&str> = K::ALL.iter().map(|k| k.as_str()).collect();
                 dec.error(
-                    Diagnostic::error(format!("`{full}` must be one of {}, found {}", choices.join(", "), other.kind_name()))
-                        .with_span(entry.value.span.clone()),
+                    Diagnostic::error(format!(
+                        "`{full}` must be one of {}, found {}",
+                        choices.join(", "),
+                        other.kind_name()
+                    ))
+                    .with_span(entry.value.span.clone()),
                 );
                 return None;
             }
@@ -444,7 +476,10 @@ impl<'n> Table<'n> {
         let full = self.full_key(key);
         let entry = self.entry(key, dec);
         // Decode even when absent, so `known_keys` lists the nested keys too.
-        let empty = Node { value: Value::Map(Vec::new()), span: 0..0 };
+        let empty = Node {
+            value: Value::Map(Vec::new()),
+            span: 0..0,
+        };
         let node = entry.map(|e| &e.value).unwrap_or(&empty);
         let mut table = Table::new(&full, node, dec)?;
         let value = decode(&mut table, dec);
@@ -466,7 +501,9 @@ impl<'n> Table<'n> {
                 Some(close) => d.with_hint(format!("did you mean `{close}`?")),
                 None => {
                     let hint = match nested_home(&e.key) {
-                        Some(table) if table != self.path => format!("`{}` belongs in the `{table}` table", e.key),
+                        Some(table) if table != self.path => {
+                            format!("`{}` belongs in the `{table}` table", e.key)
+                        }
                         _ => format!("known keys here: {}", self.asked.join(", ")),
                     };
                     d.with_hint(hint)
@@ -480,7 +517,13 @@ impl<'n> Table<'n> {
 /// Where a key belongs when it was written in the wrong table (e.g. `nodelay` at the top).
 fn nested_home(key: &str) -> Option<String> {
     let mut probe = Decoder::default();
-    decode_root(&Node { value: Value::Map(Vec::new()), span: 0..0 }, &mut probe);
+    decode_root(
+        &Node {
+            value: Value::Map(Vec::new()),
+            span: 0..0,
+        },
+        &mut probe,
+    );
     probe
         .known_keys
         .into_iter()
@@ -560,16 +603,33 @@ mod tests {
     #[test]
     fn schema_and_decoder_know_the_same_keys() {
         let mut dec = Decoder::default();
-        decode(&Node { value: Value::Map(Vec::new()), span: 0..0 }, &mut dec);
+        decode(
+            &Node {
+                value: Value::Map(Vec::new()),
+                span: 0..0,
+            },
+            &mut dec,
+        );
         let decoded: BTreeSet<String> = dec
             .known_keys
             .iter()
-            .map(|(path, key)| if path.is_empty() { key.to_string() } else { format!("{path}.{key}") })
+            .map(|(path, key)| {
+                if path.is_empty() {
+                    key.to_string()
+                } else {
+                    format!("{path}.{key}")
+                }
+            })
             .collect();
 
         let schema = json_schema();
         let mut documented = BTreeSet::new();
-        fn walk(schema: &serde_json::Value, root: &serde_json::Value, prefix: &str, out: &mut BTreeSet<String>) {
+        fn walk(
+            schema: &serde_json::Value,
+            root: &serde_json::Value,
+            prefix: &str,
+            out: &mut BTreeSet<String>,
+        ) {
             let resolved = match schema.get("$ref").and_then(|r| r.as_str()) {
                 Some(r) => {
                     let name = r.rsplit('/').next().unwrap_or_default();
@@ -585,9 +645,17 @@ mod tests {
                 return;
             }
             if let Some(props) = resolved.get("properties").and_then(|p| p.as_object()) {
-                assert_eq!(resolved["additionalProperties"], serde_json::Value::Bool(false), "{prefix}");
+                assert_eq!(
+                    resolved["additionalProperties"],
+                    serde_json::Value::Bool(false),
+                    "{prefix}"
+                );
                 for (k, v) in props {
-                    let full = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    let full = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
                     out.insert(full.clone());
                     walk(v, root, &full, out);
                 }

@@ -5,7 +5,9 @@ use std::net::IpAddr;
 use crate::diagnostic::{did_you_mean, Diagnostic};
 use crate::plan::{IoPlan, Keepalive, Plan, ServerPlan, SocketPlan};
 use crate::spec::{limits, Handler, Keyword, Lang, Model, Protocol, Role, Spanned, Spec};
-use crate::target::lang::{emitted_models, impossible_reason, platform_models, platform_name, default_model};
+use crate::target::lang::{
+    default_model, emitted_models, impossible_reason, platform_models, platform_name,
+};
 use crate::target::{support, Support};
 
 /// What the command line asks for on top of the spec; `None` means "as the spec says".
@@ -17,16 +19,59 @@ pub struct Target {
 
 /// C keywords up to C23, plus names the generated program or libc already owns.
 const C_KEYWORDS: &[&str] = &[
-    "alignas", "alignof", "auto", "bool", "break", "case", "char", "const", "constexpr", "continue",
-    "default", "do", "double", "else", "enum", "extern", "false", "float", "for", "goto", "if",
-    "inline", "int", "long", "nullptr", "register", "restrict", "return", "short", "signed",
-    "sizeof", "static", "static_assert", "struct", "switch", "thread_local", "true", "typedef",
-    "typeof", "typeof_unqual", "union", "unsigned", "void", "volatile", "while", "asm", "fortran",
+    "alignas",
+    "alignof",
+    "auto",
+    "bool",
+    "break",
+    "case",
+    "char",
+    "const",
+    "constexpr",
+    "continue",
+    "default",
+    "do",
+    "double",
+    "else",
+    "enum",
+    "extern",
+    "false",
+    "float",
+    "for",
+    "goto",
+    "if",
+    "inline",
+    "int",
+    "long",
+    "nullptr",
+    "register",
+    "restrict",
+    "return",
+    "short",
+    "signed",
+    "sizeof",
+    "static",
+    "static_assert",
+    "struct",
+    "switch",
+    "thread_local",
+    "true",
+    "typedef",
+    "typeof",
+    "typeof_unqual",
+    "union",
+    "unsigned",
+    "void",
+    "volatile",
+    "while",
+    "asm",
+    "fortran",
 ];
 const C_RESERVED: &[&str] = &[
     "main", "socket", "errno", "signal", "exit", "abort", "accept", "bind", "listen", "connect",
-    "read", "write", "send", "recv", "close", "poll", "select", "epoll", "malloc", "free", "printf",
-    "stdin", "stdout", "stderr", "NULL", "EOF", "assert", "environ", "time", "index", "sockgen",
+    "read", "write", "send", "recv", "close", "poll", "select", "epoll", "malloc", "free",
+    "printf", "stdin", "stdout", "stderr", "NULL", "EOF", "assert", "environ", "time", "index",
+    "sockgen",
 ];
 
 pub fn validate(spec: &Spec, spec_file: &str, target: Target) -> Result<Plan, Vec<Diagnostic>> {
@@ -53,7 +98,10 @@ impl Validator {
 
     fn plan(&mut self, spec: &Spec, spec_file: &str, target: Target) -> Option<Plan> {
         let lang = target.lang.or(get(&spec.lang)).unwrap_or(Lang::C);
-        let model = target.model.or(get(&spec.model)).unwrap_or(default_model(lang));
+        let model = target
+            .model
+            .or(get(&spec.model))
+            .unwrap_or(default_model(lang));
         self.check_target(spec, target, lang, model);
 
         let name = self.name(spec, lang);
@@ -118,8 +166,14 @@ impl Validator {
             }
         }
 
-        let default_buffer = if protocol == Protocol::Udp { 65_536 } else { 16_384 };
-        let buffer_size = io.and_then(|i| get(&i.buffer_size)).unwrap_or(default_buffer);
+        let default_buffer = if protocol == Protocol::Udp {
+            65_536
+        } else {
+            16_384
+        };
+        let buffer_size = io
+            .and_then(|i| get(&i.buffer_size))
+            .unwrap_or(default_buffer);
         let output_buffer = match io.and_then(|i| i.output_buffer.clone()) {
             Some(o) if o.value < buffer_size => {
                 self.error(
@@ -129,20 +183,26 @@ impl Validator {
                     ))
                     .with_span(o.span.clone())
                     .with_label("must hold at least one full read")
-                    .with_hint(format!("use at least {buffer_size}; the default is 4 × buffer_size")),
+                    .with_hint(format!(
+                        "use at least {buffer_size}; the default is 4 × buffer_size"
+                    )),
                 );
                 buffer_size
             }
             Some(o) => o.value,
-            None => buffer_size.saturating_mul(4).min(limits::OUTPUT_BUFFER_MAX as u32),
+            None => buffer_size
+                .saturating_mul(4)
+                .min(limits::OUTPUT_BUFFER_MAX as u32),
         };
 
         let tcp = protocol == Protocol::Tcp;
-        let keepalive = socket.and_then(|s| s.keepalive.as_ref()).map(|k| Keepalive {
-            idle_s: get(&k.value.idle_s).unwrap_or(60),
-            interval_s: get(&k.value.interval_s).unwrap_or(10),
-            count: get(&k.value.count).unwrap_or(5),
-        });
+        let keepalive = socket
+            .and_then(|s| s.keepalive.as_ref())
+            .map(|k| Keepalive {
+                idle_s: get(&k.value.idle_s).unwrap_or(60),
+                interval_s: get(&k.value.interval_s).unwrap_or(10),
+                count: get(&k.value.count).unwrap_or(5),
+            });
 
         Some(Plan {
             name: name?,
@@ -166,8 +226,12 @@ impl Validator {
             server: ServerPlan {
                 backlog: server.and_then(|s| get(&s.backlog)).unwrap_or(1024),
                 workers: workers.map(|w| w.value).unwrap_or(1),
-                max_connections: server.and_then(|s| get(&s.max_connections)).unwrap_or(10_000),
-                idle_timeout_ms: server.and_then(|s| get(&s.idle_timeout_ms)).unwrap_or(30_000),
+                max_connections: server
+                    .and_then(|s| get(&s.max_connections))
+                    .unwrap_or(10_000),
+                idle_timeout_ms: server
+                    .and_then(|s| get(&s.idle_timeout_ms))
+                    .unwrap_or(30_000),
             },
             io: IoPlan {
                 buffer_size,
@@ -189,17 +253,35 @@ impl Validator {
     }
 
     fn check_target(&mut self, spec: &Spec, target: Target, lang: Lang, model: Model) {
-        let choices = |models: Vec<Model>| models.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ");
+        let choices = |models: Vec<Model>| {
+            models
+                .iter()
+                .map(|m| m.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let (message, hint) = match support(lang, model) {
             Support::Emitted => return,
             Support::Impossible => (
-                format!("{} is not available for --lang {lang}: {}", model, impossible_reason(lang, model)),
+                format!(
+                    "{} is not available for --lang {lang}: {}",
+                    model,
+                    impossible_reason(lang, model)
+                ),
                 {
                     // Offer what sockgen emits today; for a language not emitted yet, what the
                     // platform has.
                     let emitted = emitted_models(lang);
-                    let offer = if emitted.is_empty() { platform_models(lang) } else { emitted };
-                    format!("for --lang {lang} ({}) choose {}", platform_name(lang), choices(offer))
+                    let offer = if emitted.is_empty() {
+                        platform_models(lang)
+                    } else {
+                        emitted
+                    };
+                    format!(
+                        "for --lang {lang} ({}) choose {}",
+                        platform_name(lang),
+                        choices(offer)
+                    )
                 },
             ),
             Support::NotYet => {
@@ -209,20 +291,29 @@ impl Validator {
                 } else {
                     format!("sockgen emits {} for --lang {lang} today", choices(emitted))
                 };
-                (format!("sockgen does not generate {model} for --lang {lang} yet"), hint)
+                (
+                    format!("sockgen does not generate {model} for --lang {lang} yet"),
+                    hint,
+                )
             }
         };
         let mut d = Diagnostic::error(message).with_hint(hint);
         // Point at the spec only when the spec, not a flag, chose the model or language.
         if target.model.is_none() {
             if let Some(m) = &spec.model {
-                d = d.with_span(m.span.clone()).with_label(format!("model {model}"));
+                d = d
+                    .with_span(m.span.clone())
+                    .with_label(format!("model {model}"));
             } else if let (None, Some(l)) = (target.lang, &spec.lang) {
-                d = d.with_span(l.span.clone()).with_label(format!("lang {lang}"));
+                d = d
+                    .with_span(l.span.clone())
+                    .with_label(format!("lang {lang}"));
             }
         } else if target.lang.is_none() {
             if let Some(l) = &spec.lang {
-                d = d.with_span(l.span.clone()).with_label(format!("lang {lang}"));
+                d = d
+                    .with_span(l.span.clone())
+                    .with_label(format!("lang {lang}"));
             }
         }
         self.error(d);
@@ -233,7 +324,9 @@ impl Validator {
             self.error(
                 Diagnostic::error("the spec has no `name`")
                     .with_span(0..0)
-                    .with_hint("add a line such as name: echo_tcp (it prefixes every generated identifier)"),
+                    .with_hint(
+                    "add a line such as name: echo_tcp (it prefixes every generated identifier)",
+                ),
             );
             return None;
         };
@@ -244,7 +337,9 @@ impl Validator {
                 .with_label("not usable as a name")
                 .with_hint(hint)
         };
-        if text.starts_with("__") || (text.starts_with('_') && text[1..].starts_with(|c: char| c.is_ascii_uppercase())) {
+        if text.starts_with("__")
+            || (text.starts_with('_') && text[1..].starts_with(|c: char| c.is_ascii_uppercase()))
+        {
             self.error(bad(
                 format!("name `{text}` is reserved: identifiers starting with `__` or `_` and a capital letter belong to the C implementation"),
                 format!("drop the leading underscores: `{}`", text.trim_start_matches('_')),
@@ -256,21 +351,36 @@ impl Validator {
         if !valid {
             let suggestion: String = text
                 .chars()
-                .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_lowercase()
+                    } else {
+                        '_'
+                    }
+                })
                 .collect::<String>()
                 .trim_matches('_')
                 .to_string();
             let hint = if suggestion.starts_with(|c: char| c.is_ascii_alphabetic()) {
-                format!("use letters, digits and `_`, starting with a letter, such as `{suggestion}`")
+                format!(
+                    "use letters, digits and `_`, starting with a letter, such as `{suggestion}`"
+                )
             } else {
                 "use letters, digits and `_`, starting with a letter".to_string()
             };
-            self.error(bad(format!("name `{text}` is not a valid identifier"), hint));
+            self.error(bad(
+                format!("name `{text}` is not a valid identifier"),
+                hint,
+            ));
             return None;
         }
         if text.len() > limits::NAME_MAX_LEN {
             self.error(bad(
-                format!("name is {} characters long; at most {} are allowed", text.len(), limits::NAME_MAX_LEN),
+                format!(
+                    "name is {} characters long; at most {} are allowed",
+                    text.len(),
+                    limits::NAME_MAX_LEN
+                ),
                 "shorten it: it prefixes every generated identifier".to_string(),
             ));
             return None;
@@ -301,12 +411,19 @@ impl Validator {
             Err(_) => {
                 let hint = if text.eq_ignore_ascii_case("localhost") {
                     "write 127.0.0.1 (or ::1 for IPv6): the generated code binds literals, it does not resolve names".to_string()
-                } else if text.contains(':') && text.rsplit_once(':').is_some_and(|(h, p)| p.parse::<u16>().is_ok() && h.parse::<IpAddr>().is_ok()) {
+                } else if text.contains(':')
+                    && text.rsplit_once(':').is_some_and(|(h, p)| {
+                        p.parse::<u16>().is_ok() && h.parse::<IpAddr>().is_ok()
+                    })
+                {
                     "put the port in `port`, not in `address`".to_string()
-                } else if let Some(close) = did_you_mean(text, ["0.0.0.0", "127.0.0.1", "::", "::1"]) {
+                } else if let Some(close) =
+                    did_you_mean(text, ["0.0.0.0", "127.0.0.1", "::", "::1"])
+                {
                     format!("did you mean `{close}`?")
                 } else {
-                    "write an IPv4 literal such as 127.0.0.1 or an IPv6 literal such as ::1".to_string()
+                    "write an IPv4 literal such as 127.0.0.1 or an IPv6 literal such as ::1"
+                        .to_string()
                 };
                 self.error(
                     Diagnostic::error(format!("`{text}` is not an IP address"))

@@ -48,7 +48,10 @@ fn every_output_compiles_and_echoes_on_loopback() {
 /// Builds a server from spec text for the focused tests below.
 fn build(spec_yaml: &str, model: &str) -> (tempfile::TempDir, PathBuf, Plan) {
     let source = SourceFile::from_text("test.yaml", spec_yaml, Format::Yaml);
-    let target = Target { lang: None, model: Some(model.parse().unwrap()) };
+    let target = Target {
+        lang: None,
+        model: Some(model.parse().unwrap()),
+    };
     let plan = sockgen::plan_source(&source, target).unwrap_or_else(|e| panic!("{e}"));
     let files = sockgen::render::render(&plan, sockgen::Layout::SingleFile).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -82,7 +85,9 @@ fn slow_reader_gets_everything_without_unbounded_memory() {
         let pid = server.pid().unwrap();
         let before = rss_kib(pid);
         let stream = TcpStream::connect(server.addr).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
         let mut writer = stream.try_clone().unwrap();
         let payload = load::Rng::new(11).bytes(32 << 20);
         let expected = payload.clone();
@@ -101,7 +106,12 @@ fn slow_reader_gets_everything_without_unbounded_memory() {
         let mut reader = stream;
         reader.read_to_end(&mut got).unwrap();
         sender.join().unwrap();
-        assert!(got == expected, "{model}: echo differs after the slow reader resumed ({} of {} bytes)", got.len(), expected.len());
+        assert!(
+            got == expected,
+            "{model}: echo differs after the slow reader resumed ({} of {} bytes)",
+            got.len(),
+            expected.len()
+        );
         server.stop(Duration::from_secs(5)).check().unwrap();
     }
 }
@@ -113,7 +123,8 @@ fn max_connections_is_enforced() {
         let (_dir, bin, _) = build("name: capped\nserver: { max_connections: 2 }\n", model);
         let server = start(&bin);
         let echo_ok = |s: &mut TcpStream| -> bool {
-            s.set_read_timeout(Some(Duration::from_millis(400))).unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(400)))
+                .unwrap();
             s.write_all(b"ping").is_ok() && {
                 let mut b = [0u8; 4];
                 s.read_exact(&mut b).is_ok() && &b == b"ping"
@@ -121,14 +132,23 @@ fn max_connections_is_enforced() {
         };
         let mut a = TcpStream::connect(server.addr).unwrap();
         let mut b = TcpStream::connect(server.addr).unwrap();
-        assert!(echo_ok(&mut a) && echo_ok(&mut b), "{model}: first two connections served");
+        assert!(
+            echo_ok(&mut a) && echo_ok(&mut b),
+            "{model}: first two connections served"
+        );
         let mut c = TcpStream::connect(server.addr).unwrap(); // sits in the backlog
-        assert!(!echo_ok(&mut c), "{model}: third connection served beyond max_connections");
+        assert!(
+            !echo_ok(&mut c),
+            "{model}: third connection served beyond max_connections"
+        );
         drop(a);
         c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let mut buf = [0u8; 4];
         c.read_exact(&mut buf).unwrap();
-        assert_eq!(&buf, b"ping", "{model}: the waiting peer is served once a slot frees");
+        assert_eq!(
+            &buf, b"ping",
+            "{model}: the waiting peer is served once a slot frees"
+        );
         drop((b, c));
         server.stop(Duration::from_secs(5)).check().unwrap();
     }
@@ -145,15 +165,24 @@ fn idle_connections_are_closed() {
         let mut buf = [0u8; 1];
         let n = s.read(&mut buf).unwrap_or(0);
         let waited = started.elapsed();
-        assert_eq!(n, 0, "{model}: expected the server to close the idle connection");
-        assert!(waited >= Duration::from_millis(150), "{model}: closed after only {waited:?}");
+        assert_eq!(
+            n, 0,
+            "{model}: expected the server to close the idle connection"
+        );
+        assert!(
+            waited >= Duration::from_millis(150),
+            "{model}: closed after only {waited:?}"
+        );
         server.stop(Duration::from_secs(5)).check().unwrap();
     }
 }
 
 #[test]
 fn sigint_also_stops_cleanly_and_workers_share_the_port() {
-    let (_dir, bin, _) = build("name: multi\nsocket: { reuseport: true }\nserver: { workers: 3 }\n", "epoll");
+    let (_dir, bin, _) = build(
+        "name: multi\nsocket: { reuseport: true }\nserver: { workers: 3 }\n",
+        "epoll",
+    );
     let server = start(&bin);
     load::tcp_echo(server.addr, 16, 64 * 1024, 5).unwrap();
     // SAFETY: kill(2) on the child we own.
@@ -181,7 +210,12 @@ fn generated_program_rejects_bad_arguments() {
     let out = run(&["-p", &port]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(&format!("bind 127.0.0.1 port {port}: Address already in use")), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "bind 127.0.0.1 port {port}: Address already in use"
+        )),
+        "{stderr}"
+    );
 }
 
 /// Peers that reset mid-stream or vanish must not take the server down.
@@ -196,10 +230,19 @@ fn abrupt_peers_do_not_hurt_the_server() {
             let _ = w.write_all(&vec![7u8; 200_000]);
             // SO_LINGER 0: close sends RST while the server may be writing to us.
             let fd = std::os::fd::AsRawFd::as_raw_fd(&s);
-            let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+            let linger = libc::linger {
+                l_onoff: 1,
+                l_linger: 0,
+            };
             // SAFETY: setsockopt on a valid socket with a correctly sized struct.
             unsafe {
-                libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_LINGER, &linger as *const _ as *const libc::c_void, std::mem::size_of::<libc::linger>() as u32);
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_LINGER,
+                    &linger as *const _ as *const libc::c_void,
+                    std::mem::size_of::<libc::linger>() as u32,
+                );
             }
         }
         load::tcp_echo(server.addr, 4, 256 * 1024, 9).unwrap();

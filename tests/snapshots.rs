@@ -25,7 +25,13 @@ fn code_snapshot_names() -> Vec<(String, sockgen::Plan)> {
 }
 
 fn diagnostic_snapshot_name(spec: &std::path::Path) -> String {
-    format!("invalid__{}", spec.file_name().unwrap().to_string_lossy().replace('.', "_"))
+    format!(
+        "invalid__{}",
+        spec.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .replace('.', "_")
+    )
 }
 
 #[test]
@@ -41,12 +47,17 @@ fn generated_code() {
 #[test]
 fn project_layout_files() {
     let _s = settings().bind_to_scope();
-    let plan = in_root(|| sockgen::plan_file("specs/custom-workers.yaml".as_ref(), Target::default())).unwrap();
+    let plan =
+        in_root(|| sockgen::plan_file("specs/custom-workers.yaml".as_ref(), Target::default()))
+            .unwrap();
     for f in render(&plan, Layout::Project).unwrap() {
         if f.path.ends_with(".c") {
             continue; // the same code as the single-file snapshot, with the handler included
         }
-        insta::assert_snapshot!(format!("project__custom_workers__{}", f.path.replace('.', "_")), f.contents);
+        insta::assert_snapshot!(
+            format!("project__custom_workers__{}", f.path.replace('.', "_")),
+            f.contents
+        );
     }
 }
 
@@ -54,7 +65,10 @@ fn project_layout_files() {
 fn invalid_spec_diagnostics() {
     let _s = settings().bind_to_scope();
     let specs = invalid_specs();
-    assert!(specs.len() >= 8, "specs/invalid should cover the diagnostics catalogue");
+    assert!(
+        specs.len() >= 8,
+        "specs/invalid should cover the diagnostics catalogue"
+    );
     for spec in specs {
         let rendered = in_root(|| {
             let source = SourceFile::read(&spec).unwrap();
@@ -71,14 +85,26 @@ fn invalid_spec_diagnostics() {
 /// A snapshot no test produces is stale: delete it (CI fails instead of keeping dead files).
 #[test]
 fn no_unreferenced_snapshots() {
-    let mut expected: BTreeSet<String> = code_snapshot_names().into_iter().map(|(n, _)| n).collect();
+    let mut expected: BTreeSet<String> =
+        code_snapshot_names().into_iter().map(|(n, _)| n).collect();
     expected.extend(invalid_specs().iter().map(|s| diagnostic_snapshot_name(s)));
-    expected.extend(["project__custom_workers__custom_workers_handler_h".to_string(), "project__custom_workers__Makefile".to_string()]);
+    expected.extend([
+        "project__custom_workers__custom_workers_handler_h".to_string(),
+        "project__custom_workers__Makefile".to_string(),
+    ]);
     let on_disk: BTreeSet<String> = std::fs::read_dir(root().join("snapshots"))
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".snap")).map(str::to_string))
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".snap"))
+                .map(str::to_string)
+        })
         .collect();
     let stale: Vec<_> = on_disk.difference(&expected).collect();
-    assert!(stale.is_empty(), "unreferenced snapshots in snapshots/: {stale:?}");
+    assert!(
+        stale.is_empty(),
+        "unreferenced snapshots in snapshots/: {stale:?}"
+    );
 }

@@ -43,7 +43,11 @@ pub fn parse_ready_line(line: &str) -> Option<SocketAddr> {
 }
 
 impl RunningServer {
-    pub fn start(binary: &Path, args: &[&str], ready_timeout: Duration) -> Result<RunningServer, String> {
+    pub fn start(
+        binary: &Path,
+        args: &[&str],
+        ready_timeout: Duration,
+    ) -> Result<RunningServer, String> {
         let mut child = Command::new(binary)
             .args(args)
             .stdin(Stdio::null())
@@ -135,7 +139,11 @@ impl RunningServer {
                 status = child.wait().ok();
             }
         }
-        let stderr = self.stderr.take().and_then(|h| h.join().ok()).unwrap_or_default();
+        let stderr = self
+            .stderr
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
         StopOutcome {
             status,
             elapsed: started.elapsed(),

@@ -41,15 +41,24 @@ impl Rng {
 }
 
 fn connect(addr: SocketAddr) -> Result<TcpStream, String> {
-    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| format!("connect {addr}: {e}"))?;
-    stream.set_read_timeout(Some(IO_TIMEOUT)).map_err(|e| e.to_string())?;
-    stream.set_write_timeout(Some(IO_TIMEOUT)).map_err(|e| e.to_string())?;
+    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    stream
+        .set_read_timeout(Some(IO_TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    stream
+        .set_write_timeout(Some(IO_TIMEOUT))
+        .map_err(|e| e.to_string())?;
     Ok(stream)
 }
 
 /// Where two byte strings first differ, for a failure message that helps.
 fn first_difference(expected: &[u8], got: &[u8]) -> String {
-    let at = expected.iter().zip(got).position(|(a, b)| a != b).unwrap_or(expected.len().min(got.len()));
+    let at = expected
+        .iter()
+        .zip(got)
+        .position(|(a, b)| a != b)
+        .unwrap_or(expected.len().min(got.len()));
     format!(
         "first difference at byte {at} of {} (got {} bytes; expected {:?}, got {:?})",
         expected.len(),
@@ -71,11 +80,15 @@ fn echo_one(addr: SocketAddr, payload: Arc<Vec<u8>>, seed: u64) -> Result<(), St
         let mut sent = 0;
         while sent < payload.len() {
             let piece = (1 + rng.below(64 * 1024)).min(payload.len() - sent);
-            writer.write_all(&payload[sent..sent + piece]).map_err(|e| format!("send after {sent} bytes: {e}"))?;
+            writer
+                .write_all(&payload[sent..sent + piece])
+                .map_err(|e| format!("send after {sent} bytes: {e}"))?;
             sent += piece;
         }
         // Half-close: the server must still send back everything before closing.
-        writer.shutdown(Shutdown::Write).map_err(|e| format!("shutdown: {e}"))?;
+        writer
+            .shutdown(Shutdown::Write)
+            .map_err(|e| format!("shutdown: {e}"))?;
         Ok(())
     });
     let mut reader = stream;
@@ -85,11 +98,16 @@ fn echo_one(addr: SocketAddr, payload: Arc<Vec<u8>>, seed: u64) -> Result<(), St
     while received < total {
         match reader.read(&mut buf) {
             Ok(0) => {
-                result = Err(format!("connection closed after {received} of {total} bytes"));
+                result = Err(format!(
+                    "connection closed after {received} of {total} bytes"
+                ));
                 break;
             }
             Ok(n) if received + n > total => {
-                result = Err(format!("{} bytes more than were sent", received + n - total));
+                result = Err(format!(
+                    "{} bytes more than were sent",
+                    received + n - total
+                ));
                 break;
             }
             Ok(n) => {
@@ -115,12 +133,19 @@ fn echo_one(addr: SocketAddr, payload: Arc<Vec<u8>>, seed: u64) -> Result<(), St
             Err(e) => result = Err(format!("no EOF after the echo: {e}")),
         }
     }
-    let sent = sender.join().map_err(|_| "sender thread panicked".to_string())?;
+    let sent = sender
+        .join()
+        .map_err(|_| "sender thread panicked".to_string())?;
     result.and(sent)
 }
 
 /// `connections` concurrent connections each echo `bytes` random bytes, byte-exact.
-pub fn tcp_echo(addr: SocketAddr, connections: usize, bytes: usize, seed: u64) -> Result<String, String> {
+pub fn tcp_echo(
+    addr: SocketAddr,
+    connections: usize,
+    bytes: usize,
+    seed: u64,
+) -> Result<String, String> {
     let started = Instant::now();
     let handles: Vec<_> = (0..connections)
         .map(|i| {
@@ -154,15 +179,21 @@ pub fn tcp_echo(addr: SocketAddr, connections: usize, bytes: usize, seed: u64) -
 pub fn tcp_discard(addr: SocketAddr, bytes: usize, reset_on_close: bool) -> Result<String, String> {
     let mut stream = connect(addr)?;
     let payload = Rng::new(7).bytes(bytes);
-    stream.write_all(&payload).map_err(|e| format!("send: {e}"))?;
-    stream.shutdown(Shutdown::Write).map_err(|e| e.to_string())?;
+    stream
+        .write_all(&payload)
+        .map_err(|e| format!("send: {e}"))?;
+    stream
+        .shutdown(Shutdown::Write)
+        .map_err(|e| e.to_string())?;
     let mut buf = [0u8; 4096];
     match stream.read(&mut buf) {
-        Ok(0) => Ok(format!("{bytes} bytes sent, none returned, closed after our FIN")),
+        Ok(0) => Ok(format!(
+            "{bytes} bytes sent, none returned, closed after our FIN"
+        )),
         Ok(n) => Err(format!("discard server sent {n} bytes")),
-        Err(e) if reset_on_close && e.kind() == std::io::ErrorKind::ConnectionReset => {
-            Ok(format!("{bytes} bytes sent, none returned, reset after our FIN (linger_s: 0)"))
-        }
+        Err(e) if reset_on_close && e.kind() == std::io::ErrorKind::ConnectionReset => Ok(format!(
+            "{bytes} bytes sent, none returned, reset after our FIN (linger_s: 0)"
+        )),
         Err(e) => Err(format!("expected EOF: {e}")),
     }
 }
@@ -186,7 +217,9 @@ pub fn chargen_pattern(len: usize) -> Vec<u8> {
 pub fn tcp_chargen(addr: SocketAddr, bytes: usize) -> Result<String, String> {
     let mut stream = connect(addr)?;
     let mut got = vec![0u8; bytes];
-    stream.read_exact(&mut got).map_err(|e| format!("read: {e}"))?;
+    stream
+        .read_exact(&mut got)
+        .map_err(|e| format!("read: {e}"))?;
     let want = chargen_pattern(bytes);
     if got != want {
         return Err(first_difference(&want, &got));
@@ -195,14 +228,25 @@ pub fn tcp_chargen(addr: SocketAddr, bytes: usize) -> Result<String, String> {
 }
 
 fn udp_socket(addr: SocketAddr) -> Result<UdpSocket, String> {
-    let local: SocketAddr = if addr.is_ipv6() { "[::1]:0".parse().unwrap_or(addr) } else { SocketAddr::from(([127, 0, 0, 1], 0)) };
+    let local: SocketAddr = if addr.is_ipv6() {
+        "[::1]:0".parse().unwrap_or(addr)
+    } else {
+        SocketAddr::from(([127, 0, 0, 1], 0))
+    };
     let socket = UdpSocket::bind(local).map_err(|e| format!("bind: {e}"))?;
-    socket.set_read_timeout(Some(Duration::from_millis(1000))).map_err(|e| e.to_string())?;
+    socket
+        .set_read_timeout(Some(Duration::from_millis(1000)))
+        .map_err(|e| e.to_string())?;
     Ok(socket)
 }
 
 /// UDP echo: from `sockets` sockets, each size is sent and must come back whole to its sender.
-pub fn udp_echo(addr: SocketAddr, sizes: &[usize], sockets: usize, seed: u64) -> Result<String, String> {
+pub fn udp_echo(
+    addr: SocketAddr,
+    sizes: &[usize],
+    sockets: usize,
+    seed: u64,
+) -> Result<String, String> {
     let mut rng = Rng::new(seed);
     let mut checked = 0;
     for s in 0..sockets {
@@ -213,38 +257,59 @@ pub fn udp_echo(addr: SocketAddr, sizes: &[usize], sockets: usize, seed: u64) ->
             let mut reply = None;
             // Loopback rarely drops, but UDP may: resend a bounded number of times.
             for _attempt in 0..3 {
-                socket.send_to(&payload, addr).map_err(|e| format!("send {size} bytes: {e}"))?;
+                socket
+                    .send_to(&payload, addr)
+                    .map_err(|e| format!("send {size} bytes: {e}"))?;
                 match socket.recv_from(&mut buf) {
                     Ok((n, from)) => {
                         reply = Some((n, from));
                         break;
                     }
-                    Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => continue,
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) =>
+                    {
+                        continue
+                    }
                     Err(e) => return Err(format!("receive: {e}")),
                 }
             }
             let Some((n, from)) = reply else {
-                return Err(format!("socket {s}: no reply to a {size}-byte datagram after 3 tries"));
+                return Err(format!(
+                    "socket {s}: no reply to a {size}-byte datagram after 3 tries"
+                ));
             };
             if from != addr {
                 return Err(format!("reply came from {from}, not {addr}"));
             }
             if buf[..n] != payload[..] {
-                return Err(format!("socket {s}, {size}-byte datagram: {}", first_difference(&payload, &buf[..n])));
+                return Err(format!(
+                    "socket {s}, {size}-byte datagram: {}",
+                    first_difference(&payload, &buf[..n])
+                ));
             }
             checked += 1;
         }
     }
     let list: Vec<String> = sizes.iter().map(|s| s.to_string()).collect();
-    Ok(format!("{checked} datagrams of {} bytes from {sockets} sockets echoed whole", list.join("/")))
+    Ok(format!(
+        "{checked} datagrams of {} bytes from {sockets} sockets echoed whole",
+        list.join("/")
+    ))
 }
 
 /// UDP discard: datagrams get no reply.
 pub fn udp_discard(addr: SocketAddr) -> Result<String, String> {
     let socket = udp_socket(addr)?;
-    socket.set_read_timeout(Some(Duration::from_millis(300))).map_err(|e| e.to_string())?;
+    socket
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .map_err(|e| e.to_string())?;
     for size in [0usize, 1, 512] {
-        socket.send_to(&vec![0x5a; size], addr).map_err(|e| e.to_string())?;
+        socket
+            .send_to(&vec![0x5a; size], addr)
+            .map_err(|e| e.to_string())?;
     }
     let mut buf = [0u8; 1024];
     match socket.recv_from(&mut buf) {
@@ -260,7 +325,9 @@ pub fn udp_chargen(addr: SocketAddr, datagrams: usize) -> Result<String, String>
     let mut buf = vec![0u8; 2048];
     for i in 0..datagrams {
         socket.send_to(b"?", addr).map_err(|e| e.to_string())?;
-        let (n, _) = socket.recv_from(&mut buf).map_err(|e| format!("datagram {i}: no reply: {e}"))?;
+        let (n, _) = socket
+            .recv_from(&mut buf)
+            .map_err(|e| format!("datagram {i}: no reply: {e}"))?;
         if n > 512 {
             return Err(format!("reply of {n} bytes exceeds 512"));
         }
@@ -270,7 +337,10 @@ pub fn udp_chargen(addr: SocketAddr, datagrams: usize) -> Result<String, String>
     if stream != want {
         return Err(first_difference(&want, &stream));
     }
-    Ok(format!("{datagrams} replies, {} bytes of the pattern in order", stream.len()))
+    Ok(format!(
+        "{datagrams} replies, {} bytes of the pattern in order",
+        stream.len()
+    ))
 }
 
 #[cfg(test)]

@@ -39,9 +39,17 @@ impl ProofReport {
     }
 
     pub fn summary(&self) -> String {
-        let mut out = format!("{} --lang {} --model {} ({})\n", self.name, self.lang, self.model, self.protocol);
+        let mut out = format!(
+            "{} --lang {} --model {} ({})\n",
+            self.name, self.lang, self.model, self.protocol
+        );
         for c in &self.checks {
-            out.push_str(&format!("  {} {}: {}\n", if c.passed { "ok  " } else { "FAIL" }, c.name, c.detail));
+            out.push_str(&format!(
+                "  {} {}: {}\n",
+                if c.passed { "ok  " } else { "FAIL" },
+                c.name,
+                c.detail
+            ));
         }
         out
     }
@@ -66,7 +74,7 @@ impl Default for ProofOptions {
             tcp_bytes_per_connection: 1 << 20,
             udp_sizes: vec![0, 1, 1472, 65507],
             udp_sockets: 4,
-            seed: 0x5eed_0f_50c6e7,
+            seed: 0x5eed_0f50_c6e7,
             ready_timeout: Duration::from_secs(10),
             stop_timeout: Duration::from_secs(5),
         }
@@ -74,37 +82,70 @@ impl Default for ProofOptions {
 }
 
 /// Renders `plan` as one C file, compiles it with strict flags into `workdir`, and proves it.
-pub fn prove_c(plan: &Plan, compiler: &CCompiler, workdir: &Path, options: &ProofOptions) -> Result<ProofReport, String> {
+pub fn prove_c(
+    plan: &Plan,
+    compiler: &CCompiler,
+    workdir: &Path,
+    options: &ProofOptions,
+) -> Result<ProofReport, String> {
     let files = render::render(plan, Layout::SingleFile).map_err(|e| e.to_string())?;
     let source = workdir.join(&files[0].path);
-    std::fs::write(&source, &files[0].contents).map_err(|e| format!("write {}: {e}", source.display()))?;
+    std::fs::write(&source, &files[0].contents)
+        .map_err(|e| format!("write {}: {e}", source.display()))?;
     let binary = workdir.join(&plan.name);
     compiler.compile(&source, &binary)?;
     prove_binary(plan, &binary, options)
 }
 
 /// Starts an already built server and checks it according to its plan.
-pub fn prove_binary(plan: &Plan, binary: &Path, options: &ProofOptions) -> Result<ProofReport, String> {
+pub fn prove_binary(
+    plan: &Plan,
+    binary: &Path,
+    options: &ProofOptions,
+) -> Result<ProofReport, String> {
     let loopback = if plan.is_ipv6() { "::1" } else { "127.0.0.1" };
     let server = RunningServer::start(binary, &["-a", loopback, "-p", "0"], options.ready_timeout)?;
     let addr = server.addr;
     let mut checks = Vec::new();
     let mut record = |name: &str, result: Result<String, String>| {
         checks.push(match result {
-            Ok(detail) => CheckResult { name: name.to_string(), passed: true, detail },
-            Err(detail) => CheckResult { name: name.to_string(), passed: false, detail },
+            Ok(detail) => CheckResult {
+                name: name.to_string(),
+                passed: true,
+                detail,
+            },
+            Err(detail) => CheckResult {
+                name: name.to_string(),
+                passed: false,
+                detail,
+            },
         })
     };
     match (plan.protocol, plan.handler) {
         (Protocol::Tcp, Handler::Echo | Handler::Custom) => record(
             "tcp echo",
-            load::tcp_echo(addr, options.tcp_connections, options.tcp_bytes_per_connection, options.seed),
+            load::tcp_echo(
+                addr,
+                options.tcp_connections,
+                options.tcp_bytes_per_connection,
+                options.seed,
+            ),
         ),
-        (Protocol::Tcp, Handler::Discard) => record("tcp discard", load::tcp_discard(addr, options.tcp_bytes_per_connection, plan.socket.linger_s == Some(0))),
-        (Protocol::Tcp, Handler::Chargen) => record("tcp chargen", load::tcp_chargen(addr, 256 * 1024)),
-        (Protocol::Udp, Handler::Echo | Handler::Custom) => {
-            record("udp echo", load::udp_echo(addr, &options.udp_sizes, options.udp_sockets, options.seed))
+        (Protocol::Tcp, Handler::Discard) => record(
+            "tcp discard",
+            load::tcp_discard(
+                addr,
+                options.tcp_bytes_per_connection,
+                plan.socket.linger_s == Some(0),
+            ),
+        ),
+        (Protocol::Tcp, Handler::Chargen) => {
+            record("tcp chargen", load::tcp_chargen(addr, 256 * 1024))
         }
+        (Protocol::Udp, Handler::Echo | Handler::Custom) => record(
+            "udp echo",
+            load::udp_echo(addr, &options.udp_sizes, options.udp_sockets, options.seed),
+        ),
         (Protocol::Udp, Handler::Discard) => record("udp discard", load::udp_discard(addr)),
         (Protocol::Udp, Handler::Chargen) => record("udp chargen", load::udp_chargen(addr, 32)),
     }
@@ -136,7 +177,10 @@ pub fn matrix(spec: &Path) -> Result<Matrix, crate::Error> {
     let mut excluded = Vec::new();
     for &lang in Lang::ALL {
         for model in emitted_models(lang) {
-            let target = crate::Target { lang: Some(lang), model: Some(model) };
+            let target = crate::Target {
+                lang: Some(lang),
+                model: Some(model),
+            };
             match crate::plan_source(&source, target) {
                 Ok(plan) => plans.push(plan),
                 Err(crate::Error::Invalid(d)) => {

@@ -4,7 +4,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Flags every generated C file must pass: no warning is acceptable.
-pub const STRICT_C_FLAGS: &[&str] = &["-std=c11", "-O2", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-pthread"];
+pub const STRICT_C_FLAGS: &[&str] = &[
+    "-std=c11",
+    "-O2",
+    "-Wall",
+    "-Wextra",
+    "-Wpedantic",
+    "-Werror",
+    "-pthread",
+];
 
 #[derive(Debug, Clone)]
 pub struct CCompiler {
@@ -19,7 +27,11 @@ impl CCompiler {
             _ => vec![PathBuf::from("cc"), PathBuf::from("gcc")],
         };
         for program in candidates {
-            if Command::new(&program).arg("--version").output().is_ok_and(|o| o.status.success()) {
+            if Command::new(&program)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+            {
                 return Ok(CCompiler { program });
             }
         }

@@ -4,8 +4,8 @@
 use askama::Template;
 
 use crate::plan::{Handler, Model, Plan};
-use crate::spec::Keyword;
 use crate::render::{GeneratedFile, Layout};
+use crate::spec::Keyword;
 
 /// Everything the C templates read, precomputed from the Plan so templates stay declarative.
 pub struct CView {
@@ -166,7 +166,10 @@ pub fn render(plan: &Plan, layout: Layout) -> Result<Vec<GeneratedFile>, askama:
                 user_owned: view.user_owned_handler,
             };
             Ok(vec![
-                GeneratedFile::generated(format!("{}.c", plan.name), tidy(server_source(&view, plan.model)?)),
+                GeneratedFile::generated(
+                    format!("{}.c", plan.name),
+                    tidy(server_source(&view, plan.model)?),
+                ),
                 handler,
                 GeneratedFile::generated("Makefile", tidy(Makefile { v: &view }.render()?)),
             ])

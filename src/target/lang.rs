@@ -17,19 +17,29 @@ pub fn support(lang: Lang, model: Model) -> Support {
     use Model::*;
     match (lang, model) {
         (C, Blocking | Poll | Epoll) => Support::Emitted,
-        (C | Rust, IoUring) | (Rust, Blocking | Poll | Epoll) | (Winsock, Blocking | Poll | Iocp) => Support::NotYet,
+        (C | Rust, IoUring)
+        | (Rust, Blocking | Poll | Epoll)
+        | (Winsock, Blocking | Poll | Iocp) => Support::NotYet,
         (C | Rust, Iocp) | (Winsock, Epoll | IoUring) => Support::Impossible,
     }
 }
 
 /// Models the platform of `lang` has at all, emitted or not.
 pub fn platform_models(lang: Lang) -> Vec<Model> {
-    Model::ALL.iter().copied().filter(|&m| support(lang, m) != Support::Impossible).collect()
+    Model::ALL
+        .iter()
+        .copied()
+        .filter(|&m| support(lang, m) != Support::Impossible)
+        .collect()
 }
 
 /// Models sockgen can render today for `lang`.
 pub fn emitted_models(lang: Lang) -> Vec<Model> {
-    Model::ALL.iter().copied().filter(|&m| support(lang, m) == Support::Emitted).collect()
+    Model::ALL
+        .iter()
+        .copied()
+        .filter(|&m| support(lang, m) == Support::Emitted)
+        .collect()
 }
 
 /// The model a spec gets when it names none: the best one for the platform.
@@ -55,10 +65,19 @@ pub fn matrix_table() -> String {
         for &model in Model::ALL {
             let (status, note) = match support(lang, model) {
                 Support::Emitted => ("emitted", note(lang, model)),
-                Support::NotYet => ("not yet", "possible on this platform; sockgen does not generate it yet"),
+                Support::NotYet => (
+                    "not yet",
+                    "possible on this platform; sockgen does not generate it yet",
+                ),
                 Support::Impossible => ("n/a", impossible_reason(lang, model)),
             };
-            out.push_str(&format!("{:<8} {:<9} {:<11} {}\n", lang.as_str(), model.as_str(), status, note));
+            out.push_str(&format!(
+                "{:<8} {:<9} {:<11} {}\n",
+                lang.as_str(),
+                model.as_str(),
+                status,
+                note
+            ));
         }
     }
     out
@@ -68,7 +87,9 @@ fn note(lang: Lang, model: Model) -> &'static str {
     match (lang, model) {
         (_, Model::Blocking) => "tcp+udp; thread per connection, capped by server.max_connections",
         (_, Model::Poll) => "tcp+udp; level-triggered poll(2), server.workers loops",
-        (_, Model::Epoll) => "tcp+udp; edge-triggered epoll, drained to EAGAIN, server.workers loops",
+        (_, Model::Epoll) => {
+            "tcp+udp; edge-triggered epoll, drained to EAGAIN, server.workers loops"
+        }
         _ => "",
     }
 }

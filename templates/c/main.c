@@ -37,7 +37,7 @@ int main(int argc, char **argv)
     memset(workers, 0, sizeof workers);
     for (i = 0; i < {{ v.upper }}_WORKERS; i++) {
         /* With port 0 the first socket gets a port from the kernel; the others must share it. */
-        workers[i].fd = open_listener(&cfg, i == 0 ? -1 : bound_port(&bound), {{ v.listener_nonblocking }}, &bound);
+        workers[i].fd = open_listener(cfg.address, i == 0 ? cfg.port : bound_port(&bound), {{ v.listener_nonblocking }}, &bound);
         if (workers[i].fd < 0) {
             while (i > 0) {
                 close(workers[--i].fd);

@@ -77,21 +77,29 @@ static uint64_t now_ms(void)
 
 struct {{ v.name }}_config {
     const char *address;
-    const char *port;
+    int port;
 };
 
 static int parse_args(int argc, char **argv, struct {{ v.name }}_config *cfg)
 {
     int opt;
     cfg->address = {{ v.upper }}_ADDRESS;
-    cfg->port = NULL;
+    cfg->port = {{ v.upper }}_PORT;
     while ((opt = getopt(argc, argv, "a:p:h")) != -1) {
+        char *end = NULL;
+        long port;
         switch (opt) {
         case 'a':
             cfg->address = optarg;
             break;
         case 'p':
-            cfg->port = optarg;
+            errno = 0;
+            port = strtol(optarg, &end, 10);
+            if (errno != 0 || end == optarg || *end != '\0' || port < 0 || port > 65535) {
+                fprintf(stderr, "%s: invalid port '%s' (expected 0 to 65535)\n", {{ v.name }}_program, optarg);
+                return -1;
+            }
+            cfg->port = (int)port;
             break;
         case 'h':
             printf("usage: %s [-a ADDRESS] [-p PORT]\n", {{ v.name }}_program);
@@ -104,16 +112,6 @@ static int parse_args(int argc, char **argv, struct {{ v.name }}_config *cfg)
     if (optind != argc) {
         fprintf(stderr, "%s: unexpected argument '%s'\n", {{ v.name }}_program, argv[optind]);
         return -1;
-    }
-    if (cfg->port != NULL) {
-        char *end = NULL;
-        long port;
-        errno = 0;
-        port = strtol(cfg->port, &end, 10);
-        if (errno != 0 || end == cfg->port || *end != '\0' || port < 0 || port > 65535) {
-            fprintf(stderr, "%s: invalid port '%s' (expected 0 to 65535)\n", {{ v.name }}_program, cfg->port);
-            return -1;
-        }
     }
     return 0;
 }
@@ -205,12 +203,38 @@ static int accept_connection(int listen_fd, int *spare_fd, int flags)
 }
 {%- endif %}
 
-/*
- * Creates the server socket, applies the spec's options, binds and listens. port < 0 means
- * "the port from the command line or the spec"; later workers pass the port the first one got.
- */
-static int open_listener(const struct {{ v.name }}_config *cfg, int port, int nonblocking,
-                         struct sockaddr_storage *bound)
+/* The spec's socket options, set before bind so buffer sizes shape the TCP window. */
+static int configure_listener(int fd)
+{
+{%- if !v.reuseaddr && !v.reuseport && v.recv_buffer.is_none() && v.send_buffer.is_none() %}
+    (void)fd;
+{%- endif %}
+{%- if v.reuseaddr %}
+    if (set_int_option(fd, SOL_SOCKET, SO_REUSEADDR, 1, "setsockopt SO_REUSEADDR") != 0) {
+        return -1;
+    }
+{%- endif %}
+{%- if v.reuseport %}
+    if (set_int_option(fd, SOL_SOCKET, SO_REUSEPORT, 1, "setsockopt SO_REUSEPORT") != 0) {
+        return -1;
+    }
+{%- endif %}
+{%- if let Some(bytes) = v.recv_buffer %}
+    if (set_int_option(fd, SOL_SOCKET, SO_RCVBUF, {{ bytes }}, "setsockopt SO_RCVBUF") != 0) {
+        return -1;
+    }
+{%- endif %}
+{%- if let Some(bytes) = v.send_buffer %}
+    if (set_int_option(fd, SOL_SOCKET, SO_SNDBUF, {{ bytes }}, "setsockopt SO_SNDBUF") != 0) {
+        return -1;
+    }
+{%- endif %}
+    return 0;
+}
+
+/* Creates the server socket, configures it, binds and listens; *bound receives the address
+ * it got (with the kernel's port when port is 0). */
+static int open_listener(const char *address, int port, int nonblocking, struct sockaddr_storage *bound)
 {
     struct addrinfo hints;
     struct addrinfo *ai = NULL;
@@ -223,12 +247,10 @@ static int open_listener(const struct {{ v.name }}_config *cfg, int port, int no
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = {{ v.socktype }};
     hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
-    if (port >= 0) {
-        snprintf(port_text, sizeof port_text, "%d", port);
-    }
-    rc = getaddrinfo(cfg->address, port >= 0 ? port_text : (cfg->port != NULL ? cfg->port : "{{ v.port }}"), &hints, &ai);
+    snprintf(port_text, sizeof port_text, "%d", port);
+    rc = getaddrinfo(address, port_text, &hints, &ai);
     if (rc != 0) {
-        fprintf(stderr, "%s: invalid address '%s': %s\n", {{ v.name }}_program, cfg->address, gai_strerror(rc));
+        fprintf(stderr, "%s: invalid address '%s': %s\n", {{ v.name }}_program, address, gai_strerror(rc));
         return -1;
     }
     fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0), 0);
@@ -237,28 +259,13 @@ static int open_listener(const struct {{ v.name }}_config *cfg, int port, int no
         freeaddrinfo(ai);
         return -1;
     }
-    if (0
-{%- if v.reuseaddr %}
-        || set_int_option(fd, SOL_SOCKET, SO_REUSEADDR, 1, "setsockopt SO_REUSEADDR") != 0
-{%- endif %}
-{%- if v.reuseport %}
-        || set_int_option(fd, SOL_SOCKET, SO_REUSEPORT, 1, "setsockopt SO_REUSEPORT") != 0
-{%- endif %}
-{%- if let Some(bytes) = v.recv_buffer %}
-        || set_int_option(fd, SOL_SOCKET, SO_RCVBUF, {{ bytes }}, "setsockopt SO_RCVBUF") != 0
-{%- endif %}
-{%- if let Some(bytes) = v.send_buffer %}
-        || set_int_option(fd, SOL_SOCKET, SO_SNDBUF, {{ bytes }}, "setsockopt SO_SNDBUF") != 0
-{%- endif %}
-        ) {
+    if (configure_listener(fd) != 0) {
         close(fd);
         freeaddrinfo(ai);
         return -1;
     }
     if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-        int saved = errno;
-        fprintf(stderr, "%s: bind %s port %s: %s\n", {{ v.name }}_program, cfg->address,
-                port >= 0 ? port_text : (cfg->port != NULL ? cfg->port : "{{ v.port }}"), strerror(saved));
+        fprintf(stderr, "%s: bind %s port %d: %s\n", {{ v.name }}_program, address, port, strerror(errno));
         close(fd);
         freeaddrinfo(ai);
         return -1;

@@ -64,7 +64,11 @@ pub fn all_plans() -> Vec<Plan> {
 }
 
 pub fn stem(plan: &Plan) -> String {
-    Path::new(&plan.spec_file).file_stem().unwrap().to_string_lossy().into_owned()
+    Path::new(&plan.spec_file)
+        .file_stem()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// Runs `f` over items on at most two threads (the machines have two cores).

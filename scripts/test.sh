@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what the tests need (idempotently) and runs the whole suite: unit, snapshot,
+# compile-and-run proof on loopback, CLI, clippy and rustfmt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the proof harness uses: a C toolchain and make for generated projects.
+packages=(gcc make libc6-dev)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+if ! command -v cargo >/dev/null; then
+    echo "cargo not found: install Rust 1.85 or newer (rustup.rs)" >&2
+    exit 1
+fi
+rustup component add clippy rustfmt >/dev/null 2>&1 || true
+
+# Two cores: bound build and test parallelism.
+export CARGO_BUILD_JOBS=2
+export CARGO_TERM_COLOR=never
+# Snapshots are never rewritten here: a change must be reviewed and committed.
+export INSTA_UPDATE=no
+
+cargo fmt --check
+cargo clippy --all-targets -- -D warnings
+cargo build --no-default-features --lib   # the build.rs configuration, without clap
+cargo test -- --test-threads=2
