@@ -249,3 +249,49 @@ fn abrupt_peers_do_not_hurt_the_server() {
         server.stop(Duration::from_secs(5)).check().unwrap();
     }
 }
+
+/// Out of descriptors, the server sheds new peers instead of spinning on a readable listener,
+/// keeps serving the ones it has, and accepts again once descriptors free up.
+#[test]
+fn emfile_on_accept_sheds_peers_without_spinning() {
+    for model in ["poll", "epoll", "blocking"] {
+        let (_dir, bin, _) = build("name: fds\nserver: { idle_timeout_ms: 0 }\n", model);
+        let server = RunningServer::start_with_fd_limit(
+            &bin,
+            &["-p", "0"],
+            Duration::from_secs(10),
+            Some(24),
+        )
+        .unwrap();
+        let mut held: Vec<TcpStream> = Vec::new();
+        for _ in 0..40 {
+            held.push(TcpStream::connect(server.addr).unwrap());
+        }
+        let cpu_before = server.cpu_time().unwrap();
+        std::thread::sleep(Duration::from_millis(1000));
+        let spent = server.cpu_time().unwrap() - cpu_before;
+        assert!(
+            spent < Duration::from_millis(300),
+            "{model}: {spent:?} of CPU in 1 s while out of descriptors"
+        );
+        // The first connections were accepted before the limit and are still served.
+        held[0]
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        held[0].write_all(b"still here").unwrap();
+        let mut buf = [0u8; 10];
+        held[0].read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"still here", "{model}");
+        held.clear();
+        std::thread::sleep(Duration::from_millis(200));
+        load::tcp_echo(server.addr, 4, 64 * 1024, 3)
+            .unwrap_or_else(|e| panic!("{model}: after recovery: {e}"));
+        let stop = server.stop(Duration::from_secs(5));
+        stop.check().unwrap();
+        assert!(
+            stop.stderr.contains("out of file descriptors"),
+            "{model}: {}",
+            stop.stderr
+        );
+    }
+}

@@ -48,7 +48,35 @@ impl RunningServer {
         args: &[&str],
         ready_timeout: Duration,
     ) -> Result<RunningServer, String> {
-        let mut child = Command::new(binary)
+        Self::start_with_fd_limit(binary, args, ready_timeout, None)
+    }
+
+    /// Like [`start`](Self::start), optionally with RLIMIT_NOFILE lowered to provoke EMFILE.
+    pub fn start_with_fd_limit(
+        binary: &Path,
+        args: &[&str],
+        ready_timeout: Duration,
+        max_fds: Option<u64>,
+    ) -> Result<RunningServer, String> {
+        let mut command = Command::new(binary);
+        if let Some(limit) = max_fds {
+            use std::os::unix::process::CommandExt;
+            let rlimit = libc::rlimit {
+                rlim_cur: limit as libc::rlim_t,
+                rlim_max: limit as libc::rlim_t,
+            };
+            // SAFETY: setrlimit is async-signal-safe, touches no memory of the parent, and
+            // runs in the forked child before exec.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let mut child = command
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -97,6 +125,19 @@ impl RunningServer {
 
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(|c| c.id())
+    }
+
+    /// CPU time (user + system) the server has used so far, from /proc/PID/stat.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()?)).ok()?;
+        // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+        let after = stat.rsplit_once(')')?.1;
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks: u64 =
+            fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+        Some(Duration::from_nanos(ticks * 1_000_000_000 / hz))
     }
 
     /// Sends SIGTERM and waits up to `timeout` for the process to exit; kills it after that.

@@ -117,11 +117,13 @@ static void loop_accept(struct loop *lp, uint64_t now)
     }
 }
 
+{%- if v.idle_timeout_ms > 0 %}
+
 /* Closes connections idle for longer than the timeout; runs a few times per timeout. */
 static void loop_sweep(struct loop *lp, uint64_t now)
 {
     struct conn *c = lp->all;
-    if ({{ v.upper }}_IDLE_TIMEOUT_MS == 0 || now < lp->next_sweep_ms) {
+    if (now < lp->next_sweep_ms) {
         return;
     }
     while (c != NULL) {
@@ -133,16 +135,19 @@ static void loop_sweep(struct loop *lp, uint64_t now)
     }
     lp->next_sweep_ms = now + ({{ v.upper }}_IDLE_TIMEOUT_MS + 3) / 4;
 }
+{%- endif %}
 
 static int loop_timeout(const struct loop *lp, uint64_t now)
 {
     if (lp->ready != NULL) {
         return 0;
     }
-    if ({{ v.upper }}_IDLE_TIMEOUT_MS == 0) {
-        return -1;
-    }
+{%- if v.idle_timeout_ms > 0 %}
     return lp->next_sweep_ms > now ? (int)(lp->next_sweep_ms - now) : 0;
+{%- else %}
+    (void)now;
+    return -1; /* no idle timeout: sleep until something happens */
+{%- endif %}
 }
 
 static int loop_run(struct loop *lp)
@@ -153,7 +158,9 @@ static int loop_run(struct loop *lp)
         log_errno("calloc");
         return -1;
     }
+{%- if v.idle_timeout_ms > 0 %}
     lp->next_sweep_ms = now + ({{ v.upper }}_IDLE_TIMEOUT_MS + 3) / 4;
+{%- endif %}
     for (;;) {
         struct conn *ready;
         int n = epoll_wait(lp->epfd, events, {{ v.upper }}_MAX_EVENTS, loop_timeout(lp, now));
@@ -197,7 +204,9 @@ static int loop_run(struct loop *lp)
                 loop_service(lp, c, now);
             }
         }
+{%- if v.idle_timeout_ms > 0 %}
         loop_sweep(lp, now);
+{%- endif %}
     }
 }
 

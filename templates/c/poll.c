@@ -66,10 +66,12 @@ static void loop_accept(struct loop *lp, uint64_t now)
     }
 }
 
+{%- if v.idle_timeout_ms > 0 %}
+
 static void loop_sweep(struct loop *lp, uint64_t now)
 {
     nfds_t i = FIRST_CONN_SLOT;
-    if ({{ v.upper }}_IDLE_TIMEOUT_MS == 0 || now < lp->next_sweep_ms) {
+    if (now < lp->next_sweep_ms) {
         return;
     }
     while (i < lp->count) {
@@ -81,18 +83,21 @@ static void loop_sweep(struct loop *lp, uint64_t now)
     }
     lp->next_sweep_ms = now + ({{ v.upper }}_IDLE_TIMEOUT_MS + 3) / 4;
 }
+{%- endif %}
 
 static int loop_run(struct loop *lp)
 {
     uint64_t now = now_ms();
+{%- if v.idle_timeout_ms > 0 %}
     lp->next_sweep_ms = now + ({{ v.upper }}_IDLE_TIMEOUT_MS + 3) / 4;
+{%- endif %}
     for (;;) {
         nfds_t i;
         int timeout = -1;
         int n;
-        if ({{ v.upper }}_IDLE_TIMEOUT_MS != 0) {
-            timeout = lp->next_sweep_ms > now ? (int)(lp->next_sweep_ms - now) : 0;
-        }
+{%- if v.idle_timeout_ms > 0 %}
+        timeout = lp->next_sweep_ms > now ? (int)(lp->next_sweep_ms - now) : 0;
+{%- endif %}
         /* At the connection limit new peers wait in the backlog. */
         lp->fds[LISTEN_SLOT].events = lp->count < FIRST_CONN_SLOT + {{ v.upper }}_MAX_CONNECTIONS ? POLLIN : 0;
         n = poll(lp->fds, lp->count, timeout);
@@ -126,7 +131,9 @@ static int loop_run(struct loop *lp)
         if (lp->fds[LISTEN_SLOT].revents != 0) {
             loop_accept(lp, now);
         }
+{%- if v.idle_timeout_ms > 0 %}
         loop_sweep(lp, now);
+{%- endif %}
     }
 }
 

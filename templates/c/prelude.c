@@ -20,7 +20,7 @@
 #include <sys/epoll.h>
 {%- endif %}
 
-/* Settings from the spec; each can be changed here without regenerating. */
+/* Settings from the spec (change the spec and regenerate, rather than these). */
 #define {{ v.upper }}_ADDRESS "{{ v.address }}"
 #define {{ v.upper }}_PORT {{ v.port }}
 #define {{ v.upper }}_BUFFER_SIZE {{ v.buffer_size }}u  /* bytes per receive call */
