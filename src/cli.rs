@@ -52,6 +52,22 @@ pub enum Command {
         #[arg(long, value_parser = parse_model)]
         model: Option<Model>,
     },
+    /// Compile the spec's output, run it on loopback and check every byte; exit 1 on any failure.
+    Verify {
+        spec: PathBuf,
+        /// Only this language [default: every language sockgen emits].
+        #[arg(long, value_parser = parse_lang)]
+        lang: Option<Lang>,
+        /// Only this model [default: every model the spec allows].
+        #[arg(long, value_parser = parse_model)]
+        model: Option<Model>,
+        /// Print a JSON report instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Combinations proven at once.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+        jobs: u16,
+    },
     /// Print the JSON Schema (draft-07) of the spec format.
     Schema,
     /// Print which I/O models each language supports.
@@ -176,6 +192,41 @@ pub fn run(command: Command) -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(&e),
+            }
+        }
+        Command::Verify {
+            spec,
+            lang,
+            model,
+            json,
+            jobs,
+        } => {
+            let options = crate::proof::ProofOptions::default();
+            let reports =
+                match crate::proof::verify(&spec, lang, model, &options, usize::from(jobs)) {
+                    Ok(r) => r,
+                    Err(e) => return fail(&e),
+                };
+            let passed = reports.iter().filter(|r| r.passed()).count();
+            let failed = reports.len() - passed;
+            if json {
+                let doc = serde_json::json!({
+                    "spec": spec.display().to_string(),
+                    "passed": passed,
+                    "failed": failed,
+                    "results": reports,
+                });
+                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            } else {
+                for r in &reports {
+                    print!("{}", r.summary());
+                }
+                println!("verify: {passed} passed, {failed} failed");
+            }
+            if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
             }
         }
         Command::Schema => {

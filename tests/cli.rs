@@ -270,3 +270,37 @@ fn yaml_and_toml_mean_the_same() {
     b.spec_file.clear();
     assert_eq!(a, b);
 }
+
+#[test]
+fn verify_reports_text_and_json() {
+    let out = sockgen(&["verify", "specs/echo-tcp.yaml", "--model", "epoll"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("PASS specs/echo-tcp.yaml --lang c --model epoll"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.trim_end().ends_with("verify: 1 passed, 0 failed"),
+        "{stdout}"
+    );
+
+    let out = sockgen(&["verify", "specs/chargen-udp.toml", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["failed"], 0);
+    assert_eq!(doc["passed"], 3);
+    assert_eq!(doc["results"].as_array().unwrap().len(), 3);
+    assert_eq!(doc["results"][0]["checks"][0]["name"], "udp chargen");
+
+    // A combination the spec rules out is a spec error, explained.
+    let out = sockgen(&["verify", "specs/custom-workers.yaml", "--model", "blocking"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("does not apply to the blocking model"));
+}

@@ -19,27 +19,28 @@ fn compiler() -> CCompiler {
     CCompiler::find().expect("a C compiler (the README's test command installs gcc)")
 }
 
+/// `sockgen verify` for every example spec: the suite and the command share one harness.
 #[test]
-fn every_output_compiles_and_echoes_on_loopback() {
-    let plans = all_plans();
-    // The matrix must be the full one: 6 specs, blocking/poll/epoll, minus workers×blocking.
+fn verify_every_spec_in_every_emitted_combination() {
+    let plans = all_plans(); // asserts that only settings that cannot apply exclude a combination
     assert!(plans.len() >= 17, "only {} combinations", plans.len());
-    let cc = compiler();
-    let reports = parallel(&plans, |plan| {
-        let dir = tempfile::tempdir().unwrap();
-        proof::prove_c(plan, &cc, dir.path(), &ProofOptions::default())
-            .map_err(|e| format!("{} --model {}: {e}", plan.spec_file, plan.model))
+    let reports: Vec<_> = in_root(|| {
+        example_specs()
+            .iter()
+            .flat_map(|spec| proof::verify(spec, None, None, &ProofOptions::default(), 2).unwrap())
+            .collect()
     });
+    // Every combination sockgen emits for these specs was proven, none twice.
+    let proven: std::collections::BTreeSet<_> = reports
+        .iter()
+        .map(|r| (r.spec.clone(), r.lang.clone(), r.model.clone()))
+        .collect();
+    assert_eq!(proven.len(), plans.len());
     let mut failures = Vec::new();
-    for r in reports {
-        match r {
-            Ok(report) => {
-                print!("{}", report.summary());
-                if !report.passed() {
-                    failures.push(report.summary());
-                }
-            }
-            Err(e) => failures.push(e),
+    for report in &reports {
+        print!("{}", report.summary());
+        if !report.passed() {
+            failures.push(report.summary());
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -184,7 +185,7 @@ fn sigint_also_stops_cleanly_and_workers_share_the_port() {
         "epoll",
     );
     let server = start(&bin);
-    load::tcp_echo(server.addr, 16, 64 * 1024, 5).unwrap();
+    load::tcp_echo(server.addr, &[64 * 1024; 16], 5).unwrap();
     // SAFETY: kill(2) on the child we own.
     unsafe { libc::kill(server.pid().unwrap() as i32, libc::SIGINT) };
     server.stop(Duration::from_secs(5)).check().unwrap();
@@ -245,7 +246,7 @@ fn abrupt_peers_do_not_hurt_the_server() {
                 );
             }
         }
-        load::tcp_echo(server.addr, 4, 256 * 1024, 9).unwrap();
+        load::tcp_echo(server.addr, &[256 * 1024; 4], 9).unwrap();
         server.stop(Duration::from_secs(5)).check().unwrap();
     }
 }
@@ -284,7 +285,7 @@ fn emfile_on_accept_sheds_peers_without_spinning() {
         assert_eq!(&buf, b"still here", "{model}");
         held.clear();
         std::thread::sleep(Duration::from_millis(200));
-        load::tcp_echo(server.addr, 4, 64 * 1024, 3)
+        load::tcp_echo(server.addr, &[64 * 1024; 4], 3)
             .unwrap_or_else(|e| panic!("{model}: after recovery: {e}"));
         let stop = server.stop(Duration::from_secs(5));
         stop.check().unwrap();
@@ -292,6 +293,53 @@ fn emfile_on_accept_sheds_peers_without_spinning() {
             stop.stderr.contains("out of file descriptors"),
             "{model}: {}",
             stop.stderr
+        );
+    }
+}
+
+/// The checks can fail: a server that corrupts one byte, or ignores SIGTERM, is caught.
+#[test]
+fn verify_catches_broken_servers() {
+    let source = SourceFile::from_text("broken.yaml", "name: broken\n", Format::Yaml);
+    let plan = sockgen::plan_source(
+        &source,
+        Target {
+            lang: None,
+            model: Some("poll".parse().unwrap()),
+        },
+    )
+    .unwrap();
+    let code = &sockgen::render::render(&plan, sockgen::Layout::SingleFile).unwrap()[0].contents;
+    let cases = [
+        (
+            "corrupts byte 0 of every read",
+            code.replace(
+                "    if (broken_out_write(out, data, len) != 0) {",
+                "    if (broken_out_write(out, data, len) != 0 || (out->buf[out->len - len] ^= 1u, 0)) {",
+            ),
+            "first difference",
+        ),
+        ("ignores SIGTERM", code.replace("    (void)signo;\n    request_stop();", "    (void)signo;"), "still running"),
+    ];
+    for (what, broken, expected) in cases {
+        assert_ne!(&broken, code, "the patch for '{what}' did not apply");
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("broken.c");
+        std::fs::write(&src, broken).unwrap();
+        let bin = dir.path().join("broken");
+        compiler().compile(&src, &bin).unwrap();
+        let mut options = ProofOptions::default();
+        options.stop_timeout = Duration::from_millis(500);
+        let report = proof::prove_binary(&plan, &bin, &options).unwrap();
+        assert!(
+            !report.passed(),
+            "{what}: verify passed a broken server:\n{}",
+            report.summary()
+        );
+        assert!(
+            report.summary().contains(expected),
+            "{what}:\n{}",
+            report.summary()
         );
     }
 }

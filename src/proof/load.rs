@@ -139,16 +139,15 @@ fn echo_one(addr: SocketAddr, payload: Arc<Vec<u8>>, seed: u64) -> Result<(), St
     result.and(sent)
 }
 
-/// `connections` concurrent connections each echo `bytes` random bytes, byte-exact.
-pub fn tcp_echo(
-    addr: SocketAddr,
-    connections: usize,
-    bytes: usize,
-    seed: u64,
-) -> Result<String, String> {
+/// One concurrent connection per entry of `payloads`, each streaming that many random bytes
+/// in random-sized writes without waiting (pipelined), then half-closing; every echo must come
+/// back byte-exact, in order, followed by EOF.
+pub fn tcp_echo(addr: SocketAddr, payloads: &[usize], seed: u64) -> Result<String, String> {
     let started = Instant::now();
-    let handles: Vec<_> = (0..connections)
-        .map(|i| {
+    let handles: Vec<_> = payloads
+        .iter()
+        .enumerate()
+        .map(|(i, &bytes)| {
             let conn_seed = seed.wrapping_add(i as u64 * 0x9e37_79b9);
             let payload = Arc::new(Rng::new(conn_seed).bytes(bytes));
             thread::spawn(move || echo_one(addr, payload, conn_seed))
@@ -158,7 +157,7 @@ pub fn tcp_echo(
     for (i, h) in handles.into_iter().enumerate() {
         match h.join() {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => failures.push(format!("connection {i}: {e}")),
+            Ok(Err(e)) => failures.push(format!("connection {i} ({} bytes): {e}", payloads[i])),
             Err(_) => failures.push(format!("connection {i}: thread panicked")),
         }
     }
@@ -166,11 +165,16 @@ pub fn tcp_echo(
         return Err(failures.join("; "));
     }
     let secs = started.elapsed().as_secs_f64();
-    let total = (connections * bytes) as f64;
+    let total: usize = payloads.iter().sum();
+    let (min, max) = (
+        payloads.iter().min().unwrap_or(&0),
+        payloads.iter().max().unwrap_or(&0),
+    );
     Ok(format!(
-        "{connections} connections × {bytes} bytes echoed byte-exact with half-close in {:.0} ms ({:.1} MB/s)",
+        "{} connections, {min} B to {max} B each ({total} B), echoed byte-exact with half-close in {:.0} ms ({:.1} MB/s)",
+        payloads.len(),
         secs * 1e3,
-        total / secs / 1e6
+        total as f64 / secs / 1e6
     ))
 }
 
@@ -240,7 +244,10 @@ fn udp_socket(addr: SocketAddr) -> Result<UdpSocket, String> {
     Ok(socket)
 }
 
-/// UDP echo: from `sockets` sockets, each size is sent and must come back whole to its sender.
+/// UDP echo: every size is sent from each of `sockets` sockets, one datagram in flight at a
+/// time (so loopback never drops one), and must come back whole to its own sender exactly
+/// once: a missing reply fails, and so does any extra datagram found when the sockets are
+/// drained at the end.
 pub fn udp_echo(
     addr: SocketAddr,
     sizes: &[usize],
@@ -248,41 +255,22 @@ pub fn udp_echo(
     seed: u64,
 ) -> Result<String, String> {
     let mut rng = Rng::new(seed);
+    let socks: Vec<UdpSocket> = (0..sockets)
+        .map(|_| udp_socket(addr))
+        .collect::<Result<_, _>>()?;
+    let mut buf = vec![0u8; 65536];
     let mut checked = 0;
-    for s in 0..sockets {
-        let socket = udp_socket(addr)?;
-        for &size in sizes {
+    for &size in sizes {
+        for (s, socket) in socks.iter().enumerate() {
             let payload = rng.bytes(size);
-            let mut buf = vec![0u8; 65536];
-            let mut reply = None;
-            // Loopback rarely drops, but UDP may: resend a bounded number of times.
-            for _attempt in 0..3 {
-                socket
-                    .send_to(&payload, addr)
-                    .map_err(|e| format!("send {size} bytes: {e}"))?;
-                match socket.recv_from(&mut buf) {
-                    Ok((n, from)) => {
-                        reply = Some((n, from));
-                        break;
-                    }
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                        ) =>
-                    {
-                        continue
-                    }
-                    Err(e) => return Err(format!("receive: {e}")),
-                }
-            }
-            let Some((n, from)) = reply else {
-                return Err(format!(
-                    "socket {s}: no reply to a {size}-byte datagram after 3 tries"
-                ));
-            };
+            socket
+                .send_to(&payload, addr)
+                .map_err(|e| format!("socket {s}: send {size} bytes: {e}"))?;
+            let (n, from) = socket
+                .recv_from(&mut buf)
+                .map_err(|e| format!("socket {s}: no reply to a {size}-byte datagram: {e}"))?;
             if from != addr {
-                return Err(format!("reply came from {from}, not {addr}"));
+                return Err(format!("socket {s}: reply came from {from}, not {addr}"));
             }
             if buf[..n] != payload[..] {
                 return Err(format!(
@@ -293,11 +281,18 @@ pub fn udp_echo(
             checked += 1;
         }
     }
+    for (s, socket) in socks.iter().enumerate() {
+        socket
+            .set_read_timeout(Some(Duration::from_millis(20)))
+            .map_err(|e| e.to_string())?;
+        if let Ok((n, _)) = socket.recv_from(&mut buf) {
+            return Err(format!(
+                "socket {s}: an extra {n}-byte datagram arrived (a reply sent twice?)"
+            ));
+        }
+    }
     let list: Vec<String> = sizes.iter().map(|s| s.to_string()).collect();
-    Ok(format!(
-        "{checked} datagrams of {} bytes from {sockets} sockets echoed whole",
-        list.join("/")
-    ))
+    Ok(format!("{checked} datagrams of {} bytes from {sockets} sockets, each echoed once, whole, to its sender", list.join("/")))
 }
 
 /// UDP discard: datagrams get no reply.

@@ -19,6 +19,7 @@ pub use toolchain::CCompiler;
 /// What a proof run checked, for reports and test failures.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ProofReport {
+    pub spec: String,
     pub name: String,
     pub lang: String,
     pub model: String,
@@ -38,10 +39,27 @@ impl ProofReport {
         !self.checks.is_empty() && self.checks.iter().all(|c| c.passed)
     }
 
+    /// A report for a combination that could not even be built or started.
+    pub fn failed_before_running(plan: &Plan, stage: &str, detail: String) -> ProofReport {
+        ProofReport {
+            spec: plan.spec_file.clone(),
+            name: plan.name.clone(),
+            lang: plan.lang.to_string(),
+            model: plan.model.to_string(),
+            protocol: plan.protocol.to_string(),
+            checks: vec![CheckResult {
+                name: stage.to_string(),
+                passed: false,
+                detail,
+            }],
+        }
+    }
+
     pub fn summary(&self) -> String {
+        let verdict = if self.passed() { "PASS" } else { "FAIL" };
         let mut out = format!(
-            "{} --lang {} --model {} ({})\n",
-            self.name, self.lang, self.model, self.protocol
+            "{verdict} {} --lang {} --model {} ({} {})\n",
+            self.spec, self.lang, self.model, self.protocol, self.name
         );
         for c in &self.checks {
             out.push_str(&format!(
@@ -58,8 +76,9 @@ impl ProofReport {
 /// How much traffic the loopback proof drives.
 #[derive(Debug, Clone)]
 pub struct ProofOptions {
-    pub tcp_connections: usize,
-    pub tcp_bytes_per_connection: usize,
+    /// One concurrent TCP connection per entry, each echoing that many random bytes.
+    pub tcp_payloads: Vec<usize>,
+    /// UDP datagram sizes, each sent from every one of `udp_sockets` sockets.
     pub udp_sizes: Vec<usize>,
     pub udp_sockets: usize,
     pub seed: u64,
@@ -68,13 +87,24 @@ pub struct ProofOptions {
 }
 
 impl Default for ProofOptions {
+    /// What `sockgen verify` and the test suite run: 16 concurrent connections with payloads
+    /// from 1 byte to 4 MiB (eight of exactly 1 MiB, the rest spread log-uniformly), and UDP
+    /// datagrams of 0, 1, 1472 (one Ethernet MTU) and 65507 (the IPv4 maximum) bytes.
     fn default() -> Self {
+        let seed = 0x5eed_0f50_c6e7;
+        let mut rng = load::Rng::new(seed);
+        let mut tcp_payloads = vec![1, 4 << 20];
+        tcp_payloads.extend([1 << 20; 8]);
+        for _ in 0..6 {
+            // 2^0 .. 2^22 bytes, uniform in the exponent.
+            let exponent = rng.below(23);
+            tcp_payloads.push((1usize << exponent) + rng.below(1 << exponent));
+        }
         ProofOptions {
-            tcp_connections: 8,
-            tcp_bytes_per_connection: 1 << 20,
+            tcp_payloads,
             udp_sizes: vec![0, 1, 1472, 65507],
-            udp_sockets: 4,
-            seed: 0x5eed_0f50_c6e7,
+            udp_sockets: 16,
+            seed,
             ready_timeout: Duration::from_secs(10),
             stop_timeout: Duration::from_secs(5),
         }
@@ -88,13 +118,97 @@ pub fn prove_c(
     workdir: &Path,
     options: &ProofOptions,
 ) -> Result<ProofReport, String> {
+    let binary = build_c(plan, compiler, workdir)?;
+    prove_binary(plan, &binary, options)
+}
+
+/// Renders and compiles; returns the program's path.
+pub fn build_c(
+    plan: &Plan,
+    compiler: &CCompiler,
+    workdir: &Path,
+) -> Result<std::path::PathBuf, String> {
     let files = render::render(plan, Layout::SingleFile).map_err(|e| e.to_string())?;
     let source = workdir.join(&files[0].path);
     std::fs::write(&source, &files[0].contents)
         .map_err(|e| format!("write {}: {e}", source.display()))?;
     let binary = workdir.join(&plan.name);
     compiler.compile(&source, &binary)?;
-    prove_binary(plan, &binary, options)
+    Ok(binary)
+}
+
+/// Proves one Plan end to end in a fresh temporary directory; never panics, and a failure at
+/// any stage (toolchain, compile, start) becomes a failed report naming that stage.
+pub fn prove(plan: &Plan, options: &ProofOptions) -> ProofReport {
+    use crate::spec::Lang;
+    if plan.lang != Lang::C {
+        let detail = format!("no proof harness for --lang {} yet", plan.lang);
+        return ProofReport::failed_before_running(plan, "toolchain", detail);
+    }
+    let compiler = match CCompiler::find() {
+        Ok(c) => c,
+        Err(e) => return ProofReport::failed_before_running(plan, "toolchain", e),
+    };
+    let dir = match tempfile::Builder::new().prefix("sockgen-proof-").tempdir() {
+        Ok(d) => d,
+        Err(e) => return ProofReport::failed_before_running(plan, "workdir", e.to_string()),
+    };
+    let binary = match build_c(plan, &compiler, dir.path()) {
+        Ok(b) => b,
+        Err(e) => return ProofReport::failed_before_running(plan, "compile", e),
+    };
+    match prove_binary(plan, &binary, options) {
+        Ok(report) => report,
+        Err(e) => ProofReport::failed_before_running(plan, "start", e),
+    }
+}
+
+/// `sockgen verify`: proves every (lang, model) the spec allows, narrowed by `lang`/`model`,
+/// running up to `jobs` proofs at once. An invalid spec, or a filter the spec does not allow,
+/// is an error with the usual diagnostics.
+pub fn verify(
+    spec: &Path,
+    lang: Option<crate::spec::Lang>,
+    model: Option<crate::spec::Model>,
+    options: &ProofOptions,
+    jobs: usize,
+) -> Result<Vec<ProofReport>, crate::Error> {
+    let plans: Vec<Plan> = matrix(spec)?
+        .plans
+        .into_iter()
+        .filter(|p| lang.is_none_or(|l| p.lang == l) && model.is_none_or(|m| p.model == m))
+        .collect();
+    if plans.is_empty() {
+        // Let validation say why (a model the language lacks, a setting that rules it out).
+        crate::plan_file(spec, crate::Target { lang, model })?;
+    }
+    Ok(run_parallel(&plans, jobs, |plan| prove(plan, options)))
+}
+
+/// Runs `f` over `items` on up to `jobs` threads, keeping the order of `items`.
+pub fn run_parallel<T: Sync, R: Send>(
+    items: &[T],
+    jobs: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(Vec::with_capacity(items.len()));
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, items.len().max(1)) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some(item) = items.get(i) else { break };
+                let r = f(item);
+                results
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((i, r));
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Starts an already built server and checks it according to its plan.
@@ -124,20 +238,11 @@ pub fn prove_binary(
     match (plan.protocol, plan.handler) {
         (Protocol::Tcp, Handler::Echo | Handler::Custom) => record(
             "tcp echo",
-            load::tcp_echo(
-                addr,
-                options.tcp_connections,
-                options.tcp_bytes_per_connection,
-                options.seed,
-            ),
+            load::tcp_echo(addr, &options.tcp_payloads, options.seed),
         ),
         (Protocol::Tcp, Handler::Discard) => record(
             "tcp discard",
-            load::tcp_discard(
-                addr,
-                options.tcp_bytes_per_connection,
-                plan.socket.linger_s == Some(0),
-            ),
+            load::tcp_discard(addr, 1 << 20, plan.socket.linger_s == Some(0)),
         ),
         (Protocol::Tcp, Handler::Chargen) => {
             record("tcp chargen", load::tcp_chargen(addr, 256 * 1024))
@@ -152,6 +257,7 @@ pub fn prove_binary(
     let stop = server.stop(options.stop_timeout);
     record("SIGTERM stops with status 0", stop.check());
     Ok(ProofReport {
+        spec: plan.spec_file.clone(),
         name: plan.name.clone(),
         lang: plan.lang.to_string(),
         model: plan.model.to_string(),
