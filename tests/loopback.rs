@@ -328,8 +328,10 @@ fn verify_catches_broken_servers() {
         std::fs::write(&src, broken).unwrap();
         let bin = dir.path().join("broken");
         compiler().compile(&src, &bin).unwrap();
-        let mut options = ProofOptions::default();
-        options.stop_timeout = Duration::from_millis(500);
+        let options = ProofOptions {
+            stop_timeout: Duration::from_millis(500),
+            ..ProofOptions::default()
+        };
         let report = proof::prove_binary(&plan, &bin, &options).unwrap();
         assert!(
             !report.passed(),
