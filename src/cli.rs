@@ -68,10 +68,54 @@ pub enum Command {
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
         jobs: u16,
     },
+    /// Measure the spec's outputs under load (and peers in the same run); see README "Benchmarks".
+    Bench(BenchArgs),
     /// Print the JSON Schema (draft-07) of the spec format.
     Schema,
     /// Print which I/O models each language supports.
     Models,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    pub spec: PathBuf,
+    /// Only this language [default: every language sockgen emits].
+    #[arg(long, value_parser = parse_lang)]
+    pub lang: Option<Lang>,
+    /// Only this model [default: every model the spec allows].
+    #[arg(long, value_parser = parse_model)]
+    pub model: Option<Model>,
+    /// Every (lang, model) the spec allows (the default when neither --lang nor --model is given).
+    #[arg(long, conflicts_with_all = ["lang", "model"])]
+    pub all: bool,
+    /// Concurrent connections per case, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 64, 1000], value_parser = clap::value_parser!(usize))]
+    pub connections: Vec<usize>,
+    /// Message sizes in bytes per case, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [64usize, 4096])]
+    pub sizes: Vec<usize>,
+    /// Messages each connection keeps in flight.
+    #[arg(long, default_value_t = 1)]
+    pub pipeline: usize,
+    /// Measured time per case, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    pub duration_ms: u64,
+    /// Warm-up per case before measuring, in milliseconds.
+    #[arg(long, default_value_t = 500)]
+    pub warmup_ms: u64,
+    /// Skip the streaming case (discard handler, 64 KiB writes, iperf3 ceiling).
+    #[arg(long)]
+    pub no_stream: bool,
+    /// Another echo server under the same load: NAME=COMMAND with {port} where it listens, or
+    /// `tokio` for the tokio echo server in benches/tokio-echo. Ratios are printed against the first.
+    #[arg(long = "peer", value_name = "NAME=CMD")]
+    pub peers: Vec<String>,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Also draw every case side by side into this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub chart: Option<PathBuf>,
 }
 
 fn parse_lang(s: &str) -> Result<Lang, String> {
@@ -229,6 +273,7 @@ pub fn run(command: Command) -> ExitCode {
                 ExitCode::from(1)
             }
         }
+        Command::Bench(args) => bench(args),
         Command::Schema => {
             let schema = crate::spec::json_schema();
             match serde_json::to_string_pretty(&schema) {
@@ -247,4 +292,224 @@ pub fn run(command: Command) -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+fn bench(args: BenchArgs) -> ExitCode {
+    use crate::proof::bench::{self, BenchConfig, Case, Target as BenchTarget};
+    let bad_usage = |message: String| {
+        eprintln!("error: {message}");
+        ExitCode::from(1)
+    };
+    if args.connections.iter().chain(&args.sizes).any(|&n| n == 0) || args.pipeline == 0 {
+        return bad_usage("--connections, --sizes and --pipeline must be positive".into());
+    }
+    if args.connections.iter().any(|&n| n > 20_000)
+        || args.sizes.iter().any(|&n| n > 16 << 20)
+        || args.pipeline > 1024
+    {
+        return bad_usage(
+            "at most 20000 connections, 16 MiB messages and a pipeline of 1024".into(),
+        );
+    }
+    if !(1..=600_000).contains(&args.duration_ms) || args.warmup_ms > 60_000 {
+        return bad_usage("--duration-ms must be 1..=600000 and --warmup-ms at most 60000".into());
+    }
+    let config = BenchConfig {
+        cases: args
+            .connections
+            .iter()
+            .flat_map(|&connections| {
+                args.sizes.iter().map(move |&size| Case {
+                    connections,
+                    size,
+                    pipeline: args.pipeline,
+                })
+            })
+            .collect(),
+        warmup: std::time::Duration::from_millis(args.warmup_ms),
+        duration: std::time::Duration::from_millis(args.duration_ms),
+        streaming: !args.no_stream,
+        ..BenchConfig::default()
+    };
+    let mut peers = Vec::new();
+    for p in &args.peers {
+        let (name, command) = match p.split_once('=') {
+            Some((name, command)) if !name.is_empty() && command.contains("{port}") => {
+                (name.to_string(), command.to_string())
+            }
+            Some(_) => {
+                return bad_usage(format!(
+                    "--peer {p}: expected NAME=COMMAND with {{port}} in the command"
+                ))
+            }
+            None if p == "tokio" => {
+                let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+                match bench::tokio_peer_command(root) {
+                    Ok(command) => ("tokio".to_string(), command),
+                    Err(e) => return bad_usage(e),
+                }
+            }
+            None => return bad_usage(format!("--peer {p}: expected NAME=COMMAND or `tokio`")),
+        };
+        peers.push((name, command));
+    }
+
+    let plans = match crate::proof::matrix(&args.spec) {
+        Ok(m) => m.plans,
+        Err(e) => return fail(&e),
+    };
+    let plans: Vec<_> = plans
+        .into_iter()
+        .filter(|p| {
+            args.lang.is_none_or(|l| p.lang == l) && args.model.is_none_or(|m| p.model == m)
+        })
+        .collect();
+    if plans.is_empty() {
+        if let Err(e) = crate::plan_file(
+            &args.spec,
+            crate::Target {
+                lang: args.lang,
+                model: args.model,
+            },
+        ) {
+            return fail(&e);
+        }
+    }
+    if let Some(p) = plans.iter().find(|p| {
+        p.protocol != crate::spec::Protocol::Tcp || p.handler != crate::spec::Handler::Echo
+    }) {
+        return bad_usage(format!(
+            "bench drives TCP echo servers; {} is a {} {} server",
+            args.spec.display(),
+            p.protocol,
+            p.handler
+        ));
+    }
+    let compiler = match crate::proof::CCompiler::find() {
+        Ok(c) => c,
+        Err(e) => return bad_usage(e),
+    };
+    let workdir = match tempfile::Builder::new().prefix("sockgen-bench-").tempdir() {
+        Ok(d) => d,
+        Err(e) => return bad_usage(e.to_string()),
+    };
+    let mut builds = Vec::new();
+    for plan in &plans {
+        let label = format!("{}/{}", plan.lang, plan.model);
+        let dir = workdir.path().join(label.replace('/', "-"));
+        let _ = std::fs::create_dir_all(&dir);
+        let mut discard = plan.clone();
+        discard.handler = crate::spec::Handler::Discard;
+        let stream_dir = dir.join("discard");
+        let _ = std::fs::create_dir_all(&stream_dir);
+        match (
+            crate::proof::build_c(plan, &compiler, &dir),
+            crate::proof::build_c(&discard, &compiler, &stream_dir),
+        ) {
+            (Ok(echo), Ok(discard)) => builds.push((label, echo, discard)),
+            (Err(e), _) | (_, Err(e)) => return bad_usage(e),
+        }
+    }
+
+    let mut results = Vec::new();
+    let mut targets: Vec<BenchTarget> = builds
+        .iter()
+        .map(|(label, echo, _)| BenchTarget::Generated {
+            label: label.clone(),
+            binary: echo,
+        })
+        .collect();
+    targets.extend(peers.iter().map(|(name, command)| BenchTarget::Peer {
+        label: name.clone(),
+        command: command.clone(),
+    }));
+    for target in &targets {
+        match bench::bench_server(target, &config) {
+            Ok(r) => results.extend(r),
+            Err(e) => return bad_usage(e),
+        }
+    }
+    let mut streams = Vec::new();
+    let mut ceiling = None;
+    if config.streaming {
+        for (label, _, discard) in &builds {
+            let target = BenchTarget::Generated {
+                label: format!("{label} discard"),
+                binary: discard,
+            };
+            match bench::bench_stream(&target, &config) {
+                Ok(r) => streams.push(r),
+                Err(e) => return bad_usage(e),
+            }
+        }
+        ceiling = match bench::iperf3_ceiling(&config) {
+            Some(Ok(mb)) => Some(mb),
+            Some(Err(e)) => {
+                eprintln!("warning: iperf3 ceiling not measured: {e}");
+                None
+            }
+            None => None,
+        };
+    }
+    if let Some(path) = &args.chart {
+        if let Err(e) = std::fs::write(path, bench::chart_svg(&results)) {
+            return bad_usage(format!("cannot write {}: {e}", path.display()));
+        }
+    }
+    let errors: u64 = results.iter().map(|r| r.errors).sum();
+    let (server_cpu, client_cpu) = bench::cpu_plan();
+    if args.json {
+        let doc = serde_json::json!({
+            "spec": args.spec.display().to_string(),
+            "machine": { "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+                         "server_cpu": server_cpu, "load_generator_cpu": client_cpu },
+            "warmup_ms": args.warmup_ms,
+            "duration_ms": args.duration_ms,
+            "cases": results,
+            "streaming": streams,
+            "iperf3_mb_per_s": ceiling,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        let pinning = match (server_cpu, client_cpu) {
+            (Some(s), Some(c)) => format!("server on CPU {s}, load generator on CPU {c}"),
+            _ => "one CPU: no pinning".to_string(),
+        };
+        println!(
+            "{} — {} ms per case after {} ms warm-up; {pinning}",
+            args.spec.display(),
+            args.duration_ms,
+            args.warmup_ms
+        );
+        print!(
+            "{}",
+            bench::table(&results, peers.first().map(|(n, _)| n.as_str()))
+        );
+        if !streams.is_empty() {
+            println!("\nstreaming (one connection, 64 KiB writes into a discard server):");
+            for s in &streams {
+                let vs = ceiling.map_or(String::new(), |c| {
+                    format!("  {:.2}× iperf3", s.mb_per_s / c)
+                });
+                let cpu = s
+                    .server_cpu_ns_per_mb
+                    .map_or("-".to_string(), |v| format!("{:.0}", v / 1e3));
+                println!(
+                    "  {:<24} {:>9.1} MB/s  server CPU {cpu} µs/MB{vs}",
+                    s.server, s.mb_per_s
+                );
+            }
+            if let Some(c) = ceiling {
+                println!(
+                    "  {:<24} {:>9.1} MB/s  (single-stream loopback ceiling)",
+                    "iperf3", c
+                );
+            }
+        }
+    }
+    if errors > 0 {
+        eprintln!("error: {errors} connections failed or returned wrong bytes");
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
 }

@@ -37,6 +37,96 @@ impl StopOutcome {
     }
 }
 
+/// How to start a process under test.
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    /// Lower RLIMIT_NOFILE to this (to provoke EMFILE).
+    pub max_fds: Option<u64>,
+    /// Pin the process to this CPU, away from the load generator.
+    pub cpu: Option<usize>,
+}
+
+impl Launch {
+    pub fn apply(&self, command: &mut Command) {
+        use std::os::unix::process::CommandExt;
+        let max_fds = self.max_fds;
+        let cpu = self.cpu;
+        if max_fds.is_none() && cpu.is_none() {
+            return;
+        }
+        // SAFETY: the closure runs in the forked child before exec and only calls
+        // async-signal-safe functions (setrlimit, sched_setaffinity) on its own stack data.
+        unsafe {
+            command.pre_exec(move || {
+                if let Some(limit) = max_fds {
+                    let rlimit = libc::rlimit {
+                        rlim_cur: limit as libc::rlim_t,
+                        rlim_max: limit as libc::rlim_t,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                if let Some(cpu) = cpu {
+                    let mut set: libc::cpu_set_t = std::mem::zeroed();
+                    libc::CPU_SET(cpu, &mut set);
+                    if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0
+                    {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+    }
+}
+
+/// Pins the calling thread to one CPU (the load generator's).
+pub fn pin_current_thread(cpu: usize) -> Result<(), String> {
+    // SAFETY: cpu_set_t is plain data; sched_setaffinity(0) affects only the calling thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(std::io::Error::last_os_error().to_string());
+        }
+    }
+    Ok(())
+}
+
+/// CPU time a process has used, every thread included: the sum of each task's on-CPU
+/// nanoseconds from /proc/PID/task/*/schedstat (finer than the 10 ms ticks of
+/// /proc/PID/stat, which is the fallback). Threads that already exited are not counted,
+/// which is fine for servers whose threads live as long as they do.
+pub fn process_cpu_time(pid: u32) -> Option<Duration> {
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        let mut total = 0u64;
+        let mut seen = false;
+        for task in tasks.flatten() {
+            let text = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+            if let Some(ns) = text
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                total += ns;
+                seen = true;
+            }
+        }
+        if seen {
+            return Some(Duration::from_nanos(total));
+        }
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Some(Duration::from_nanos(ticks * 1_000_000_000 / hz))
+}
+
 /// Parses `listening on 127.0.0.1:PORT` or `listening on [::1]:PORT`.
 pub fn parse_ready_line(line: &str) -> Option<SocketAddr> {
     line.trim().strip_prefix("listening on ")?.parse().ok()
@@ -48,7 +138,7 @@ impl RunningServer {
         args: &[&str],
         ready_timeout: Duration,
     ) -> Result<RunningServer, String> {
-        Self::start_with_fd_limit(binary, args, ready_timeout, None)
+        Self::launch(binary, args, ready_timeout, &Launch::default())
     }
 
     /// Like [`start`](Self::start), optionally with RLIMIT_NOFILE lowered to provoke EMFILE.
@@ -58,24 +148,22 @@ impl RunningServer {
         ready_timeout: Duration,
         max_fds: Option<u64>,
     ) -> Result<RunningServer, String> {
+        let launch = Launch {
+            max_fds,
+            ..Launch::default()
+        };
+        Self::launch(binary, args, ready_timeout, &launch)
+    }
+
+    /// Starts the program and waits for its ready line.
+    pub fn launch(
+        binary: &Path,
+        args: &[&str],
+        ready_timeout: Duration,
+        launch: &Launch,
+    ) -> Result<RunningServer, String> {
         let mut command = Command::new(binary);
-        if let Some(limit) = max_fds {
-            use std::os::unix::process::CommandExt;
-            let rlimit = libc::rlimit {
-                rlim_cur: limit as libc::rlim_t,
-                rlim_max: limit as libc::rlim_t,
-            };
-            // SAFETY: setrlimit is async-signal-safe, touches no memory of the parent, and
-            // runs in the forked child before exec.
-            unsafe {
-                command.pre_exec(move || {
-                    if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
-        }
+        launch.apply(&mut command);
         let mut child = command
             .args(args)
             .stdin(Stdio::null())
@@ -127,17 +215,9 @@ impl RunningServer {
         self.child.as_ref().map(|c| c.id())
     }
 
-    /// CPU time (user + system) the server has used so far, from /proc/PID/stat.
+    /// CPU time (user + system) the server has used so far, all threads included.
     pub fn cpu_time(&self) -> Option<Duration> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()?)).ok()?;
-        // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
-        let after = stat.rsplit_once(')')?.1;
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks: u64 =
-            fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-        // SAFETY: sysconf has no preconditions.
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-        Some(Duration::from_nanos(ticks * 1_000_000_000 / hz))
+        process_cpu_time(self.pid()?)
     }
 
     /// Sends SIGTERM and waits up to `timeout` for the process to exit; kills it after that.

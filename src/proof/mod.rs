@@ -3,6 +3,7 @@
 //! grow from it): find a toolchain, build in a temporary directory, start the program on port
 //! 0, read its ready line, check, send SIGTERM, expect exit status 0.
 
+pub mod bench;
 pub mod harness;
 pub mod load;
 pub mod toolchain;

@@ -1,0 +1,776 @@
+//! `sockgen bench`: a closed-loop load generator with latency histograms, the server's CPU time
+//! per message, a streaming mode, peers measured in the same run, and an SVG chart.
+//!
+//! On a small machine the load generator costs about as much CPU per message as the server, so
+//! messages/s mostly measures the client once there are many connections. The figure that
+//! says which server is cheaper is the server's CPU time per message, read from /proc over the
+//! measured window; pipelining lowers the client's share of the work.
+
+use std::collections::VecDeque;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use mio::{Events, Interest, Poll, Token};
+
+use super::harness::{pin_current_thread, process_cpu_time, Launch, RunningServer};
+use super::load::Rng;
+
+/// One load shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Case {
+    pub connections: usize,
+    pub size: usize,
+    /// Messages each connection keeps in flight.
+    pub pipeline: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    pub cases: Vec<Case>,
+    pub warmup: Duration,
+    pub duration: Duration,
+    /// Also measure a single stream of large writes into a discard server.
+    pub streaming: bool,
+    pub seed: u64,
+}
+
+impl Default for BenchConfig {
+    /// The default matrix: connections {1, 64, 1000} × size {64 B, 4 KiB}, plus streaming.
+    fn default() -> Self {
+        let mut cases = Vec::new();
+        for connections in [1, 64, 1000] {
+            for size in [64, 4096] {
+                cases.push(Case {
+                    connections,
+                    size,
+                    pipeline: 1,
+                });
+            }
+        }
+        BenchConfig {
+            cases,
+            warmup: Duration::from_millis(500),
+            duration: Duration::from_secs(2),
+            streaming: true,
+            seed: 0xbe7c_4a11,
+        }
+    }
+}
+
+/// What one server did under one case.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CaseResult {
+    pub server: String,
+    pub case: Case,
+    pub messages: u64,
+    pub msgs_per_s: f64,
+    /// Echoed payload, one direction.
+    pub mb_per_s: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub p999_us: f64,
+    pub errors: u64,
+    /// Server CPU (user + system, all threads) per message over the measured window.
+    pub server_cpu_ns_per_msg: Option<f64>,
+}
+
+/// One stream of large writes into a discard server.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StreamResult {
+    pub server: String,
+    pub mb_per_s: f64,
+    pub server_cpu_ns_per_mb: Option<f64>,
+}
+
+/// A server to measure: a generated program (ready line) or a peer command (port placeholder).
+pub enum Target<'a> {
+    Generated { label: String, binary: &'a Path },
+    Peer { label: String, command: String },
+}
+
+/// A running server of either kind, pinned away from the load generator.
+pub struct Server {
+    pub label: String,
+    pub addr: SocketAddr,
+    pid: u32,
+    process: ServerProcess,
+}
+
+enum ServerProcess {
+    Generated(RunningServer),
+    Peer(Child),
+}
+
+/// The CPU the server gets and the one the load generator keeps, when there are two.
+pub fn cpu_plan() -> (Option<usize>, Option<usize>) {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    if cpus >= 2 {
+        (Some(1), Some(0))
+    } else {
+        (None, None)
+    }
+}
+
+impl Server {
+    pub fn start(target: &Target, cpu: Option<usize>) -> Result<Server, String> {
+        let launch = Launch {
+            cpu,
+            ..Launch::default()
+        };
+        match target {
+            Target::Generated { label, binary } => {
+                let running = RunningServer::launch(
+                    binary,
+                    &["-a", "127.0.0.1", "-p", "0"],
+                    Duration::from_secs(10),
+                    &launch,
+                )?;
+                Ok(Server {
+                    label: label.clone(),
+                    addr: running.addr,
+                    pid: running.pid().unwrap_or(0),
+                    process: ServerProcess::Generated(running),
+                })
+            }
+            Target::Peer { label, command } => {
+                let port = free_port()?;
+                let line = command.replace("{port}", &port.to_string());
+                let mut cmd = Command::new("sh");
+                // exec: the PID we measure is the server's own, not a shell's.
+                cmd.arg("-c")
+                    .arg(format!("exec {line}"))
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null());
+                launch.apply(&mut cmd);
+                let child = cmd
+                    .spawn()
+                    .map_err(|e| format!("peer {label}: cannot start `{line}`: {e}"))?;
+                let addr = SocketAddr::from(([127, 0, 0, 1], port));
+                let mut server = Server {
+                    label: label.clone(),
+                    addr,
+                    pid: child.id(),
+                    process: ServerProcess::Peer(child),
+                };
+                let deadline = Instant::now() + Duration::from_secs(10);
+                loop {
+                    if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                        return Ok(server);
+                    }
+                    if let ServerProcess::Peer(child) = &mut server.process {
+                        if let Ok(Some(status)) = child.try_wait() {
+                            return Err(format!(
+                                "peer {label}: `{line}` exited with {status} before accepting"
+                            ));
+                        }
+                    }
+                    if Instant::now() > deadline {
+                        server.stop();
+                        return Err(format!(
+                            "peer {label}: nothing accepts on {addr} 10 s after `{line}`"
+                        ));
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+    }
+
+    pub fn cpu_time(&self) -> Option<Duration> {
+        process_cpu_time(self.pid)
+    }
+
+    pub fn stop(self) {
+        match self.process {
+            ServerProcess::Generated(running) => {
+                running.stop(Duration::from_secs(5));
+            }
+            ServerProcess::Peer(mut child) => {
+                // SAFETY: kill(2) on a child we spawned and have not reaped.
+                unsafe {
+                    libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+                }
+                let deadline = Instant::now() + Duration::from_secs(3);
+                while Instant::now() < deadline {
+                    if let Ok(Some(_)) = child.try_wait() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+fn free_port() -> Result<u16, String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| e.to_string())
+}
+
+/// One connection of the closed loop.
+struct Conn {
+    stream: mio::net::TcpStream,
+    rng: Rng,
+    /// Bytes of queued messages not yet written.
+    unsent: Vec<u8>,
+    unsent_off: usize,
+    /// Bytes written (or queued) whose echo has not arrived: the echo must match them.
+    expected: Vec<u8>,
+    expected_off: usize,
+    /// When each in-flight message was queued, and the stream offset where it ends.
+    inflight: VecDeque<(Instant, u64)>,
+    queued_total: u64,
+    received_total: u64,
+    dead: bool,
+}
+
+impl Conn {
+    fn queue_message(&mut self, size: usize, now: Instant) {
+        let start = self.unsent.len();
+        self.unsent.resize(start + size, 0);
+        self.rng.fill(&mut self.unsent[start..]);
+        self.expected.extend_from_slice(&self.unsent[start..]);
+        self.queued_total += size as u64;
+        self.inflight.push_back((now, self.queued_total));
+    }
+
+    /// Writes until the socket is full. Err on a broken connection.
+    fn flush(&mut self) -> Result<(), String> {
+        while self.unsent_off < self.unsent.len() {
+            match self.stream.write(&self.unsent[self.unsent_off..]) {
+                Ok(0) => return Err("write returned 0".into()),
+                Ok(n) => self.unsent_off += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(format!("write: {e}")),
+            }
+        }
+        self.unsent.clear();
+        self.unsent_off = 0;
+        Ok(())
+    }
+}
+
+struct Window {
+    measuring: bool,
+    messages: u64,
+    bytes: u64,
+    errors: u64,
+    histogram: Histogram<u64>,
+}
+
+/// Drives `case` against `addr` for warm-up + duration; `on_window` is called when the
+/// measured window starts and ends (to sample the server's CPU).
+pub fn run_case(
+    addr: SocketAddr,
+    case: Case,
+    config: &BenchConfig,
+    mut on_window: impl FnMut(bool),
+) -> Result<CaseResult, String> {
+    let mut poll = Poll::new().map_err(|e| e.to_string())?;
+    let mut conns = Vec::with_capacity(case.connections);
+    for i in 0..case.connections {
+        let std_stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+            .map_err(|e| format!("connect #{i} to {addr}: {e}"))?;
+        std_stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        std_stream
+            .set_nonblocking(true)
+            .map_err(|e| e.to_string())?;
+        let mut stream = mio::net::TcpStream::from_std(std_stream);
+        poll.registry()
+            .register(
+                &mut stream,
+                Token(i),
+                Interest::READABLE | Interest::WRITABLE,
+            )
+            .map_err(|e| e.to_string())?;
+        conns.push(Conn {
+            stream,
+            rng: Rng::new(config.seed.wrapping_add(i as u64)),
+            unsent: Vec::new(),
+            unsent_off: 0,
+            expected: Vec::new(),
+            expected_off: 0,
+            inflight: VecDeque::new(),
+            queued_total: 0,
+            received_total: 0,
+            dead: false,
+        });
+    }
+    let histogram = Histogram::new_with_bounds(1, 60_000_000, 3).map_err(|e| e.to_string())?;
+    let mut window = Window {
+        measuring: false,
+        messages: 0,
+        bytes: 0,
+        errors: 0,
+        histogram,
+    };
+    let started = Instant::now();
+    for c in conns.iter_mut() {
+        for _ in 0..case.pipeline {
+            c.queue_message(case.size, started);
+        }
+        if let Err(_e) = c.flush() {
+            c.dead = true;
+            window.errors += 1;
+        }
+    }
+    let warm_end = started + config.warmup;
+    let end = warm_end + config.duration;
+    let mut window_start = warm_end;
+    let mut events = Events::with_capacity(1024);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let now = Instant::now();
+        if !window.measuring && now >= warm_end {
+            window.measuring = true;
+            window_start = now;
+            on_window(true);
+        }
+        if now >= end {
+            break;
+        }
+        let deadline = if window.measuring { end } else { warm_end };
+        poll.poll(&mut events, Some(deadline.saturating_duration_since(now)))
+            .map_err(|e| e.to_string())?;
+        for event in events.iter() {
+            let c = &mut conns[event.token().0];
+            if c.dead {
+                continue;
+            }
+            if let Err(()) = service(c, &mut buf, case, &mut window) {
+                c.dead = true;
+                window.errors += 1;
+                let _ = poll.registry().deregister(&mut c.stream);
+            }
+        }
+    }
+    let elapsed = window_start
+        .elapsed()
+        .min(config.duration + Duration::from_millis(50));
+    on_window(false);
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let h = &window.histogram;
+    Ok(CaseResult {
+        server: String::new(),
+        case,
+        messages: window.messages,
+        msgs_per_s: window.messages as f64 / secs,
+        mb_per_s: window.bytes as f64 / secs / 1e6,
+        p50_us: h.value_at_quantile(0.50) as f64,
+        p99_us: h.value_at_quantile(0.99) as f64,
+        p999_us: h.value_at_quantile(0.999) as f64,
+        errors: window.errors,
+        server_cpu_ns_per_msg: None,
+    })
+}
+
+/// Reads what arrived, checks it against what was sent, completes messages and sends the
+/// next ones (closed loop), then writes what the socket takes.
+fn service(c: &mut Conn, buf: &mut [u8], case: Case, window: &mut Window) -> Result<(), ()> {
+    loop {
+        match c.stream.read(buf) {
+            Ok(0) => return Err(()),
+            Ok(n) => {
+                let want = &c.expected[c.expected_off..];
+                if n > want.len() || buf[..n] != want[..n] {
+                    return Err(()); // more bytes than sent, or different ones
+                }
+                c.expected_off += n;
+                c.received_total += n as u64;
+                let now = Instant::now();
+                while c
+                    .inflight
+                    .front()
+                    .is_some_and(|&(_, end)| end <= c.received_total)
+                {
+                    let (sent_at, _) = c.inflight.pop_front().unwrap_or((now, 0));
+                    if window.measuring {
+                        window.messages += 1;
+                        window.bytes += case.size as u64;
+                        let _ = window
+                            .histogram
+                            .record((now - sent_at).as_micros().max(1) as u64);
+                    }
+                    c.queue_message(case.size, now);
+                }
+                if c.expected_off >= 64 * 1024 && c.expected_off * 2 >= c.expected.len() {
+                    c.expected.drain(..c.expected_off);
+                    c.expected_off = 0;
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return Err(()),
+        }
+    }
+    c.flush().map_err(|_| ())
+}
+
+/// Streams 64 KiB writes into a discard server for the configured time.
+pub fn run_stream(
+    addr: SocketAddr,
+    config: &BenchConfig,
+    mut on_window: impl FnMut(bool),
+) -> Result<f64, String> {
+    let mut stream =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
+    stream
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    let chunk = Rng::new(config.seed).bytes(64 * 1024);
+    let started = Instant::now();
+    let warm_end = started + config.warmup;
+    let end = warm_end + config.duration;
+    let mut measuring = false;
+    let mut window_start = warm_end;
+    let mut bytes = 0u64;
+    loop {
+        let now = Instant::now();
+        if !measuring && now >= warm_end {
+            measuring = true;
+            window_start = now;
+            on_window(true);
+        }
+        if now >= end {
+            break;
+        }
+        stream
+            .write_all(&chunk)
+            .map_err(|e| format!("stream write: {e}"))?;
+        if measuring {
+            bytes += chunk.len() as u64;
+        }
+    }
+    let secs = window_start.elapsed().as_secs_f64().max(1e-9);
+    on_window(false);
+    Ok(bytes as f64 / secs / 1e6)
+}
+
+/// Runs every case against one server, sampling its CPU over each measured window.
+pub fn bench_server(target: &Target, config: &BenchConfig) -> Result<Vec<CaseResult>, String> {
+    let (server_cpu, client_cpu) = cpu_plan();
+    let mut results = Vec::new();
+    for &case in &config.cases {
+        // A fresh server per case: no case inherits another's connections or memory.
+        let server = Server::start(target, server_cpu)?;
+        let addr = server.addr;
+        let label = server.label.clone();
+        let mut cpu_marks = Vec::new();
+        let result = std::thread::scope(|s| {
+            s.spawn(|| {
+                if let Some(cpu) = client_cpu {
+                    let _ = pin_current_thread(cpu);
+                }
+                run_case(addr, case, config, |_| cpu_marks.push(server.cpu_time()))
+            })
+            .join()
+            .unwrap_or_else(|_| Err("load generator panicked".into()))
+        });
+        server.stop();
+        let mut result = result.map_err(|e| format!("{label} {case:?}: {e}"))?;
+        result.server = label;
+        if let [Some(start), Some(end)] = cpu_marks[..] {
+            if result.messages > 0 {
+                result.server_cpu_ns_per_msg =
+                    Some((end - start).as_nanos() as f64 / result.messages as f64);
+            }
+        }
+        results.push(result);
+    }
+    Ok(results)
+}
+
+pub fn bench_stream(target: &Target, config: &BenchConfig) -> Result<StreamResult, String> {
+    let (server_cpu, client_cpu) = cpu_plan();
+    let server = Server::start(target, server_cpu)?;
+    let addr = server.addr;
+    let mut cpu_marks = Vec::new();
+    let mb_per_s = std::thread::scope(|s| {
+        s.spawn(|| {
+            if let Some(cpu) = client_cpu {
+                let _ = pin_current_thread(cpu);
+            }
+            run_stream(addr, config, |_| cpu_marks.push(server.cpu_time()))
+        })
+        .join()
+        .unwrap_or_else(|_| Err("stream generator panicked".into()))
+    });
+    let label = server.label.clone();
+    server.stop();
+    let mb_per_s = mb_per_s.map_err(|e| format!("{label} streaming: {e}"))?;
+    let secs = config.duration.as_secs_f64();
+    let server_cpu_ns_per_mb = match cpu_marks[..] {
+        [Some(start), Some(end)] if mb_per_s > 0.0 => {
+            Some((end - start).as_nanos() as f64 / (mb_per_s * secs))
+        }
+        _ => None,
+    };
+    Ok(StreamResult {
+        server: label,
+        mb_per_s,
+        server_cpu_ns_per_mb,
+    })
+}
+
+/// iperf3's single-stream loopback throughput, the ceiling for streaming; None without iperf3.
+pub fn iperf3_ceiling(config: &BenchConfig) -> Option<Result<f64, String>> {
+    Command::new("iperf3").arg("--version").output().ok()?;
+    let run = || -> Result<f64, String> {
+        let port = free_port()?;
+        let (server_cpu, client_cpu) = cpu_plan();
+        let mut server_cmd = Command::new("iperf3");
+        // Not one-off (-1): the readiness probe below would count as its one test.
+        server_cmd
+            .args(["-s", "-B", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        Launch {
+            cpu: server_cpu,
+            ..Launch::default()
+        }
+        .apply(&mut server_cmd);
+        let mut server = server_cmd.spawn().map_err(|e| format!("iperf3 -s: {e}"))?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let secs = (config.warmup + config.duration).as_secs().max(1);
+        let mut client_cmd = Command::new("iperf3");
+        client_cmd.args([
+            "-c",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-t",
+            &secs.to_string(),
+            "-J",
+        ]);
+        if let Some(cpu) = client_cpu {
+            Launch {
+                cpu: Some(cpu),
+                ..Launch::default()
+            }
+            .apply(&mut client_cmd);
+        }
+        let out = client_cmd.output().map_err(|e| format!("iperf3 -c: {e}"));
+        let _ = server.kill();
+        let _ = server.wait();
+        let out = out?;
+        let doc: serde_json::Value =
+            serde_json::from_slice(&out.stdout).map_err(|e| format!("iperf3 JSON: {e}"))?;
+        doc["end"]["sum_received"]["bits_per_second"]
+            .as_f64()
+            .map(|bps| bps / 8.0 / 1e6)
+            .ok_or_else(|| format!("iperf3 gave no result: {}", doc["error"]))
+    };
+    Some(run())
+}
+
+/// The peer built into sockgen's repository: a conventional tokio echo server.
+pub fn tokio_peer_command(repo_root: &Path) -> Result<String, String> {
+    let manifest = repo_root.join("benches/tokio-echo/Cargo.toml");
+    if !manifest.is_file() {
+        return Err(format!(
+            "{} not found: run bench from the sockgen repository",
+            manifest.display()
+        ));
+    }
+    let target_dir = repo_root.join("target/bench-peers");
+    let status = Command::new("cargo")
+        .args(["build", "--release", "--quiet", "--manifest-path"])
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .status()
+        .map_err(|e| format!("cargo build of the tokio peer: {e}"))?;
+    if !status.success() {
+        return Err("building benches/tokio-echo failed".into());
+    }
+    let binary: PathBuf = target_dir.join("release/tokio-echo");
+    Ok(format!("{} --port {{port}}", binary.display()))
+}
+
+/// An aligned table; ratios against `baseline` (a server label) when given.
+pub fn table(results: &[CaseResult], baseline: Option<&str>) -> String {
+    let mut out = format!(
+        "{:<16} {:>5} {:>6} {:>4} {:>11} {:>9} {:>8} {:>8} {:>9} {:>6} {:>12}",
+        "server",
+        "conns",
+        "size",
+        "pipe",
+        "msgs/s",
+        "MB/s",
+        "p50 us",
+        "p99 us",
+        "p999 us",
+        "errors",
+        "cpu ns/msg"
+    );
+    if let Some(b) = baseline {
+        out.push_str(&format!(
+            " {:>13} {:>13}",
+            format!("msgs/s÷{b}"),
+            format!("cpu÷{b}")
+        ));
+    }
+    out.push('\n');
+    for r in results {
+        out.push_str(&format!(
+            "{:<16} {:>5} {:>6} {:>4} {:>11.0} {:>9.1} {:>8.0} {:>8.0} {:>9.0} {:>6} {:>12}",
+            r.server,
+            r.case.connections,
+            r.case.size,
+            r.case.pipeline,
+            r.msgs_per_s,
+            r.mb_per_s,
+            r.p50_us,
+            r.p99_us,
+            r.p999_us,
+            r.errors,
+            r.server_cpu_ns_per_msg
+                .map_or("-".to_string(), |v| format!("{v:.0}")),
+        ));
+        if let Some(b) = baseline {
+            let base = results.iter().find(|x| x.server == b && x.case == r.case);
+            let ratio = |f: fn(&CaseResult) -> Option<f64>| match (base.and_then(f), f(r)) {
+                (Some(b), Some(v)) if b > 0.0 => format!("{:.2}", v / b),
+                _ => "-".to_string(),
+            };
+            out.push_str(&format!(
+                " {:>13} {:>13}",
+                ratio(|x| Some(x.msgs_per_s)),
+                ratio(|x| x.server_cpu_ns_per_msg)
+            ));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Grouped bar chart: one group per case, one bar per server; msgs/s above, CPU/msg below.
+pub fn chart_svg(results: &[CaseResult]) -> String {
+    let mut servers: Vec<&str> = Vec::new();
+    let mut cases: Vec<Case> = Vec::new();
+    for r in results {
+        if !servers.contains(&r.server.as_str()) {
+            servers.push(&r.server);
+        }
+        if !cases.contains(&r.case) {
+            cases.push(r.case);
+        }
+    }
+    const PALETTE: [&str; 8] = [
+        "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f",
+    ];
+    let (left, top, panel_h, gap) = (70.0, 40.0, 220.0, 70.0);
+    let group_w = (servers.len() as f64 * 16.0 + 24.0).max(90.0);
+    let width = left + cases.len() as f64 * group_w + 170.0;
+    let height = top + 2.0 * panel_h + gap + 60.0;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+    );
+    let panels: [(&str, fn(&CaseResult) -> Option<f64>); 2] = [
+        ("messages per second (higher is better)", |r| {
+            Some(r.msgs_per_s)
+        }),
+        ("server CPU ns per message (lower is better)", |r| {
+            r.server_cpu_ns_per_msg
+        }),
+    ];
+    for (p, (title, value)) in panels.iter().enumerate() {
+        let y0 = top + p as f64 * (panel_h + gap);
+        let max = results
+            .iter()
+            .filter_map(value)
+            .fold(0.0f64, f64::max)
+            .max(1e-9);
+        svg.push_str(&format!(
+            "<text x=\"{left}\" y=\"{:.0}\" font-size=\"13\">{title}</text>\n",
+            y0 - 10.0
+        ));
+        svg.push_str(&format!(
+            "<line x1=\"{left}\" y1=\"{:.0}\" x2=\"{:.0}\" y2=\"{:.0}\" stroke=\"#333\"/>\n",
+            y0 + panel_h,
+            left + cases.len() as f64 * group_w,
+            y0 + panel_h
+        ));
+        for tick in 0..=4 {
+            let v = max * tick as f64 / 4.0;
+            let y = y0 + panel_h - panel_h * tick as f64 / 4.0;
+            svg.push_str(&format!(
+                "<text x=\"{:.0}\" y=\"{y:.0}\" text-anchor=\"end\">{}</text>\n",
+                left - 6.0,
+                human(v)
+            ));
+            svg.push_str(&format!(
+                "<line x1=\"{left}\" y1=\"{y:.0}\" x2=\"{:.0}\" y2=\"{y:.0}\" stroke=\"#ddd\"/>\n",
+                left + cases.len() as f64 * group_w
+            ));
+        }
+        for (ci, case) in cases.iter().enumerate() {
+            let gx = left + ci as f64 * group_w + 12.0;
+            for (si, server) in servers.iter().enumerate() {
+                let Some(v) = results
+                    .iter()
+                    .find(|r| r.server == *server && r.case == *case)
+                    .and_then(value)
+                else {
+                    continue;
+                };
+                let h = panel_h * v / max;
+                svg.push_str(&format!(
+                    "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"14\" height=\"{h:.1}\" fill=\"{}\"><title>{server}: {}</title></rect>\n",
+                    gx + si as f64 * 16.0,
+                    y0 + panel_h - h,
+                    PALETTE[si % PALETTE.len()],
+                    human(v)
+                ));
+            }
+            svg.push_str(&format!(
+                "<text x=\"{:.0}\" y=\"{:.0}\" text-anchor=\"middle\">{}×{}B</text>\n",
+                gx + servers.len() as f64 * 8.0,
+                y0 + panel_h + 15.0,
+                case.connections,
+                case.size
+            ));
+        }
+    }
+    for (si, server) in servers.iter().enumerate() {
+        let x = left + cases.len() as f64 * group_w + 20.0;
+        let y = top + si as f64 * 18.0;
+        svg.push_str(&format!(
+            "<rect x=\"{x:.0}\" y=\"{y:.0}\" width=\"12\" height=\"12\" fill=\"{}\"/>\n",
+            PALETTE[si % PALETTE.len()]
+        ));
+        svg.push_str(&format!(
+            "<text x=\"{:.0}\" y=\"{:.0}\">{server}</text>\n",
+            x + 18.0,
+            y + 10.0
+        ));
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+fn human(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.1}M", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.0}k", v / 1e3)
+    } else {
+        format!("{v:.0}")
+    }
+}

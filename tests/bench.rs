@@ -1,0 +1,146 @@
+//! `sockgen bench`, kept short: the load generator, CPU sampling, peers, JSON and the chart
+//! work end to end, and corrupted echoes are counted as errors. The figures themselves are
+//! benchmarks, never asserted as timings here.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use sockgen::proof::bench::{self, BenchConfig, Case};
+use sockgen::proof::{harness::RunningServer, CCompiler};
+use sockgen::source::Format;
+use sockgen::{SourceFile, Target};
+
+fn build_poll_echo(dir: &std::path::Path, patch: impl Fn(&str) -> String) -> std::path::PathBuf {
+    let source = SourceFile::from_text("peer.yaml", "name: peer\n", Format::Yaml);
+    let plan = sockgen::plan_source(
+        &source,
+        Target {
+            lang: None,
+            model: Some("poll".parse().unwrap()),
+        },
+    )
+    .unwrap();
+    let code =
+        patch(&sockgen::render::render(&plan, sockgen::Layout::SingleFile).unwrap()[0].contents);
+    let src = dir.join("peer.c");
+    std::fs::write(&src, code).unwrap();
+    let bin = dir.join("peer");
+    CCompiler::find().unwrap().compile(&src, &bin).unwrap();
+    bin
+}
+
+#[test]
+fn bench_runs_generated_servers_and_a_peer_with_json_and_chart() {
+    let dir = tempfile::tempdir().unwrap();
+    let peer = build_poll_echo(dir.path(), |c| c.to_string());
+    let chart = dir.path().join("chart.svg");
+    let out = Command::new(env!("CARGO_BIN_EXE_sockgen"))
+        .current_dir(root())
+        .args([
+            "bench",
+            "specs/echo-tcp.yaml",
+            "--model",
+            "epoll",
+            "--connections",
+            "3",
+            "--sizes",
+            "64,1000",
+        ])
+        .args([
+            "--pipeline",
+            "4",
+            "--duration-ms",
+            "300",
+            "--warmup-ms",
+            "100",
+            "--no-stream",
+            "--json",
+        ])
+        .arg("--chart")
+        .arg(&chart)
+        .arg("--peer")
+        .arg(format!("other={} -p {{port}}", peer.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cases = doc["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 4, "2 sizes × (c/epoll + peer)");
+    for c in cases {
+        assert_eq!(c["errors"], 0, "{c}");
+        assert!(c["messages"].as_u64().unwrap() > 0, "{c}");
+        assert!(c["server_cpu_ns_per_msg"].as_f64().unwrap() > 0.0, "{c}");
+        assert!(
+            c["p50_us"].as_f64().unwrap() <= c["p999_us"].as_f64().unwrap(),
+            "{c}"
+        );
+        assert_eq!(c["case"]["pipeline"], 4);
+    }
+    assert_eq!(cases[0]["server"], "c/epoll");
+    assert_eq!(cases[3]["server"], "other");
+    let svg = std::fs::read_to_string(&chart).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("c/epoll") && svg.contains("other"),
+        "{svg}"
+    );
+}
+
+#[test]
+fn the_load_generator_counts_corrupted_echoes_as_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = build_poll_echo(dir.path(), |c| {
+        c.replace(
+            "    if (peer_out_write(out, data, len) != 0) {",
+            "    if (peer_out_write(out, data, len) != 0 || (out->buf[out->len - 1] ^= 1u, 0)) {",
+        )
+    });
+    let server = RunningServer::start(&broken, &["-p", "0"], Duration::from_secs(10)).unwrap();
+    let config = BenchConfig {
+        warmup: Duration::from_millis(50),
+        duration: Duration::from_millis(200),
+        ..BenchConfig::default()
+    };
+    let result = bench::run_case(
+        server.addr,
+        Case {
+            connections: 4,
+            size: 64,
+            pipeline: 1,
+        },
+        &config,
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(
+        result.errors, 4,
+        "every connection saw a corrupted echo: {result:?}"
+    );
+    assert_eq!(result.messages, 0);
+    server.stop(Duration::from_secs(5)).check().unwrap();
+}
+
+#[test]
+fn bench_rejects_what_it_cannot_measure() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_sockgen"))
+            .current_dir(root())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["bench", "specs/echo-udp.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bench drives TCP echo servers"));
+    let out = run(&["bench", "specs/echo-tcp.yaml", "--connections", "0"]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = run(&["bench", "specs/echo-tcp.yaml", "--peer", "nope=true"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("{port}"));
+}
