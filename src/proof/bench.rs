@@ -645,7 +645,7 @@ pub fn table(results: &[CaseResult], baseline: Option<&str>) -> String {
         ));
         if let Some(b) = baseline {
             let base = results.iter().find(|x| x.server == b && x.case == r.case);
-            let ratio = |f: fn(&CaseResult) -> Option<f64>| match (base.and_then(f), f(r)) {
+            let ratio = |f: Metric| match (base.and_then(f), f(r)) {
                 (Some(b), Some(v)) if b > 0.0 => format!("{:.2}", v / b),
                 _ => "-".to_string(),
             };
@@ -659,6 +659,9 @@ pub fn table(results: &[CaseResult], baseline: Option<&str>) -> String {
     }
     out
 }
+
+/// Reads one figure out of a result, if it was measured.
+type Metric = fn(&CaseResult) -> Option<f64>;
 
 /// Grouped bar chart: one group per case, one bar per server; msgs/s above, CPU/msg below.
 pub fn chart_svg(results: &[CaseResult]) -> String {
@@ -682,7 +685,7 @@ pub fn chart_svg(results: &[CaseResult]) -> String {
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
     );
-    let panels: [(&str, fn(&CaseResult) -> Option<f64>); 2] = [
+    let panels: [(&str, Metric); 2] = [
         ("messages per second (higher is better)", |r| {
             Some(r.msgs_per_s)
         }),
