@@ -51,6 +51,30 @@ pub enum Command {
         lang: Option<Lang>,
         #[arg(long, value_parser = parse_model)]
         model: Option<Model>,
+        /// Also check that the spec's address and port can be bound now (exit 1 if in use).
+        #[arg(long)]
+        port_free: bool,
+    },
+    /// Explain a socket error: an errno name or number, or a Winsock name or number.
+    Explain {
+        /// EAGAIN, 11, WSAECONNRESET, 10054, …
+        code: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Report connection states, listen queues and socket memory, with findings.
+    Analyze {
+        /// Only sockets whose local or remote port is P.
+        #[arg(long)]
+        port: Option<u16>,
+        /// Only sockets the process PID holds (live data only).
+        #[arg(long)]
+        pid: Option<u32>,
+        /// Read saved `ss -tanmi` or `netstat -an` output from FILE, or `-` for stdin.
+        #[arg(long, value_name = "FILE|-")]
+        from: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
     },
     /// Compile the spec's output, run it on loopback and check every byte; exit 1 on any failure.
     Verify {
@@ -222,22 +246,12 @@ pub fn run(command: Command) -> ExitCode {
                 },
             }
         }
-        Command::Check { spec, lang, model } => {
-            match crate::plan_file(&spec, Target { lang, model }) {
-                Ok(plan) => {
-                    println!(
-                        "{}: ok ({} {} server, --lang {} --model {})",
-                        spec.display(),
-                        plan.protocol,
-                        plan.handler,
-                        plan.lang,
-                        plan.model
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail(&e),
-            }
-        }
+        Command::Check {
+            spec,
+            lang,
+            model,
+            port_free,
+        } => check(&spec, Target { lang, model }, port_free),
         Command::Verify {
             spec,
             lang,
@@ -274,6 +288,33 @@ pub fn run(command: Command) -> ExitCode {
             }
         }
         Command::Bench(args) => bench(args),
+        Command::Explain { code, json } => match crate::diagnose::explain::lookup(&code) {
+            Some(info) if json => {
+                println!("{}", serde_json::to_string_pretty(info).unwrap_or_default());
+                ExitCode::SUCCESS
+            }
+            Some(info) => {
+                print!("{}", crate::diagnose::explain::render(info));
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!(
+                    "unknown error code `{code}`: sockgen knows these: {}",
+                    crate::diagnose::explain::CATALOGUE
+                        .iter()
+                        .map(|e| e.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                ExitCode::from(1)
+            }
+        },
+        Command::Analyze {
+            port,
+            pid,
+            from,
+            json,
+        } => analyze(port, pid, from, json),
         Command::Schema => {
             let schema = crate::spec::json_schema();
             match serde_json::to_string_pretty(&schema) {
@@ -511,5 +552,127 @@ fn bench(args: BenchArgs) -> ExitCode {
         eprintln!("error: {errors} connections failed or returned wrong bytes");
         return ExitCode::from(1);
     }
+    ExitCode::SUCCESS
+}
+
+fn analyze(port: Option<u16>, pid: Option<u32>, from: Option<PathBuf>, json: bool) -> ExitCode {
+    use crate::diagnose::analyze;
+    let snapshot = match &from {
+        Some(path) => {
+            if pid.is_some() {
+                eprintln!("error: --pid needs live data (saved ss/netstat output has no socket inodes); drop --from or --pid");
+                return ExitCode::from(1);
+            }
+            let text = if path.as_os_str() == "-" {
+                let mut text = String::new();
+                match std::io::Read::read_to_string(&mut std::io::stdin(), &mut text) {
+                    Ok(_) => text,
+                    Err(e) => {
+                        eprintln!("error: cannot read stdin: {e}");
+                        return ExitCode::from(1);
+                    }
+                }
+            } else {
+                match std::fs::read_to_string(path) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        eprintln!("error: cannot read {}: {e}", path.display());
+                        return ExitCode::from(1);
+                    }
+                }
+            };
+            let name = if path.as_os_str() == "-" {
+                "stdin".to_string()
+            } else {
+                path.display().to_string()
+            };
+            analyze::parse_saved(&text, &name)
+        }
+        None => analyze::read_live(),
+    };
+    let snapshot = match snapshot {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let inodes = match pid {
+        Some(pid) => match analyze::process_socket_inodes(pid) {
+            Ok(i) => Some(i),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
+        },
+        None => None,
+    };
+    let somaxconn = if snapshot.live {
+        std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    } else {
+        None
+    };
+    let report = analyze::analyze(&snapshot, &analyze::Filter { port, inodes, pid }, somaxconn);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        print!("{}", analyze::render(&report));
+    }
+    ExitCode::SUCCESS
+}
+
+fn check(spec: &std::path::Path, target: Target, port_free: bool) -> ExitCode {
+    let plan = match crate::plan_file(spec, target) {
+        Ok(plan) => plan,
+        Err(e) => return fail(&e),
+    };
+    if port_free && plan.port != 0 {
+        if let Err(error) = crate::diagnose::port_is_free(&plan) {
+            let owners = crate::diagnose::port_owners(plan.port, plan.protocol);
+            let held_by = if owners.is_empty() {
+                String::new()
+            } else {
+                format!(" (held by {})", owners.join(", "))
+            };
+            let source = match crate::SourceFile::read(spec) {
+                Ok(s) => s,
+                Err(e) => return fail(&Error::Load(e)),
+            };
+            let mut d = crate::Diagnostic::error(format!(
+                "{} port {} on {} cannot be bound now: {error}{held_by}",
+                plan.protocol, plan.port, plan.address
+            ))
+            .with_hint("stop the other server, choose another port, or port 0; `sockgen analyze --port P` shows who uses it");
+            if let Some(span) = crate::top_level_value_span(&source, "port") {
+                d = d.with_span(span).with_label("in use");
+            }
+            eprint!(
+                "{}",
+                crate::Diagnostics {
+                    source,
+                    items: vec![d]
+                }
+            );
+            return ExitCode::from(1);
+        }
+    }
+    let free = if port_free && plan.port != 0 {
+        format!(", {} port {} is free", plan.protocol, plan.port)
+    } else {
+        String::new()
+    };
+    println!(
+        "{}: ok ({} {} server, --lang {} --model {}{free})",
+        spec.display(),
+        plan.protocol,
+        plan.handler,
+        plan.lang,
+        plan.model
+    );
     ExitCode::SUCCESS
 }

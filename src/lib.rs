@@ -7,6 +7,7 @@
 
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod diagnose;
 pub mod diagnostic;
 pub mod plan;
 pub mod proof;
@@ -89,4 +90,15 @@ pub fn plan_file(path: &Path, target: Target) -> Result<Plan, Error> {
 pub fn generate(path: &Path, target: Target, layout: Layout) -> Result<Vec<GeneratedFile>, Error> {
     let plan = plan_file(path, target)?;
     render::render(&plan, layout).map_err(Error::Render)
+}
+
+/// Where a top-level key's value is written in a spec, for diagnostics raised after validation.
+pub fn top_level_value_span(source: &SourceFile, key: &str) -> Option<source::Span> {
+    match source.parse().ok()?.value {
+        source::Value::Map(entries) => entries
+            .into_iter()
+            .find(|e| e.key == key)
+            .map(|e| e.value.span),
+        _ => None,
+    }
 }

@@ -88,6 +88,11 @@ fn no_unreferenced_snapshots() {
     let mut expected: BTreeSet<String> =
         code_snapshot_names().into_iter().map(|(n, _)| n).collect();
     expected.extend(invalid_specs().iter().map(|s| diagnostic_snapshot_name(s)));
+    expected.extend(
+        analyze_fixtures()
+            .iter()
+            .map(|n| format!("analyze__{}", n.replace('-', "_"))),
+    );
     expected.extend([
         "project__custom_workers__custom_workers_handler_h".to_string(),
         "project__custom_workers__Makefile".to_string(),

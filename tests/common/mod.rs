@@ -70,3 +70,20 @@ pub fn stem(plan: &Plan) -> String {
         .to_string_lossy()
         .into_owned()
 }
+
+/// Saved ss/netstat outputs whose reports are snapshotted (the malformed ones are not).
+pub fn analyze_fixtures() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root().join("tests/fixtures/analyze"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".txt"))
+                .map(str::to_string)
+        })
+        .filter(|n| !n.starts_with("malformed"))
+        .collect();
+    names.sort();
+    names
+}
