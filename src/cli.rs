@@ -426,10 +426,6 @@ fn bench(args: BenchArgs) -> ExitCode {
             p.handler
         ));
     }
-    let compiler = match crate::proof::CCompiler::find() {
-        Ok(c) => c,
-        Err(e) => return bad_usage(e),
-    };
     let workdir = match tempfile::Builder::new().prefix("sockgen-bench-").tempdir() {
         Ok(d) => d,
         Err(e) => return bad_usage(e.to_string()),
@@ -438,17 +434,21 @@ fn bench(args: BenchArgs) -> ExitCode {
     for plan in &plans {
         let label = format!("{}/{}", plan.lang, plan.model);
         let dir = workdir.path().join(label.replace('/', "-"));
-        let _ = std::fs::create_dir_all(&dir);
         let mut discard = plan.clone();
         discard.handler = crate::spec::Handler::Discard;
+        discard.name = format!("{}_discard", plan.name);
         let stream_dir = dir.join("discard");
-        let _ = std::fs::create_dir_all(&stream_dir);
+        for d in [&dir, &stream_dir] {
+            if let Err(e) = std::fs::create_dir_all(d) {
+                return bad_usage(format!("cannot create {}: {e}", d.display()));
+            }
+        }
         match (
-            crate::proof::build_c(plan, &compiler, &dir),
-            crate::proof::build_c(&discard, &compiler, &stream_dir),
+            crate::proof::build(plan, &dir),
+            crate::proof::build(&discard, &stream_dir),
         ) {
             (Ok(echo), Ok(discard)) => builds.push((label, echo, discard)),
-            (Err(e), _) | (_, Err(e)) => return bad_usage(e),
+            (Err((_, e)), _) | (_, Err((_, e))) => return bad_usage(e),
         }
     }
 

@@ -5,11 +5,13 @@
 //! [`source`] (load YAML/TOML with spans) → [`spec`] (decode) → [`validate`] → [`plan`] →
 //! [`render`] (askama templates in [`target`]) → [`proof`] (compile, run, verify).
 
+pub mod builder;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod diagnose;
 pub mod diagnostic;
 pub mod plan;
+#[cfg(feature = "proof")]
 pub mod proof;
 pub mod render;
 pub mod source;
@@ -19,6 +21,7 @@ pub mod validate;
 
 use std::path::Path;
 
+pub use builder::Builder;
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use plan::Plan;
 pub use render::{GeneratedFile, Layout};

@@ -60,6 +60,7 @@ impl std::error::Error for RenderError {}
 pub fn render(plan: &Plan, layout: Layout) -> Result<Vec<GeneratedFile>, RenderError> {
     match plan.lang {
         Lang::C => target::c::render(plan, layout).map_err(RenderError::Template),
+        Lang::Rust => target::rust::render(plan, layout).map_err(RenderError::Template),
         // validate() rejects languages without a renderer, so a Plan never names one.
         other => Err(RenderError::Template(askama::Error::Custom(
             format!("no renderer for --lang {other}").into(),
@@ -103,6 +104,12 @@ pub fn write(dir: &Path, files: &[GeneratedFile]) -> Result<Vec<String>, RenderE
         let path = dir.join(&f.path);
         if f.user_owned && path.exists() {
             continue;
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|error| RenderError::Io {
+                path: parent.to_owned(),
+                error,
+            })?;
         }
         if std::fs::read_to_string(&path).is_ok_and(|existing| existing == f.contents) {
             continue;

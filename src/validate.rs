@@ -74,6 +74,32 @@ const C_RESERVED: &[&str] = &[
     "sockgen",
 ];
 
+/// Keywords of every Rust edition (2015 to 2024), strict and reserved.
+const RUST_KEYWORDS: &[&str] = &[
+    "as", "break", "const", "continue", "crate", "else", "enum", "extern", "false", "fn", "for",
+    "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return",
+    "self", "Self", "static", "struct", "super", "trait", "true", "type", "unsafe", "use", "where",
+    "while", "async", "await", "dyn", "abstract", "become", "box", "do", "final", "macro",
+    "override", "priv", "typeof", "unsized", "virtual", "yield", "try", "gen",
+];
+/// Crates in every Rust program's namespace, which a module of that name would shadow.
+const RUST_RESERVED: &[&str] = &["std", "core", "alloc", "libc", "proc_macro", "test"];
+
+fn to_snake_case(text: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 && !out.ends_with('_') {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 pub fn validate(spec: &Spec, spec_file: &str, target: Target) -> Result<Plan, Vec<Diagnostic>> {
     let mut v = Validator { errors: Vec::new() };
     let plan = v.plan(spec, spec_file, target);
@@ -387,15 +413,34 @@ impl Validator {
         }
         // The name becomes C identifiers and a program name on every target, so the C lists
         // apply to all languages; later targets add their own keywords here.
-        let reserved_for = match lang {
-            Lang::C | Lang::Winsock | Lang::Rust => "C",
-        };
+        // The name becomes C identifiers on every target (and a program name), so the C lists
+        // apply everywhere; Rust output also makes it a module and crate name.
         if C_KEYWORDS.contains(&text) || C_RESERVED.contains(&text) {
             self.error(bad(
-                format!("name `{text}` collides with a {reserved_for} keyword or reserved name"),
+                format!("name `{text}` collides with a C keyword or reserved name"),
                 format!("choose a more specific name, such as `{text}_server`"),
             ));
             return None;
+        }
+        if lang == Lang::Rust {
+            if RUST_KEYWORDS.contains(&text) || RUST_RESERVED.contains(&text) {
+                // A raw identifier (r#type) would do for the module, but not for the crate
+                // and binary names Cargo derives from it, so refuse it clearly instead.
+                self.error(bad(
+                    format!(
+                        "name `{text}` is a Rust keyword or a crate every Rust program can see"
+                    ),
+                    format!("choose a more specific name, such as `{text}_server`"),
+                ));
+                return None;
+            }
+            if text.chars().any(|c| c.is_ascii_uppercase()) {
+                self.error(bad(
+                    format!("name `{text}` becomes a Rust module, and Rust modules are snake_case"),
+                    format!("use `{}`", to_snake_case(text)),
+                ));
+                return None;
+            }
         }
         Some(text.to_string())
     }

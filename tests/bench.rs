@@ -42,6 +42,8 @@ fn bench_runs_generated_servers_and_a_peer_with_json_and_chart() {
         .args([
             "bench",
             "specs/echo-tcp.yaml",
+            "--lang",
+            "c",
             "--model",
             "epoll",
             "--connections",

@@ -273,7 +273,14 @@ fn yaml_and_toml_mean_the_same() {
 
 #[test]
 fn verify_reports_text_and_json() {
-    let out = sockgen(&["verify", "specs/echo-tcp.yaml", "--model", "epoll"]);
+    let out = sockgen(&[
+        "verify",
+        "specs/echo-tcp.yaml",
+        "--lang",
+        "c",
+        "--model",
+        "epoll",
+    ]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -295,8 +302,8 @@ fn verify_reports_text_and_json() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["failed"], 0);
-    assert_eq!(doc["passed"], 3);
-    assert_eq!(doc["results"].as_array().unwrap().len(), 3);
+    assert_eq!(doc["passed"], 6, "c and rust × blocking, poll, epoll");
+    assert_eq!(doc["results"].as_array().unwrap().len(), 6);
     assert_eq!(doc["results"][0]["checks"][0]["name"], "udp chargen");
 
     // A combination the spec rules out is a spec error, explained.

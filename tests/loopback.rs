@@ -47,20 +47,34 @@ fn verify_every_spec_in_every_emitted_combination() {
 }
 
 /// Builds a server from spec text for the focused tests below.
-fn build(spec_yaml: &str, model: &str) -> (tempfile::TempDir, PathBuf, Plan) {
+fn build(spec_yaml: &str, lang: &str, model: &str) -> (tempfile::TempDir, PathBuf, Plan) {
     let source = SourceFile::from_text("test.yaml", spec_yaml, Format::Yaml);
     let target = Target {
-        lang: None,
+        lang: Some(lang.parse().unwrap()),
         model: Some(model.parse().unwrap()),
     };
     let plan = sockgen::plan_source(&source, target).unwrap_or_else(|e| panic!("{e}"));
-    let files = sockgen::render::render(&plan, sockgen::Layout::SingleFile).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join(&files[0].path);
-    std::fs::write(&src, &files[0].contents).unwrap();
-    let bin = dir.path().join(&plan.name);
-    compiler().compile(&src, &bin).unwrap();
+    let bin = proof::build(&plan, dir.path()).unwrap_or_else(|(stage, e)| panic!("{stage}: {e}"));
     (dir, bin, plan)
+}
+
+/// Every language and model the focused tests hold to the rules for generated code.
+const TARGETS: [(&str, &str); 6] = [
+    ("c", "poll"),
+    ("c", "epoll"),
+    ("c", "blocking"),
+    ("rust", "poll"),
+    ("rust", "epoll"),
+    ("rust", "blocking"),
+];
+
+/// Builds the spec for every target, two at a time; yields (label, dir to keep, binary).
+fn build_all(spec_yaml: &str) -> Vec<(String, tempfile::TempDir, PathBuf)> {
+    proof::run_parallel(&TARGETS, 2, |(lang, model)| {
+        let (dir, bin, _) = build(spec_yaml, lang, model);
+        (format!("{lang}/{model}"), dir, bin)
+    })
 }
 
 fn start(bin: &Path) -> RunningServer {
@@ -80,8 +94,7 @@ fn rss_kib(pid: u32) -> u64 {
 /// when the peer finally reads, every byte arrives intact.
 #[test]
 fn slow_reader_gets_everything_without_unbounded_memory() {
-    for model in ["poll", "epoll", "blocking"] {
-        let (_dir, bin, _) = build("name: slow\nio: { buffer_size: 4096, output_buffer: 16384 }\nsocket: { recv_buffer: 16384, send_buffer: 16384 }\n", model);
+    for (model, _dir, bin) in build_all("name: slow\nio: { buffer_size: 4096, output_buffer: 16384 }\nsocket: { recv_buffer: 16384, send_buffer: 16384 }\n") {
         let server = start(&bin);
         let pid = server.pid().unwrap();
         let before = rss_kib(pid);
@@ -120,8 +133,7 @@ fn slow_reader_gets_everything_without_unbounded_memory() {
 /// At max_connections the server stops accepting; the next peer is served once one leaves.
 #[test]
 fn max_connections_is_enforced() {
-    for model in ["poll", "epoll", "blocking"] {
-        let (_dir, bin, _) = build("name: capped\nserver: { max_connections: 2 }\n", model);
+    for (model, _dir, bin) in build_all("name: capped\nserver: { max_connections: 2 }\n") {
         let server = start(&bin);
         let echo_ok = |s: &mut TcpStream| -> bool {
             s.set_read_timeout(Some(Duration::from_millis(400)))
@@ -157,8 +169,7 @@ fn max_connections_is_enforced() {
 
 #[test]
 fn idle_connections_are_closed() {
-    for model in ["poll", "epoll", "blocking"] {
-        let (_dir, bin, _) = build("name: idle\nserver: { idle_timeout_ms: 200 }\n", model);
+    for (model, _dir, bin) in build_all("name: idle\nserver: { idle_timeout_ms: 200 }\n") {
         let server = start(&bin);
         let mut s = TcpStream::connect(server.addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -180,50 +191,66 @@ fn idle_connections_are_closed() {
 
 #[test]
 fn sigint_also_stops_cleanly_and_workers_share_the_port() {
-    let (_dir, bin, _) = build(
-        "name: multi\nsocket: { reuseport: true }\nserver: { workers: 3 }\n",
-        "epoll",
-    );
-    let server = start(&bin);
-    load::tcp_echo(server.addr, &[64 * 1024; 16], 5).unwrap();
-    // SAFETY: kill(2) on the child we own.
-    unsafe { libc::kill(server.pid().unwrap() as i32, libc::SIGINT) };
-    server.stop(Duration::from_secs(5)).check().unwrap();
+    for lang in ["c", "rust"] {
+        let (_dir, bin, _) = build(
+            "name: multi\nsocket: { reuseport: true }\nserver: { workers: 3 }\n",
+            lang,
+            "epoll",
+        );
+        let server = start(&bin);
+        load::tcp_echo(server.addr, &[64 * 1024; 16], 5).unwrap();
+        // SAFETY: kill(2) on the child we own.
+        unsafe { libc::kill(server.pid().unwrap() as i32, libc::SIGINT) };
+        server
+            .stop(Duration::from_secs(5))
+            .check()
+            .unwrap_or_else(|e| panic!("{lang}: {e}"));
+    }
 }
 
 /// The generated program's own command line: bad input is a clear error, never a crash.
 #[test]
 fn generated_program_rejects_bad_arguments() {
-    let (_dir, bin, _) = build("name: args\n", "poll");
-    let run = |args: &[&str]| Command::new(&bin).args(args).output().unwrap();
-    let out = run(&["-p", "70000"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid port '70000'"));
-    let out = run(&["-a", "not-an-ip", "-p", "0"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid address 'not-an-ip'"));
-    let out = run(&["extra"]);
-    assert_eq!(out.status.code(), Some(2));
+    for lang in ["c", "rust"] {
+        let (_dir, bin, _) = build("name: args\n", lang, "poll");
+        let run = |args: &[&str]| Command::new(&bin).args(args).output().unwrap();
+        let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).into_owned();
+        let out = run(&["-p", "70000"]);
+        assert_eq!(out.status.code(), Some(2), "{lang}");
+        assert!(
+            stderr(&out).contains("invalid port '70000'"),
+            "{lang}: {}",
+            stderr(&out)
+        );
+        let out = run(&["-a", "not-an-ip", "-p", "0"]);
+        assert_eq!(out.status.code(), Some(2), "{lang}");
+        assert!(
+            stderr(&out).contains("invalid address 'not-an-ip'"),
+            "{lang}: {}",
+            stderr(&out)
+        );
+        let out = run(&["extra"]);
+        assert_eq!(out.status.code(), Some(2), "{lang}");
 
-    // A port already taken: the bind error names the address and port.
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = taken.local_addr().unwrap().port().to_string();
-    let out = run(&["-p", &port]);
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains(&format!(
-            "bind 127.0.0.1 port {port}: Address already in use"
-        )),
-        "{stderr}"
-    );
+        // A port already taken: the bind error names the address and port.
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port().to_string();
+        let out = run(&["-p", &port]);
+        assert_eq!(out.status.code(), Some(1), "{lang}");
+        let text = stderr(&out);
+        assert!(
+            text.contains(&format!(
+                "bind 127.0.0.1 port {port}: Address already in use"
+            )),
+            "{lang}: {text}"
+        );
+    }
 }
 
 /// Peers that reset mid-stream or vanish must not take the server down.
 #[test]
 fn abrupt_peers_do_not_hurt_the_server() {
-    for model in ["poll", "epoll", "blocking"] {
-        let (_dir, bin, _) = build("name: rst\n", model);
+    for (model, _dir, bin) in build_all("name: rst\n") {
         let server = start(&bin);
         for _ in 0..20 {
             let s = TcpStream::connect(server.addr).unwrap();
@@ -246,8 +273,11 @@ fn abrupt_peers_do_not_hurt_the_server() {
                 );
             }
         }
-        load::tcp_echo(server.addr, &[256 * 1024; 4], 9).unwrap();
-        server.stop(Duration::from_secs(5)).check().unwrap();
+        load::tcp_echo(server.addr, &[256 * 1024; 4], 9).unwrap_or_else(|e| panic!("{model}: {e}"));
+        server
+            .stop(Duration::from_secs(5))
+            .check()
+            .unwrap_or_else(|e| panic!("{model}: {e}"));
     }
 }
 
@@ -255,8 +285,7 @@ fn abrupt_peers_do_not_hurt_the_server() {
 /// keeps serving the ones it has, and accepts again once descriptors free up.
 #[test]
 fn emfile_on_accept_sheds_peers_without_spinning() {
-    for model in ["poll", "epoll", "blocking"] {
-        let (_dir, bin, _) = build("name: fds\nserver: { idle_timeout_ms: 0 }\n", model);
+    for (model, _dir, bin) in build_all("name: fds\nserver: { idle_timeout_ms: 0 }\n") {
         let server = RunningServer::start_with_fd_limit(
             &bin,
             &["-p", "0"],

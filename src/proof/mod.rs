@@ -15,7 +15,7 @@ use crate::plan::{Handler, Plan, Protocol};
 use crate::render::{self, Layout};
 
 pub use harness::{RunningServer, StopOutcome};
-pub use toolchain::CCompiler;
+pub use toolchain::{CCompiler, RustToolchain};
 
 /// What a proof run checked, for reports and test failures.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -138,25 +138,54 @@ pub fn build_c(
     Ok(binary)
 }
 
+/// Writes the plan's Rust project into `workdir` and builds it; returns the binary.
+pub fn build_rust(
+    plan: &Plan,
+    toolchain: &RustToolchain,
+    workdir: &Path,
+) -> Result<std::path::PathBuf, String> {
+    let files = render::render(plan, Layout::Project).map_err(|e| e.to_string())?;
+    render::write(workdir, &files).map_err(|e| e.to_string())?;
+    let built = toolchain.build(
+        workdir,
+        &plan.name,
+        crate::spec::Keyword::as_str(&plan.model),
+    )?;
+    // Copy out of the shared target directory, so a later build there cannot swap it.
+    let binary = workdir.join(&plan.name);
+    std::fs::copy(&built, &binary).map_err(|e| format!("copy {}: {e}", built.display()))?;
+    Ok(binary)
+}
+
+/// Renders and builds any language's output with its toolchain; returns the program.
+pub fn build(plan: &Plan, workdir: &Path) -> Result<std::path::PathBuf, (String, String)> {
+    use crate::spec::Lang;
+    match plan.lang {
+        Lang::C => {
+            let compiler = CCompiler::find().map_err(|e| ("toolchain".to_string(), e))?;
+            build_c(plan, &compiler, workdir).map_err(|e| ("compile".to_string(), e))
+        }
+        Lang::Rust => {
+            let toolchain = RustToolchain::find().map_err(|e| ("toolchain".to_string(), e))?;
+            build_rust(plan, &toolchain, workdir).map_err(|e| ("compile".to_string(), e))
+        }
+        Lang::Winsock => Err((
+            "toolchain".to_string(),
+            "no proof harness for --lang winsock yet".to_string(),
+        )),
+    }
+}
+
 /// Proves one Plan end to end in a fresh temporary directory; never panics, and a failure at
 /// any stage (toolchain, compile, start) becomes a failed report naming that stage.
 pub fn prove(plan: &Plan, options: &ProofOptions) -> ProofReport {
-    use crate::spec::Lang;
-    if plan.lang != Lang::C {
-        let detail = format!("no proof harness for --lang {} yet", plan.lang);
-        return ProofReport::failed_before_running(plan, "toolchain", detail);
-    }
-    let compiler = match CCompiler::find() {
-        Ok(c) => c,
-        Err(e) => return ProofReport::failed_before_running(plan, "toolchain", e),
-    };
     let dir = match tempfile::Builder::new().prefix("sockgen-proof-").tempdir() {
         Ok(d) => d,
         Err(e) => return ProofReport::failed_before_running(plan, "workdir", e.to_string()),
     };
-    let binary = match build_c(plan, &compiler, dir.path()) {
+    let binary = match build(plan, dir.path()) {
         Ok(b) => b,
-        Err(e) => return ProofReport::failed_before_running(plan, "compile", e),
+        Err((stage, e)) => return ProofReport::failed_before_running(plan, &stage, e),
     };
     match prove_binary(plan, &binary, options) {
         Ok(report) => report,

@@ -60,3 +60,77 @@ impl CCompiler {
         }
     }
 }
+
+/// Cargo, for generated Rust crates. Crates of one model share a target directory, so libc is
+/// compiled once per model rather than once per crate.
+#[derive(Debug, Clone)]
+pub struct RustToolchain {
+    pub cargo: PathBuf,
+    pub target_root: PathBuf,
+}
+
+impl RustToolchain {
+    /// `$CARGO` or `cargo` from PATH; target directories under `$SOCKGEN_RUST_TARGET_DIR`
+    /// (default: sockgen-rust-target in the system temp directory).
+    pub fn find() -> Result<RustToolchain, String> {
+        let cargo = std::env::var_os("CARGO")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("cargo"));
+        if !Command::new(&cargo)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            return Err(
+                "cargo not found: install Rust (rustup) to build --lang rust output".to_string(),
+            );
+        }
+        let target_root = std::env::var_os("SOCKGEN_RUST_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| std::env::temp_dir().join("sockgen-rust-target"));
+        Ok(RustToolchain { cargo, target_root })
+    }
+
+    fn target_dir(&self, group: &str) -> PathBuf {
+        self.target_root.join(group)
+    }
+
+    /// `cargo build --release`; returns the binary. The error carries cargo's output.
+    pub fn build(&self, crate_dir: &Path, binary: &str, group: &str) -> Result<PathBuf, String> {
+        self.run(crate_dir, group, &["build", "--release", "--quiet"])?;
+        Ok(self.target_dir(group).join("release").join(binary))
+    }
+
+    /// `cargo clippy -- -D warnings`: generated crates must be warning-free.
+    pub fn clippy(&self, crate_dir: &Path, group: &str) -> Result<(), String> {
+        self.run(
+            crate_dir,
+            group,
+            &["clippy", "--release", "--quiet", "--", "-D", "warnings"],
+        )
+    }
+
+    fn run(&self, crate_dir: &Path, group: &str, args: &[&str]) -> Result<(), String> {
+        // The subcommand first, then the manifest, then its flags (clippy's end with `-- …`).
+        let (subcommand, flags) = args.split_first().unwrap_or((&"build", &[]));
+        let out = Command::new(&self.cargo)
+            .arg(subcommand)
+            .arg("--manifest-path")
+            .arg(crate_dir.join("Cargo.toml"))
+            .args(flags)
+            .env("CARGO_TARGET_DIR", self.target_dir(group))
+            .env("CARGO_BUILD_JOBS", "2")
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", self.cargo.display()))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "cargo {} in {} failed:\n{}",
+                args.join(" "),
+                crate_dir.display(),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+}

@@ -2,5 +2,7 @@
 
 pub mod c;
 pub mod lang;
+pub mod rust;
+pub mod view;
 
 pub use lang::{support, Support};

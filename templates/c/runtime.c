@@ -89,9 +89,15 @@ static int parse_args(int argc, char **argv, struct {{ v.name }}_config *cfg)
         char *end = NULL;
         long port;
         switch (opt) {
-        case 'a':
+        case 'a': {
+            unsigned char probe[sizeof(struct in6_addr)];
+            if (inet_pton(AF_INET, optarg, probe) != 1 && inet_pton(AF_INET6, optarg, probe) != 1) {
+                fprintf(stderr, "%s: invalid address '%s' (expected an IPv4 or IPv6 literal)\n", {{ v.name }}_program, optarg);
+                return -1;
+            }
             cfg->address = optarg;
             break;
+        }
         case 'p':
             errno = 0;
             port = strtol(optarg, &end, 10);

@@ -1,0 +1,113 @@
+//! Code generation from a `build.rs`, in the manner of prost-build:
+//!
+//! ```no_run
+//! // in build.rs's main():
+//! sockgen::Builder::new()
+//!     .spec("specs/echo.yaml")
+//!     .model(sockgen::plan::Model::Epoll)
+//!     .compile()
+//!     .unwrap_or_else(|e| panic!("{e}"));
+//! ```
+//!
+//! and on the consumer side, for a spec named `echo`:
+//!
+//! ```ignore
+//! #[allow(dead_code)]
+//! mod echo {
+//!     include!(concat!(env!("OUT_DIR"), "/echo.rs"));
+//! }
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use crate::plan::{Lang, Model};
+use crate::{Error, Target};
+
+/// Generates a Rust module per spec into OUT_DIR (or another directory).
+#[derive(Debug, Clone, Default)]
+pub struct Builder {
+    specs: Vec<PathBuf>,
+    model: Option<Model>,
+    out_dir: Option<PathBuf>,
+    emit_rerun_if_changed: bool,
+}
+
+impl Builder {
+    pub fn new() -> Builder {
+        Builder {
+            emit_rerun_if_changed: true,
+            ..Builder::default()
+        }
+    }
+
+    /// A spec to generate from; call once per spec.
+    pub fn spec(mut self, path: impl AsRef<Path>) -> Builder {
+        self.specs.push(path.as_ref().to_owned());
+        self
+    }
+
+    /// The I/O model, overriding each spec's `model`.
+    pub fn model(mut self, model: Model) -> Builder {
+        self.model = Some(model);
+        self
+    }
+
+    /// Where to write `NAME.rs` (default: Cargo's OUT_DIR).
+    pub fn out_dir(mut self, dir: impl AsRef<Path>) -> Builder {
+        self.out_dir = Some(dir.as_ref().to_owned());
+        self
+    }
+
+    /// Whether to print `cargo:rerun-if-changed` for every spec (default true).
+    pub fn emit_rerun_if_changed(mut self, emit: bool) -> Builder {
+        self.emit_rerun_if_changed = emit;
+        self
+    }
+
+    /// Generates every spec; returns the files written. A spec with problems gives
+    /// [`Error::Invalid`], whose `Display` is the same located report as `sockgen check`.
+    pub fn compile(&self) -> Result<Vec<PathBuf>, Error> {
+        let out_dir = match &self.out_dir {
+            Some(dir) => dir.clone(),
+            None => std::env::var_os("OUT_DIR")
+                .map(PathBuf::from)
+                .ok_or_else(|| {
+                    Error::Load(crate::source::LoadError::Io {
+                    path: PathBuf::from("$OUT_DIR"),
+                    error: std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "OUT_DIR is not set: call compile() from a build script, or set out_dir()",
+                    ),
+                })
+                })?,
+        };
+        let mut written = Vec::new();
+        for spec in &self.specs {
+            if self.emit_rerun_if_changed {
+                // Before loading, so a spec that fails still triggers a rebuild once fixed.
+                println!("cargo:rerun-if-changed={}", spec.display());
+            }
+            let plan = crate::plan_file(
+                spec,
+                Target {
+                    lang: Some(Lang::Rust),
+                    model: self.model,
+                },
+            )?;
+            let source = crate::target::rust::module_source(&plan)
+                .map_err(|e| Error::Render(crate::render::RenderError::Template(e)))?;
+            let path = out_dir.join(format!("{}.rs", plan.name));
+            // Unchanged output keeps its timestamp, so dependants are not rebuilt for nothing.
+            if std::fs::read_to_string(&path).ok().as_deref() != Some(source.as_str()) {
+                std::fs::write(&path, source).map_err(|error| {
+                    Error::Render(crate::render::RenderError::Io {
+                        path: path.clone(),
+                        error,
+                    })
+                })?;
+            }
+            written.push(path);
+        }
+        Ok(written)
+    }
+}

@@ -1,0 +1,74 @@
+//! What every language's templates read: the Plan flattened into plain values.
+
+use crate::plan::{Handler, Plan};
+use crate::spec::Keyword;
+
+pub struct View {
+    pub version: &'static str,
+    pub spec_file: String,
+    pub name: String,
+    pub tcp: bool,
+    pub model: &'static str,
+    pub handler: &'static str,
+    /// The unit that owns state: a connection for TCP, the server for UDP.
+    pub unit: &'static str,
+    pub address: String,
+    pub port: u16,
+    pub buffer_size: u32,
+    pub output_buffer: u32,
+    pub backlog: u32,
+    pub max_connections: u32,
+    pub idle_timeout_ms: u32,
+    pub workers: u32,
+    pub max_events: u32,
+    pub reuseaddr: bool,
+    pub reuseport: bool,
+    pub nodelay: bool,
+    pub recv_buffer: Option<u32>,
+    pub send_buffer: Option<u32>,
+    pub keepalive: bool,
+    pub keepalive_idle_s: u16,
+    pub keepalive_interval_s: u16,
+    pub keepalive_count: u8,
+    pub linger: bool,
+    pub linger_s: u16,
+    /// `handler: custom` makes the handler file the user's own.
+    pub user_owned_handler: bool,
+}
+
+impl View {
+    pub fn new(plan: &Plan) -> View {
+        let tcp = plan.is_tcp();
+        let keepalive = plan.socket.keepalive;
+        View {
+            version: env!("CARGO_PKG_VERSION"),
+            spec_file: plan.spec_file.clone(),
+            name: plan.name.clone(),
+            tcp,
+            model: plan.model.as_str(),
+            handler: plan.handler.as_str(),
+            unit: if tcp { "connection" } else { "server" },
+            address: plan.address_text(),
+            port: plan.port,
+            buffer_size: plan.io.buffer_size,
+            output_buffer: plan.io.output_buffer,
+            backlog: plan.server.backlog,
+            max_connections: plan.server.max_connections,
+            idle_timeout_ms: plan.server.idle_timeout_ms,
+            workers: plan.server.workers,
+            max_events: plan.io.max_events,
+            reuseaddr: plan.socket.reuseaddr,
+            reuseport: plan.socket.reuseport,
+            nodelay: plan.socket.nodelay,
+            recv_buffer: plan.socket.recv_buffer,
+            send_buffer: plan.socket.send_buffer,
+            keepalive: keepalive.is_some(),
+            keepalive_idle_s: keepalive.map_or(0, |k| k.idle_s),
+            keepalive_interval_s: keepalive.map_or(0, |k| k.interval_s),
+            keepalive_count: keepalive.map_or(0, |k| k.count),
+            linger: plan.socket.linger_s.is_some(),
+            linger_s: plan.socket.linger_s.unwrap_or(0),
+            user_owned_handler: plan.handler == Handler::Custom,
+        }
+    }
+}

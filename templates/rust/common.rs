@@ -1,0 +1,453 @@
+use std::io::{ {{ v.io_imports }} };
+use std::net::{ {{ v.net_imports }} };
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicI32, Ordering};
+{%- if !v.time_imports.is_empty() %}
+use std::time::{ {{ v.time_imports }} };
+{%- endif %}
+
+/// Which sockgen and which spec produced this code; change the spec and regenerate rather than
+/// editing it by hand.
+pub const GENERATED_BY: &str = "sockgen {{ v.version }} from {{ v.spec_file }} (--lang rust --model {{ v.model }})";
+/// The program name used in messages.
+pub const PROGRAM: &str = "{{ v.name }}";
+/// Default bind address; `-a ADDRESS` overrides it.
+pub const ADDRESS: IpAddr = IpAddr::{{ v.address_expr }};
+/// Default port; `-p PORT` overrides it, and 0 lets the kernel choose.
+pub const PORT: u16 = {{ v.port }};
+/// Bytes read per receive call.
+pub const BUFFER_SIZE: usize = {{ v.buffer_size }};
+/// Per-{{ v.unit }} output queue: while it cannot take one more full read, that peer is not read.
+pub const OUTPUT_BUFFER: usize = {{ v.output_buffer }};
+{%- if v.tcp %}
+/// listen(2) backlog.
+pub const BACKLOG: i32 = {{ v.backlog }};
+/// Open connections per worker; at the limit new peers wait in the backlog.
+pub const MAX_CONNECTIONS: usize = {{ v.max_connections }};
+/// Connections quiet for this long are closed.
+pub const IDLE_TIMEOUT: Option<Duration> = {% if v.idle_timeout_ms > 0 %}Some(Duration::from_millis({{ v.idle_timeout_ms }})){% else %}None{% endif %};
+{%- endif %}
+/// Event loops, each on its own thread and socket.
+pub const WORKERS: usize = {{ v.workers }};
+{%- if v.model == "epoll" %}
+/// Events taken per epoll_wait.
+pub const MAX_EVENTS: usize = {{ v.max_events }};
+{%- endif %}
+
+/// What a handler callback asks for next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Go on.
+    Keep,
+    /// Close once queued output is sent{% if !v.tcp %} (UDP has no connection: ignored){% endif %}.
+    Close,
+}
+
+/// The output queue refused bytes that do not fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputFull;
+
+/// Output queued for the peer. {% if v.tcp %}The loop only reads while `BUFFER_SIZE` bytes fit, so a
+/// handler can always queue as many bytes as it was given.{% else %}For UDP it is the reply datagram: write
+/// nothing to send no reply, or zero bytes to send an empty datagram.{% endif %}
+pub struct Out<'a> {
+    buf: &'a mut Vec<u8>,
+    cap: usize,
+    has_reply: &'a mut bool,
+}
+
+impl Out<'_> {
+    /// Queues `data`, or queues nothing and says so when it does not fit.
+    pub fn write(&mut self, data: &[u8]) -> Result<(), OutputFull> {
+        if data.len() > self.room() {
+            return Err(OutputFull);
+        }
+        self.buf.extend_from_slice(data);
+        *self.has_reply = true;
+        Ok(())
+    }
+
+    /// Bytes that can still be queued.
+    pub fn room(&self) -> usize {
+        self.cap - self.buf.len()
+    }
+}
+
+/// The one place for your protocol. The event loop calls these and they must not block.
+/// Each {% if v.tcp %}connection gets its own clone of the handler, so fields are per-connection
+/// state{% else %}worker owns one handler, since UDP has no connections{% endif %}.
+pub trait Handler: Clone + Send + 'static {
+    /// True when `on_writable` produces output (a server that talks first, such as chargen):
+    /// the loop then asks for writability even with nothing queued.
+    const PRODUCER: bool = false;
+
+    /// {% if v.tcp %}A peer connected.{% else %}The worker started.{% endif %}
+    fn on_open(&mut self) -> Flow {
+        Flow::Keep
+    }
+
+    /// Bytes arrived{% if !v.tcp %} (one whole datagram){% endif %}; queue replies with `out.write`.
+    fn on_data(&mut self, data: &[u8], out: &mut Out<'_>) -> Flow;
+
+    /// The output queue has room again.
+    fn on_writable(&mut self, out: &mut Out<'_>) -> Flow {
+        let _ = out;
+        Flow::Keep
+    }
+
+    /// {% if v.tcp %}The connection is going away.{% else %}The worker is stopping.{% endif %}
+    fn on_close(&mut self) {}
+}
+{%- match v.handler %}
+{%- when "echo" %}
+
+/// RFC 862 echo: every byte received is sent back, in order.
+#[derive(Debug, Clone, Default)]
+pub struct Echo {
+    /// Bytes sent back so far.
+    pub bytes_echoed: u64,
+}
+
+impl Handler for Echo {
+    fn on_data(&mut self, data: &[u8], out: &mut Out<'_>) -> Flow {
+        if out.write(data).is_err() {
+            return Flow::Close;
+        }
+        self.bytes_echoed += data.len() as u64;
+        Flow::Keep
+    }
+}
+{%- when "discard" %}
+
+/// RFC 863 discard: everything received is thrown away; nothing is ever sent.
+#[derive(Debug, Clone, Default)]
+pub struct Discard {
+    /// Bytes received and dropped so far.
+    pub bytes_discarded: u64,
+}
+
+impl Handler for Discard {
+    fn on_data(&mut self, data: &[u8], _out: &mut Out<'_>) -> Flow {
+        self.bytes_discarded += data.len() as u64;
+        Flow::Keep
+    }
+}
+{%- when "chargen" %}
+
+/// RFC 864 character generator: lines of 72 printable ASCII characters (32 to 126) ending in
+/// CR LF, each line starting one character further along the 95-character cycle.
+/// {% if v.tcp %}Input is ignored; output flows as fast as the peer reads it.{% else %}Each datagram received is answered by one datagram of 0 to 512 characters.{% endif %}
+{%- if v.tcp %}
+#[derive(Debug, Clone, Default)]
+pub struct Chargen {
+    line: usize,
+    column: usize,
+}
+{%- else %}
+#[derive(Debug, Clone)]
+pub struct Chargen {
+    line: usize,
+    column: usize,
+    rng: u32,
+}
+
+impl Default for Chargen {
+    fn default() -> Self {
+        Chargen { line: 0, column: 0, rng: 2_463_534_242 }
+    }
+}
+{%- endif %}
+
+impl Chargen {
+    const LINE_CHARS: usize = 72;
+    const CYCLE: usize = 95;
+
+    fn next_byte(&mut self) -> u8 {
+        let byte = if self.column < Self::LINE_CHARS {
+            b' ' + ((self.line + self.column) % Self::CYCLE) as u8
+        } else if self.column == Self::LINE_CHARS {
+            b'\r'
+        } else {
+            b'\n'
+        };
+        self.column += 1;
+        if self.column == Self::LINE_CHARS + 2 {
+            self.column = 0;
+            self.line = (self.line + 1) % Self::CYCLE;
+        }
+        byte
+    }
+
+    /// Queues up to `max` bytes of the pattern.
+    fn fill(&mut self, out: &mut Out<'_>, max: usize) {
+        let n = max.min(out.room());
+        let chunk: Vec<u8> = (0..n).map(|_| self.next_byte()).collect();
+        let _ = out.write(&chunk);
+    }
+}
+
+impl Handler for Chargen {
+{%- if v.tcp %}
+    const PRODUCER: bool = true;
+
+    fn on_data(&mut self, _data: &[u8], _out: &mut Out<'_>) -> Flow {
+        Flow::Keep
+    }
+
+    fn on_writable(&mut self, out: &mut Out<'_>) -> Flow {
+        let room = out.room();
+        self.fill(out, room);
+        Flow::Keep
+    }
+{%- else %}
+    fn on_data(&mut self, _data: &[u8], out: &mut Out<'_>) -> Flow {
+        // xorshift32: cheap, and good enough to vary reply lengths.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 17;
+        self.rng ^= self.rng << 5;
+        self.fill(out, (self.rng % 513) as usize);
+        Flow::Keep
+    }
+{%- endif %}
+}
+{%- when _ %}
+{%- endmatch %}
+
+/// Where to listen, from the spec and the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    pub address: IpAddr,
+    pub port: u16,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { address: ADDRESS, port: PORT }
+    }
+}
+
+impl Config {
+    /// Parses `[-a ADDRESS] [-p PORT] [-h]`; Err carries the message for the user.
+    pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Config, String> {
+        let mut config = Config::default();
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "-a" => {
+                    let value = args.next().ok_or("-a needs an address")?;
+                    config.address = value
+                        .parse()
+                        .map_err(|_| format!("invalid address '{value}' (expected an IPv4 or IPv6 literal)"))?;
+                }
+                "-p" => {
+                    let value = args.next().ok_or("-p needs a port")?;
+                    config.port = value.parse().map_err(|_| format!("invalid port '{value}' (expected 0 to 65535)"))?;
+                }
+                "-h" | "--help" => return Err(format!("usage: {PROGRAM} [-a ADDRESS] [-p PORT]")),
+                other => return Err(format!("unexpected argument '{other}'; usage: {PROGRAM} [-a ADDRESS] [-p PORT]")),
+            }
+        }
+        Ok(config)
+    }
+}
+
+/// Turns a -1 from a system call into the OS error.
+fn cvt(result: libc::c_int) -> io::Result<libc::c_int> {
+    if result < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(result)
+    }
+}
+
+/// The write end of the stop pipe, for the signal handler (which can only use statics).
+static STOP_PIPE: AtomicI32 = AtomicI32::new(-1);
+
+/// Shutdown uses the self-pipe trick: the handler writes one byte and every loop watches the
+/// read end, which nobody drains, so all workers see it and no wakeup is lost.
+///
+/// SAFETY: write(2) and errno access are async-signal-safe; the descriptor stays open for
+/// the life of the process.
+extern "C" fn on_stop_signal(_signal: libc::c_int) {
+    let fd = STOP_PIPE.load(Ordering::Relaxed);
+    if fd >= 0 {
+        unsafe {
+            let saved = *libc::__errno_location();
+            libc::write(fd, b"x".as_ptr().cast(), 1);
+            *libc::__errno_location() = saved;
+        }
+    }
+}
+
+/// Creates the stop pipe and routes SIGINT and SIGTERM to it; returns the read end.
+///
+/// SAFETY: pipe2 fills a two-element array; sigaction gets a zeroed, fully initialised
+/// struct whose handler only calls async-signal-safe functions.
+fn install_stop_signal() -> io::Result<OwnedFd> {
+    let mut fds = [0 as libc::c_int; 2];
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) })?;
+    let read_end = unsafe { OwnedFd::from_raw_fd(fds[0]) };
+    STOP_PIPE.store(fds[1], Ordering::Relaxed);
+    let handler: extern "C" fn(libc::c_int) = on_stop_signal;
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = handler as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        cvt(libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut()))?;
+        cvt(libc::sigaction(libc::SIGTERM, &action, std::ptr::null_mut()))?;
+    }
+    Ok(read_end)
+}
+
+/// Stops every loop, as SIGTERM would (one failed worker stops the server).
+fn request_stop() {
+    on_stop_signal(0);
+}
+
+{%- if v.model != "epoll" %}
+
+/// Waits for readiness on `fds`; Ok(0) on timeout. `timeout_ms` < 0 waits forever.
+///
+/// SAFETY: `fds` is a valid, exclusively borrowed slice of pollfd for the whole call.
+fn sys_poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
+    let n = cvt(unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) })?;
+    Ok(n as usize)
+}
+
+fn pollfd(fd: RawFd, events: libc::c_short) -> libc::pollfd {
+    libc::pollfd { fd, events, revents: 0 }
+}
+{%- endif %}
+
+/// Sets an integer socket option.
+///
+/// SAFETY: the option value is a live `c_int` and its exact size is passed.
+fn set_int_option(fd: RawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
+    let size = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    cvt(unsafe { libc::setsockopt(fd, level, name, (&value as *const libc::c_int).cast(), size) }).map(drop)
+}
+{%- if v.linger %}
+
+/// SO_LINGER with the given seconds.
+///
+/// SAFETY: the option value is a live `linger` struct and its exact size is passed.
+fn set_linger(fd: RawFd, seconds: libc::c_int) -> io::Result<()> {
+    let value = libc::linger { l_onoff: 1, l_linger: seconds };
+    let size = std::mem::size_of::<libc::linger>() as libc::socklen_t;
+    cvt(unsafe { libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_LINGER, (&value as *const libc::linger).cast(), size) }).map(drop)
+}
+{%- endif %}
+
+/// Creates the server socket with the spec's options, binds and (TCP) listens.
+///
+/// SAFETY: socket(2)'s descriptor is owned at once; bind gets a sockaddr built from a
+/// `SocketAddr` with its exact length.
+fn open_socket(addr: SocketAddr, nonblocking: bool) -> io::Result<OwnedFd> {
+    let domain = if addr.is_ipv6() { libc::AF_INET6 } else { libc::AF_INET };
+    let flags = libc::SOCK_CLOEXEC | if nonblocking { libc::SOCK_NONBLOCK } else { 0 };
+    let fd = unsafe { OwnedFd::from_raw_fd(cvt(libc::socket(domain, {{ v.socktype }} | flags, 0))?) };
+    let raw = fd.as_raw_fd();
+{%- if v.reuseaddr %}
+    set_int_option(raw, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+{%- endif %}
+{%- if v.reuseport %}
+    set_int_option(raw, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
+{%- endif %}
+{%- if let Some(bytes) = v.recv_buffer %}
+    set_int_option(raw, libc::SOL_SOCKET, libc::SO_RCVBUF, {{ bytes }})?;
+{%- endif %}
+{%- if let Some(bytes) = v.send_buffer %}
+    set_int_option(raw, libc::SOL_SOCKET, libc::SO_SNDBUF, {{ bytes }})?;
+{%- endif %}
+    let bound = match addr {
+        SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(a.ip().octets()) },
+                sin_zero: [0; 8],
+            };
+            let size = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            unsafe { libc::bind(raw, (&sin as *const libc::sockaddr_in).cast(), size) }
+        }
+        SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: 0,
+                sin6_addr: libc::in6_addr { s6_addr: a.ip().octets() },
+                sin6_scope_id: a.scope_id(),
+            };
+            let size = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+            unsafe { libc::bind(raw, (&sin6 as *const libc::sockaddr_in6).cast(), size) }
+        }
+    };
+    if bound < 0 {
+        let error = io::Error::last_os_error();
+        return Err(io::Error::new(error.kind(), format!("bind {} port {}: {error}", addr.ip(), addr.port())));
+    }
+{%- if v.tcp %}
+    cvt(unsafe { libc::listen(raw, BACKLOG) })?;
+{%- endif %}
+    Ok(fd)
+}
+{%- if v.tcp %}
+
+/// Options that belong to each accepted connection.
+fn configure_connection(stream: &TcpStream) -> io::Result<()> {
+{%- if v.nodelay %}
+    stream.set_nodelay(true)?;
+{%- endif %}
+{%- if v.keepalive %}
+    let raw = stream.as_raw_fd();
+    set_int_option(raw, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1)?;
+    set_int_option(raw, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, {{ v.keepalive_idle_s }})?;
+    set_int_option(raw, libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, {{ v.keepalive_interval_s }})?;
+    set_int_option(raw, libc::IPPROTO_TCP, libc::TCP_KEEPCNT, {{ v.keepalive_count }})?;
+{%- endif %}
+{%- if v.linger %}
+    set_linger(stream.as_raw_fd(), {{ v.linger_s }})?;
+{%- endif %}
+{%- if !v.nodelay && !v.keepalive && !v.linger %}
+    let _ = stream;
+{%- endif %}
+    Ok(())
+}
+
+/// Accepts one connection. None when there is none to take now. When the process is out of
+/// descriptors the spare one is given up to accept and close the waiting peer, so the listener
+/// does not stay readable and spin the loop (libuv's trick).
+fn accept_connection(listener: &TcpListener, spare: &mut Option<std::fs::File>, shed: &mut u64) -> Option<TcpStream> {
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => match configure_connection(&stream) {
+                Ok(()) => return Some(stream),
+                Err(_) => continue,
+            },
+            Err(e) if e.kind() == io::ErrorKind::Interrupted || e.kind() == io::ErrorKind::ConnectionAborted => continue,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE)) => {
+                if spare.take().is_some() {
+                    drop(listener.accept());
+                    *spare = std::fs::File::open("/dev/null").ok();
+                }
+                log_occurrence("out of file descriptors: refused a connection", shed);
+                return None;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+            Err(e) => {
+                eprintln!("{PROGRAM}: accept: {e}");
+                return None;
+            }
+        }
+    }
+}
+{%- endif %}
+
+/// Logs the 1st, 2nd, 4th, 8th... occurrence, so a hostile peer cannot flood the log.
+fn log_occurrence(what: &str, count: &mut u64) {
+    *count += 1;
+    if count.is_power_of_two() {
+        eprintln!("{PROGRAM}: {what} ({count} so far)");
+    }
+}

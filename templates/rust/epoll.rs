@@ -1,0 +1,225 @@
+{%- include "rust/common.rs" %}
+
+/// An epoll instance.
+struct Epoll(OwnedFd);
+
+impl Epoll {
+    /// SAFETY: epoll_create1's descriptor is owned at once.
+    fn new() -> io::Result<Epoll> {
+        let fd = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+        Ok(Epoll(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// SAFETY: the event struct lives across the call; the kernel copies it.
+    fn control(&self, op: libc::c_int, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
+        let mut event = libc::epoll_event { events, u64: token };
+        cvt(unsafe { libc::epoll_ctl(self.0.as_raw_fd(), op, fd, &mut event) }).map(drop)
+    }
+
+    /// Fills `events` from the front; returns how many. `timeout_ms` < 0 waits forever.
+    ///
+    /// SAFETY: the kernel writes at most `events.len()` entries into the slice.
+    fn wait(&self, events: &mut [libc::epoll_event], timeout_ms: i32) -> io::Result<usize> {
+        let max = events.len().min(i32::MAX as usize) as libc::c_int;
+        let n = cvt(unsafe { libc::epoll_wait(self.0.as_raw_fd(), events.as_mut_ptr(), max, timeout_ms) })?;
+        Ok(n as usize)
+    }
+}
+
+/// Marks the stop pipe's events; connections use their slot numbers.
+const STOP_TOKEN: u64 = u64::MAX;
+{%- if v.tcp %}
+/// Marks the listener's events.
+const LISTENER_TOKEN: u64 = u64::MAX - 1;
+{% include "rust/tcp_conn.rs" %}
+
+/// The epoll loop. Connections are registered edge-triggered for both directions, so each
+/// readiness change is reported once and `Conn::service` works until EAGAIN (or a short read);
+/// connections that spend their budget go on a ready list, because no new edge will come for
+/// work already reported. The listener and the stop pipe are level-triggered.
+struct Loop<H: Handler> {
+    epoll: Epoll,
+    listener: TcpListener,
+    handler: H,
+    slots: Vec<Option<Conn<H>>>,
+    free: Vec<usize>,
+    ready: Vec<usize>,
+    active: usize,
+    accept_paused: bool,
+    spare: Option<std::fs::File>,
+    shed: u64,
+    scratch: Vec<u8>,
+}
+
+impl<H: Handler> Loop<H> {
+    fn accept(&mut self, now: Instant) -> io::Result<()> {
+        for _ in 0..64 {
+            if self.active >= MAX_CONNECTIONS {
+                // At the limit: leave new peers in the backlog until a connection closes.
+                self.epoll.control(libc::EPOLL_CTL_DEL, self.listener.as_raw_fd(), 0, 0)?;
+                self.accept_paused = true;
+                return Ok(());
+            }
+            let Some(stream) = accept_connection(&self.listener, &mut self.spare, &mut self.shed) else {
+                return Ok(());
+            };
+            if stream.set_nonblocking(true).is_err() {
+                continue;
+            }
+            let slot = self.free.pop().unwrap_or_else(|| {
+                self.slots.push(None);
+                self.slots.len() - 1
+            });
+            let events = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+            if self.epoll.control(libc::EPOLL_CTL_ADD, stream.as_raw_fd(), events, slot as u64).is_err() {
+                self.free.push(slot);
+                continue;
+            }
+            self.slots[slot] = Some(Conn::open(stream, self.handler.clone(), now));
+            self.active += 1;
+        }
+        Ok(())
+    }
+
+    fn service(&mut self, slot: usize, now: Instant) -> io::Result<()> {
+        let Some(conn) = self.slots.get_mut(slot).and_then(Option::as_mut) else { return Ok(()) };
+        match conn.service(&mut self.scratch, now) {
+            Status::Done => self.close(slot),
+            Status::More if !conn.in_ready => {
+                conn.in_ready = true;
+                self.ready.push(slot);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Closing the socket also removes it from the epoll set.
+    fn close(&mut self, slot: usize) -> io::Result<()> {
+        if let Some(conn) = self.slots[slot].take() {
+            conn.close();
+            self.free.push(slot);
+            self.active -= 1;
+        }
+        if self.accept_paused && self.active < MAX_CONNECTIONS {
+            self.epoll.control(libc::EPOLL_CTL_ADD, self.listener.as_raw_fd(), libc::EPOLLIN as u32, LISTENER_TOKEN)?;
+            self.accept_paused = false;
+        }
+        Ok(())
+    }
+
+    fn sweep(&mut self, now: Instant, idle: Duration) -> io::Result<()> {
+        for slot in 0..self.slots.len() {
+            if self.slots[slot].as_ref().is_some_and(|c| now.duration_since(c.last_active) >= idle) {
+                self.close(slot)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, handler: H) -> io::Result<()> {
+    let epoll = Epoll::new()?;
+    epoll.control(libc::EPOLL_CTL_ADD, stop, libc::EPOLLIN as u32, STOP_TOKEN)?;
+    epoll.control(libc::EPOLL_CTL_ADD, listener.as_raw_fd(), libc::EPOLLIN as u32, LISTENER_TOKEN)?;
+    let mut lp = Loop {
+        epoll,
+        listener,
+        handler,
+        slots: Vec::new(),
+        free: Vec::new(),
+        ready: Vec::new(),
+        active: 0,
+        accept_paused: false,
+        spare: std::fs::File::open("/dev/null").ok(),
+        shed: 0,
+        scratch: vec![0; BUFFER_SIZE],
+    };
+    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; MAX_EVENTS];
+    let sweep_every = IDLE_TIMEOUT.map(|t| t / 4);
+    let mut next_sweep = sweep_every.map(|every| Instant::now() + every);
+    'run: loop {
+        let timeout = if !lp.ready.is_empty() {
+            0
+        } else {
+            next_sweep.map_or(-1, |at| at.saturating_duration_since(Instant::now()).as_millis().min(i32::MAX as u128) as i32)
+        };
+        let n = match lp.epoll.wait(&mut events, timeout) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let now = Instant::now();
+        for event in &events[..n] {
+            let (token, flags) = (event.u64, event.events);
+            if token == STOP_TOKEN {
+                break 'run;
+            }
+            if token == LISTENER_TOKEN {
+                lp.accept(now)?;
+                continue;
+            }
+            let slot = token as usize;
+            let Some(conn) = lp.slots.get_mut(slot).and_then(Option::as_mut) else { continue };
+            if flags & (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
+                conn.peer_hup = true;
+            }
+            if !conn.in_ready {
+                lp.service(slot, now)?;
+            }
+        }
+        for slot in std::mem::take(&mut lp.ready) {
+            if let Some(conn) = lp.slots.get_mut(slot).and_then(Option::as_mut) {
+                conn.in_ready = false;
+                lp.service(slot, now)?;
+            }
+        }
+        if let (Some(at), Some(every), Some(idle)) = (next_sweep, sweep_every, IDLE_TIMEOUT) {
+            if now >= at {
+                lp.sweep(now, idle)?;
+                next_sweep = Some(now + every);
+            }
+        }
+    }
+    for conn in lp.slots.into_iter().flatten() {
+        conn.close();
+    }
+    Ok(())
+}
+{%- else %}
+/// Marks the socket's events.
+const SOCKET_TOKEN: u64 = 0;
+{% include "rust/udp_dgram.rs" %}
+
+/// The epoll loop: the socket is registered edge-triggered, so `Dgram::service` reads until
+/// EAGAIN; when its budget runs out the loop polls again without sleeping.
+fn run_loop<H: Handler>(socket: UdpSocket, stop: RawFd, handler: H) -> io::Result<()> {
+    socket.set_nonblocking(true)?;
+    let epoll = Epoll::new()?;
+    epoll.control(libc::EPOLL_CTL_ADD, stop, libc::EPOLLIN as u32, STOP_TOKEN)?;
+    let events = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLET) as u32;
+    epoll.control(libc::EPOLL_CTL_ADD, socket.as_raw_fd(), events, SOCKET_TOKEN)?;
+    let mut dgram = Dgram::open(socket, handler);
+    let mut ready = vec![libc::epoll_event { events: 0, u64: 0 }; 4];
+    let mut more = true;
+    'run: loop {
+        let n = match epoll.wait(&mut ready, if more { 0 } else { -1 }) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        for event in &ready[..n] {
+            if event.u64 == STOP_TOKEN {
+                break 'run;
+            }
+            more = true;
+        }
+        if more {
+            more = dgram.service() == Status::More;
+        }
+    }
+    dgram.close();
+    Ok(())
+}
+{%- endif %}
+{% include "rust/serve.rs" %}

@@ -1,0 +1,65 @@
+
+/// Binds every worker's socket (the first gets the port, the others share it through
+/// SO_REUSEPORT), prints `listening on ADDRESS:PORT`, and runs the loops until SIGINT or
+/// SIGTERM.
+pub fn serve<H: Handler>(config: &Config, handler: H) -> io::Result<()> {
+    let stop = install_stop_signal()?;
+    let mut addr = SocketAddr::new(config.address, config.port);
+    let mut sockets = Vec::with_capacity(WORKERS);
+    for _ in 0..WORKERS {
+        let socket = {{ v.socket_type }}::from(open_socket(addr, {{ v.listener_nonblocking }})?);
+        addr = socket.local_addr()?;
+        sockets.push(socket);
+    }
+    println!("listening on {addr}");
+    io::stdout().flush()?;
+    let stop_fd = stop.as_raw_fd();
+    let results: Vec<io::Result<()>> = std::thread::scope(|scope| {
+        let mut sockets = sockets.into_iter();
+        let first = sockets.next();
+        let workers: Vec<_> = sockets
+            .map(|socket| {
+                let handler = handler.clone();
+                scope.spawn(move || run_worker(socket, stop_fd, handler))
+            })
+            .collect();
+        let mut results: Vec<io::Result<()>> = first.map(|s| run_worker(s, stop_fd, handler.clone())).into_iter().collect();
+        for worker in workers {
+            results.push(worker.join().unwrap_or_else(|_| Err(io::Error::other("a worker panicked"))));
+        }
+        results
+    });
+    results.into_iter().collect()
+}
+
+/// One worker's loop; a failure stops the whole server rather than leaving it half up.
+fn run_worker<H: Handler>(socket: {{ v.socket_type }}, stop: RawFd, handler: H) -> io::Result<()> {
+    let result = run_loop(socket, stop, handler);
+    if result.is_err() {
+        request_stop();
+    }
+    result
+}
+
+/// A complete `main`: parses `-a ADDRESS -p PORT`, serves, and maps the outcome to an exit
+/// status (0 after SIGINT/SIGTERM, 1 on errors, 2 on bad arguments).
+pub fn main_with<H: Handler>(handler: H) -> std::process::ExitCode {
+    let config = match Config::from_args(std::env::args().skip(1)) {
+        Ok(config) => config,
+        Err(message) if message.starts_with("usage") => {
+            println!("{message}");
+            return std::process::ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("{PROGRAM}: {message}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match serve(&config, handler) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{PROGRAM}: {e}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}
