@@ -121,12 +121,15 @@ pub struct BenchArgs {
     /// Messages each connection keeps in flight.
     #[arg(long, default_value_t = 1)]
     pub pipeline: usize,
-    /// Measured time per case, in milliseconds.
-    #[arg(long, default_value_t = 2000)]
+    /// Measured time per run, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
     pub duration_ms: u64,
-    /// Warm-up per case before measuring, in milliseconds.
-    #[arg(long, default_value_t = 500)]
+    /// Warm-up per run before measuring, in milliseconds.
+    #[arg(long, default_value_t = 300)]
     pub warmup_ms: u64,
+    /// Runs per server and case, servers interleaved; the median is reported.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=50))]
+    pub repeats: u16,
     /// Skip the streaming case (discard handler, 64 KiB writes, iperf3 ceiling).
     #[arg(long)]
     pub no_stream: bool,
@@ -370,6 +373,7 @@ fn bench(args: BenchArgs) -> ExitCode {
         warmup: std::time::Duration::from_millis(args.warmup_ms),
         duration: std::time::Duration::from_millis(args.duration_ms),
         streaming: !args.no_stream,
+        repeats: usize::from(args.repeats),
         ..BenchConfig::default()
     };
     let mut peers = Vec::new();
@@ -464,33 +468,27 @@ fn bench(args: BenchArgs) -> ExitCode {
         label: name.clone(),
         command: command.clone(),
     }));
-    for target in &targets {
-        match bench::bench_server(target, &config) {
-            Ok(r) => results.extend(r),
-            Err(e) => return bad_usage(e),
-        }
+    match bench::bench_all(&targets, &config) {
+        Ok(r) => results.extend(r),
+        Err(e) => return bad_usage(e),
     }
     let mut streams = Vec::new();
     let mut ceiling = None;
     if config.streaming {
-        for (label, _, discard) in &builds {
-            let target = BenchTarget::Generated {
+        let targets: Vec<BenchTarget> = builds
+            .iter()
+            .map(|(label, _, discard)| BenchTarget::Generated {
                 label: format!("{label} discard"),
                 binary: discard,
-            };
-            match bench::bench_stream(&target, &config) {
-                Ok(r) => streams.push(r),
-                Err(e) => return bad_usage(e),
+            })
+            .collect();
+        match bench::bench_streams(&targets, &config) {
+            Ok((s, c)) => {
+                streams = s;
+                ceiling = c;
             }
+            Err(e) => return bad_usage(e),
         }
-        ceiling = match bench::iperf3_ceiling(&config) {
-            Some(Ok(mb)) => Some(mb),
-            Some(Err(e)) => {
-                eprintln!("warning: iperf3 ceiling not measured: {e}");
-                None
-            }
-            None => None,
-        };
     }
     if let Some(path) = &args.chart {
         if let Err(e) = std::fs::write(path, bench::chart_svg(&results)) {
@@ -506,6 +504,7 @@ fn bench(args: BenchArgs) -> ExitCode {
                          "server_cpu": server_cpu, "load_generator_cpu": client_cpu },
             "warmup_ms": args.warmup_ms,
             "duration_ms": args.duration_ms,
+            "repeats": args.repeats,
             "cases": results,
             "streaming": streams,
             "iperf3_mb_per_s": ceiling,
@@ -517,8 +516,9 @@ fn bench(args: BenchArgs) -> ExitCode {
             _ => "one CPU: no pinning".to_string(),
         };
         println!(
-            "{} — {} ms per case after {} ms warm-up; {pinning}",
+            "{} — median of {} interleaved runs of {} ms after {} ms warm-up; {pinning}",
             args.spec.display(),
+            args.repeats,
             args.duration_ms,
             args.warmup_ms
         );

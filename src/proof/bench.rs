@@ -35,6 +35,8 @@ pub struct BenchConfig {
     pub duration: Duration,
     /// Also measure a single stream of large writes into a discard server.
     pub streaming: bool,
+    /// Runs per (server, case); the median is reported.
+    pub repeats: usize,
     pub seed: u64,
 }
 
@@ -53,9 +55,10 @@ impl Default for BenchConfig {
         }
         BenchConfig {
             cases,
-            warmup: Duration::from_millis(500),
-            duration: Duration::from_secs(2),
+            warmup: Duration::from_millis(300),
+            duration: Duration::from_secs(1),
             streaming: true,
+            repeats: 3,
             seed: 0xbe7c_4a11,
         }
     }
@@ -459,37 +462,69 @@ pub fn run_stream(
     Ok(bytes as f64 / secs / 1e6)
 }
 
-/// Runs every case against one server, sampling its CPU over each measured window.
-pub fn bench_server(target: &Target, config: &BenchConfig) -> Result<Vec<CaseResult>, String> {
+/// One measured run: a fresh server (no case inherits another's connections or memory), the
+/// load generator pinned away from it, the server's CPU sampled over the measured window.
+pub fn run_once(target: &Target, case: Case, config: &BenchConfig) -> Result<CaseResult, String> {
     let (server_cpu, client_cpu) = cpu_plan();
+    let server = Server::start(target, server_cpu)?;
+    let addr = server.addr;
+    let label = server.label.clone();
+    let mut cpu_marks = Vec::new();
+    let result = std::thread::scope(|s| {
+        s.spawn(|| {
+            if let Some(cpu) = client_cpu {
+                let _ = pin_current_thread(cpu);
+            }
+            run_case(addr, case, config, |_| cpu_marks.push(server.cpu_time()))
+        })
+        .join()
+        .unwrap_or_else(|_| Err("load generator panicked".into()))
+    });
+    server.stop();
+    let mut result = result.map_err(|e| format!("{label} {case:?}: {e}"))?;
+    result.server = label;
+    if let [Some(start), Some(end)] = cpu_marks[..] {
+        if result.messages > 0 {
+            result.server_cpu_ns_per_msg =
+                Some((end - start).as_nanos() as f64 / result.messages as f64);
+        }
+    }
+    Ok(result)
+}
+
+/// Every case against every server, `config.repeats` times, with the servers interleaved
+/// within each repetition: a machine that is busier for a while then slows every server
+/// alike instead of whichever happened to run then. Each (server, case) reports its median
+/// run by msgs/s, with the errors of all its runs.
+pub fn bench_all(targets: &[Target], config: &BenchConfig) -> Result<Vec<CaseResult>, String> {
     let mut results = Vec::new();
     for &case in &config.cases {
-        // A fresh server per case: no case inherits another's connections or memory.
-        let server = Server::start(target, server_cpu)?;
-        let addr = server.addr;
-        let label = server.label.clone();
-        let mut cpu_marks = Vec::new();
-        let result = std::thread::scope(|s| {
-            s.spawn(|| {
-                if let Some(cpu) = client_cpu {
-                    let _ = pin_current_thread(cpu);
-                }
-                run_case(addr, case, config, |_| cpu_marks.push(server.cpu_time()))
-            })
-            .join()
-            .unwrap_or_else(|_| Err("load generator panicked".into()))
-        });
-        server.stop();
-        let mut result = result.map_err(|e| format!("{label} {case:?}: {e}"))?;
-        result.server = label;
-        if let [Some(start), Some(end)] = cpu_marks[..] {
-            if result.messages > 0 {
-                result.server_cpu_ns_per_msg =
-                    Some((end - start).as_nanos() as f64 / result.messages as f64);
+        let mut runs: Vec<Vec<CaseResult>> = targets.iter().map(|_| Vec::new()).collect();
+        for _ in 0..config.repeats.max(1) {
+            for (i, target) in targets.iter().enumerate() {
+                runs[i].push(run_once(target, case, config)?);
             }
         }
-        results.push(result);
+        for mut server_runs in runs {
+            let errors: u64 = server_runs.iter().map(|r| r.errors).sum();
+            server_runs.sort_by(|a, b| a.msgs_per_s.total_cmp(&b.msgs_per_s));
+            let mut median = server_runs.swap_remove(server_runs.len() / 2);
+            median.errors = errors;
+            results.push(median);
+        }
     }
+    // Grouped by server, as tables and charts read best.
+    let order: Vec<String> =
+        results
+            .iter()
+            .map(|r| r.server.clone())
+            .fold(Vec::new(), |mut seen, s| {
+                if !seen.contains(&s) {
+                    seen.push(s);
+                }
+                seen
+            });
+    results.sort_by_key(|r| order.iter().position(|s| *s == r.server));
     Ok(results)
 }
 
@@ -523,6 +558,36 @@ pub fn bench_stream(target: &Target, config: &BenchConfig) -> Result<StreamResul
         mb_per_s,
         server_cpu_ns_per_mb,
     })
+}
+
+/// Streaming for every target and iperf3, interleaved `config.repeats` times; medians.
+/// iperf3 failing is a warning (its figure is then None), not an error.
+pub fn bench_streams(
+    targets: &[Target],
+    config: &BenchConfig,
+) -> Result<(Vec<StreamResult>, Option<f64>), String> {
+    let mut runs: Vec<Vec<StreamResult>> = targets.iter().map(|_| Vec::new()).collect();
+    let mut ceilings = Vec::new();
+    for _ in 0..config.repeats.max(1) {
+        for (i, target) in targets.iter().enumerate() {
+            runs[i].push(bench_stream(target, config)?);
+        }
+        match iperf3_ceiling(config) {
+            Some(Ok(mb)) => ceilings.push(mb),
+            Some(Err(e)) => eprintln!("warning: iperf3 ceiling not measured: {e}"),
+            None => {}
+        }
+    }
+    let streams = runs
+        .into_iter()
+        .map(|mut r| {
+            r.sort_by(|a, b| a.mb_per_s.total_cmp(&b.mb_per_s));
+            r.swap_remove(r.len() / 2)
+        })
+        .collect();
+    ceilings.sort_by(f64::total_cmp);
+    let ceiling = ceilings.get(ceilings.len() / 2).copied();
+    Ok((streams, ceiling))
 }
 
 /// iperf3's single-stream loopback throughput, the ceiling for streaming; None without iperf3.
