@@ -9,27 +9,11 @@ use std::time::Duration;
 
 use common::*;
 use sockgen::proof::bench::{self, BenchConfig, Case};
-use sockgen::proof::{harness::RunningServer, CCompiler};
-use sockgen::source::Format;
-use sockgen::{SourceFile, Target};
+use sockgen::proof::harness::RunningServer;
 
 fn build_poll_echo(dir: &std::path::Path, patch: impl Fn(&str) -> String) -> std::path::PathBuf {
-    let source = SourceFile::from_text("peer.yaml", "name: peer\n", Format::Yaml);
-    let plan = sockgen::plan_source(
-        &source,
-        Target {
-            lang: None,
-            model: Some("poll".parse().unwrap()),
-        },
-    )
-    .unwrap();
-    let code =
-        patch(&sockgen::render::render(&plan, sockgen::Layout::SingleFile).unwrap()[0].contents);
-    let src = dir.join("peer.c");
-    std::fs::write(&src, code).unwrap();
-    let bin = dir.join("peer");
-    CCompiler::find().unwrap().compile(&src, &bin).unwrap();
-    bin
+    let (_, code) = c_poll_echo("peer");
+    compile_c(dir, "peer", &patch(&code))
 }
 
 #[test]

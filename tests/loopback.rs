@@ -11,13 +11,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
-use sockgen::proof::{self, load, CCompiler, ProofOptions, RunningServer};
+use sockgen::proof::{self, load, ProofOptions, RunningServer};
 use sockgen::source::Format;
 use sockgen::{Plan, SourceFile, Target};
-
-fn compiler() -> CCompiler {
-    CCompiler::find().expect("a C compiler (the README's test command installs gcc)")
-}
 
 /// `sockgen verify` for every example spec: the suite and the command share one harness.
 #[test]
@@ -329,16 +325,8 @@ fn emfile_on_accept_sheds_peers_without_spinning() {
 /// The checks can fail: a server that corrupts one byte, or ignores SIGTERM, is caught.
 #[test]
 fn verify_catches_broken_servers() {
-    let source = SourceFile::from_text("broken.yaml", "name: broken\n", Format::Yaml);
-    let plan = sockgen::plan_source(
-        &source,
-        Target {
-            lang: None,
-            model: Some("poll".parse().unwrap()),
-        },
-    )
-    .unwrap();
-    let code = &sockgen::render::render(&plan, sockgen::Layout::SingleFile).unwrap()[0].contents;
+    let (plan, code) = c_poll_echo("broken");
+    let code = &code;
     let cases = [
         (
             "corrupts byte 0 of every read",
@@ -353,10 +341,7 @@ fn verify_catches_broken_servers() {
     for (what, broken, expected) in cases {
         assert_ne!(&broken, code, "the patch for '{what}' did not apply");
         let dir = tempfile::tempdir().unwrap();
-        let src = dir.path().join("broken.c");
-        std::fs::write(&src, broken).unwrap();
-        let bin = dir.path().join("broken");
-        compiler().compile(&src, &bin).unwrap();
+        let bin = compile_c(dir.path(), "broken", &broken);
         let options = ProofOptions {
             stop_timeout: Duration::from_millis(500),
             ..ProofOptions::default()

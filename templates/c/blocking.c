@@ -3,6 +3,32 @@
 {% include "c/prelude.c" %}
 {% include "c/handler_slot.c" %}
 {% include "c/runtime.c" %}
+
+/* Blocks until fd is readable (1) or a stop is requested (0); -1 after logging an error.
+ * Watching the stop pipe in the same poll means no signal is lost between two calls. */
+static int wait_for_input_or_stop(int fd)
+{
+    struct pollfd fds[2];
+    fds[0].fd = stop_pipe[0];
+    fds[0].events = POLLIN;
+    fds[1].fd = fd;
+    fds[1].events = POLLIN;
+    for (;;) {
+        if (poll(fds, 2, -1) < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            log_errno("poll");
+            return -1;
+        }
+        if (fds[0].revents != 0) {
+            return 0;
+        }
+        if (fds[1].revents != 0) {
+            return 1;
+        }
+    }
+}
 {%- if v.tcp %}
 
 /* ---------------------------------------------------------------------------------------------
@@ -141,34 +167,24 @@ static int loop_main(int listen_fd)
         return -1;
     }
     for (;;) {
-        struct pollfd fds[2];
         sigset_t blocked, previous;
         unsigned active;
-        int fd;
+        int watched, ready, fd;
         char drain[64];
 
         pthread_mutex_lock(&slots_lock);
         active = active_connections;
         pthread_mutex_unlock(&slots_lock);
-        fds[0].fd = stop_pipe[0];
-        fds[0].events = POLLIN;
         /* At the limit, wait for a thread to finish instead of accepting. */
-        fds[1].fd = active < {{ v.upper }}_MAX_CONNECTIONS ? listen_fd : slot_pipe[0];
-        fds[1].events = POLLIN;
-        if (poll(fds, 2, -1) < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            log_errno("poll");
-            break;
-        }
-        if (fds[0].revents != 0) {
-            status = 0;
+        watched = active < {{ v.upper }}_MAX_CONNECTIONS ? listen_fd : slot_pipe[0];
+        ready = wait_for_input_or_stop(watched);
+        if (ready <= 0) {
+            status = ready;
             break;
         }
         while (read(slot_pipe[0], drain, sizeof drain) > 0) {
         }
-        if (fds[1].fd != listen_fd || fds[1].revents == 0) {
+        if (watched != listen_fd) {
             continue;
         }
         fd = accept_connection(listen_fd, &spare_fd, 0);
@@ -221,24 +237,13 @@ static int loop_main(int fd)
     }
     {{ v.name }}_on_open(&session);
     for (;;) {
-        struct pollfd fds[2];
         struct sockaddr_storage peer;
         socklen_t peer_len = sizeof peer;
         ssize_t n;
 
-        fds[0].fd = stop_pipe[0];
-        fds[0].events = POLLIN;
-        fds[1].fd = fd;
-        fds[1].events = POLLIN;
-        if (poll(fds, 2, -1) < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            log_errno("poll");
-            break;
-        }
-        if (fds[0].revents != 0) {
-            status = 0;
+        int ready = wait_for_input_or_stop(fd);
+        if (ready <= 0) {
+            status = ready;
             break;
         }
         /* MSG_TRUNC: Linux returns the real length, so an over-long datagram is dropped

@@ -1,4 +1,19 @@
 {%- include "rust/common.rs" %}
+
+/// Blocks until `fd` is readable (true) or a stop is requested (false). Watching the stop pipe
+/// in the same poll means no signal is lost between two calls.
+fn wait_for_input_or_stop(stop: RawFd, fd: RawFd) -> io::Result<bool> {
+    let mut fds = [pollfd(stop, libc::POLLIN), pollfd(fd, libc::POLLIN)];
+    loop {
+        match sys_poll(&mut fds, -1) {
+            Ok(_) if fds[0].revents != 0 => return Ok(false),
+            Ok(_) if fds[1].revents != 0 => return Ok(true),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
 {%- if v.tcp %}
 
 /// Counts connection threads; a finishing thread wakes the accept loop through `wake`.
@@ -61,18 +76,12 @@ fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, handler: H) -> io::R
     loop {
         let full = slots.active() >= MAX_CONNECTIONS;
         let watched = if full { wake_read.as_raw_fd() } else { listener.as_raw_fd() };
-        let mut fds = [pollfd(stop, libc::POLLIN), pollfd(watched, libc::POLLIN)];
-        match sys_poll(&mut fds, -1) {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-        if fds[0].revents != 0 {
+        if !wait_for_input_or_stop(stop, watched)? {
             break;
         }
         let mut drain = [0u8; 64];
         while (&wake_read).read(&mut drain).is_ok_and(|n| n > 0) {}
-        if full || fds[1].revents == 0 {
+        if full {
             continue;
         }
         let Some(stream) = accept_connection(&listener, &mut spare, &mut shed) else { continue };
@@ -107,13 +116,7 @@ fn run_loop<H: Handler>(socket: UdpSocket, stop: RawFd, mut handler: H) -> io::R
     let (mut truncated, mut send_errors, mut recv_errors) = (0, 0, 0);
     let _ = handler.on_open();
     loop {
-        let mut fds = [pollfd(stop, libc::POLLIN), pollfd(socket.as_raw_fd(), libc::POLLIN)];
-        match sys_poll(&mut fds, -1) {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-        if fds[0].revents != 0 {
+        if !wait_for_input_or_stop(stop, socket.as_raw_fd())? {
             break;
         }
         let (n, peer) = match socket.recv_from(&mut scratch) {

@@ -87,3 +87,36 @@ pub fn analyze_fixtures() -> Vec<String> {
     names.sort();
     names
 }
+
+/// The generated C poll echo server for a spec named `name`: its Plan and single-file source,
+/// for tests that need a peer or patch in a deliberate defect.
+pub fn c_poll_echo(name: &str) -> (Plan, String) {
+    use sockgen::source::{Format, SourceFile};
+    let source = SourceFile::from_text(
+        format!("{name}.yaml"),
+        format!("name: {name}\n"),
+        Format::Yaml,
+    );
+    let target = sockgen::Target {
+        lang: None,
+        model: Some(sockgen::plan::Model::Poll),
+    };
+    let plan = sockgen::plan_source(&source, target).unwrap_or_else(|e| panic!("{e}"));
+    let code = sockgen::render::render(&plan, sockgen::Layout::SingleFile)
+        .unwrap()
+        .remove(0)
+        .contents;
+    (plan, code)
+}
+
+/// Compiles C source with the proof's strict flags into `dir`; returns the program.
+pub fn compile_c(dir: &Path, name: &str, code: &str) -> PathBuf {
+    let src = dir.join(format!("{name}.c"));
+    std::fs::write(&src, code).unwrap();
+    let bin = dir.join(name);
+    sockgen::proof::CCompiler::find()
+        .unwrap()
+        .compile(&src, &bin)
+        .unwrap_or_else(|e| panic!("{e}"));
+    bin
+}
