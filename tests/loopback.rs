@@ -359,3 +359,38 @@ fn verify_catches_broken_servers() {
         );
     }
 }
+
+/// A datagram longer than io.buffer_size is dropped and logged, never echoed cut short, and
+/// the server goes on answering the next one.
+#[test]
+fn oversized_datagrams_are_dropped_not_truncated() {
+    for (model, _dir, bin) in build_all("name: big\nprotocol: udp\nio: { buffer_size: 1024 }\n") {
+        let server = start(&bin);
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut buf = [0u8; 4096];
+        socket.send_to(&[7u8; 1025], server.addr).unwrap();
+        assert!(
+            socket.recv_from(&mut buf).is_err(),
+            "{model}: a 1025-byte datagram was answered"
+        );
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        socket.send_to(&[9u8; 1024], server.addr).unwrap();
+        let (n, _) = socket
+            .recv_from(&mut buf)
+            .unwrap_or_else(|e| panic!("{model}: {e}"));
+        assert_eq!(&buf[..n], &[9u8; 1024][..], "{model}");
+        let stop = server.stop(Duration::from_secs(5));
+        stop.check().unwrap_or_else(|e| panic!("{model}: {e}"));
+        assert!(
+            stop.stderr
+                .contains("datagram longer than io.buffer_size dropped"),
+            "{model}: {}",
+            stop.stderr
+        );
+    }
+}

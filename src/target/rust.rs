@@ -7,7 +7,7 @@
 //! `unsafe` block.
 
 use askama::Template;
-use quote::{format_ident, quote};
+use quote::format_ident;
 
 use super::view::View;
 use crate::plan::{Handler, Model, Plan};
@@ -228,21 +228,5 @@ pub fn render(plan: &Plan, layout: Layout) -> Result<Vec<GeneratedFile>, askama:
                 module_file,
             ])
         }
-    }
-}
-
-/// The tokens of `include!(concat!(env!("OUT_DIR"), "/NAME.rs"))` wrapped in a module: what a
-/// build.rs consumer writes (kept here so the docs and the fixture test use the same form).
-pub fn include_snippet(name: &str) -> String {
-    let ident = format_ident!("{}", name);
-    let file = format!("/{name}.rs");
-    let tokens = quote! {
-        mod #ident {
-            include!(concat!(env!("OUT_DIR"), #file));
-        }
-    };
-    match syn::parse2::<syn::File>(tokens) {
-        Ok(file) => prettyplease::unparse(&file),
-        Err(_) => String::new(),
     }
 }
