@@ -6,19 +6,11 @@ mod common;
 use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::FromRawFd;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
 use sockgen::diagnose::analyze::{self, Filter};
-
-fn sockgen(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sockgen"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .unwrap()
-}
 
 /// A listener with a backlog of 1 (std always asks for 128), so its accept queue can fill.
 fn listener_with_backlog_1() -> std::net::TcpListener {

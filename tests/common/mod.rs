@@ -120,3 +120,12 @@ pub fn compile_c(dir: &Path, name: &str, code: &str) -> PathBuf {
         .unwrap_or_else(|e| panic!("{e}"));
     bin
 }
+
+/// Runs the sockgen binary from the crate root, as a user in a checkout would.
+pub fn sockgen(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sockgen"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap()
+}
