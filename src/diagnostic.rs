@@ -73,6 +73,21 @@ impl Diagnostics {
         let mut out = String::new();
         for d in &self.items {
             let mut report = Report::error().with_message(&d.message);
+            if let Some((line, column)) = d
+                .line_col(&self.source.text)
+                .filter(|_| self.line_too_long(d))
+            {
+                // A hostile file can hold a line of megabytes: point at it, don't print it.
+                out.push_str(&format!(
+                    "error: {}\n  --> {}:{line}:{column}\n",
+                    d.message, self.source.name
+                ));
+                if let Some(hint) = &d.hint {
+                    out.push_str(&format!("  = help: {hint}\n"));
+                }
+                out.push('\n');
+                continue;
+            }
             if let Some(span) = &d.span {
                 let span = clamp(span, self.source.text.len());
                 let label = Label::primary((), span);
@@ -97,6 +112,19 @@ impl Diagnostics {
             if n == 1 { "" } else { "s" }
         ));
         out
+    }
+}
+
+impl Diagnostics {
+    /// Whether the source line under the diagnostic is too long to print usefully.
+    fn line_too_long(&self, d: &Diagnostic) -> bool {
+        const MAX_SHOWN: usize = 240;
+        let Some(span) = &d.span else { return false };
+        let text = &self.source.text;
+        let at = span.start.min(text.len());
+        let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+        let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+        end - start > MAX_SHOWN
     }
 }
 

@@ -169,7 +169,12 @@ fn parse_yaml(text: &str) -> Result<Node, Diagnostic> {
             // The message repeats the location we already show under the caret.
             let message = first_line(&error.to_string());
             let message = strip_location_prefix(&message);
-            let mut d = Diagnostic::error(format!("invalid YAML: {message}"));
+            let mut d = if message.contains("multiple YAML documents") {
+                Diagnostic::error("invalid YAML: a spec is one document, this file has several")
+                    .with_hint("remove the `---` separator and keep one spec per file")
+            } else {
+                Diagnostic::error(format!("invalid YAML: {message}"))
+            };
             if let Some(start) = span {
                 d = d.with_span(start..start);
             }
