@@ -31,12 +31,8 @@ pub enum Command {
     Render {
         /// The spec file (*.yaml, *.yml or *.toml).
         spec: PathBuf,
-        /// Output language [default: the spec's `lang`, else c].
-        #[arg(long, value_parser = parse_lang)]
-        lang: Option<Lang>,
-        /// I/O model [default: the spec's `model`, else the platform's best].
-        #[arg(long, value_parser = parse_model)]
-        model: Option<Model>,
+        #[command(flatten)]
+        target: TargetArgs,
         /// Write a project (source, handler callbacks, build file) into DIR.
         #[arg(short = 'o', long = "out-dir", value_name = "DIR")]
         out_dir: Option<PathBuf>,
@@ -47,10 +43,8 @@ pub enum Command {
     /// Validate a spec and report every problem; exit 0 if valid, 2 if not.
     Check {
         spec: PathBuf,
-        #[arg(long, value_parser = parse_lang)]
-        lang: Option<Lang>,
-        #[arg(long, value_parser = parse_model)]
-        model: Option<Model>,
+        #[command(flatten)]
+        target: TargetArgs,
         /// Also check that the spec's address and port can be bound now (exit 1 if in use).
         #[arg(long)]
         port_free: bool,
@@ -79,12 +73,8 @@ pub enum Command {
     /// Compile the spec's output, run it on loopback and check every byte; exit 1 on any failure.
     Verify {
         spec: PathBuf,
-        /// Only this language [default: every language sockgen emits].
-        #[arg(long, value_parser = parse_lang)]
-        lang: Option<Lang>,
-        /// Only this model [default: every model the spec allows].
-        #[arg(long, value_parser = parse_model)]
-        model: Option<Model>,
+        #[command(flatten)]
+        only: FilterArgs,
         /// Print a JSON report instead of text.
         #[arg(long)]
         json: bool,
@@ -103,12 +93,8 @@ pub enum Command {
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
     pub spec: PathBuf,
-    /// Only this language [default: every language sockgen emits].
-    #[arg(long, value_parser = parse_lang)]
-    pub lang: Option<Lang>,
-    /// Only this model [default: every model the spec allows].
-    #[arg(long, value_parser = parse_model)]
-    pub model: Option<Model>,
+    #[command(flatten)]
+    pub only: FilterArgs,
     /// Every (lang, model) the spec allows (the default when neither --lang nor --model is given).
     #[arg(long, conflicts_with_all = ["lang", "model"])]
     pub all: bool,
@@ -143,6 +129,37 @@ pub struct BenchArgs {
     /// Also draw every case side by side into this SVG file.
     #[arg(long, value_name = "FILE.svg")]
     pub chart: Option<PathBuf>,
+}
+
+/// The language and model to generate, when not the ones the spec names.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct TargetArgs {
+    /// Output language [default: the spec's `lang`, else c].
+    #[arg(long, value_parser = parse_lang)]
+    pub lang: Option<Lang>,
+    /// I/O model [default: the spec's `model`, else the platform's best].
+    #[arg(long, value_parser = parse_model)]
+    pub model: Option<Model>,
+}
+
+impl From<TargetArgs> for Target {
+    fn from(args: TargetArgs) -> Target {
+        Target {
+            lang: args.lang,
+            model: args.model,
+        }
+    }
+}
+
+/// Narrows the (lang, model) combinations a command runs through.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct FilterArgs {
+    /// Only this language [default: every language sockgen emits].
+    #[arg(long, value_parser = parse_lang)]
+    pub lang: Option<Lang>,
+    /// Only this model [default: every model the spec allows].
+    #[arg(long, value_parser = parse_model)]
+    pub model: Option<Model>,
 }
 
 fn parse_lang(s: &str) -> Result<Lang, String> {
@@ -186,12 +203,11 @@ pub fn run(command: Command) -> ExitCode {
     match command {
         Command::Render {
             spec,
-            lang,
-            model,
+            target,
             out_dir,
             check,
         } => {
-            let target = Target { lang, model };
+            let target = Target::from(target);
             let layout = if out_dir.is_some() {
                 Layout::Project
             } else {
@@ -251,23 +267,26 @@ pub fn run(command: Command) -> ExitCode {
         }
         Command::Check {
             spec,
-            lang,
-            model,
+            target,
             port_free,
-        } => check(&spec, Target { lang, model }, port_free),
+        } => check(&spec, target.into(), port_free),
         Command::Verify {
             spec,
-            lang,
-            model,
+            only,
             json,
             jobs,
         } => {
             let options = crate::proof::ProofOptions::default();
-            let reports =
-                match crate::proof::verify(&spec, lang, model, &options, usize::from(jobs)) {
-                    Ok(r) => r,
-                    Err(e) => return fail(&e),
-                };
+            let reports = match crate::proof::verify(
+                &spec,
+                only.lang,
+                only.model,
+                &options,
+                usize::from(jobs),
+            ) {
+                Ok(r) => r,
+                Err(e) => return fail(&e),
+            };
             let passed = reports.iter().filter(|r| r.passed()).count();
             let failed = reports.len() - passed;
             if json {
@@ -399,27 +418,10 @@ fn bench(args: BenchArgs) -> ExitCode {
         peers.push((name, command));
     }
 
-    let plans = match crate::proof::matrix(&args.spec) {
-        Ok(m) => m.plans,
+    let plans = match crate::proof::select_plans(&args.spec, args.only.lang, args.only.model) {
+        Ok(plans) => plans,
         Err(e) => return fail(&e),
     };
-    let plans: Vec<_> = plans
-        .into_iter()
-        .filter(|p| {
-            args.lang.is_none_or(|l| p.lang == l) && args.model.is_none_or(|m| p.model == m)
-        })
-        .collect();
-    if plans.is_empty() {
-        if let Err(e) = crate::plan_file(
-            &args.spec,
-            crate::Target {
-                lang: args.lang,
-                model: args.model,
-            },
-        ) {
-            return fail(&e);
-        }
-    }
     if let Some(p) = plans.iter().find(|p| {
         p.protocol != crate::spec::Protocol::Tcp || p.handler != crate::spec::Handler::Echo
     }) {

@@ -68,9 +68,4 @@ impl Plan {
     pub fn is_ipv6(&self) -> bool {
         self.address.is_ipv6()
     }
-
-    /// The address as a C string literal body (already a literal: digits, dots, colons).
-    pub fn address_text(&self) -> String {
-        self.address.to_string()
-    }
 }

@@ -97,16 +97,7 @@ fn no_unreferenced_snapshots() {
         "project__custom_workers__custom_workers_handler_h".to_string(),
         "project__custom_workers__Makefile".to_string(),
     ]);
-    let on_disk: BTreeSet<String> = std::fs::read_dir(root().join("snapshots"))
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()
-                .and_then(|n| n.strip_suffix(".snap"))
-                .map(str::to_string)
-        })
-        .collect();
+    let on_disk: BTreeSet<String> = file_stems("snapshots", ".snap").into_iter().collect();
     let stale: Vec<_> = on_disk.difference(&expected).collect();
     assert!(
         stale.is_empty(),

@@ -112,17 +112,6 @@ impl Default for ProofOptions {
     }
 }
 
-/// Renders `plan` as one C file, compiles it with strict flags into `workdir`, and proves it.
-pub fn prove_c(
-    plan: &Plan,
-    compiler: &CCompiler,
-    workdir: &Path,
-    options: &ProofOptions,
-) -> Result<ProofReport, String> {
-    let binary = build_c(plan, compiler, workdir)?;
-    prove_binary(plan, &binary, options)
-}
-
 /// Renders and compiles; returns the program's path.
 pub fn build_c(
     plan: &Plan,
@@ -203,16 +192,27 @@ pub fn verify(
     options: &ProofOptions,
     jobs: usize,
 ) -> Result<Vec<ProofReport>, crate::Error> {
+    let plans = select_plans(spec, lang, model)?;
+    Ok(run_parallel(&plans, jobs, |plan| prove(plan, options)))
+}
+
+/// The Plans of every (lang, model) the spec allows, narrowed to `lang`/`model`. When the
+/// narrowing leaves nothing, validation of that exact target says why (a model the language
+/// lacks, a setting that rules it out), as an error.
+pub fn select_plans(
+    spec: &Path,
+    lang: Option<crate::spec::Lang>,
+    model: Option<crate::spec::Model>,
+) -> Result<Vec<Plan>, crate::Error> {
     let plans: Vec<Plan> = matrix(spec)?
         .plans
         .into_iter()
         .filter(|p| lang.is_none_or(|l| p.lang == l) && model.is_none_or(|m| p.model == m))
         .collect();
     if plans.is_empty() {
-        // Let validation say why (a model the language lacks, a setting that rules it out).
         crate::plan_file(spec, crate::Target { lang, model })?;
     }
-    Ok(run_parallel(&plans, jobs, |plan| prove(plan, options)))
+    Ok(plans)
 }
 
 /// Runs `f` over `items` on up to `jobs` threads, keeping the order of `items`.

@@ -48,7 +48,7 @@ impl View {
             model: plan.model.as_str(),
             handler: plan.handler.as_str(),
             unit: if tcp { "connection" } else { "server" },
-            address: plan.address_text(),
+            address: plan.address.to_string(),
             port: plan.port,
             buffer_size: plan.io.buffer_size,
             output_buffer: plan.io.output_buffer,

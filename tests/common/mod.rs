@@ -71,21 +71,28 @@ pub fn stem(plan: &Plan) -> String {
         .into_owned()
 }
 
-/// Saved ss/netstat outputs whose reports are snapshotted (the malformed ones are not).
-pub fn analyze_fixtures() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(root().join("tests/fixtures/analyze"))
-        .unwrap()
+/// Names (without `suffix`) of the files in `dir` (relative to the crate root) ending in it, sorted.
+pub fn file_stems(dir: &str, suffix: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root().join(dir))
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
         .filter_map(|e| e.ok())
         .filter_map(|e| {
             e.file_name()
                 .to_str()
-                .and_then(|n| n.strip_suffix(".txt"))
+                .and_then(|n| n.strip_suffix(suffix))
                 .map(str::to_string)
         })
-        .filter(|n| !n.starts_with("malformed"))
         .collect();
     names.sort();
     names
+}
+
+/// Saved ss/netstat outputs whose reports are snapshotted (the malformed ones are not).
+pub fn analyze_fixtures() -> Vec<String> {
+    file_stems("tests/fixtures/analyze", ".txt")
+        .into_iter()
+        .filter(|n| !n.starts_with("malformed"))
+        .collect()
 }
 
 /// The generated C poll echo server for a spec named `name`: its Plan and single-file source,
