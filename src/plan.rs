@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-pub use crate::spec::{Handler, Lang, Model, Protocol, Role};
+pub use crate::spec::{Endian, FramingKind, Handler, Lang, Model, Protocol, Role};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Plan {
@@ -23,6 +23,17 @@ pub struct Plan {
     pub socket: SocketPlan,
     pub server: ServerPlan,
     pub io: IoPlan,
+    /// How input is cut into messages; always `None` for UDP (a datagram is a message).
+    pub framing: Framing,
+}
+
+/// Built-in framing, resolved.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub enum Framing {
+    None,
+    Line,
+    LengthPrefix { bytes: u8, endian: Endian },
+    Delimiter(Vec<u8>),
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -51,12 +62,21 @@ pub struct ServerPlan {
     pub max_connections: u32,
     /// 0 means connections never time out.
     pub idle_timeout_ms: u32,
+    /// How long a closing connection reads and drops input after its half-close.
+    pub linger_ms: u32,
+    /// Connection thread stack (blocking model).
+    pub stack_size: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct IoPlan {
     pub buffer_size: u32,
+    /// High-water mark of a connection's output queue: above it, the peer is not read.
     pub output_buffer: u32,
+    /// Hard limit of a connection's output queue: above it, the connection is closed.
+    pub output_limit: u64,
+    /// Most unconsumed input (or the longest framed message) a connection may hold.
+    pub max_message: u32,
     pub max_events: u32,
 }
 

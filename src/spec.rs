@@ -54,6 +54,13 @@ pub mod limits {
     pub const IDLE_TIMEOUT_MAX: i128 = 86_400_000;
     pub const EVENTS_MAX: i128 = 65_536;
     pub const NAME_MAX_LEN: usize = 48;
+    pub const MESSAGE_MIN: i128 = 16;
+    pub const MESSAGE_MAX: i128 = 256 << 20;
+    pub const OUTPUT_LIMIT_MAX: i128 = 4 << 30;
+    pub const LINGER_MS_MAX: i128 = 60_000;
+    pub const STACK_MIN: i128 = 64 << 10;
+    pub const STACK_MAX: i128 = 64 << 20;
+    pub const DELIMITER_MAX_LEN: usize = 16;
 }
 
 macro_rules! keyword_enum {
@@ -154,6 +161,24 @@ keyword_enum!(
     }
 );
 
+keyword_enum!(
+    /// How the byte stream is cut into messages before the handler sees it.
+    FramingKind {
+        /// The raw stream: `on_data` sees every unconsumed byte and says how many it used.
+        None = "none",
+        /// Lines ending in LF; a CR before it is dropped too.
+        Line = "line",
+        /// A big- or little-endian length of 1, 2, 4 or 8 bytes, then that many bytes.
+        LengthPrefix = "length_prefix",
+        /// Messages separated by the bytes of `delimiter`.
+        Delimiter = "delimiter"
+    }
+);
+keyword_enum!(
+    /// Byte order of a length prefix.
+    Endian { Big = "big", Little = "little" }
+);
+
 /// A socket spec: everything sockgen needs to generate a server.
 #[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
 #[schemars(title = "sockgen spec", deny_unknown_fields)]
@@ -183,6 +208,24 @@ pub struct Spec {
     pub server: Option<Spanned<ServerSpec>>,
     /// Application buffers and event batching.
     pub io: Option<Spanned<IoSpec>>,
+    /// Built-in framing (TCP only): the handler receives whole messages in `on_message`.
+    pub framing: Option<Spanned<FramingSpec>>,
+}
+
+/// Built-in framing of a TCP stream into messages, each at most `io.max_message` bytes.
+#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct FramingSpec {
+    /// `none` (default), `line`, `length_prefix` or `delimiter`.
+    pub kind: Option<Spanned<FramingKind>>,
+    /// Length prefix size in bytes: 1, 2, 4 (default) or 8 (`length_prefix` only).
+    #[schemars(range(min = 1, max = 8))]
+    pub bytes: Option<Spanned<u8>>,
+    /// Length prefix byte order: `big` (default, network order) or `little` (`length_prefix` only).
+    pub endian: Option<Spanned<Endian>>,
+    /// The separator, 1–16 bytes (`delimiter` only). YAML and TOML escapes such as "\r\n" work.
+    #[schemars(length(min = 1, max = 16))]
+    pub delimiter: Option<Spanned<String>>,
 }
 
 /// Socket options applied to the listening socket (and inherited by accepted ones).
@@ -240,6 +283,14 @@ pub struct ServerSpec {
     /// Close a connection after this many ms without traffic, 0–86400000; 0 = never (default 30000; TCP only).
     #[schemars(range(min = 0, max = 86400000))]
     pub idle_timeout_ms: Option<Spanned<u32>>,
+    /// Lingering close, 0–60000 ms (default 2000; TCP only): after the last byte of a closing
+    /// connection is sent, the server half-closes and reads and drops the peer's input for at
+    /// most this long, so unread input does not turn the close into a reset that destroys the reply.
+    #[schemars(range(min = 0, max = 60000))]
+    pub linger_ms: Option<Spanned<u32>>,
+    /// Stack of each connection thread in bytes, 65536–67108864 (default 262144; blocking only).
+    #[schemars(range(min = 65536, max = 67108864))]
+    pub stack_size: Option<Spanned<u32>>,
 }
 
 /// Application buffers.
@@ -250,11 +301,20 @@ pub struct IoSpec {
     /// datagram longer than this is dropped and logged, never handled cut short.
     #[schemars(range(min = 512, max = 16777216))]
     pub buffer_size: Option<Spanned<u32>>,
-    /// Per-connection output queue in bytes, from buffer_size to 268435456 (default 4 × buffer_size).
-    /// While it cannot take one more full read, the server stops reading that peer: a peer that
-    /// does not read can never make the server drop data or grow without bound.
+    /// High-water mark of each connection's output queue in bytes, from buffer_size to
+    /// 268435456 (default 4 × buffer_size). Handlers may queue beyond it; while the queue is
+    /// above it the server stops reading that peer, and resumes below half of it.
     #[schemars(range(min = 512, max = 268435456))]
     pub output_buffer: Option<Spanned<u32>>,
+    /// Hard limit of a connection's output queue in bytes, from output_buffer to 4294967296
+    /// (default 64 MiB, at least 4 × output_buffer): a peer that lets more pile up is closed,
+    /// with reason `output_limit` (redis's client-output-buffer-limit).
+    #[schemars(range(min = 512, max = 4294967296u64))]
+    pub output_limit: Option<Spanned<u64>>,
+    /// Most input a connection may hold unconsumed (or the longest framed message), 16–268435456
+    /// bytes (default 1048576): past it the connection is closed with reason `input_limit`.
+    #[schemars(range(min = 16, max = 268435456))]
+    pub max_message: Option<Spanned<u32>>,
     /// Events taken per epoll_wait, 1–65536 (default 256).
     #[schemars(range(min = 1, max = 65536))]
     pub max_events: Option<Spanned<u32>>,
@@ -576,11 +636,21 @@ fn decode_root(root: &Node, dec: &mut Decoder) -> Spec {
             workers: t.int("workers", 1..=WORKERS_MAX, dec),
             max_connections: t.int("max_connections", 1..=CONNECTIONS_MAX, dec),
             idle_timeout_ms: t.int("idle_timeout_ms", 0..=IDLE_TIMEOUT_MAX, dec),
+            linger_ms: t.int("linger_ms", 0..=LINGER_MS_MAX, dec),
+            stack_size: t.int("stack_size", STACK_MIN..=STACK_MAX, dec),
         }),
         io: t.table("io", dec, |t, dec| IoSpec {
             buffer_size: t.int("buffer_size", IO_BUFFER_MIN..=IO_BUFFER_MAX, dec),
             output_buffer: t.int("output_buffer", IO_BUFFER_MIN..=OUTPUT_BUFFER_MAX, dec),
+            output_limit: t.int("output_limit", IO_BUFFER_MIN..=OUTPUT_LIMIT_MAX, dec),
+            max_message: t.int("max_message", MESSAGE_MIN..=MESSAGE_MAX, dec),
             max_events: t.int("max_events", 1..=EVENTS_MAX, dec),
+        }),
+        framing: t.table("framing", dec, |t, dec| FramingSpec {
+            kind: t.keyword("kind", dec),
+            bytes: t.int("bytes", 1..=8, dec),
+            endian: t.keyword("endian", dec),
+            delimiter: t.string("delimiter", dec),
         }),
     };
     t.finish(dec);

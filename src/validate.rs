@@ -3,8 +3,10 @@
 use std::net::IpAddr;
 
 use crate::diagnostic::{did_you_mean, Diagnostic};
-use crate::plan::{IoPlan, Keepalive, Plan, ServerPlan, SocketPlan};
-use crate::spec::{limits, Handler, Keyword, Lang, Model, Protocol, Role, Spanned, Spec};
+use crate::plan::{Framing, IoPlan, Keepalive, Plan, ServerPlan, SocketPlan};
+use crate::spec::{
+    limits, Endian, FramingKind, Handler, Keyword, Lang, Model, Protocol, Role, Spanned, Spec,
+};
 use crate::target::lang::{
     default_model, emitted_models, impossible_reason, platform_models, platform_name,
 };
@@ -158,6 +160,40 @@ impl Validator {
                 self.tcp_only("server.backlog", &s.backlog);
                 self.tcp_only("server.max_connections", &s.max_connections);
                 self.tcp_only("server.idle_timeout_ms", &s.idle_timeout_ms);
+                self.tcp_only("server.linger_ms", &s.linger_ms);
+            }
+            if let Some(f) = &spec.framing {
+                self.error(
+                    Diagnostic::error("`framing` applies to TCP only")
+                        .with_span(f.key_span.clone())
+                        .with_label("this spec uses protocol: udp")
+                        .with_hint("a UDP datagram is already one message: remove `framing`"),
+                );
+            }
+        }
+        if let Some(stack) = server.and_then(|s| s.stack_size.as_ref()) {
+            if model != Model::Blocking {
+                self.error(
+                    Diagnostic::error(format!(
+                        "`server.stack_size` does not apply to the {model} model"
+                    ))
+                    .with_span(stack.key_span.clone())
+                    .with_label("only the blocking model starts a thread per connection")
+                    .with_hint("remove it, or choose model: blocking"),
+                );
+            }
+        }
+        let framing = self.framing(spec);
+        if let (Some(f), Handler::Discard | Handler::Chargen) = (&spec.framing, handler) {
+            if framing.as_ref().is_some_and(|f| *f != Framing::None) {
+                self.error(
+                    Diagnostic::error(format!(
+                        "`framing` does not apply to the built-in {handler} handler"
+                    ))
+                    .with_span(f.key_span.clone())
+                    .with_label(format!("{handler} never looks at message boundaries"))
+                    .with_hint("remove `framing`, or use handler: echo or custom"),
+                );
             }
         }
 
@@ -221,6 +257,24 @@ impl Validator {
                 .min(limits::OUTPUT_BUFFER_MAX as u32),
         };
 
+        let output_limit = match io.and_then(|i| i.output_limit.clone()) {
+            Some(l) if l.value < u64::from(output_buffer) => {
+                self.error(
+                    Diagnostic::error(format!(
+                        "`io.output_limit` ({}) is smaller than `io.output_buffer` ({output_buffer})",
+                        l.value
+                    ))
+                    .with_span(l.span.clone())
+                    .with_label("the hard limit must be at least the high-water mark")
+                    .with_hint(format!("use at least {output_buffer}, or leave it out (64 MiB)")),
+                );
+                u64::from(output_buffer)
+            }
+            Some(l) => l.value,
+            None => (64u64 << 20).max(4 * u64::from(output_buffer)),
+        };
+        let max_message = io.and_then(|i| get(&i.max_message)).unwrap_or(1 << 20);
+
         let tcp = protocol == Protocol::Tcp;
         let keepalive = socket
             .and_then(|s| s.keepalive.as_ref())
@@ -258,13 +312,115 @@ impl Validator {
                 idle_timeout_ms: server
                     .and_then(|s| get(&s.idle_timeout_ms))
                     .unwrap_or(30_000),
+                linger_ms: server.and_then(|s| get(&s.linger_ms)).unwrap_or(2_000),
+                stack_size: server.and_then(|s| get(&s.stack_size)).unwrap_or(256 << 10),
             },
             io: IoPlan {
                 buffer_size,
                 output_buffer,
+                output_limit,
+                max_message,
                 max_events: io.and_then(|i| get(&i.max_events)).unwrap_or(256),
             },
+            framing: framing.filter(|_| tcp).unwrap_or(Framing::None),
         })
+    }
+
+    /// Resolves `framing`; every key must belong to the chosen kind. None after an error.
+    fn framing(&mut self, spec: &Spec) -> Option<Framing> {
+        let Some(f) = &spec.framing else {
+            return Some(Framing::None);
+        };
+        let f = &f.value;
+        let kind = get(&f.kind).unwrap_or(FramingKind::None);
+        let mut ok = true;
+        let mut only = |this: &mut Self,
+                        key: &str,
+                        span: Option<&std::ops::Range<usize>>,
+                        owner: FramingKind| {
+            if let Some(span) = span {
+                if kind != owner {
+                    this.error(
+                        Diagnostic::error(format!(
+                            "`framing.{key}` applies to kind `{owner}` only"
+                        ))
+                        .with_span(span.clone())
+                        .with_label(format!("this framing is `{kind}`"))
+                        .with_hint(format!("remove `{key}`, or set kind: {owner}")),
+                    );
+                    ok = false;
+                }
+            }
+        };
+        only(
+            self,
+            "bytes",
+            f.bytes.as_ref().map(|b| &b.key_span),
+            FramingKind::LengthPrefix,
+        );
+        only(
+            self,
+            "endian",
+            f.endian.as_ref().map(|e| &e.key_span),
+            FramingKind::LengthPrefix,
+        );
+        only(
+            self,
+            "delimiter",
+            f.delimiter.as_ref().map(|d| &d.key_span),
+            FramingKind::Delimiter,
+        );
+        if let Some(b) = &f.bytes {
+            if ![1, 2, 4, 8].contains(&b.value) {
+                self.error(
+                    Diagnostic::error(format!(
+                        "a length prefix of {} bytes is not supported",
+                        b.value
+                    ))
+                    .with_span(b.span.clone())
+                    .with_label("expected 1, 2, 4 or 8")
+                    .with_hint("use bytes: 4 (the default) for lengths up to 4 GiB"),
+                );
+                ok = false;
+            }
+        }
+        let framing = match kind {
+            FramingKind::None => Framing::None,
+            FramingKind::Line => Framing::Line,
+            FramingKind::LengthPrefix => Framing::LengthPrefix {
+                bytes: get(&f.bytes).unwrap_or(4),
+                endian: get(&f.endian).unwrap_or(Endian::Big),
+            },
+            FramingKind::Delimiter => match &f.delimiter {
+                Some(d) if !d.value.is_empty() && d.value.len() <= limits::DELIMITER_MAX_LEN => {
+                    Framing::Delimiter(d.value.as_bytes().to_vec())
+                }
+                Some(d) => {
+                    self.error(
+                        Diagnostic::error(format!(
+                            "`framing.delimiter` is {} bytes long; 1 to {} are allowed",
+                            d.value.len(),
+                            limits::DELIMITER_MAX_LEN
+                        ))
+                        .with_span(d.span.clone())
+                        .with_label("not a usable separator")
+                        .with_hint("write the separator, e.g. delimiter: \"\\r\\n\""),
+                    );
+                    return None;
+                }
+                None => {
+                    let span = f.kind.as_ref().map(|k| k.span.clone()).unwrap_or(0..0);
+                    self.error(
+                        Diagnostic::error("framing kind `delimiter` needs `framing.delimiter`")
+                            .with_span(span)
+                            .with_label("which bytes separate messages?")
+                            .with_hint("add delimiter: \"\\r\\n\" (or any 1 to 16 bytes)"),
+                    );
+                    return None;
+                }
+            },
+        };
+        ok.then_some(framing)
     }
 
     fn tcp_only<T>(&mut self, key: &str, field: &Option<Spanned<T>>) {

@@ -81,12 +81,7 @@ fn bench_runs_generated_servers_and_a_peer_with_json_and_chart() {
 #[test]
 fn the_load_generator_counts_corrupted_echoes_as_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let broken = build_poll_echo(dir.path(), |c| {
-        c.replace(
-            "    if (peer_out_write(out, data, len) != 0) {",
-            "    if (peer_out_write(out, data, len) != 0 || (out->buf[out->len - 1] ^= 1u, 0)) {",
-        )
-    });
+    let broken = build_poll_echo(dir.path(), |c| corrupt_echo(c, "peer"));
     let server = RunningServer::start(&broken, &["-p", "0"], Duration::from_secs(10)).unwrap();
     let config = BenchConfig {
         warmup: Duration::from_millis(50),

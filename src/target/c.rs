@@ -32,7 +32,7 @@ impl std::ops::Deref for CView {
 impl CView {
     pub fn new(plan: &Plan, inline_handler: bool) -> CView {
         let base = View::new(plan);
-        let on_data_prefix = format!("static int {}_on_data(", plan.name);
+        let on_data_prefix = format!("static size_t {}_on_data(", plan.name);
         CView {
             upper: plan.name.to_ascii_uppercase(),
             protocol_upper: if base.tcp { "TCP" } else { "UDP" },

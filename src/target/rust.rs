@@ -67,11 +67,7 @@ impl RustView {
         } else {
             "IpAddr, SocketAddr, UdpSocket"
         };
-        let time = match (tcp, plan.model) {
-            (false, _) => "",
-            (true, Model::Blocking) => "Duration",
-            (true, _) => "Duration, Instant",
-        };
+        let time = if tcp { "Duration, Instant" } else { "" };
         RustView {
             address_expr,
             socktype: if tcp {

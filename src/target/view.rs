@@ -1,6 +1,6 @@
 //! What every language's templates read: the Plan flattened into plain values.
 
-use crate::plan::{Handler, Plan};
+use crate::plan::{Endian, Framing, Handler, Plan};
 use crate::spec::Keyword;
 
 pub struct View {
@@ -16,9 +16,13 @@ pub struct View {
     pub port: u16,
     pub buffer_size: u32,
     pub output_buffer: u32,
+    pub output_limit: u64,
+    pub max_message: u32,
     pub backlog: u32,
     pub max_connections: u32,
     pub idle_timeout_ms: u32,
+    pub linger_ms: u32,
+    pub stack_size: u32,
     pub workers: u32,
     pub max_events: u32,
     pub reuseaddr: bool,
@@ -34,6 +38,16 @@ pub struct View {
     pub linger_s: u16,
     /// `handler: custom` makes the handler file the user's own.
     pub user_owned_handler: bool,
+    /// `none`, `line`, `length_prefix` or `delimiter`.
+    pub framing: &'static str,
+    /// The handler receives whole messages (`on_message`) rather than the stream (`on_data`).
+    pub framed: bool,
+    pub prefix_bytes: u8,
+    pub prefix_big_endian: bool,
+    /// The delimiter as a list of hex byte literals (`0x0d, 0x0a`): valid in C and Rust, and no
+    /// byte of the spec's text reaches the source unescaped.
+    pub delimiter_bytes: String,
+    pub delimiter_len: usize,
 }
 
 impl View {
@@ -52,9 +66,13 @@ impl View {
             port: plan.port,
             buffer_size: plan.io.buffer_size,
             output_buffer: plan.io.output_buffer,
+            output_limit: plan.io.output_limit,
+            max_message: plan.io.max_message,
             backlog: plan.server.backlog,
             max_connections: plan.server.max_connections,
             idle_timeout_ms: plan.server.idle_timeout_ms,
+            linger_ms: plan.server.linger_ms,
+            stack_size: plan.server.stack_size,
             workers: plan.server.workers,
             max_events: plan.io.max_events,
             reuseaddr: plan.socket.reuseaddr,
@@ -69,6 +87,36 @@ impl View {
             linger: plan.socket.linger_s.is_some(),
             linger_s: plan.socket.linger_s.unwrap_or(0),
             user_owned_handler: plan.handler == Handler::Custom,
+            framing: match plan.framing {
+                Framing::None => "none",
+                Framing::Line => "line",
+                Framing::LengthPrefix { .. } => "length_prefix",
+                Framing::Delimiter(_) => "delimiter",
+            },
+            framed: plan.framing != Framing::None,
+            prefix_bytes: match plan.framing {
+                Framing::LengthPrefix { bytes, .. } => bytes,
+                _ => 0,
+            },
+            prefix_big_endian: matches!(
+                plan.framing,
+                Framing::LengthPrefix {
+                    endian: Endian::Big,
+                    ..
+                }
+            ),
+            delimiter_bytes: match &plan.framing {
+                Framing::Delimiter(d) => d
+                    .iter()
+                    .map(|b| format!("0x{b:02x}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                _ => String::new(),
+            },
+            delimiter_len: match &plan.framing {
+                Framing::Delimiter(d) => d.len(),
+                _ => 0,
+            },
         }
     }
 }

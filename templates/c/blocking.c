@@ -30,78 +30,97 @@ static int wait_for_input_or_stop(int fd)
     }
 }
 {%- if v.tcp %}
+{% include "c/tcp_conn.c" %}
 
 /* ---------------------------------------------------------------------------------------------
- * Thread per connection with blocking calls. The accept loop waits on the listener and the
- * stop pipe together; at most {{ v.upper }}_MAX_CONNECTIONS threads run, beyond that peers wait in
- * the backlog. The idle timeout is the sockets' SO_RCVTIMEO and SO_SNDTIMEO.
+ * Thread per connection. Each thread sleeps in poll() on its socket, the stop pipe and its
+ * next deadline, and runs the same connection machinery as the event loops, so the handler
+ * contract (back-pressure, EOF, lingering close, timers) is the same here. The accept loop
+ * waits on the listener and the stop pipe together; at most {{ v.upper }}_MAX_CONNECTIONS threads
+ * run, beyond that peers wait in the backlog.
  */
 
 static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t slots_empty = PTHREAD_COND_INITIALIZER;
 static unsigned active_connections;
 static int slot_pipe[2] = { -1, -1 }; /* a finishing thread wakes the accept loop */
 
-struct conn {
-    int fd;
-    struct {{ v.name }}_out out;
-    struct {{ v.name }}_session session;
-    unsigned char *scratch;
-};
+/* The one worker: its state, and the lock its connection threads take around callbacks. */
+static pthread_mutex_t worker_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {{ v.name }}_worker worker_state;
 
-/* Sends everything queued; -1 when the peer is gone or stopped reading for the idle timeout. */
-static int conn_flush_blocking(struct conn *c)
+static short conn_poll_events(const Conn *c)
 {
-    size_t sent = 0;
-    while (sent < c->out.len) {
-        ssize_t n = send(c->fd, c->out.buf + sent, c->out.len - sent, MSG_NOSIGNAL);
-        if (n > 0) {
-            sent += (size_t)n;
-        } else if (n < 0 && errno == EINTR) {
-            continue;
+    short events = 0;
+    if (!c->read_closed && (c->phase != PHASE_OPEN || (!c->read_paused && !c->eof_pending))) {
+        events |= POLLIN;
+    }
+    if (c->out_pending > 0) {
+        events |= POLLOUT;
+    }
+    return events;
+}
+
+/* Serves one connection until it ends or the server stops. */
+static void conn_run(Conn *c, unsigned char *scratch)
+{
+    conn_start(c);
+    for (;;) {
+        struct pollfd fds[2];
+        uint64_t now = now_ms();
+        uint64_t at;
+        int timeout;
+        int status = conn_service(c, scratch, now);
+        if (status == CONN_DONE) {
+            return;
+        }
+        at = conn_deadline(c);
+        if (status == CONN_MORE || at <= now) {
+            timeout = 0;
+        } else if (at == NO_DEADLINE) {
+            timeout = -1;
         } else {
-            return -1;
+            timeout = at - now > (uint64_t)INT32_MAX ? INT32_MAX : (int)(at - now);
+        }
+        fds[0].fd = stop_pipe[0];
+        fds[0].events = POLLIN;
+        fds[1].fd = c->fd;
+        fds[1].events = conn_poll_events(c);
+        if (poll(fds, 2, timeout) < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            conn_fail(c, errno);
+            return;
+        }
+        if (fds[0].revents != 0) {
+            conn_end(c, {{ v.upper }}_CLOSE_STOPPING, 0);
+            return;
+        }
+        now = now_ms();
+        if (conn_deadline(c) <= now) {
+            conn_expire(c, now);
         }
     }
-    c->out.len = 0;
-    c->out.has_reply = 0;
-    return 0;
 }
 
 static void *connection_thread(void *arg)
 {
-    struct conn *c = arg;
-    int keep = {{ v.name }}_on_open(&c->session) == {{ v.upper }}_KEEP;
-    while (keep) {
-        ssize_t n;
-        if ({{ v.upper }}_PRODUCER) {
-            /* A producer talks without waiting for input; a peer that stops reading
-             * blocks us until the send timeout. */
-            keep = {{ v.name }}_on_writable(&c->session, &c->out) == {{ v.upper }}_KEEP;
-            if (conn_flush_blocking(c) != 0) {
-                break;
-            }
-            continue;
-        }
-        n = recv(c->fd, c->scratch, {{ v.upper }}_BUFFER_SIZE, 0);
-        if (n > 0) {
-            keep = {{ v.name }}_on_data(&c->session, c->scratch, (size_t)n, &c->out) == {{ v.upper }}_KEEP;
-            if (conn_flush_blocking(c) != 0) {
-                break;
-            }
-        } else if (n < 0 && errno == EINTR) {
-            continue;
-        } else {
-            break; /* 0: the peer finished (its echo is already sent); <0: reset or idle timeout */
-        }
+    Conn *c = arg;
+    unsigned char *scratch = malloc({{ v.upper }}_BUFFER_SIZE);
+    if (scratch == NULL) {
+        conn_end(c, {{ v.upper }}_CLOSE_ERROR, ENOMEM);
+    } else {
+        conn_run(c, scratch);
     }
-    {{ v.name }}_on_close(&c->session);
-    close(c->fd);
-    free(c->out.buf);
-    free(c->scratch);
+    conn_release(c);
     free(c);
+    free(scratch);
 
     pthread_mutex_lock(&slots_lock);
-    active_connections--;
+    if (--active_connections == 0) {
+        pthread_cond_broadcast(&slots_empty);
+    }
     pthread_mutex_unlock(&slots_lock);
     if (write(slot_pipe[1], "x", 1) < 0) {
         /* Full pipe: the accept loop has wakeups pending already. */
@@ -109,47 +128,26 @@ static void *connection_thread(void *arg)
     return NULL;
 }
 
-static int start_connection(int fd)
+static int start_connection(int fd, const struct sockaddr_storage *peer)
 {
+    static unsigned long long thread_failures;
     pthread_attr_t attr;
     pthread_t thread;
     int rc;
-    struct conn *c = calloc(1, sizeof *c);
+    Conn *c = conn_open(fd, peer, &worker_state, 0, now_ms());
     if (c == NULL) {
-        log_errno("calloc");
         return -1;
     }
-    c->fd = fd;
-    c->out.cap = {{ v.upper }}_OUTPUT_BUFFER;
-    c->out.buf = malloc(c->out.cap);
-    c->scratch = malloc({{ v.upper }}_BUFFER_SIZE);
-    if (c->out.buf == NULL || c->scratch == NULL) {
-        log_errno("malloc");
-        free(c->out.buf);
-        free(c->scratch);
-        free(c);
-        return -1;
-    }
-{%- if v.idle_timeout_ms > 0 %}
-    {
-        struct timeval tv;
-        tv.tv_sec = {{ v.upper }}_IDLE_TIMEOUT_MS / 1000u;
-        tv.tv_usec = ({{ v.upper }}_IDLE_TIMEOUT_MS % 1000u) * 1000u;
-        if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0
-            || setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0) {
-            log_errno("setsockopt SO_RCVTIMEO");
-        }
-    }
-{%- endif %}
+    c->worker_lock = &worker_lock;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 256u * 1024u); /* the buffers live on the heap */
+    pthread_attr_setstacksize(&attr, {{ v.upper }}_STACK_SIZE); /* the buffers live on the heap */
     rc = pthread_create(&thread, &attr, connection_thread, c);
     pthread_attr_destroy(&attr);
     if (rc != 0) {
-        fprintf(stderr, "%s: pthread_create: %s\n", {{ v.name }}_program, strerror(rc));
-        free(c->out.buf);
-        free(c->scratch);
+        errno = rc;
+        log_occurrence("cannot start a connection thread: connection refused", &thread_failures);
+        c->fd = -1; /* the caller closes it */
         free(c);
         return -1;
     }
@@ -157,8 +155,8 @@ static int start_connection(int fd)
 }
 
 /* The accept loop. Connection threads run with SIGINT and SIGTERM blocked, so the signal
- * always reaches this thread's stop pipe. */
-static int loop_main(int listen_fd)
+ * always reaches this thread's stop pipe; every connection thread watches the pipe too. */
+static int loop_main(int listen_fd, unsigned index)
 {
     int spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     int status = -1;
@@ -166,7 +164,9 @@ static int loop_main(int listen_fd)
         log_errno("pipe2");
         return -1;
     }
+    {{ v.name }}_on_worker_start(&worker_state, index);
     for (;;) {
+        struct sockaddr_storage peer;
         sigset_t blocked, previous;
         unsigned active;
         int watched, ready, fd;
@@ -187,7 +187,7 @@ static int loop_main(int listen_fd)
         if (watched != listen_fd) {
             continue;
         }
-        fd = accept_connection(listen_fd, &spare_fd, 0);
+        fd = accept_connection(listen_fd, &spare_fd, &peer);
         if (fd < 0) {
             continue;
         }
@@ -198,7 +198,7 @@ static int loop_main(int listen_fd)
         sigaddset(&blocked, SIGINT);
         sigaddset(&blocked, SIGTERM);
         pthread_sigmask(SIG_BLOCK, &blocked, &previous);
-        if (start_connection(fd) != 0) {
+        if (start_connection(fd, &peer) != 0) {
             close(fd);
             pthread_mutex_lock(&slots_lock);
             active_connections--;
@@ -206,49 +206,56 @@ static int loop_main(int listen_fd)
         }
         pthread_sigmask(SIG_SETMASK, &previous, NULL);
     }
-    /* Connection threads end with the process; their sockets are closed by the kernel. */
+    /* Every connection thread sees the stop pipe too: wait until each has run on_close. */
+    pthread_mutex_lock(&slots_lock);
+    while (active_connections > 0) {
+        pthread_cond_wait(&slots_empty, &slots_lock);
+    }
+    pthread_mutex_unlock(&slots_lock);
+    {{ v.name }}_on_worker_stop(&worker_state);
     if (spare_fd >= 0) {
         close(spare_fd);
     }
     return status;
 }
 {%- else %}
+{% include "c/udp_conn.c" %}
 
 /* ---------------------------------------------------------------------------------------------
  * One thread answers every datagram with blocking sends. It waits on the socket and the stop
  * pipe together, so a signal is never lost between two receives.
  */
 
-static int loop_main(int fd)
+static int loop_main(int fd, unsigned index)
 {
-    struct {{ v.name }}_session session;
-    struct {{ v.name }}_out reply;
+    struct {{ v.name }}_worker worker;
+    Conn current;
     unsigned char *scratch = malloc({{ v.upper }}_BUFFER_SIZE);
     unsigned long long truncated = 0, send_errors = 0, recv_errors = 0;
     int status = -1;
 
-    reply.cap = {{ v.upper }}_OUTPUT_BUFFER;
-    reply.buf = malloc(reply.cap);
-    if (scratch == NULL || reply.buf == NULL) {
+    memset(&current, 0, sizeof current);
+    current.info.worker = index;
+    current.reply = malloc({{ v.upper }}_OUTPUT_BUFFER);
+    if (scratch == NULL || current.reply == NULL) {
         log_errno("malloc");
         free(scratch);
-        free(reply.buf);
+        free(current.reply);
         return -1;
     }
-    {{ v.name }}_on_open(&session);
+    {{ v.name }}_on_worker_start(&worker, index);
     for (;;) {
-        struct sockaddr_storage peer;
-        socklen_t peer_len = sizeof peer;
         ssize_t n;
-
         int ready = wait_for_input_or_stop(fd);
         if (ready <= 0) {
             status = ready;
             break;
         }
+        current.peer_len = sizeof current.info.peer;
         /* MSG_TRUNC: Linux returns the real length, so an over-long datagram is dropped
          * rather than echoed cut short. */
-        n = recvfrom(fd, scratch, {{ v.upper }}_BUFFER_SIZE, MSG_TRUNC | MSG_DONTWAIT, (struct sockaddr *)&peer, &peer_len);
+        n = recvfrom(fd, scratch, {{ v.upper }}_BUFFER_SIZE, MSG_TRUNC | MSG_DONTWAIT,
+                     (struct sockaddr *)&current.info.peer, &current.peer_len);
         if (n < 0) {
             if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
                 log_occurrence("recvfrom failed", &recv_errors);
@@ -259,20 +266,20 @@ static int loop_main(int fd)
             log_occurrence("datagram longer than io.buffer_size dropped", &truncated);
             continue;
         }
-        reply.len = 0;
-        reply.has_reply = 0;
-        (void){{ v.name }}_on_data(&session, scratch, (size_t)n, &reply);
-        while (reply.has_reply
-               && sendto(fd, reply.buf, reply.len, MSG_NOSIGNAL, (struct sockaddr *)&peer, peer_len) < 0) {
+        dgram_begin(&current);
+        {{ v.name }}_on_message(&worker, &current, scratch, (size_t)n);
+        while (current.has_reply
+               && sendto(fd, current.reply, current.reply_len, MSG_NOSIGNAL,
+                         (struct sockaddr *)&current.info.peer, current.peer_len) < 0) {
             if (errno != EINTR) {
                 log_occurrence("sendto failed; reply dropped", &send_errors);
                 break;
             }
         }
     }
-    {{ v.name }}_on_close(&session);
+    {{ v.name }}_on_worker_stop(&worker);
     free(scratch);
-    free(reply.buf);
+    free(current.reply);
     return status;
 }
 {%- endif %}

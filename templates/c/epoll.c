@@ -6,6 +6,8 @@
 {%- if v.tcp %}
 {% include "c/tcp_conn.c" %}
 
+{% include "c/timers.c" %}
+
 /* ---------------------------------------------------------------------------------------------
  * The epoll loop. Connections are registered edge-triggered for both directions, so each
  * readiness change is reported once and conn_service() works until EAGAIN (or a short read).
@@ -19,11 +21,13 @@ struct loop {
     int listen_fd;
     int spare_fd; /* given up to shed a connection when out of descriptors */
     int accept_paused;
+    unsigned index;
     unsigned active;
     unsigned char *scratch;
-    struct conn *all;   /* every open connection */
-    struct conn *ready; /* connections that spent their budget with work left */
-    uint64_t next_sweep_ms;
+    Conn *all;   /* every open connection */
+    Conn *ready; /* connections that spent their budget with work left */
+    struct timer_heap timers;
+    struct {{ v.name }}_worker worker;
 };
 
 static int loop_watch_listener(struct loop *lp, int op)
@@ -39,7 +43,7 @@ static int loop_watch_listener(struct loop *lp, int op)
     return 0;
 }
 
-static void loop_close(struct loop *lp, struct conn *c)
+static void loop_close(struct loop *lp, Conn *c)
 {
     if (c->prev != NULL) {
         c->prev->next = c->next;
@@ -50,6 +54,7 @@ static void loop_close(struct loop *lp, struct conn *c)
         c->next->prev = c->prev;
     }
     lp->active--;
+    timers_remove(&lp->timers, c);
     conn_release(c); /* close() also removes it from the epoll set */
     if (c->in_ready) {
         c->released = 1;
@@ -63,25 +68,29 @@ static void loop_close(struct loop *lp, struct conn *c)
     }
 }
 
-static void loop_service(struct loop *lp, struct conn *c, uint64_t now)
+static void loop_service(struct loop *lp, Conn *c, uint64_t now)
 {
     int status = conn_service(c, lp->scratch, now);
     if (status == CONN_DONE) {
         loop_close(lp, c);
-    } else if (status == CONN_MORE && !c->in_ready) {
+        return;
+    }
+    if (status == CONN_MORE && !c->in_ready) {
         /* Edge-triggered: no new event will come for work we left, so remember it. */
         c->in_ready = 1;
         c->ready_next = lp->ready;
         lp->ready = c;
     }
+    timers_schedule(&lp->timers, c);
 }
 
 static void loop_accept(struct loop *lp, uint64_t now)
 {
     int i;
     for (i = 0; i < 64; i++) {
+        struct sockaddr_storage peer;
         struct epoll_event ev;
-        struct conn *c;
+        Conn *c;
         int fd;
         if (lp->active >= {{ v.upper }}_MAX_CONNECTIONS) {
             /* At the limit: leave new peers in the backlog until a connection closes. */
@@ -90,11 +99,11 @@ static void loop_accept(struct loop *lp, uint64_t now)
             }
             return;
         }
-        fd = accept_connection(lp->listen_fd, &lp->spare_fd, SOCK_NONBLOCK);
+        fd = accept_connection(lp->listen_fd, &lp->spare_fd, &peer);
         if (fd < 0) {
             return;
         }
-        c = conn_open(fd, now);
+        c = conn_open(fd, &peer, &lp->worker, lp->index, now);
         if (c == NULL) {
             close(fd);
             continue;
@@ -114,40 +123,21 @@ static void loop_accept(struct loop *lp, uint64_t now)
         }
         lp->all = c;
         lp->active++;
+        /* Registering reports the socket writable, so output from on_open goes out then. */
+        conn_start(c);
+        timers_schedule(&lp->timers, c);
     }
 }
 
-{%- if v.idle_timeout_ms > 0 %}
-
-/* Closes connections idle for longer than the timeout; runs a few times per timeout. */
-static void loop_sweep(struct loop *lp, uint64_t now)
+/* Handles every passed deadline; each connection at most once per turn. */
+static void loop_expire(struct loop *lp, uint64_t now)
 {
-    struct conn *c = lp->all;
-    if (now < lp->next_sweep_ms) {
-        return;
+    size_t budget = lp->timers.len;
+    Conn *c;
+    while (budget-- > 0 && (c = timers_next_due(&lp->timers, now)) != NULL) {
+        conn_expire(c, now);
+        loop_service(lp, c, now);
     }
-    while (c != NULL) {
-        struct conn *next = c->next;
-        if (now - c->last_active_ms >= {{ v.upper }}_IDLE_TIMEOUT_MS) {
-            loop_close(lp, c);
-        }
-        c = next;
-    }
-    lp->next_sweep_ms = now + ({{ v.upper }}_IDLE_TIMEOUT_MS + 3) / 4;
-}
-{%- endif %}
-
-static int loop_timeout(const struct loop *lp, uint64_t now)
-{
-    if (lp->ready != NULL) {
-        return 0;
-    }
-{%- if v.idle_timeout_ms > 0 %}
-    return lp->next_sweep_ms > now ? (int)(lp->next_sweep_ms - now) : 0;
-{%- else %}
-    (void)now;
-    return -1; /* no idle timeout: sleep until something happens */
-{%- endif %}
 }
 
 static int loop_run(struct loop *lp)
@@ -158,12 +148,10 @@ static int loop_run(struct loop *lp)
         log_errno("calloc");
         return -1;
     }
-{%- if v.idle_timeout_ms > 0 %}
-    lp->next_sweep_ms = now + ({{ v.upper }}_IDLE_TIMEOUT_MS + 3) / 4;
-{%- endif %}
     for (;;) {
-        struct conn *ready;
-        int n = epoll_wait(lp->epfd, events, {{ v.upper }}_MAX_EVENTS, loop_timeout(lp, now));
+        Conn *ready;
+        int timeout = lp->ready != NULL ? 0 : timers_timeout(&lp->timers, now);
+        int n = epoll_wait(lp->epfd, events, {{ v.upper }}_MAX_EVENTS, timeout);
         int i;
         if (n < 0) {
             if (errno == EINTR) {
@@ -183,7 +171,7 @@ static int loop_run(struct loop *lp)
             if (tag == &listener_tag) {
                 loop_accept(lp, now);
             } else {
-                struct conn *c = tag;
+                Conn *c = tag;
                 if (events[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
                     c->peer_hup = 1;
                 }
@@ -195,7 +183,7 @@ static int loop_run(struct loop *lp)
         ready = lp->ready;
         lp->ready = NULL;
         while (ready != NULL) {
-            struct conn *c = ready;
+            Conn *c = ready;
             ready = c->ready_next;
             c->in_ready = 0;
             if (c->released) {
@@ -204,14 +192,12 @@ static int loop_run(struct loop *lp)
                 loop_service(lp, c, now);
             }
         }
-{%- if v.idle_timeout_ms > 0 %}
-        loop_sweep(lp, now);
-{%- endif %}
+        loop_expire(lp, now);
     }
 }
 
 /* One event loop on its own listening socket; every worker runs one. */
-static int loop_main(int listen_fd)
+static int loop_main(int listen_fd, unsigned index)
 {
     struct loop lp;
     struct epoll_event ev;
@@ -219,10 +205,11 @@ static int loop_main(int listen_fd)
 
     memset(&lp, 0, sizeof lp);
     lp.listen_fd = listen_fd;
+    lp.index = index;
     lp.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     lp.scratch = malloc({{ v.upper }}_BUFFER_SIZE);
     lp.epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (lp.scratch == NULL || lp.epfd < 0) {
+    if (lp.scratch == NULL || lp.epfd < 0 || timers_init(&lp.timers) != 0) {
         log_errno(lp.epfd < 0 ? "epoll_create1" : "malloc");
         goto out;
     }
@@ -236,22 +223,26 @@ static int loop_main(int listen_fd)
     if (loop_watch_listener(&lp, EPOLL_CTL_ADD) != 0) {
         goto out;
     }
+    {{ v.name }}_on_worker_start(&lp.worker, index);
     status = loop_run(&lp);
-out:
     while (lp.all != NULL) {
+        conn_end(lp.all, {{ v.upper }}_CLOSE_STOPPING, 0);
         loop_close(&lp, lp.all);
     }
     while (lp.ready != NULL) {
-        struct conn *c = lp.ready;
+        Conn *c = lp.ready;
         lp.ready = c->ready_next;
         free(c); /* every connection was released above */
     }
+    {{ v.name }}_on_worker_stop(&lp.worker);
+out:
     if (lp.epfd >= 0) {
         close(lp.epfd);
     }
     if (lp.spare_fd >= 0) {
         close(lp.spare_fd);
     }
+    free(lp.timers.items);
     free(lp.scratch);
     return status;
 }
@@ -265,7 +256,7 @@ out:
 
 static char socket_tag, stop_tag; /* their addresses tell events apart */
 
-static int loop_main(int fd)
+static int loop_main(int fd, unsigned index)
 {
     struct dgram_server d;
     struct epoll_event events[4];
@@ -278,7 +269,7 @@ static int loop_main(int fd)
         log_errno("epoll_create1");
         return -1;
     }
-    if (dgram_open(&d, fd) != 0) {
+    if (dgram_open(&d, fd, index) != 0) {
         close(epfd);
         return -1;
     }

@@ -5,119 +5,105 @@
  * This file is yours: `sockgen render -o` writes it only when it does not exist yet.
 {%- endif %}
  *
- * The event loop calls these and they must not block:
- *   {{ v.name }}_on_open      {% if v.tcp %}a peer connected{% else %}the server started (UDP has no connections){% endif %}
- *   {{ v.name }}_on_data      bytes arrived{% if !v.tcp %} (one whole datagram){% endif %}; queue replies with {{ v.name }}_out_write()
 {%- if v.tcp %}
- *   {{ v.name }}_on_writable  the output queue has room again (for producers such as chargen)
+ * The contract is the same in every model (README, "The handler contract"):
+ *   {{ v.name }}_on_worker_start  an event loop starts: set up the state its connections share
+ *   {{ v.name }}_on_worker_stop   it stopped; every connection has been closed
+ *   {{ v.name }}_on_open      a peer connected ({{ v.name }}_info(c) says who); may write a greeting
+{%- if v.framed %}
+ *   {{ v.name }}_on_message   one whole message ({{ v.framing }} framing), without its framing bytes;
+ *                        {{ v.name }}_send_message() writes one back framed the same way
+{%- else %}
+ *   {{ v.name }}_on_data      input arrived: you get every byte not consumed yet and return how many
+ *                        you used; the rest comes again, with the next bytes, on the next call
 {%- endif %}
- *   {{ v.name }}_on_close     {% if v.tcp %}the connection is going away{% else %}the server is stopping{% endif %}
- * Return {{ v.upper }}_KEEP to go on, or {{ v.upper }}_CLOSE to close once queued output is sent.
+ *   {{ v.name }}_on_writable  the output queue fell below half of io.output_buffer, after you asked
+ *                        with {{ v.name }}_want_writable(c, 1): produce more
+ *   {{ v.name }}_on_eof       the peer will send no more; you may still write; {{ v.name }}_close(c) ends it
+ *   {{ v.name }}_on_timer     the timer from {{ v.name }}_timer_set(c, ms) fired
+ *   {{ v.name }}_on_close     the connection is gone, and why: free what the session holds
+ * Write with {{ v.name }}_write()/{{ v.name }}_printf(): output is never refused below io.output_limit;
+ * above io.output_buffer the peer is not read until it catches up ({{ v.name }}_congested()).
+ * Callbacks must not block. Callbacks of one worker never run at the same time (with the
+ * blocking model too), so the worker struct needs no lock; state shared between workers
+ * (server.workers > 1) does.
+{%- else %}
+ * The contract is the same in every model (README, "The handler contract"):
+ *   {{ v.name }}_on_worker_start  an event loop starts: set up its state
+ *   {{ v.name }}_on_message       one datagram arrived whole; {{ v.name }}_info(c)->peer sent it.
+ *                            {{ v.name }}_write() builds the reply, which goes back to that sender
+ *                            (write nothing for no reply)
+ *   {{ v.name }}_on_worker_stop   the loop stopped
+ * Callbacks must not block. Each worker's callbacks run on its own thread only.
+{%- endif %}
  */
-
+{%- if v.tcp %}
 {%- match v.handler %}
 {%- when "echo" %}
 
 /* RFC 862 echo: every byte received is sent back, in order. */
+struct {{ v.name }}_worker {
+    unsigned long long connections; /* opened on this worker so far */
+};
+
 struct {{ v.name }}_session {
     unsigned long long bytes_echoed;
 };
-
-/* 1 when on_writable produces output; this handler only answers what it receives. */
-enum { {{ v.upper }}_PRODUCER = 0 };
-
-static int {{ v.name }}_on_open(struct {{ v.name }}_session *s)
-{
-    s->bytes_echoed = 0;
-    return {{ v.upper }}_KEEP;
-}
-
-static int {{ v.name }}_on_data(struct {{ v.name }}_session *s, const unsigned char *data, size_t len,
-{{ v.on_data_indent }}struct {{ v.name }}_out *out)
-{
-    if ({{ v.name }}_out_write(out, data, len) != 0) {
-        return {{ v.upper }}_CLOSE; /* cannot happen: the loop reads at most what fits */
-    }
-    s->bytes_echoed += len;
-    return {{ v.upper }}_KEEP;
-}
-
-{%- if v.tcp %}
-
-static int {{ v.name }}_on_writable(struct {{ v.name }}_session *s, struct {{ v.name }}_out *out)
-{
-    (void)s;
-    (void)out;
-    return {{ v.upper }}_KEEP;
-}
-{%- endif %}
-
-static void {{ v.name }}_on_close(struct {{ v.name }}_session *s)
-{
-    (void)s;
-}
 {%- when "discard" %}
 
 /* RFC 863 discard: everything received is thrown away; nothing is ever sent. */
+struct {{ v.name }}_worker {
+    unsigned long long connections; /* opened on this worker so far */
+};
+
 struct {{ v.name }}_session {
     unsigned long long bytes_discarded;
 };
-
-/* 1 when on_writable produces output; this handler only answers what it receives. */
-enum { {{ v.upper }}_PRODUCER = 0 };
-
-static int {{ v.name }}_on_open(struct {{ v.name }}_session *s)
-{
-    s->bytes_discarded = 0;
-    return {{ v.upper }}_KEEP;
-}
-
-static int {{ v.name }}_on_data(struct {{ v.name }}_session *s, const unsigned char *data, size_t len,
-{{ v.on_data_indent }}struct {{ v.name }}_out *out)
-{
-    (void)data;
-    (void)out;
-    s->bytes_discarded += len;
-    return {{ v.upper }}_KEEP;
-}
-
-{%- if v.tcp %}
-
-static int {{ v.name }}_on_writable(struct {{ v.name }}_session *s, struct {{ v.name }}_out *out)
-{
-    (void)s;
-    (void)out;
-    return {{ v.upper }}_KEEP;
-}
-{%- endif %}
-
-static void {{ v.name }}_on_close(struct {{ v.name }}_session *s)
-{
-    (void)s;
-}
 {%- when "chargen" %}
 
 /*
  * RFC 864 character generator: lines of 72 printable ASCII characters (codes 32 to 126) ending
- * in CR LF, each line starting one character further along the 95-character cycle.
-{%- if v.tcp %}
- * Input is ignored; output flows as fast as the peer reads it.
-{%- else %}
- * Each datagram received is answered by one datagram of 0 to 512 characters.
-{%- endif %}
+ * in CR LF, each line starting one character further along the 95-character cycle. Input is
+ * ignored; output flows as fast as the peer reads it (on_writable refills the queue).
  */
 enum { {{ v.upper }}_LINE_CHARS = 72, {{ v.upper }}_CYCLE = 95 };
+
+struct {{ v.name }}_worker {
+    unsigned long long connections; /* opened on this worker so far */
+};
 
 struct {{ v.name }}_session {
     unsigned line;   /* which line of the pattern comes next */
     unsigned column; /* position within that line, CR LF included (0..73) */
-{%- if !v.tcp %}
-    uint32_t rng;    /* picks each reply's length */
-{%- endif %}
+};
+{%- when _ %}
+
+/*
+ * Your protocol goes here. As generated it echoes{% if v.framed %} each message{% endif %}, so the server works from the
+ * first build; replace the bodies. Per-connection state goes in the session struct, state
+ * its worker's connections share in the worker struct.
+ */
+struct {{ v.name }}_worker {
+    unsigned long long connections; /* opened on this worker so far */
 };
 
-/* on_writable produces output: the loop asks for writability even with nothing queued. */
-enum { {{ v.upper }}_PRODUCER = {% if v.tcp %}1{% else %}0{% endif %} };
+struct {{ v.name }}_session {
+    unsigned long long bytes_in;
+};
+{%- endmatch %}
+
+static void {{ v.name }}_on_worker_start(struct {{ v.name }}_worker *w, unsigned index)
+{
+    (void)index;
+    w->connections = 0;
+}
+
+static void {{ v.name }}_on_worker_stop(struct {{ v.name }}_worker *w)
+{
+    (void)w;
+}
+{%- match v.handler %}
+{%- when "chargen" %}
 
 static unsigned char {{ v.name }}_chargen_next(struct {{ v.name }}_session *s)
 {
@@ -134,105 +120,279 @@ static unsigned char {{ v.name }}_chargen_next(struct {{ v.name }}_session *s)
     return c;
 }
 
-/* Appends up to max bytes of the pattern. */
-static void {{ v.name }}_chargen_fill(struct {{ v.name }}_session *s, struct {{ v.name }}_out *out, size_t max)
-{
-    size_t room = {{ v.name }}_out_room(out);
-    size_t n = max < room ? max : room;
-    for (size_t i = 0; i < n; i++) {
-        out->buf[out->len + i] = {{ v.name }}_chargen_next(s);
-    }
-    out->len += n;
-    out->has_reply = 1;
-}
-
-static int {{ v.name }}_on_open(struct {{ v.name }}_session *s)
+static void {{ v.name }}_on_open(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c)
 {
     s->line = 0;
     s->column = 0;
-{%- if !v.tcp %}
-    s->rng = 2463534242u;
-{%- endif %}
-    return {{ v.upper }}_KEEP;
+    {{ v.name }}_worker(c)->connections++;
+    {{ v.name }}_want_writable(c, 1); /* talk first: on_writable runs while the queue has room */
 }
 
-static int {{ v.name }}_on_data(struct {{ v.name }}_session *s, const unsigned char *data, size_t len,
-{{ v.on_data_indent }}struct {{ v.name }}_out *out)
+{%- if v.framed %}
+
+static void {{ v.name }}_on_message(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c,
+                                    const unsigned char *msg, size_t len)
 {
-    (void)data;
+    (void)s;
+    (void)c;
+    (void)msg;
     (void)len;
-{%- if v.tcp %}
-    (void)s;
-    (void)out;
+}
 {%- else %}
+
+static size_t {{ v.name }}_on_data(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c,
+{{ v.on_data_indent }}const unsigned char *data, size_t len)
+{
+    (void)s;
+    (void)c;
+    (void)data;
+    return len; /* input is ignored */
+}
+{%- endif %}
+
+/* Tops the queue up to the high-water mark, a few kilobytes at a time. */
+static void {{ v.name }}_on_writable(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c)
+{
+    unsigned char chunk[4096];
+    while (!{{ v.name }}_congested(c)) {
+        size_t i;
+        for (i = 0; i < sizeof chunk; i++) {
+            chunk[i] = {{ v.name }}_chargen_next(s);
+        }
+        if ({{ v.name }}_write(c, chunk, sizeof chunk) != 0) {
+            return;
+        }
+    }
+}
+{%- when "discard" %}
+
+static void {{ v.name }}_on_open(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c)
+{
+    s->bytes_discarded = 0;
+    {{ v.name }}_worker(c)->connections++;
+}
+{%- if v.framed %}
+
+static void {{ v.name }}_on_message(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c,
+                                    const unsigned char *msg, size_t len)
+{
+    (void)c;
+    (void)msg;
+    s->bytes_discarded += len;
+}
+{%- else %}
+
+static size_t {{ v.name }}_on_data(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c,
+{{ v.on_data_indent }}const unsigned char *data, size_t len)
+{
+    (void)c;
+    (void)data;
+    s->bytes_discarded += len;
+    return len;
+}
+{%- endif %}
+
+static void {{ v.name }}_on_writable(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c)
+{
+    (void)s;
+    (void)c;
+}
+{%- when "echo" %}
+
+static void {{ v.name }}_on_open(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c)
+{
+    s->bytes_echoed = 0;
+    {{ v.name }}_worker(c)->connections++;
+}
+{%- if v.framed %}
+
+/* Each message goes back framed as it came. */
+static void {{ v.name }}_on_message(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c,
+                                    const unsigned char *msg, size_t len)
+{
+    if ({{ v.name }}_send_message(c, msg, len) == 0) {
+        s->bytes_echoed += len;
+    }
+}
+{%- else %}
+
+static size_t {{ v.name }}_on_data(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c,
+{{ v.on_data_indent }}const unsigned char *data, size_t len)
+{
+    /* The loop stops reading while the queue is above io.output_buffer, so echoing all of it
+     * never piles up more than one read past that. */
+    if ({{ v.name }}_write(c, data, len) == 0) {
+        s->bytes_echoed += len;
+    }
+    return len;
+}
+{%- endif %}
+
+static void {{ v.name }}_on_writable(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c)
+{
+    (void)s;
+    (void)c;
+}
+{%- when _ %}
+
+static void {{ v.name }}_on_open(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c)
+{
+    s->bytes_in = 0;
+    {{ v.name }}_worker(c)->connections++;
+}
+{%- if v.framed %}
+
+static void {{ v.name }}_on_message(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c,
+                                    const unsigned char *msg, size_t len)
+{
+    s->bytes_in += len;
+    (void){{ v.name }}_send_message(c, msg, len); /* -1 only when the connection is closing */
+}
+{%- else %}
+
+static size_t {{ v.name }}_on_data(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c,
+{{ v.on_data_indent }}const unsigned char *data, size_t len)
+{
+    s->bytes_in += len;
+    (void){{ v.name }}_write(c, data, len); /* -1 only when the connection is closing */
+    return len; /* everything used; return less to see the rest again with the next bytes */
+}
+{%- endif %}
+
+static void {{ v.name }}_on_writable(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c)
+{
+    (void)s;
+    (void)c;
+}
+{%- endmatch %}
+
+static void {{ v.name }}_on_eof(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c)
+{
+    (void)s;
+    {{ v.name }}_close(c); /* after everything queued is sent */
+}
+
+static void {{ v.name }}_on_timer(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c)
+{
+    (void)s;
+    (void)c;
+}
+
+static void {{ v.name }}_on_close(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c,
+                                  enum {{ v.name }}_close_reason reason, int error)
+{
+    (void)s;
+    (void)c;
+    (void)reason;
+    (void)error;
+}
+{%- else %}
+{%- match v.handler %}
+{%- when "echo" %}
+
+/* RFC 862 echo: every datagram is sent back whole to its sender. */
+struct {{ v.name }}_worker {
+    unsigned long long datagrams;
+};
+
+static void {{ v.name }}_on_message(struct {{ v.name }}_worker *w, struct {{ v.name }}_conn *c,
+                                    const unsigned char *msg, size_t len)
+{
+    w->datagrams++;
+    (void){{ v.name }}_write(c, msg, len); /* fits: io.output_buffer >= io.buffer_size */
+}
+{%- when "discard" %}
+
+/* RFC 863 discard: every datagram is dropped; nothing is ever sent. */
+struct {{ v.name }}_worker {
+    unsigned long long datagrams;
+};
+
+static void {{ v.name }}_on_message(struct {{ v.name }}_worker *w, struct {{ v.name }}_conn *c,
+                                    const unsigned char *msg, size_t len)
+{
+    (void)c;
+    (void)msg;
+    (void)len;
+    w->datagrams++;
+}
+{%- when "chargen" %}
+
+/*
+ * RFC 864 character generator: each datagram received is answered by one datagram of 0 to 512
+ * characters of the pattern (lines of 72 printable characters ending in CR LF, each line
+ * starting one character further along the 95-character cycle), continuing where the last
+ * reply stopped.
+ */
+enum { {{ v.upper }}_LINE_CHARS = 72, {{ v.upper }}_CYCLE = 95 };
+
+struct {{ v.name }}_worker {
+    unsigned line;   /* which line of the pattern comes next */
+    unsigned column; /* position within that line, CR LF included (0..73) */
+    uint32_t rng;    /* picks each reply's length */
+};
+
+static unsigned char {{ v.name }}_chargen_next(struct {{ v.name }}_worker *w)
+{
+    unsigned char c;
+    if (w->column < {{ v.upper }}_LINE_CHARS) {
+        c = (unsigned char)(' ' + (w->line + w->column) % {{ v.upper }}_CYCLE);
+    } else {
+        c = w->column == {{ v.upper }}_LINE_CHARS ? '\r' : '\n';
+    }
+    if (++w->column == {{ v.upper }}_LINE_CHARS + 2) {
+        w->column = 0;
+        w->line = (w->line + 1) % {{ v.upper }}_CYCLE;
+    }
+    return c;
+}
+
+static void {{ v.name }}_on_message(struct {{ v.name }}_worker *w, struct {{ v.name }}_conn *c,
+                                    const unsigned char *msg, size_t len)
+{
+    unsigned char reply[512];
+    size_t i, n;
+    (void)msg;
+    (void)len;
     /* xorshift32: cheap, and good enough to vary reply lengths. */
-    s->rng ^= s->rng << 13;
-    s->rng ^= s->rng >> 17;
-    s->rng ^= s->rng << 5;
-    {{ v.name }}_chargen_fill(s, out, s->rng % 513u);
-{%- endif %}
-    return {{ v.upper }}_KEEP;
-}
-
-{%- if v.tcp %}
-
-static int {{ v.name }}_on_writable(struct {{ v.name }}_session *s, struct {{ v.name }}_out *out)
-{
-{%- if v.tcp %}
-    {{ v.name }}_chargen_fill(s, out, {{ v.name }}_out_room(out));
-{%- else %}
-    (void)s;
-    (void)out;
-{%- endif %}
-    return {{ v.upper }}_KEEP;
-}
-{%- endif %}
-
-static void {{ v.name }}_on_close(struct {{ v.name }}_session *s)
-{
-    (void)s;
+    w->rng ^= w->rng << 13;
+    w->rng ^= w->rng >> 17;
+    w->rng ^= w->rng << 5;
+    n = w->rng % 513u;
+    for (i = 0; i < n; i++) {
+        reply[i] = {{ v.name }}_chargen_next(w);
+    }
+    (void){{ v.name }}_write(c, reply, n);
 }
 {%- when _ %}
 
 /*
  * Your protocol goes here. As generated it echoes, so the server works from the first build;
- * replace the bodies. Per-{{ v.unit }} state goes in the session struct.
+ * replace the body. State goes in the worker struct (one per event loop).
  */
-struct {{ v.name }}_session {
-    unsigned long long bytes_in;
+struct {{ v.name }}_worker {
+    unsigned long long datagrams;
 };
 
-/* Set to 1 when on_writable produces output (a server that talks first, such as chargen). */
-enum { {{ v.upper }}_PRODUCER = 0 };
-
-static int {{ v.name }}_on_open(struct {{ v.name }}_session *s)
+static void {{ v.name }}_on_message(struct {{ v.name }}_worker *w, struct {{ v.name }}_conn *c,
+                                    const unsigned char *msg, size_t len)
 {
-    s->bytes_in = 0;
-    return {{ v.upper }}_KEEP;
-}
-
-static int {{ v.name }}_on_data(struct {{ v.name }}_session *s, const unsigned char *data, size_t len,
-{{ v.on_data_indent }}struct {{ v.name }}_out *out)
-{
-    s->bytes_in += len;
-    if ({{ v.name }}_out_write(out, data, len) != 0) {
-        return {{ v.upper }}_CLOSE;
-    }
-    return {{ v.upper }}_KEEP;
-}
-
-{%- if v.tcp %}
-
-static int {{ v.name }}_on_writable(struct {{ v.name }}_session *s, struct {{ v.name }}_out *out)
-{
-    (void)s;
-    (void)out;
-    return {{ v.upper }}_KEEP;
-}
-{%- endif %}
-
-static void {{ v.name }}_on_close(struct {{ v.name }}_session *s)
-{
-    (void)s;
+    w->datagrams++;
+    (void){{ v.name }}_write(c, msg, len); /* the reply goes back to {{ v.name }}_info(c)->peer */
 }
 {%- endmatch %}
+
+static void {{ v.name }}_on_worker_start(struct {{ v.name }}_worker *w, unsigned index)
+{
+    (void)index;
+    memset(w, 0, sizeof *w);
+{%- if v.handler == "chargen" %}
+    w->rng = 2463534242u;
+{%- endif %}
+}
+
+static void {{ v.name }}_on_worker_stop(struct {{ v.name }}_worker *w)
+{
+    (void)w;
+}
+{%- endif %}

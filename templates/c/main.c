@@ -6,13 +6,14 @@
 struct worker {
     pthread_t thread;
     int fd;
+    unsigned index;
     int status;
 };
 
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
-    w->status = loop_main(w->fd);
+    w->status = loop_main(w->fd, w->index);
     if (w->status != 0) {
         request_stop(); /* one failed loop stops the server rather than leaving it half up */
     }
@@ -37,6 +38,7 @@ int main(int argc, char **argv)
     memset(workers, 0, sizeof workers);
     for (i = 0; i < {{ v.upper }}_WORKERS; i++) {
         /* With port 0 the first socket gets a port from the kernel; the others must share it. */
+        workers[i].index = i;
         workers[i].fd = open_listener(cfg.address, i == 0 ? cfg.port : bound_port(&bound), {{ v.listener_nonblocking }}, &bound);
         if (workers[i].fd < 0) {
             while (i > 0) {
@@ -62,7 +64,7 @@ int main(int argc, char **argv)
     }
     pthread_sigmask(SIG_SETMASK, &previous, NULL);
 
-    status = loop_main(workers[0].fd);
+    status = loop_main(workers[0].fd, 0);
     if (status != 0) {
         request_stop();
     }

@@ -6,29 +6,34 @@
 {%- if v.tcp %}
 {% include "c/tcp_conn.c" %}
 
+{% include "c/timers.c" %}
+
 /* ---------------------------------------------------------------------------------------------
  * The poll loop, level-triggered: slot 0 is the stop pipe, slot 1 the listener, and each
- * connection's slot asks only for what it can use now (no POLLIN while its output is full).
+ * connection's slot asks only for what it can use now (POLLOUT only while output waits).
  */
 
 enum { STOP_SLOT = 0, LISTEN_SLOT = 1, FIRST_CONN_SLOT = 2 };
 
 struct loop {
     struct pollfd *fds;  /* fds[i] belongs to conns[i] from FIRST_CONN_SLOT on */
-    struct conn **conns;
+    Conn **conns;
     nfds_t count;
     int spare_fd;        /* given up to shed a connection when out of descriptors */
+    unsigned index;
+    int more;            /* some connection spent its budget with work left */
     unsigned char *scratch;
-    uint64_t next_sweep_ms;
+    struct timer_heap timers;
+    struct {{ v.name }}_worker worker;
 };
 
-static short conn_poll_events(const struct conn *c)
+static short conn_poll_events(const Conn *c)
 {
     short events = 0;
-    if (!c->read_closed && !c->closing && conn_room(c) >= {{ v.upper }}_BUFFER_SIZE) {
+    if (!c->read_closed && (c->phase != PHASE_OPEN || (!c->read_paused && !c->eof_pending))) {
         events |= POLLIN;
     }
-    if (conn_pending(c) > 0 || ({{ v.upper }}_PRODUCER && !c->closing)) {
+    if (c->out_pending > 0) {
         events |= POLLOUT;
     }
     return events;
@@ -37,70 +42,71 @@ static short conn_poll_events(const struct conn *c)
 /* Closes the connection in slot i by moving the last slot into it. */
 static void loop_close(struct loop *lp, nfds_t i)
 {
-    conn_release(lp->conns[i]);
-    free(lp->conns[i]);
+    Conn *c = lp->conns[i];
+    timers_remove(&lp->timers, c);
+    conn_release(c);
+    free(c);
     lp->count--;
-    lp->fds[i] = lp->fds[lp->count];
-    lp->conns[i] = lp->conns[lp->count];
+    if (i < lp->count) {
+        lp->fds[i] = lp->fds[lp->count];
+        lp->conns[i] = lp->conns[lp->count];
+        lp->conns[i]->slot = i;
+    }
+}
+
+/* Services slot i; returns 0 when it was closed (the slot now holds another connection). */
+static int loop_service(struct loop *lp, nfds_t i, uint64_t now)
+{
+    Conn *c = lp->conns[i];
+    int status = conn_service(c, lp->scratch, now);
+    if (status == CONN_DONE) {
+        loop_close(lp, i);
+        return 0;
+    }
+    c->more = status == CONN_MORE;
+    lp->more |= c->more;
+    lp->fds[i].events = conn_poll_events(c);
+    lp->fds[i].revents = 0;
+    timers_schedule(&lp->timers, c);
+    return 1;
 }
 
 static void loop_accept(struct loop *lp, uint64_t now)
 {
     int i;
     for (i = 0; i < 64 && lp->count < FIRST_CONN_SLOT + {{ v.upper }}_MAX_CONNECTIONS; i++) {
-        struct conn *c;
-        int fd = accept_connection(lp->fds[LISTEN_SLOT].fd, &lp->spare_fd, SOCK_NONBLOCK);
+        struct sockaddr_storage peer;
+        Conn *c;
+        nfds_t slot;
+        int fd = accept_connection(lp->fds[LISTEN_SLOT].fd, &lp->spare_fd, &peer);
         if (fd < 0) {
             return;
         }
-        c = conn_open(fd, now);
+        c = conn_open(fd, &peer, &lp->worker, lp->index, now);
         if (c == NULL) {
             close(fd);
             continue;
         }
-        lp->conns[lp->count] = c;
-        lp->fds[lp->count].fd = fd;
-        lp->fds[lp->count].events = conn_poll_events(c);
-        lp->fds[lp->count].revents = 0;
-        lp->count++;
+        slot = lp->count++;
+        c->slot = slot;
+        lp->conns[slot] = c;
+        lp->fds[slot].fd = fd;
+        conn_start(c);
+        (void)loop_service(lp, slot, now); /* sends what on_open queued */
     }
 }
-
-{%- if v.idle_timeout_ms > 0 %}
-
-static void loop_sweep(struct loop *lp, uint64_t now)
-{
-    nfds_t i = FIRST_CONN_SLOT;
-    if (now < lp->next_sweep_ms) {
-        return;
-    }
-    while (i < lp->count) {
-        if (now - lp->conns[i]->last_active_ms >= {{ v.upper }}_IDLE_TIMEOUT_MS) {
-            loop_close(lp, i); /* slot i now holds another connection: look at it next */
-        } else {
-            i++;
-        }
-    }
-    lp->next_sweep_ms = now + ({{ v.upper }}_IDLE_TIMEOUT_MS + 3) / 4;
-}
-{%- endif %}
 
 static int loop_run(struct loop *lp)
 {
     uint64_t now = now_ms();
-{%- if v.idle_timeout_ms > 0 %}
-    lp->next_sweep_ms = now + ({{ v.upper }}_IDLE_TIMEOUT_MS + 3) / 4;
-{%- endif %}
     for (;;) {
         nfds_t i;
-        int timeout = -1;
+        size_t budget;
+        Conn *due;
         int n;
-{%- if v.idle_timeout_ms > 0 %}
-        timeout = lp->next_sweep_ms > now ? (int)(lp->next_sweep_ms - now) : 0;
-{%- endif %}
         /* At the connection limit new peers wait in the backlog. */
         lp->fds[LISTEN_SLOT].events = lp->count < FIRST_CONN_SLOT + {{ v.upper }}_MAX_CONNECTIONS ? POLLIN : 0;
-        n = poll(lp->fds, lp->count, timeout);
+        n = poll(lp->fds, lp->count, lp->more ? 0 : timers_timeout(&lp->timers, now));
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -112,56 +118,54 @@ static int loop_run(struct loop *lp)
         if (lp->fds[STOP_SLOT].revents != 0) {
             return 0;
         }
+        lp->more = 0;
         i = FIRST_CONN_SLOT;
         while (i < lp->count) {
-            struct conn *c = lp->conns[i];
-            if (lp->fds[i].revents == 0) {
+            if ((lp->fds[i].revents == 0 && !lp->conns[i]->more) || loop_service(lp, i, now)) {
                 i++;
-                continue;
             }
-            /* CONN_MORE needs no bookkeeping: level-triggered poll reports the rest again. */
-            if (conn_service(c, lp->scratch, now) == CONN_DONE) {
-                loop_close(lp, i);
-                continue;
-            }
-            lp->fds[i].events = conn_poll_events(c);
-            lp->fds[i].revents = 0;
-            i++;
         }
         if (lp->fds[LISTEN_SLOT].revents != 0) {
             loop_accept(lp, now);
         }
-{%- if v.idle_timeout_ms > 0 %}
-        loop_sweep(lp, now);
-{%- endif %}
+        budget = lp->timers.len;
+        while (budget-- > 0 && (due = timers_next_due(&lp->timers, now)) != NULL) {
+            conn_expire(due, now);
+            (void)loop_service(lp, due->slot, now);
+        }
     }
 }
 
 /* One event loop on its own listening socket; every worker runs one. */
-static int loop_main(int listen_fd)
+static int loop_main(int listen_fd, unsigned index)
 {
     struct loop lp;
     int status = -1;
     memset(&lp, 0, sizeof lp);
+    lp.index = index;
     lp.fds = calloc(FIRST_CONN_SLOT + {{ v.upper }}_MAX_CONNECTIONS, sizeof *lp.fds);
     lp.conns = calloc(FIRST_CONN_SLOT + {{ v.upper }}_MAX_CONNECTIONS, sizeof *lp.conns);
     lp.scratch = malloc({{ v.upper }}_BUFFER_SIZE);
     lp.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (lp.fds != NULL && lp.conns != NULL && lp.scratch != NULL) {
+    if (lp.fds != NULL && lp.conns != NULL && lp.scratch != NULL && timers_init(&lp.timers) == 0) {
         lp.fds[STOP_SLOT].fd = stop_pipe[0];
         lp.fds[STOP_SLOT].events = POLLIN;
         lp.fds[LISTEN_SLOT].fd = listen_fd;
         lp.count = FIRST_CONN_SLOT;
+        {{ v.name }}_on_worker_start(&lp.worker, index);
         status = loop_run(&lp);
         while (lp.count > FIRST_CONN_SLOT) {
+            conn_end(lp.conns[lp.count - 1], {{ v.upper }}_CLOSE_STOPPING, 0);
             loop_close(&lp, lp.count - 1);
         }
+        {{ v.name }}_on_worker_stop(&lp.worker);
     } else {
         log_errno("calloc");
     }
     if (lp.spare_fd >= 0) {
         close(lp.spare_fd);
     }
+    free(lp.timers.items);
     free(lp.fds);
     free(lp.conns);
     free(lp.scratch);
@@ -175,12 +179,12 @@ static int loop_main(int listen_fd)
  * a reply waits.
  */
 
-static int loop_main(int fd)
+static int loop_main(int fd, unsigned index)
 {
     struct dgram_server d;
     struct pollfd fds[2];
     int status = -1;
-    if (dgram_open(&d, fd) != 0) {
+    if (dgram_open(&d, fd, index) != 0) {
         return -1;
     }
     fds[0].fd = stop_pipe[0];

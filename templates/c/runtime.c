@@ -65,7 +65,7 @@ static int install_signal_handlers(void)
     return 0;
 }
 
-{%- if v.tcp && v.model != "blocking" %}
+{%- if v.tcp %}
 
 static uint64_t now_ms(void)
 {
@@ -173,11 +173,12 @@ static int configure_connection(int fd)
  * When the process is out of descriptors, the spare one is given up to accept and close the
  * waiting peer: otherwise the listener stays readable and the loop would spin (libuv's trick).
  */
-static int accept_connection(int listen_fd, int *spare_fd, int flags)
+static int accept_connection(int listen_fd, int *spare_fd, struct sockaddr_storage *peer)
 {
     static unsigned long long shed;
     for (;;) {
-        int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | flags);
+        socklen_t peer_len = sizeof *peer;
+        int fd = accept4(listen_fd, (struct sockaddr *)peer, &peer_len, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd >= 0) {
             if (configure_connection(fd) != 0) {
                 close(fd);
@@ -300,23 +301,33 @@ static int bound_port(const struct sockaddr_storage *addr)
     return ntohs(((const struct sockaddr_in *)(const void *)addr)->sin_port);
 }
 
+/* "192.0.2.1:5000" or "[2001:db8::1]:5000"; "?" for an address of another family. */
+static void format_address(const struct sockaddr_storage *addr, char *text, size_t size)
+{
+    char ip[INET6_ADDRSTRLEN];
+    const void *raw;
+    if (addr->ss_family == AF_INET6) {
+        raw = &((const struct sockaddr_in6 *)(const void *)addr)->sin6_addr;
+    } else if (addr->ss_family == AF_INET) {
+        raw = &((const struct sockaddr_in *)(const void *)addr)->sin_addr;
+    } else {
+        snprintf(text, size, "?");
+        return;
+    }
+    if (inet_ntop(addr->ss_family, raw, ip, sizeof ip) == NULL) {
+        snprintf(text, size, "?");
+    } else if (addr->ss_family == AF_INET6) {
+        snprintf(text, size, "[%s]:%d", ip, bound_port(addr));
+    } else {
+        snprintf(text, size, "%s:%d", ip, bound_port(addr));
+    }
+}
+
 /* The ready line tests and scripts wait for; flushed so a pipe sees it at once. */
 static void print_ready(const struct sockaddr_storage *addr)
 {
-    char text[INET6_ADDRSTRLEN];
-    const void *ip;
-    if (addr->ss_family == AF_INET6) {
-        ip = &((const struct sockaddr_in6 *)(const void *)addr)->sin6_addr;
-    } else {
-        ip = &((const struct sockaddr_in *)(const void *)addr)->sin_addr;
-    }
-    if (inet_ntop(addr->ss_family, ip, text, sizeof text) == NULL) {
-        snprintf(text, sizeof text, "?");
-    }
-    if (addr->ss_family == AF_INET6) {
-        printf("listening on [%s]:%d\n", text, bound_port(addr));
-    } else {
-        printf("listening on %s:%d\n", text, bound_port(addr));
-    }
+    char text[INET6_ADDRSTRLEN + 8];
+    format_address(addr, text, sizeof text);
+    printf("listening on %s\n", text);
     fflush(stdout);
 }

@@ -1,173 +1,772 @@
 
 /* ---------------------------------------------------------------------------------------------
- * One TCP connection: read, hand bytes to the handler, send what it queued. Shared by the
- * event loops; {{ v.model }} decides when to call conn_service().
+ * One TCP connection: the handler contract's machinery, shared by every model; {{ v.model }}
+ * only decides when to call conn_service() and when timers are due.
+ *
+ * Input is read into a per-loop scratch buffer; only what the handler leaves unconsumed is
+ * copied into the connection's own buffer. Output is a list of chunks sent with sendmsg()
+ * and an iovec, so a partial send costs no copying. A connection moves through phases:
+ *   OPEN     the handler is called;
+ *   CLOSING  after {{ v.name }}_close() or EOF: queued output is sent, input is read and dropped;
+ *   LINGER   after shutdown(SHUT_WR): input is dropped until the peer's FIN or server.linger_ms,
+ *            so unread input cannot turn close() into a reset that destroys the reply;
+ *   DONE     closed next, with on_close(reason).
  */
 
 /* Receive calls per connection per wakeup, so one busy peer cannot starve the others. */
 enum { CONN_BUDGET = 16 };
+/* Chunk size of the output queue; a larger write gets one chunk of its own size. */
+enum { OUT_CHUNK = 16384 };
+/* Chunks handed to one sendmsg(). */
+enum { OUT_IOV = 16 };
 
 enum conn_status {
-    CONN_WAIT, /* nothing more to do until the socket is ready again */
+    CONN_WAIT, /* nothing more to do until the socket is ready or a timer is due */
     CONN_MORE, /* budget spent with work left: service again soon */
     CONN_DONE  /* finished or failed: close it */
 };
 
-struct conn {
+enum conn_phase { PHASE_OPEN, PHASE_CLOSING, PHASE_LINGER, PHASE_DONE };
+
+#define NO_DEADLINE UINT64_MAX
+
+struct out_chunk {
+    struct out_chunk *next;
+    size_t head; /* first byte not yet sent */
+    size_t tail; /* end of the bytes queued */
+    size_t cap;
+    unsigned char data[];
+};
+
+struct {{ v.name }}_conn {
     int fd;
-    int read_closed;         /* the peer shut down its sending side */
-    int closing;             /* the handler asked to close once output is sent */
+    enum conn_phase phase;
+    enum {{ v.name }}_close_reason reason;
+    int error;               /* errno for the error reasons */
+    int opened;              /* on_open ran, so on_close is owed */
+    int read_closed;         /* the peer's FIN was read */
+    int eof_pending;         /* ...and on_eof is still owed */
+    int input_held;          /* input was left unconsumed while congested: present it again */
+    int read_paused;         /* output above the high-water mark: do not read */
+    int want_writable;
+    int reset_on_close;      /* {{ v.name }}_abort(): SO_LINGER 0 */
 {%- if v.model == "epoll" %}
     int peer_hup;            /* EPOLLRDHUP seen: a short read may hide the FIN behind it */
 {%- endif %}
     uint64_t last_active_ms; /* for the idle timeout */
-    size_t out_sent;         /* bytes of out already sent */
-    struct {{ v.name }}_out out;
+    uint64_t timer_at_ms;    /* the handler's timer, or NO_DEADLINE */
+    uint64_t linger_until_ms;
+    /* Unconsumed input: in_len bytes from in_buf + in_start. */
+    unsigned char *in_buf;
+    size_t in_start, in_len, in_cap;
+    /* Queued output. */
+    struct out_chunk *out_head, *out_tail, *out_spare;
+    size_t out_pending;
+    struct {{ v.name }}_info info;
+    struct {{ v.name }}_worker *worker;
     struct {{ v.name }}_session session;
+    /* The loop's bookkeeping. */
+    size_t heap_index;       /* position in the timer heap, or SIZE_MAX */
+    uint64_t heap_key;       /* the deadline it is filed under (never later than the real one) */
 {%- if v.model == "epoll" %}
-    struct conn *prev, *next; /* every open connection, for the idle sweep */
-    struct conn *ready_next;  /* the loop's list of connections with work left */
+    struct {{ v.name }}_conn *prev, *next; /* every open connection, for shutdown */
+    struct {{ v.name }}_conn *ready_next;  /* the loop's list of connections with work left */
     int in_ready;
-    int released;             /* closed while still on the ready list; freed when popped */
+    int released;            /* closed while still on the ready list; freed when popped */
+{%- endif %}
+{%- if v.model == "poll" %}
+    int more;                /* spent its budget with work left */
+    size_t slot;             /* its index in the loop's pollfd array */
+{%- endif %}
+{%- if v.model == "blocking" %}
+    pthread_mutex_t *worker_lock; /* callbacks of one worker never run at the same time */
 {%- endif %}
 };
 
-static struct conn *conn_open(int fd, uint64_t now)
+typedef struct {{ v.name }}_conn Conn;
+
+static atomic_ullong next_conn_id = 1;
+static unsigned long long output_limit_closes, input_limit_closes;
+
+{%- if v.model == "blocking" %}
+
+/* Connection threads share their worker's state, so callbacks take the worker's lock: a
+ * handler needs no locking of its own, exactly as in the event-loop models. */
+static void handler_enter(Conn *c)
 {
-    struct conn *c = calloc(1, sizeof *c);
+    pthread_mutex_lock(c->worker_lock);
+}
+
+static void handler_leave(Conn *c)
+{
+    pthread_mutex_unlock(c->worker_lock);
+}
+{%- else %}
+
+/* Callbacks run on their worker's thread only: nothing to lock. */
+static void handler_enter(Conn *c)
+{
+    (void)c;
+}
+
+static void handler_leave(Conn *c)
+{
+    (void)c;
+}
+{%- endif %}
+
+/* ---- the contract's functions ---- */
+
+static inline const struct {{ v.name }}_info *{{ v.name }}_info(const Conn *c)
+{
+    return &c->info;
+}
+
+static inline struct {{ v.name }}_worker *{{ v.name }}_worker(Conn *c)
+{
+    return c->worker;
+}
+
+static inline size_t {{ v.name }}_pending(const Conn *c)
+{
+    return c->out_pending;
+}
+
+static inline int {{ v.name }}_congested(const Conn *c)
+{
+    return c->out_pending >= {{ v.upper }}_OUTPUT_BUFFER;
+}
+
+static inline void {{ v.name }}_want_writable(Conn *c, int on)
+{
+    c->want_writable = on != 0;
+}
+
+static inline void {{ v.name }}_timer_set(Conn *c, uint32_t ms)
+{
+    c->timer_at_ms = now_ms() + ms;
+}
+
+static inline void {{ v.name }}_timer_cancel(Conn *c)
+{
+    c->timer_at_ms = NO_DEADLINE;
+}
+
+static inline void {{ v.name }}_close(Conn *c)
+{
+    if (c->phase == PHASE_OPEN) {
+        c->phase = PHASE_CLOSING;
+        c->reason = c->read_closed ? {{ v.upper }}_CLOSE_PEER : {{ v.upper }}_CLOSE_HANDLER;
+    }
+}
+
+static inline void {{ v.name }}_abort(Conn *c)
+{
+    if (c->phase != PHASE_DONE) {
+        c->phase = PHASE_DONE;
+        c->reason = {{ v.upper }}_CLOSE_ABORT;
+        c->reset_on_close = 1;
+    }
+}
+
+/* Ends the connection at once for a reason the loop found (not a graceful close). */
+static void conn_end(Conn *c, enum {{ v.name }}_close_reason reason, int error)
+{
+    if (c->phase != PHASE_DONE) {
+        c->phase = PHASE_DONE;
+        c->reason = reason;
+        c->error = error;
+    }
+}
+
+/* A failed send or receive: resets are the peer's doing, anything else is an error. */
+static void conn_fail(Conn *c, int error)
+{
+    int reset = error == ECONNRESET || error == EPIPE || error == ECONNABORTED || error == ETIMEDOUT;
+    conn_end(c, reset ? {{ v.upper }}_CLOSE_RESET : {{ v.upper }}_CLOSE_ERROR, error);
+}
+
+/* Room for at least `want` bytes at the tail of the queue; NULL when out of memory. */
+static struct out_chunk *out_reserve(Conn *c, size_t want)
+{
+    struct out_chunk *chunk = c->out_tail;
+    size_t cap;
+    if (chunk != NULL && chunk->cap - chunk->tail >= want) {
+        return chunk;
+    }
+    if (want <= OUT_CHUNK && c->out_spare != NULL) {
+        chunk = c->out_spare;
+        c->out_spare = NULL;
+    } else {
+        cap = want > OUT_CHUNK ? want : OUT_CHUNK;
+        chunk = malloc(sizeof *chunk + cap);
+        if (chunk == NULL) {
+            return NULL;
+        }
+        chunk->cap = cap;
+    }
+    chunk->next = NULL;
+    chunk->head = 0;
+    chunk->tail = 0;
+    if (c->out_tail != NULL) {
+        c->out_tail->next = chunk;
+    } else {
+        c->out_head = chunk;
+    }
+    c->out_tail = chunk;
+    return chunk;
+}
+
+/* Checks that len more bytes may be queued; past the hard limit the connection ends. */
+static int out_admit(Conn *c, size_t len)
+{
+    if (c->phase != PHASE_OPEN && c->phase != PHASE_CLOSING) {
+        return -1;
+    }
+    if ((unsigned long long)c->out_pending + len > {{ v.upper }}_OUTPUT_LIMIT) {
+        log_occurrence("closed a connection past io.output_limit (the peer does not read)", &output_limit_closes);
+        conn_end(c, {{ v.upper }}_CLOSE_OUTPUT_LIMIT, 0);
+        return -1;
+    }
+    return 0;
+}
+
+static inline int {{ v.name }}_write(Conn *c, const void *data, size_t len)
+{
+    const unsigned char *bytes = data;
+    if (out_admit(c, len) != 0) {
+        return -1;
+    }
+    while (len > 0) {
+        struct out_chunk *chunk = c->out_tail;
+        size_t n;
+        if (chunk == NULL || chunk->tail == chunk->cap) {
+            chunk = out_reserve(c, len);
+            if (chunk == NULL) {
+                conn_end(c, {{ v.upper }}_CLOSE_ERROR, ENOMEM);
+                return -1;
+            }
+        }
+        n = chunk->cap - chunk->tail;
+        if (n > len) {
+            n = len;
+        }
+        memcpy(chunk->data + chunk->tail, bytes, n);
+        chunk->tail += n;
+        c->out_pending += n;
+        bytes += n;
+        len -= n;
+    }
+    return 0;
+}
+
+static inline int {{ v.name }}_printf(Conn *c, const char *format, ...)
+{
+    struct out_chunk *chunk;
+    va_list args;
+    int needed;
+    va_start(args, format);
+    needed = vsnprintf(NULL, 0, format, args);
+    va_end(args);
+    if (needed < 0 || out_admit(c, (size_t)needed) != 0) {
+        return -1;
+    }
+    chunk = out_reserve(c, (size_t)needed + 1); /* vsnprintf writes a NUL we do not send */
+    if (chunk == NULL) {
+        conn_end(c, {{ v.upper }}_CLOSE_ERROR, ENOMEM);
+        return -1;
+    }
+    va_start(args, format);
+    vsnprintf((char *)chunk->data + chunk->tail, (size_t)needed + 1, format, args);
+    va_end(args);
+    chunk->tail += (size_t)needed;
+    c->out_pending += (size_t)needed;
+    return 0;
+}
+
+/* ---- the machinery ---- */
+
+/* The earliest moment the loop must look at this connection again without socket events. */
+static uint64_t conn_deadline(const Conn *c)
+{
+    uint64_t at = c->phase == PHASE_OPEN ? c->timer_at_ms : NO_DEADLINE;
+    if (c->phase == PHASE_LINGER) {
+        return c->linger_until_ms < at ? c->linger_until_ms : at;
+    }
+{%- if v.idle_timeout_ms > 0 %}
+    if (c->last_active_ms + {{ v.upper }}_IDLE_TIMEOUT_MS < at) {
+        at = c->last_active_ms + {{ v.upper }}_IDLE_TIMEOUT_MS;
+    }
+{%- endif %}
+    return at;
+}
+
+static Conn *conn_open(int fd, const struct sockaddr_storage *peer, struct {{ v.name }}_worker *worker,
+                       unsigned worker_index, uint64_t now)
+{
+    socklen_t local_len = sizeof(struct sockaddr_storage);
+    Conn *c = calloc(1, sizeof *c);
     if (c == NULL) {
         log_errno("calloc");
         return NULL;
     }
     c->fd = fd;
+    c->phase = PHASE_OPEN;
     c->last_active_ms = now;
-    /* The queue is allocated on first use: idle connections cost no buffer. */
-    c->out.cap = {{ v.upper }}_OUTPUT_BUFFER;
-    if ({{ v.name }}_on_open(&c->session) != {{ v.upper }}_KEEP) {
-        c->closing = 1;
+    c->timer_at_ms = NO_DEADLINE;
+    c->heap_index = SIZE_MAX;
+    c->worker = worker;
+    c->info.id = atomic_fetch_add(&next_conn_id, 1);
+    c->info.worker = worker_index;
+    c->info.peer = *peer;
+    if (getsockname(fd, (struct sockaddr *)&c->info.local, &local_len) != 0) {
+        memset(&c->info.local, 0, sizeof c->info.local);
     }
+    format_address(&c->info.peer, c->info.peer_text, sizeof c->info.peer_text);
+    format_address(&c->info.local, c->info.local_text, sizeof c->info.local_text);
     return c;
 }
 
-/* Closes the socket and frees the buffers; the struct itself is the caller's to free. */
-static void conn_release(struct conn *c)
+/* Runs on_open once the loop has filed the connection (it may write, close or set a timer). */
+static void conn_start(Conn *c)
 {
-    {{ v.name }}_on_close(&c->session);
+    handler_enter(c);
+    c->opened = 1;
+    {{ v.name }}_on_open(&c->session, c);
+    handler_leave(c);
+}
+
+/* Calls on_close with the reason decided earlier, closes the socket and frees the buffers;
+ * the struct is the caller's. */
+static void conn_release(Conn *c)
+{
+    struct out_chunk *chunk = c->out_head;
+    c->phase = PHASE_DONE;
+    if (c->opened) {
+        handler_enter(c);
+        {{ v.name }}_on_close(&c->session, c, c->reason, c->error);
+        handler_leave(c);
+    }
+    if (c->reset_on_close) {
+        struct linger lg;
+        lg.l_onoff = 1;
+        lg.l_linger = 0;
+        (void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
     close(c->fd);
     c->fd = -1;
-    free(c->out.buf);
-    c->out.buf = NULL;
+    while (chunk != NULL) {
+        struct out_chunk *next = chunk->next;
+        free(chunk);
+        chunk = next;
+    }
+    free(c->out_spare);
+    free(c->in_buf);
+    c->out_head = c->out_tail = c->out_spare = NULL;
+    c->in_buf = NULL;
 }
 
-static size_t conn_pending(const struct conn *c)
+/* Sends queued output. 1: all sent; 0: the socket is full; -1: failed (errno set). */
+static int conn_flush(Conn *c, uint64_t now)
 {
-    return c->out.len - c->out_sent;
-}
-
-/* Room the handler would have after compaction. */
-static size_t conn_room(const struct conn *c)
-{
-    return c->out.cap - conn_pending(c);
-}
-
-/* Sends queued output. 1: all sent; 0: the socket is full; -1: the connection failed. */
-static int conn_flush(struct conn *c, uint64_t now)
-{
-    while (c->out_sent < c->out.len) {
-        ssize_t n = send(c->fd, c->out.buf + c->out_sent, c->out.len - c->out_sent, MSG_NOSIGNAL);
-        if (n > 0) {
-            c->out_sent += (size_t)n;
-            c->last_active_ms = now;
-        } else if (n < 0 && errno == EINTR) {
-            continue;
-        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            return 0;
-        } else {
-            return -1; /* EPIPE, ECONNRESET...: the peer is gone */
+    while (c->out_pending > 0) {
+        struct iovec iov[OUT_IOV];
+        struct msghdr msg;
+        struct out_chunk *chunk = c->out_head;
+        size_t sent;
+        ssize_t n;
+        int count = 0;
+        for (; chunk != NULL && count < OUT_IOV; chunk = chunk->next) {
+            if (chunk->tail > chunk->head) {
+                iov[count].iov_base = chunk->data + chunk->head;
+                iov[count].iov_len = chunk->tail - chunk->head;
+                count++;
+            }
+        }
+        memset(&msg, 0, sizeof msg);
+        msg.msg_iov = iov;
+        msg.msg_iovlen = (size_t)count;
+        n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                return 0;
+            }
+            return -1;
+        }
+        c->last_active_ms = now;
+        c->out_pending -= (size_t)n;
+        /* Drop what was sent: whole chunks are freed (one kept for reuse), the first partly
+         * sent one only moves its head. */
+        sent = (size_t)n;
+        while (c->out_head != NULL) {
+            size_t queued;
+            chunk = c->out_head;
+            queued = chunk->tail - chunk->head;
+            if (sent < queued) {
+                chunk->head += sent;
+                break;
+            }
+            sent -= queued;
+            c->out_head = chunk->next;
+            if (c->out_head == NULL) {
+                c->out_tail = NULL;
+            }
+            if (chunk->cap == OUT_CHUNK && c->out_spare == NULL) {
+                c->out_spare = chunk;
+            } else {
+                free(chunk);
+            }
         }
     }
-    c->out.len = 0;
-    c->out_sent = 0;
-    c->out.has_reply = 0;
     return 1;
 }
 
-/* Makes the queue ready for the handler: allocated, unsent bytes moved to the front. */
-static int conn_prepare_out(struct conn *c)
+/* Makes room for one more receive after the unconsumed input; -1 when out of memory. */
+static int conn_input_room(Conn *c)
 {
-    if (c->out.buf == NULL) {
-        c->out.buf = malloc(c->out.cap);
-        if (c->out.buf == NULL) {
-            log_errno("malloc");
+    if (c->in_start > 0 && c->in_start + c->in_len + {{ v.upper }}_BUFFER_SIZE > c->in_cap) {
+        memmove(c->in_buf, c->in_buf + c->in_start, c->in_len);
+        c->in_start = 0;
+    }
+    if (c->in_len + {{ v.upper }}_BUFFER_SIZE > c->in_cap) {
+        size_t cap = c->in_cap == 0 ? 2u * {{ v.upper }}_BUFFER_SIZE : 2 * c->in_cap;
+        unsigned char *grown;
+        while (cap < c->in_len + {{ v.upper }}_BUFFER_SIZE) {
+            cap *= 2;
+        }
+        grown = realloc(c->in_buf, cap);
+        if (grown == NULL) {
             return -1;
         }
+        c->in_buf = grown;
+        c->in_cap = cap;
     }
-    if (c->out_sent > 0) {
-        memmove(c->out.buf, c->out.buf + c->out_sent, conn_pending(c));
-        c->out.len -= c->out_sent;
-        c->out_sent = 0;
+    return 0;
+}
+
+{%- if v.framed %}
+
+static inline int {{ v.name }}_send_message(Conn *c, const void *msg, size_t len)
+{
+{%- if v.framing == "line" %}
+    if ({{ v.name }}_write(c, msg, len) != 0) {
+        return -1;
+    }
+    return {{ v.name }}_write(c, "\n", 1);
+{%- else if v.framing == "delimiter" %}
+    static const unsigned char delimiter[{{ v.delimiter_len }}] = { {{ v.delimiter_bytes }} };
+    if ({{ v.name }}_write(c, msg, len) != 0) {
+        return -1;
+    }
+    return {{ v.name }}_write(c, delimiter, sizeof delimiter);
+{%- else %}
+    unsigned char prefix[{{ v.prefix_bytes }}];
+    uint64_t length = len;
+    int i;
+{%- if v.prefix_bytes < 8 %}
+    if (length >> (8 * {{ v.prefix_bytes }}) != 0) {
+        return -1;
+    }
+{%- endif %}
+    for (i = 0; i < {{ v.prefix_bytes }}; i++) {
+{%- if v.prefix_big_endian %}
+        prefix[{{ v.prefix_bytes }} - 1 - i] = (unsigned char)(length >> (8 * i));
+{%- else %}
+        prefix[i] = (unsigned char)(length >> (8 * i));
+{%- endif %}
+    }
+    if ({{ v.name }}_write(c, prefix, sizeof prefix) != 0) {
+        return -1;
+    }
+    return {{ v.name }}_write(c, msg, len);
+{%- endif %}
+}
+
+/* Built-in framing ({{ v.framing }}): hands every whole message to on_message and consumes it.
+ * Stops while the output is congested, so a pipelining peer is paced by what it reads. */
+static size_t framing_deliver(Conn *c, const unsigned char *data, size_t len)
+{
+    size_t used = 0;
+    while (c->phase == PHASE_OPEN && used < len && !{{ v.name }}_congested(c)) {
+        const unsigned char *start = data + used;
+        size_t avail = len - used;
+{%- if v.framing == "line" %}
+        const unsigned char *end = memchr(start, '\n', avail);
+        size_t msg_len;
+        if (end == NULL) {
+            break;
+        }
+        msg_len = (size_t)(end - start);
+        if (msg_len > 0 && start[msg_len - 1] == '\r') {
+            msg_len--;
+        }
+        if (msg_len > {{ v.upper }}_MAX_MESSAGE) {
+            conn_end(c, {{ v.upper }}_CLOSE_INPUT_LIMIT, 0);
+            break;
+        }
+        used += (size_t)(end - start) + 1;
+        {{ v.name }}_on_message(&c->session, c, start, msg_len);
+{%- else if v.framing == "delimiter" %}
+        static const unsigned char delimiter[{{ v.delimiter_len }}] = { {{ v.delimiter_bytes }} };
+        const unsigned char *end = memmem(start, avail, delimiter, sizeof delimiter);
+        size_t msg_len;
+        if (end == NULL) {
+            break;
+        }
+        msg_len = (size_t)(end - start);
+        if (msg_len > {{ v.upper }}_MAX_MESSAGE) {
+            conn_end(c, {{ v.upper }}_CLOSE_INPUT_LIMIT, 0);
+            break;
+        }
+        used += msg_len + sizeof delimiter;
+        {{ v.name }}_on_message(&c->session, c, start, msg_len);
+{%- else %}
+        uint64_t msg_len = 0;
+        int i;
+        if (avail < {{ v.prefix_bytes }}u) {
+            break;
+        }
+        for (i = 0; i < {{ v.prefix_bytes }}; i++) {
+{%- if v.prefix_big_endian %}
+            msg_len = (msg_len << 8) | start[i];
+{%- else %}
+            msg_len |= (uint64_t)start[i] << (8 * i);
+{%- endif %}
+        }
+        if (msg_len > {{ v.upper }}_MAX_MESSAGE) {
+            log_occurrence("closed a connection whose message is longer than io.max_message", &input_limit_closes);
+            conn_end(c, {{ v.upper }}_CLOSE_INPUT_LIMIT, 0);
+            break;
+        }
+        if (avail - {{ v.prefix_bytes }}u < msg_len) {
+            break;
+        }
+        used += {{ v.prefix_bytes }}u + (size_t)msg_len;
+        {{ v.name }}_on_message(&c->session, c, start + {{ v.prefix_bytes }}, (size_t)msg_len);
+{%- endif %}
+    }
+    return used;
+}
+{%- endif %}
+
+/* Hands input to the handler: `fresh` (just received into the scratch buffer) after whatever
+ * the connection kept. Unconsumed bytes are kept for next time, up to io.max_message. */
+static void conn_deliver(Conn *c, const unsigned char *fresh, size_t fresh_len)
+{
+    const unsigned char *data = fresh;
+    size_t len = fresh_len;
+    size_t used;
+    if (c->in_len > 0) {
+        data = c->in_buf + c->in_start; /* fresh bytes were received right after them */
+        len = c->in_len;
+    }
+    if (len == 0) {
+        return;
+    }
+    handler_enter(c);
+{%- if v.framed %}
+    used = framing_deliver(c, data, len);
+{%- else %}
+    used = {{ v.name }}_on_data(&c->session, c, data, len);
+{%- endif %}
+    handler_leave(c);
+    if (used > len) {
+        used = len; /* a handler cannot consume what it was not given */
+    }
+    if (c->in_len > 0) {
+        c->in_start += used;
+        c->in_len -= used;
+        if (c->in_len == 0) {
+            c->in_start = 0;
+            if (c->in_cap > 4u * {{ v.upper }}_BUFFER_SIZE) {
+                free(c->in_buf); /* a large message is over: do not keep its buffer */
+                c->in_buf = NULL;
+                c->in_cap = 0;
+            }
+        }
+    } else if (used < len && c->phase == PHASE_OPEN) {
+        /* Keep the rest; the next receive appends to it. */
+        if (c->in_cap < len - used) {
+            free(c->in_buf);
+            c->in_cap = 2u * {{ v.upper }}_BUFFER_SIZE > len - used ? 2u * {{ v.upper }}_BUFFER_SIZE : len - used;
+            c->in_buf = malloc(c->in_cap);
+            if (c->in_buf == NULL) {
+                c->in_cap = 0;
+                conn_end(c, {{ v.upper }}_CLOSE_ERROR, ENOMEM);
+                return;
+            }
+        }
+        memcpy(c->in_buf, data + used, len - used);
+        c->in_start = 0;
+        c->in_len = len - used;
+    }
+    c->input_held = c->in_len > 0 && {{ v.name }}_congested(c);
+    if (c->in_len > {{ v.upper }}_MAX_MESSAGE && c->phase == PHASE_OPEN) {
+        log_occurrence("closed a connection holding more than io.max_message unconsumed bytes", &input_limit_closes);
+        c->phase = PHASE_CLOSING;
+        c->reason = {{ v.upper }}_CLOSE_INPUT_LIMIT;
+    }
+}
+
+/* The loop found a deadline passed: the handler's timer, the idle timeout or the linger. */
+static void conn_expire(Conn *c, uint64_t now)
+{
+    if (c->phase == PHASE_LINGER && now >= c->linger_until_ms) {
+        c->phase = PHASE_DONE; /* the reason was decided when closing began */
+        return;
+    }
+{%- if v.idle_timeout_ms > 0 %}
+    if (now >= c->last_active_ms + {{ v.upper }}_IDLE_TIMEOUT_MS) {
+        conn_end(c, {{ v.upper }}_CLOSE_IDLE, 0);
+        return;
+    }
+{%- endif %}
+    if (c->phase == PHASE_OPEN && now >= c->timer_at_ms) {
+        c->timer_at_ms = NO_DEADLINE;
+        handler_enter(c);
+        {{ v.name }}_on_timer(&c->session, c);
+        handler_leave(c);
+    }
+}
+
+/* Read and dropped while closing, so the peer's writes cannot stall our last bytes. */
+static int conn_discard(Conn *c, unsigned char *scratch, uint64_t now)
+{
+    ssize_t n = recv(c->fd, scratch, {{ v.upper }}_BUFFER_SIZE, MSG_DONTWAIT);
+    if (n > 0) {
+        c->last_active_ms = now;
+        return 1;
+    }
+    if (n == 0) {
+        c->read_closed = 1;
+        return 1;
+    }
+    if (errno == EINTR) {
+        return 1;
+    }
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        conn_fail(c, errno);
+        return 1;
     }
     return 0;
 }
 
 /*
  * Does all the work the socket allows: flush, produce, read and hand to the handler, flush
- * again. Reading stops while the output queue cannot take one more full read, so a peer that
+ * again. Reading stops while the output queue is above its high-water mark, so a peer that
  * sends without reading is throttled instead of growing our memory. Returns an enum
  * conn_status.
  */
-static int conn_service(struct conn *c, unsigned char *scratch, uint64_t now)
+static int conn_service(Conn *c, unsigned char *scratch, uint64_t now)
 {
     int can_read = 1;
     int round;
     for (round = 0;; round++) {
         int progress = 0;
-        int flushed = conn_flush(c, now);
-        if (flushed < 0) {
+        int flushed;
+        if (c->phase == PHASE_DONE) {
             return CONN_DONE;
         }
-        if (c->closing || c->read_closed) {
-            /* Half-close: the peer still gets everything queued before we close. */
-            return flushed ? CONN_DONE : CONN_WAIT;
+        flushed = conn_flush(c, now);
+        if (flushed < 0) {
+            conn_fail(c, errno);
+            return CONN_DONE;
         }
-        if (!flushed && conn_room(c) < {{ v.upper }}_BUFFER_SIZE) {
-            return CONN_WAIT; /* back-pressure: resume when the peer reads */
+        if (c->read_paused && c->out_pending <= {{ v.upper }}_OUTPUT_LOW_WATER) {
+            c->read_paused = 0;
+            if (c->input_held && c->phase == PHASE_OPEN) {
+                conn_deliver(c, NULL, 0); /* the handler held input back while congested */
+                progress = 1;
+            }
+        }
+        if (c->eof_pending && !c->input_held && c->phase == PHASE_OPEN) {
+            c->eof_pending = 0;
+            handler_enter(c);
+            {{ v.name }}_on_eof(&c->session, c);
+            handler_leave(c);
+            progress = 1;
+        }
+        if (c->phase == PHASE_CLOSING && c->out_pending == 0) {
+            if (c->read_closed) {
+                return CONN_DONE; /* the peer already finished: nothing to linger for */
+            }
+            if (shutdown(c->fd, SHUT_WR) != 0 || {{ v.upper }}_LINGER_MS == 0) {
+                return CONN_DONE;
+            }
+            c->phase = PHASE_LINGER;
+            c->linger_until_ms = now + {{ v.upper }}_LINGER_MS;
+        }
+        if (c->phase == PHASE_DONE) {
+            return CONN_DONE;
         }
         if (round == CONN_BUDGET) {
             return CONN_MORE;
         }
-        if (conn_prepare_out(c) != 0) {
-            return CONN_DONE;
-        }
-        if ({{ v.upper }}_PRODUCER && flushed) {
-            if ({{ v.name }}_on_writable(&c->session, &c->out) != {{ v.upper }}_KEEP) {
-                c->closing = 1;
+        if (c->phase == PHASE_OPEN && c->want_writable && c->out_pending <= {{ v.upper }}_OUTPUT_LOW_WATER) {
+            size_t before = c->out_pending;
+            handler_enter(c);
+            {{ v.name }}_on_writable(&c->session, c);
+            handler_leave(c);
+            if (c->out_pending == before) {
+                c->want_writable = 0; /* it had nothing to say: wait until it asks again */
+            } else {
+                progress = 1;
             }
-            progress = c->out.len > 0 || c->closing;
         }
-        if (can_read && conn_room(c) >= {{ v.upper }}_BUFFER_SIZE) {
-            ssize_t n = recv(c->fd, scratch, {{ v.upper }}_BUFFER_SIZE, 0);
+        if (c->out_pending >= {{ v.upper }}_OUTPUT_BUFFER) {
+            c->read_paused = 1;
+        }
+        if (!can_read || c->read_closed || (c->phase == PHASE_OPEN && (c->read_paused || c->eof_pending))) {
+            /* nothing to read now */
+        } else if (c->phase != PHASE_OPEN) {
+            if (conn_discard(c, scratch, now)) {
+                progress = 1;
+            } else {
+                can_read = 0;
+            }
+            if (c->phase == PHASE_LINGER && c->read_closed) {
+                return CONN_DONE; /* the peer's FIN: it has everything */
+            }
+        } else {
+            unsigned char *into = scratch;
+            ssize_t n;
+            if (c->in_len > 0) {
+                if (conn_input_room(c) != 0) {
+                    conn_end(c, {{ v.upper }}_CLOSE_ERROR, ENOMEM);
+                    return CONN_DONE;
+                }
+                into = c->in_buf + c->in_start + c->in_len;
+            }
+            n = recv(c->fd, into, {{ v.upper }}_BUFFER_SIZE, MSG_DONTWAIT);
             if (n > 0) {
                 c->last_active_ms = now;
-                if ({{ v.name }}_on_data(&c->session, scratch, (size_t)n, &c->out) != {{ v.upper }}_KEEP) {
-                    c->closing = 1;
+                if (c->in_len > 0) {
+                    c->in_len += (size_t)n;
+                    conn_deliver(c, NULL, 0);
+                } else {
+                    conn_deliver(c, scratch, (size_t)n);
                 }
                 /* A short read emptied the socket: skip the read that would only say EAGAIN.
                  * {% if v.model == "epoll" %}Unless the peer hung up: then the FIN may be queued behind the data and
-                 * no new edge would announce it.{% else %}Level-triggered poll reports anything left.{% endif %} */
+                 * no new edge would announce it.{% else %}Poll reports anything left.{% endif %} */
                 if ((size_t)n < {{ v.upper }}_BUFFER_SIZE{% if v.model == "epoll" %} && !c->peer_hup{% endif %}) {
                     can_read = 0;
                 }
                 progress = 1;
             } else if (n == 0) {
                 c->read_closed = 1;
+                c->eof_pending = 1;
                 progress = 1;
             } else if (errno == EINTR) {
                 progress = 1;
             } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 can_read = 0;
             } else {
-                return CONN_DONE; /* ECONNRESET and friends */
+                conn_fail(c, errno);
+                return CONN_DONE;
             }
         }
         if (!progress) {

@@ -1,4 +1,6 @@
 
+{% include "c/udp_conn.c" %}
+
 /* ---------------------------------------------------------------------------------------------
  * The UDP socket: each datagram goes to the handler whole, and its reply goes back to the
  * sender. Shared by the event loops; {{ v.model }} decides when to call dgram_service().
@@ -15,44 +17,42 @@ enum dgram_status {
 struct dgram_server {
     int fd;
     unsigned char *scratch;       /* one received datagram */
-    struct {{ v.name }}_out reply;       /* the handler's answer to it */
+    Conn current;                 /* its sender and the handler's reply */
     int reply_pending;            /* the reply waits for room in the send buffer */
-    struct sockaddr_storage peer; /* who sent the datagram being answered */
-    socklen_t peer_len;
-    struct {{ v.name }}_session session;
+    struct {{ v.name }}_worker worker;
     unsigned long long truncated, send_errors, recv_errors;
 };
 
-static int dgram_open(struct dgram_server *d, int fd)
+static int dgram_open(struct dgram_server *d, int fd, unsigned index)
 {
     memset(d, 0, sizeof *d);
     d->fd = fd;
+    d->current.info.worker = index;
     d->scratch = malloc({{ v.upper }}_BUFFER_SIZE);
-    d->reply.cap = {{ v.upper }}_OUTPUT_BUFFER;
-    d->reply.buf = malloc(d->reply.cap);
-    if (d->scratch == NULL || d->reply.buf == NULL) {
+    d->current.reply = malloc({{ v.upper }}_OUTPUT_BUFFER);
+    if (d->scratch == NULL || d->current.reply == NULL) {
         log_errno("malloc");
         free(d->scratch);
-        free(d->reply.buf);
+        free(d->current.reply);
         return -1;
     }
-    {{ v.name }}_on_open(&d->session);
+    {{ v.name }}_on_worker_start(&d->worker, index);
     return 0;
 }
 
 static void dgram_close(struct dgram_server *d)
 {
-    {{ v.name }}_on_close(&d->session);
+    {{ v.name }}_on_worker_stop(&d->worker);
     free(d->scratch);
-    free(d->reply.buf);
+    free(d->current.reply);
 }
 
 /* Returns 1 when the reply left (or was dropped with a log line), 0 when the socket is full. */
 static int dgram_send_reply(struct dgram_server *d)
 {
     for (;;) {
-        ssize_t n = sendto(d->fd, d->reply.buf, d->reply.len, MSG_NOSIGNAL,
-                           (const struct sockaddr *)&d->peer, d->peer_len);
+        ssize_t n = sendto(d->fd, d->current.reply, d->current.reply_len, MSG_NOSIGNAL | MSG_DONTWAIT,
+                           (const struct sockaddr *)&d->current.info.peer, d->current.peer_len);
         if (n >= 0) {
             break;
         }
@@ -77,11 +77,11 @@ static int dgram_service(struct dgram_server *d)
         if (d->reply_pending && !dgram_send_reply(d)) {
             return DGRAM_WAIT; /* don't read more until this reply is out */
         }
-        d->peer_len = sizeof d->peer;
+        d->current.peer_len = sizeof d->current.info.peer;
         /* MSG_TRUNC makes Linux return the real length, so a datagram longer than the buffer
          * is detected and dropped instead of echoed cut short. */
         n = recvfrom(d->fd, d->scratch, {{ v.upper }}_BUFFER_SIZE, MSG_TRUNC | MSG_DONTWAIT,
-                     (struct sockaddr *)&d->peer, &d->peer_len);
+                     (struct sockaddr *)&d->current.info.peer, &d->current.peer_len);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -97,11 +97,9 @@ static int dgram_service(struct dgram_server *d)
             log_occurrence("datagram longer than io.buffer_size dropped", &d->truncated);
             continue;
         }
-        d->reply.len = 0;
-        d->reply.has_reply = 0;
-        /* UDP has no connection to close, so the handler's return value has no effect here. */
-        (void){{ v.name }}_on_data(&d->session, d->scratch, (size_t)n, &d->reply);
-        d->reply_pending = d->reply.has_reply;
+        dgram_begin(&d->current);
+        {{ v.name }}_on_message(&d->worker, &d->current, d->scratch, (size_t)n);
+        d->reply_pending = d->current.has_reply;
     }
     if (d->reply_pending && !dgram_send_reply(d)) {
         return DGRAM_WAIT;

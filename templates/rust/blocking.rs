@@ -15,10 +15,23 @@ fn wait_for_input_or_stop(stop: RawFd, fd: RawFd) -> io::Result<bool> {
     }
 }
 {%- if v.tcp %}
+{% include "rust/tcp_conn.rs" %}
+
+/// A connection thread reaches its worker's state through the worker's lock, taken only
+/// while a callback runs.
+struct Locked<'a, W>(&'a std::sync::Mutex<W>);
+
+impl<W> WorkerAccess<W> for Locked<'_, W> {
+    fn with<R>(&mut self, f: impl FnOnce(&mut W) -> R) -> R {
+        let mut worker = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut worker)
+    }
+}
 
 /// Counts connection threads; a finishing thread wakes the accept loop through `wake`.
 struct Slots {
     active: std::sync::Mutex<usize>,
+    empty: std::sync::Condvar,
     wake: std::os::unix::net::UnixStream,
 }
 
@@ -27,52 +40,78 @@ impl Slots {
         *self.active.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn add(&self, delta: isize) {
+    fn add(&self) {
+        *self.active.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+    }
+
+    fn finish(&self) {
         let mut active = self.active.lock().unwrap_or_else(|e| e.into_inner());
-        *active = active.saturating_add_signed(delta);
+        *active = active.saturating_sub(1);
+        if *active == 0 {
+            self.empty.notify_all();
+        }
+        drop(active);
+        let _ = (&self.wake).write(b"x");
+    }
+
+    /// Waits until every connection thread has run `on_close`.
+    fn wait_empty(&self) {
+        let mut active = self.active.lock().unwrap_or_else(|e| e.into_inner());
+        while *active > 0 {
+            active = self.empty.wait(active).unwrap_or_else(|e| e.into_inner());
+        }
     }
 }
 
-/// One connection on its own thread with blocking calls. The idle timeout is the socket's
-/// read and write timeouts: a peer quiet (or not reading) for that long is dropped.
-fn connection_thread<H: Handler>(mut stream: TcpStream, mut handler: H, slots: std::sync::Arc<Slots>) {
-    let mut out = Vec::with_capacity(OUTPUT_BUFFER);
-    let mut has_reply = false;
-    let mut buf = vec![0u8; BUFFER_SIZE];
-    let mut keep = handler.on_open() == Flow::Keep;
-    while keep {
-        out.clear();
-        if H::PRODUCER {
-            keep = handler.on_writable(&mut Out { buf: &mut out, cap: OUTPUT_BUFFER, has_reply: &mut has_reply }) == Flow::Keep;
-        } else {
-            match stream.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    keep = handler.on_data(&buf[..n], &mut Out { buf: &mut out, cap: OUTPUT_BUFFER, has_reply: &mut has_reply }) == Flow::Keep;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
-            }
-        }
-        if stream.write_all(&out).is_err() {
+/// One connection on its own thread. It sleeps in poll() on its socket, the stop pipe and
+/// its next deadline, and runs the same connection machinery as the event loops, so the
+/// handler contract (back-pressure, EOF, lingering close, timers) is the same here.
+fn connection_thread<H: Handler>(mut conn: Conn<H>, stop: RawFd, worker: &std::sync::Mutex<H::Worker>) {
+    let mut access = Locked(worker);
+    let mut scratch = vec![0u8; BUFFER_SIZE];
+    conn.start(&mut access);
+    loop {
+        let now = Instant::now();
+        let status = conn.service(&mut access, &mut scratch, now);
+        if status == Status::Done {
             break;
         }
+        let timeout = match conn.deadline() {
+            _ if status == Status::More => 0,
+            None => -1,
+            Some(at) => at.saturating_duration_since(now).as_micros().div_ceil(1000).min(i32::MAX as u128) as i32,
+        };
+        let mut fds = [pollfd(stop, libc::POLLIN), pollfd(conn.stream.as_raw_fd(), conn.poll_events())];
+        match sys_poll(&mut fds, timeout) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                conn.fail(&e);
+                break;
+            }
+        }
+        if fds[0].revents != 0 {
+            conn.end(CloseReason::Stopping);
+            break;
+        }
+        let now = Instant::now();
+        if conn.deadline().is_some_and(|at| at <= now) {
+            conn.expire(&mut access, now);
+        }
     }
-    handler.on_close();
-    drop(stream);
-    slots.add(-1);
-    let _ = (&slots.wake).write(b"x");
+    conn.release(&mut access);
 }
 
 /// Thread per connection. The accept loop waits on the listener and the stop pipe together;
 /// at `MAX_CONNECTIONS` it waits for a thread to finish instead, and peers wait in the backlog.
-fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, handler: H) -> io::Result<()> {
+fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize) -> io::Result<()> {
     let (wake_read, wake) = std::os::unix::net::UnixStream::pair()?;
     wake_read.set_nonblocking(true)?;
     wake.set_nonblocking(true)?;
-    let slots = std::sync::Arc::new(Slots { active: std::sync::Mutex::new(0), wake });
+    let slots = std::sync::Arc::new(Slots { active: std::sync::Mutex::new(0), empty: std::sync::Condvar::new(), wake });
+    let worker = std::sync::Arc::new(std::sync::Mutex::new(H::Worker::default()));
     let mut spare = std::fs::File::open("/dev/null").ok();
-    let mut shed = 0;
+    let (mut shed, mut spawn_failures) = (0, 0);
     loop {
         let full = slots.active() >= MAX_CONNECTIONS;
         let watched = if full { wake_read.as_raw_fd() } else { listener.as_raw_fd() };
@@ -84,24 +123,21 @@ fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, handler: H) -> io::R
         if full {
             continue;
         }
-        let Some(stream) = accept_connection(&listener, &mut spare, &mut shed) else { continue };
-        if stream.set_nonblocking(false).is_err()
-            || stream.set_read_timeout(IDLE_TIMEOUT).is_err()
-            || stream.set_write_timeout(IDLE_TIMEOUT).is_err()
-        {
-            continue;
-        }
-        slots.add(1);
-        let (handler, thread_slots) = (handler.clone(), std::sync::Arc::clone(&slots));
-        let spawned = std::thread::Builder::new()
-            .stack_size(256 * 1024)
-            .spawn(move || connection_thread(stream, handler, thread_slots));
-        if let Err(e) = spawned {
-            eprintln!("{PROGRAM}: cannot start a connection thread: {e}");
-            slots.add(-1);
+        let Some((stream, peer)) = accept_connection(&listener, &mut spare, &mut shed) else { continue };
+        let conn: Conn<H> = Conn::new(stream, peer, index, Instant::now());
+        slots.add();
+        let (thread_slots, thread_worker) = (std::sync::Arc::clone(&slots), std::sync::Arc::clone(&worker));
+        let spawned = std::thread::Builder::new().stack_size(STACK_SIZE).spawn(move || {
+            connection_thread(conn, stop, &thread_worker);
+            thread_slots.finish();
+        });
+        if spawned.is_err() {
+            log_occurrence("cannot start a connection thread: connection refused", &mut spawn_failures);
+            slots.finish();
         }
     }
-    // Connection threads are detached: they end with the process, which exits next.
+    // Every connection thread sees the stop pipe too: wait until each has run `on_close`.
+    slots.wait_empty();
     Ok(())
 }
 {%- else %}
@@ -110,11 +146,11 @@ fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, handler: H) -> io::R
 /// pipe together, so a signal is never lost between two receives. The receive buffer is one
 /// byte longer than `BUFFER_SIZE`: a datagram that fills it was too long, and is dropped
 /// rather than handled cut short.
-fn run_loop<H: Handler>(socket: UdpSocket, stop: RawFd, mut handler: H) -> io::Result<()> {
+fn run_loop<H: Handler>(socket: UdpSocket, stop: RawFd, index: usize) -> io::Result<()> {
+    let mut handler = H::default();
     let mut scratch = vec![0u8; BUFFER_SIZE + 1];
-    let mut reply = Vec::with_capacity(OUTPUT_BUFFER);
-    let (mut truncated, mut send_errors, mut recv_errors) = (0, 0, 0);
-    let _ = handler.on_open();
+    let mut reply = Reply { buf: Vec::with_capacity(OUTPUT_BUFFER), has_reply: false };
+    let (mut truncated, mut send_errors, mut recv_errors, mut panics, mut received) = (0, 0, 0, 0, 0);
     loop {
         if !wait_for_input_or_stop(stop, socket.as_raw_fd())? {
             break;
@@ -132,10 +168,15 @@ fn run_loop<H: Handler>(socket: UdpSocket, stop: RawFd, mut handler: H) -> io::R
             continue;
         }
         reply.clear();
-        let mut has_reply = false;
-        let _ = handler.on_data(&scratch[..n], &mut Out { buf: &mut reply, cap: OUTPUT_BUFFER, has_reply: &mut has_reply });
-        if has_reply {
-            while let Err(e) = socket.send_to(&reply, peer) {
+        received += 1;
+        let mut ctx = Ctx { out: &mut reply, info: DatagramInfo { id: received, worker: index, peer } };
+        let msg = &scratch[..n];
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.on_message(msg, &mut ctx))).is_err() {
+            log_occurrence("a handler panicked; its datagram got no reply", &mut panics);
+            continue;
+        }
+        if reply.has_reply {
+            while let Err(e) = socket.send_to(&reply.buf, peer) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     log_occurrence("sendto failed; reply dropped", &mut send_errors);
                     break;
@@ -143,7 +184,7 @@ fn run_loop<H: Handler>(socket: UdpSocket, stop: RawFd, mut handler: H) -> io::R
             }
         }
     }
-    handler.on_close();
+    handler.on_stop();
     Ok(())
 }
 {%- endif %}

@@ -17,8 +17,28 @@ pub const ADDRESS: IpAddr = IpAddr::{{ v.address_expr }};
 pub const PORT: u16 = {{ v.port }};
 /// Bytes read per receive call.
 pub const BUFFER_SIZE: usize = {{ v.buffer_size }};
-/// Per-{{ v.unit }} output queue: while it cannot take one more full read, that peer is not read.
+{%- if v.tcp %}
+/// Output high-water mark per connection: above it the peer is not read; reading resumes
+/// below half of it.
 pub const OUTPUT_BUFFER: usize = {{ v.output_buffer }};
+/// A connection queuing more output than this is closed (`CloseReason::OutputLimit`).
+pub const OUTPUT_LIMIT: u64 = {{ v.output_limit }};
+/// Most unconsumed input a connection may hold (`CloseReason::InputLimit` past it).
+pub const MAX_MESSAGE: usize = {{ v.max_message }};
+/// Lingering close: how long a closing connection reads and drops input after its half-close.
+pub const LINGER: Duration = Duration::from_millis({{ v.linger_ms }});
+{%- else %}
+/// Most bytes of one reply datagram.
+pub const OUTPUT_BUFFER: usize = {{ v.output_buffer }};
+{%- endif %}
+{%- if v.framing == "delimiter" %}
+/// The separator of framed messages.
+pub const DELIMITER: [u8; {{ v.delimiter_len }}] = [{{ v.delimiter_bytes }}];
+{%- endif %}
+{%- if v.tcp && v.model == "blocking" %}
+/// Stack of each connection thread.
+pub const STACK_SIZE: usize = {{ v.stack_size }};
+{%- endif %}
 {%- if v.tcp %}
 /// listen(2) backlog.
 pub const BACKLOG: i32 = {{ v.backlog }};
@@ -34,184 +54,7 @@ pub const WORKERS: usize = {{ v.workers }};
 pub const MAX_EVENTS: usize = {{ v.max_events }};
 {%- endif %}
 
-/// What a handler callback asks for next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flow {
-    /// Go on.
-    Keep,
-    /// Close once queued output is sent{% if !v.tcp %} (UDP has no connection: ignored){% endif %}.
-    Close,
-}
-
-/// The output queue refused bytes that do not fit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OutputFull;
-
-/// Output queued for the peer. {% if v.tcp %}The loop only reads while `BUFFER_SIZE` bytes fit, so a
-/// handler can always queue as many bytes as it was given.{% else %}For UDP it is the reply datagram: write
-/// nothing to send no reply, or zero bytes to send an empty datagram.{% endif %}
-pub struct Out<'a> {
-    buf: &'a mut Vec<u8>,
-    cap: usize,
-    has_reply: &'a mut bool,
-}
-
-impl Out<'_> {
-    /// Queues `data`, or queues nothing and says so when it does not fit.
-    pub fn write(&mut self, data: &[u8]) -> Result<(), OutputFull> {
-        if data.len() > self.room() {
-            return Err(OutputFull);
-        }
-        self.buf.extend_from_slice(data);
-        *self.has_reply = true;
-        Ok(())
-    }
-
-    /// Bytes that can still be queued.
-    pub fn room(&self) -> usize {
-        self.cap - self.buf.len()
-    }
-}
-
-/// The one place for your protocol. The event loop calls these and they must not block.
-/// Each {% if v.tcp %}connection gets its own clone of the handler, so fields are per-connection
-/// state{% else %}worker owns one handler, since UDP has no connections{% endif %}.
-pub trait Handler: Clone + Send + 'static {
-    /// True when `on_writable` produces output (a server that talks first, such as chargen):
-    /// the loop then asks for writability even with nothing queued.
-    const PRODUCER: bool = false;
-
-    /// {% if v.tcp %}A peer connected.{% else %}The worker started.{% endif %}
-    fn on_open(&mut self) -> Flow {
-        Flow::Keep
-    }
-
-    /// Bytes arrived{% if !v.tcp %} (one whole datagram){% endif %}; queue replies with `out.write`.
-    fn on_data(&mut self, data: &[u8], out: &mut Out<'_>) -> Flow;
-
-    /// The output queue has room again.
-    fn on_writable(&mut self, out: &mut Out<'_>) -> Flow {
-        let _ = out;
-        Flow::Keep
-    }
-
-    /// {% if v.tcp %}The connection is going away.{% else %}The worker is stopping.{% endif %}
-    fn on_close(&mut self) {}
-}
-{%- match v.handler %}
-{%- when "echo" %}
-
-/// RFC 862 echo: every byte received is sent back, in order.
-#[derive(Debug, Clone, Default)]
-pub struct Echo {
-    /// Bytes sent back so far.
-    pub bytes_echoed: u64,
-}
-
-impl Handler for Echo {
-    fn on_data(&mut self, data: &[u8], out: &mut Out<'_>) -> Flow {
-        if out.write(data).is_err() {
-            return Flow::Close;
-        }
-        self.bytes_echoed += data.len() as u64;
-        Flow::Keep
-    }
-}
-{%- when "discard" %}
-
-/// RFC 863 discard: everything received is thrown away; nothing is ever sent.
-#[derive(Debug, Clone, Default)]
-pub struct Discard {
-    /// Bytes received and dropped so far.
-    pub bytes_discarded: u64,
-}
-
-impl Handler for Discard {
-    fn on_data(&mut self, data: &[u8], _out: &mut Out<'_>) -> Flow {
-        self.bytes_discarded += data.len() as u64;
-        Flow::Keep
-    }
-}
-{%- when "chargen" %}
-
-/// RFC 864 character generator: lines of 72 printable ASCII characters (32 to 126) ending in
-/// CR LF, each line starting one character further along the 95-character cycle.
-/// {% if v.tcp %}Input is ignored; output flows as fast as the peer reads it.{% else %}Each datagram received is answered by one datagram of 0 to 512 characters.{% endif %}
-{%- if v.tcp %}
-#[derive(Debug, Clone, Default)]
-pub struct Chargen {
-    line: usize,
-    column: usize,
-}
-{%- else %}
-#[derive(Debug, Clone)]
-pub struct Chargen {
-    line: usize,
-    column: usize,
-    rng: u32,
-}
-
-impl Default for Chargen {
-    fn default() -> Self {
-        Chargen { line: 0, column: 0, rng: 2_463_534_242 }
-    }
-}
-{%- endif %}
-
-impl Chargen {
-    const LINE_CHARS: usize = 72;
-    const CYCLE: usize = 95;
-
-    fn next_byte(&mut self) -> u8 {
-        let byte = if self.column < Self::LINE_CHARS {
-            b' ' + ((self.line + self.column) % Self::CYCLE) as u8
-        } else if self.column == Self::LINE_CHARS {
-            b'\r'
-        } else {
-            b'\n'
-        };
-        self.column += 1;
-        if self.column == Self::LINE_CHARS + 2 {
-            self.column = 0;
-            self.line = (self.line + 1) % Self::CYCLE;
-        }
-        byte
-    }
-
-    /// Queues up to `max` bytes of the pattern.
-    fn fill(&mut self, out: &mut Out<'_>, max: usize) {
-        let n = max.min(out.room());
-        let chunk: Vec<u8> = (0..n).map(|_| self.next_byte()).collect();
-        let _ = out.write(&chunk);
-    }
-}
-
-impl Handler for Chargen {
-{%- if v.tcp %}
-    const PRODUCER: bool = true;
-
-    fn on_data(&mut self, _data: &[u8], _out: &mut Out<'_>) -> Flow {
-        Flow::Keep
-    }
-
-    fn on_writable(&mut self, out: &mut Out<'_>) -> Flow {
-        let room = out.room();
-        self.fill(out, room);
-        Flow::Keep
-    }
-{%- else %}
-    fn on_data(&mut self, _data: &[u8], out: &mut Out<'_>) -> Flow {
-        // xorshift32: cheap, and good enough to vary reply lengths.
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 17;
-        self.rng ^= self.rng << 5;
-        self.fill(out, (self.rng % 513) as usize);
-        Flow::Keep
-    }
-{%- endif %}
-}
-{%- when _ %}
-{%- endmatch %}
+{% include "rust/contract.rs" %}
 
 /// Where to listen, from the spec and the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -327,9 +170,9 @@ fn set_int_option(fd: RawFd, level: libc::c_int, name: libc::c_int, value: libc:
     let size = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
     cvt(unsafe { libc::setsockopt(fd, level, name, (&value as *const libc::c_int).cast(), size) }).map(drop)
 }
-{%- if v.linger %}
+{%- if v.tcp %}
 
-/// SO_LINGER with the given seconds.
+/// SO_LINGER with the given seconds (0: close resets the connection).
 ///
 /// SAFETY: the option value is a live `linger` struct and its exact size is passed.
 fn set_linger(fd: RawFd, seconds: libc::c_int) -> io::Result<()> {
@@ -418,11 +261,11 @@ fn configure_connection(stream: &TcpStream) -> io::Result<()> {
 /// Accepts one connection. None when there is none to take now. When the process is out of
 /// descriptors the spare one is given up to accept and close the waiting peer, so the listener
 /// does not stay readable and spin the loop (libuv's trick).
-fn accept_connection(listener: &TcpListener, spare: &mut Option<std::fs::File>, shed: &mut u64) -> Option<TcpStream> {
+fn accept_connection(listener: &TcpListener, spare: &mut Option<std::fs::File>, shed: &mut u64) -> Option<(TcpStream, SocketAddr)> {
     loop {
         match listener.accept() {
-            Ok((stream, _)) => match configure_connection(&stream) {
-                Ok(()) => return Some(stream),
+            Ok((stream, peer)) => match configure_connection(&stream).and_then(|()| stream.set_nonblocking(true)) {
+                Ok(()) => return Some((stream, peer)),
                 Err(_) => continue,
             },
             Err(e) if e.kind() == io::ErrorKind::Interrupted || e.kind() == io::ErrorKind::ConnectionAborted => continue,

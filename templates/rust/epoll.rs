@@ -32,6 +32,7 @@ const STOP_TOKEN: u64 = u64::MAX;
 /// Marks the listener's events.
 const LISTENER_TOKEN: u64 = u64::MAX - 1;
 {% include "rust/tcp_conn.rs" %}
+{% include "rust/timers.rs" %}
 
 /// The epoll loop. Connections are registered edge-triggered for both directions, so each
 /// readiness change is reported once and `Conn::service` works until EAGAIN (or a short read);
@@ -40,10 +41,12 @@ const LISTENER_TOKEN: u64 = u64::MAX - 1;
 struct Loop<H: Handler> {
     epoll: Epoll,
     listener: TcpListener,
-    handler: H,
+    index: usize,
+    worker: H::Worker,
     slots: Vec<Option<Conn<H>>>,
     free: Vec<usize>,
     ready: Vec<usize>,
+    timers: Timers,
     active: usize,
     accept_paused: bool,
     spare: Option<std::fs::File>,
@@ -60,12 +63,9 @@ impl<H: Handler> Loop<H> {
                 self.accept_paused = true;
                 return Ok(());
             }
-            let Some(stream) = accept_connection(&self.listener, &mut self.spare, &mut self.shed) else {
+            let Some((stream, peer)) = accept_connection(&self.listener, &mut self.spare, &mut self.shed) else {
                 return Ok(());
             };
-            if stream.set_nonblocking(true).is_err() {
-                continue;
-            }
             let slot = self.free.pop().unwrap_or_else(|| {
                 self.slots.push(None);
                 self.slots.len() - 1
@@ -75,7 +75,11 @@ impl<H: Handler> Loop<H> {
                 self.free.push(slot);
                 continue;
             }
-            self.slots[slot] = Some(Conn::open(stream, self.handler.clone(), now));
+            let mut conn = Conn::new(stream, peer, self.index, now);
+            // Registering reports the socket writable, so output from `open` goes out then.
+            conn.start(&mut Direct(&mut self.worker));
+            self.timers.schedule(slot, conn.deadline());
+            self.slots[slot] = Some(conn);
             self.active += 1;
         }
         Ok(())
@@ -83,21 +87,23 @@ impl<H: Handler> Loop<H> {
 
     fn service(&mut self, slot: usize, now: Instant) -> io::Result<()> {
         let Some(conn) = self.slots.get_mut(slot).and_then(Option::as_mut) else { return Ok(()) };
-        match conn.service(&mut self.scratch, now) {
-            Status::Done => self.close(slot),
+        match conn.service(&mut Direct(&mut self.worker), &mut self.scratch, now) {
+            Status::Done => return self.close(slot),
             Status::More if !conn.in_ready => {
                 conn.in_ready = true;
                 self.ready.push(slot);
-                Ok(())
             }
-            _ => Ok(()),
+            _ => {}
         }
+        self.timers.schedule(slot, conn.deadline());
+        Ok(())
     }
 
     /// Closing the socket also removes it from the epoll set.
     fn close(&mut self, slot: usize) -> io::Result<()> {
         if let Some(conn) = self.slots[slot].take() {
-            conn.close();
+            self.timers.remove(slot);
+            conn.release(&mut Direct(&mut self.worker));
             self.free.push(slot);
             self.active -= 1;
         }
@@ -108,27 +114,34 @@ impl<H: Handler> Loop<H> {
         Ok(())
     }
 
-    fn sweep(&mut self, now: Instant, idle: Duration) -> io::Result<()> {
-        for slot in 0..self.slots.len() {
-            if self.slots[slot].as_ref().is_some_and(|c| now.duration_since(c.last_active) >= idle) {
-                self.close(slot)?;
+    /// Handles every passed deadline; each connection at most once per turn.
+    fn expire(&mut self, now: Instant) -> io::Result<()> {
+        for _ in 0..self.timers.heap.len() {
+            let slots = &self.slots;
+            let deadline = |slot: usize| slots.get(slot).and_then(Option::as_ref).and_then(Conn::deadline);
+            let Some(slot) = self.timers.next_due(now, deadline) else { break };
+            if let Some(conn) = self.slots.get_mut(slot).and_then(Option::as_mut) {
+                conn.expire(&mut Direct(&mut self.worker), now);
             }
+            self.service(slot, now)?;
         }
         Ok(())
     }
 }
 
-fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, handler: H) -> io::Result<()> {
+fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize) -> io::Result<()> {
     let epoll = Epoll::new()?;
     epoll.control(libc::EPOLL_CTL_ADD, stop, libc::EPOLLIN as u32, STOP_TOKEN)?;
     epoll.control(libc::EPOLL_CTL_ADD, listener.as_raw_fd(), libc::EPOLLIN as u32, LISTENER_TOKEN)?;
-    let mut lp = Loop {
+    let mut lp: Loop<H> = Loop {
         epoll,
         listener,
-        handler,
+        index,
+        worker: H::Worker::default(),
         slots: Vec::new(),
         free: Vec::new(),
         ready: Vec::new(),
+        timers: Timers::default(),
         active: 0,
         accept_paused: false,
         spare: std::fs::File::open("/dev/null").ok(),
@@ -136,20 +149,15 @@ fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, handler: H) -> io::R
         scratch: vec![0; BUFFER_SIZE],
     };
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; MAX_EVENTS];
-    let sweep_every = IDLE_TIMEOUT.map(|t| t / 4);
-    let mut next_sweep = sweep_every.map(|every| Instant::now() + every);
+    let mut now = Instant::now();
     'run: loop {
-        let timeout = if !lp.ready.is_empty() {
-            0
-        } else {
-            next_sweep.map_or(-1, |at| at.saturating_duration_since(Instant::now()).as_millis().min(i32::MAX as u128) as i32)
-        };
+        let timeout = if lp.ready.is_empty() { lp.timers.timeout(now) } else { 0 };
         let n = match lp.epoll.wait(&mut events, timeout) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        let now = Instant::now();
+        now = Instant::now();
         for event in &events[..n] {
             let (token, flags) = (event.u64, event.events);
             if token == STOP_TOKEN {
@@ -174,15 +182,13 @@ fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, handler: H) -> io::R
                 lp.service(slot, now)?;
             }
         }
-        if let (Some(at), Some(every), Some(idle)) = (next_sweep, sweep_every, IDLE_TIMEOUT) {
-            if now >= at {
-                lp.sweep(now, idle)?;
-                next_sweep = Some(now + every);
-            }
-        }
+        lp.expire(now)?;
     }
-    for conn in lp.slots.into_iter().flatten() {
-        conn.close();
+    for slot in 0..lp.slots.len() {
+        if let Some(conn) = lp.slots[slot].as_mut() {
+            conn.end(CloseReason::Stopping);
+            lp.close(slot)?;
+        }
     }
     Ok(())
 }
@@ -193,13 +199,13 @@ const SOCKET_TOKEN: u64 = 0;
 
 /// The epoll loop: the socket is registered edge-triggered, so `Dgram::service` reads until
 /// EAGAIN; when its budget runs out the loop polls again without sleeping.
-fn run_loop<H: Handler>(socket: UdpSocket, stop: RawFd, handler: H) -> io::Result<()> {
+fn run_loop<H: Handler>(socket: UdpSocket, stop: RawFd, index: usize) -> io::Result<()> {
     socket.set_nonblocking(true)?;
     let epoll = Epoll::new()?;
     epoll.control(libc::EPOLL_CTL_ADD, stop, libc::EPOLLIN as u32, STOP_TOKEN)?;
     let events = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLET) as u32;
     epoll.control(libc::EPOLL_CTL_ADD, socket.as_raw_fd(), events, SOCKET_TOKEN)?;
-    let mut dgram = Dgram::open(socket, handler);
+    let mut dgram: Dgram<H> = Dgram::open(socket, index);
     let mut ready = vec![libc::epoll_event { events: 0, u64: 0 }; 4];
     let mut more = true;
     'run: loop {

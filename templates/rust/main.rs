@@ -3,32 +3,66 @@
 #[allow(dead_code)]
 mod {{ v.name }};
 {%- if v.handler == "custom" %}
+{%- if v.tcp %}
 
-use {{ v.name }}::{Flow, Handler, Out};
+use {{ v.name }}::{Ctx, Handler};
 
-/// Your protocol. As generated it echoes, so the server works from the first build; replace
-/// the bodies. Each connection gets its own clone, so fields are per-connection state.
-#[derive(Debug, Clone, Default)]
+/// Your protocol. As generated it echoes{% if v.framed %} each message{% endif %}, so the server works from the first build;
+/// replace the bodies. Each connection gets its own value from `open`, so fields are
+/// per-connection state; `Worker` is state the connections of one worker share.
+#[derive(Debug, Default)]
 struct Protocol {
     bytes_in: u64,
 }
 
 impl Handler for Protocol {
-    fn on_data(&mut self, data: &[u8], out: &mut Out<'_>) -> Flow {
-        self.bytes_in += data.len() as u64;
-        if out.write(data).is_err() {
-            return Flow::Close;
-        }
-        Flow::Keep
+    type Worker = ();
+
+    fn open(_ctx: &mut Ctx<'_, ()>) -> Protocol {
+        Protocol::default()
     }
+{%- if v.framed %}
+
+    fn on_message(&mut self, msg: &[u8], ctx: &mut Ctx<'_, ()>) {
+        self.bytes_in += msg.len() as u64;
+        let _ = ctx.send_message(msg); // refused only while the connection is closing
+    }
+{%- else %}
+
+    /// Everything used; return less to see the rest again with the next bytes.
+    fn on_data(&mut self, input: &[u8], ctx: &mut Ctx<'_, ()>) -> usize {
+        self.bytes_in += input.len() as u64;
+        let _ = ctx.write(input); // refused only while the connection is closing
+        input.len()
+    }
+{%- endif %}
+}
+{%- else %}
+
+use {{ v.name }}::{Ctx, Handler};
+
+/// Your protocol. As generated it echoes, so the server works from the first build; replace
+/// the body. Each worker makes its own `Protocol` with `Default`: fields are that worker's state.
+#[derive(Debug, Default)]
+struct Protocol {
+    datagrams: u64,
 }
 
+impl Handler for Protocol {
+    /// The reply goes back to `ctx.info().peer`.
+    fn on_message(&mut self, msg: &[u8], ctx: &mut Ctx<'_>) {
+        self.datagrams += 1;
+        let _ = ctx.write(msg);
+    }
+}
+{%- endif %}
+
 fn main() -> std::process::ExitCode {
-    {{ v.name }}::main_with(Protocol::default())
+    {{ v.name }}::main_with::<Protocol>()
 }
 {%- else %}
 
 fn main() -> std::process::ExitCode {
-    {{ v.name }}::main_with({{ v.name }}::{{ v.handler_type }}::default())
+    {{ v.name }}::main_with::<{{ v.name }}::{{ v.handler_type }}>()
 }
 {%- endif %}

@@ -1,22 +1,109 @@
 {%- include "rust/common.rs" %}
 {%- if v.tcp %}
 {% include "rust/tcp_conn.rs" %}
+{% include "rust/timers.rs" %}
 
-/// The poll loop, level-triggered: slot 0 is the stop pipe, slot 1 the listener, and slot
-/// `i + 2` belongs to `conns[i]`, asking only for what that connection can use now.
-fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, handler: H) -> io::Result<()> {
-    let mut fds = vec![pollfd(stop, libc::POLLIN), pollfd(listener.as_raw_fd(), libc::POLLIN)];
-    let mut conns: Vec<Conn<H>> = Vec::new();
-    let mut scratch = vec![0u8; BUFFER_SIZE];
-    let mut spare = std::fs::File::open("/dev/null").ok();
-    let mut shed = 0;
-    let sweep_every = IDLE_TIMEOUT.map(|t| t / 4);
-    let mut next_sweep = sweep_every.map(|every| Instant::now() + every);
+/// The poll loop, level-triggered: slot 0 of the pollfd array is the stop pipe, slot 1 the
+/// listener, then one per connection, asking only for what that connection can use now.
+struct Loop<H: Handler> {
+    listener: TcpListener,
+    index: usize,
+    worker: H::Worker,
+    slots: Vec<Option<Conn<H>>>,
+    /// Connections that spent their budget with work left: serviced without waiting.
+    more: Vec<bool>,
+    free: Vec<usize>,
+    timers: Timers,
+    active: usize,
+    spare: Option<std::fs::File>,
+    shed: u64,
+    scratch: Vec<u8>,
+}
+
+impl<H: Handler> Loop<H> {
+    fn accept(&mut self, now: Instant) {
+        while self.active < MAX_CONNECTIONS {
+            let Some((stream, peer)) = accept_connection(&self.listener, &mut self.spare, &mut self.shed) else { break };
+            let slot = self.free.pop().unwrap_or_else(|| {
+                self.slots.push(None);
+                self.more.push(false);
+                self.slots.len() - 1
+            });
+            let mut conn = Conn::new(stream, peer, self.index, now);
+            conn.start(&mut Direct(&mut self.worker));
+            self.slots[slot] = Some(conn);
+            self.active += 1;
+            self.service(slot, now); // sends what `open` queued
+        }
+    }
+
+    fn service(&mut self, slot: usize, now: Instant) {
+        let Some(conn) = self.slots.get_mut(slot).and_then(Option::as_mut) else { return };
+        match conn.service(&mut Direct(&mut self.worker), &mut self.scratch, now) {
+            Status::Done => self.close(slot),
+            status => {
+                self.more[slot] = status == Status::More;
+                self.timers.schedule(slot, conn.deadline());
+            }
+        }
+    }
+
+    fn close(&mut self, slot: usize) {
+        if let Some(conn) = self.slots[slot].take() {
+            self.timers.remove(slot);
+            conn.release(&mut Direct(&mut self.worker));
+            self.more[slot] = false;
+            self.free.push(slot);
+            self.active -= 1;
+        }
+    }
+
+    /// Handles every passed deadline; each connection at most once per turn.
+    fn expire(&mut self, now: Instant) {
+        for _ in 0..self.timers.heap.len() {
+            let slots = &self.slots;
+            let deadline = |slot: usize| slots.get(slot).and_then(Option::as_ref).and_then(Conn::deadline);
+            let Some(slot) = self.timers.next_due(now, deadline) else { break };
+            if let Some(conn) = self.slots.get_mut(slot).and_then(Option::as_mut) {
+                conn.expire(&mut Direct(&mut self.worker), now);
+            }
+            self.service(slot, now);
+        }
+    }
+}
+
+fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize) -> io::Result<()> {
+    let listen_fd = listener.as_raw_fd();
+    let mut lp: Loop<H> = Loop {
+        listener,
+        index,
+        worker: H::Worker::default(),
+        slots: Vec::new(),
+        more: Vec::new(),
+        free: Vec::new(),
+        timers: Timers::default(),
+        active: 0,
+        spare: std::fs::File::open("/dev/null").ok(),
+        shed: 0,
+        scratch: vec![0; BUFFER_SIZE],
+    };
+    let mut fds = Vec::new();
+    let mut order = Vec::new();
+    let mut now = Instant::now();
     loop {
-        fds[1].events = if conns.len() < MAX_CONNECTIONS { libc::POLLIN } else { 0 };
-        let timeout = next_sweep.map_or(-1, |at| {
-            at.saturating_duration_since(Instant::now()).as_millis().min(i32::MAX as u128) as i32
-        });
+        // fds[i + 2] belongs to slots[order[i]].
+        fds.clear();
+        order.clear();
+        let accepting = if lp.active < MAX_CONNECTIONS { libc::POLLIN } else { 0 };
+        fds.push(pollfd(stop, libc::POLLIN));
+        fds.push(pollfd(listen_fd, accepting));
+        for (slot, conn) in lp.slots.iter().enumerate() {
+            if let Some(conn) = conn {
+                fds.push(pollfd(conn.stream.as_raw_fd(), conn.poll_events()));
+                order.push(slot);
+            }
+        }
+        let timeout = if lp.more.contains(&true) { 0 } else { lp.timers.timeout(now) };
         match sys_poll(&mut fds, timeout) {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -25,73 +112,33 @@ fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, handler: H) -> io::R
         if fds[0].revents != 0 {
             break;
         }
-        let now = Instant::now();
-        let mut i = 0;
-        while i < conns.len() {
-            if fds[i + 2].revents == 0 {
-                i += 1;
-                continue;
+        now = Instant::now();
+        for (i, &slot) in order.iter().enumerate() {
+            if fds[i + 2].revents != 0 || lp.more[slot] {
+                lp.service(slot, now);
             }
-            if conns[i].service(&mut scratch, now) == Status::Done {
-                conns.swap_remove(i).close();
-                fds.swap_remove(i + 2);
-                continue;
-            }
-            fds[i + 2].events = poll_events(&conns[i]);
-            fds[i + 2].revents = 0;
-            i += 1;
         }
         if fds[1].revents != 0 {
-            while conns.len() < MAX_CONNECTIONS {
-                let Some(stream) = accept_connection(&listener, &mut spare, &mut shed) else { break };
-                if stream.set_nonblocking(true).is_err() {
-                    continue;
-                }
-                let conn = Conn::open(stream, handler.clone(), now);
-                fds.push(pollfd(conn.stream.as_raw_fd(), poll_events(&conn)));
-                conns.push(conn);
-            }
+            lp.accept(now);
         }
-        if let (Some(at), Some(every), Some(idle)) = (next_sweep, sweep_every, IDLE_TIMEOUT) {
-            if now >= at {
-                let mut i = 0;
-                while i < conns.len() {
-                    if now.duration_since(conns[i].last_active) >= idle {
-                        conns.swap_remove(i).close();
-                        fds.swap_remove(i + 2);
-                    } else {
-                        i += 1;
-                    }
-                }
-                next_sweep = Some(now + every);
-            }
-        }
+        lp.expire(now);
     }
-    for conn in conns {
-        conn.close();
+    for slot in 0..lp.slots.len() {
+        if let Some(conn) = lp.slots[slot].as_mut() {
+            conn.end(CloseReason::Stopping);
+            lp.close(slot);
+        }
     }
     Ok(())
-}
-
-/// What a connection can use now: no POLLIN while its output queue is full.
-fn poll_events<H: Handler>(conn: &Conn<H>) -> libc::c_short {
-    let mut events = 0;
-    if !conn.read_closed && !conn.closing && conn.room() >= BUFFER_SIZE {
-        events |= libc::POLLIN;
-    }
-    if conn.pending() > 0 || (H::PRODUCER && !conn.closing) {
-        events |= libc::POLLOUT;
-    }
-    events
 }
 {%- else %}
 {% include "rust/udp_dgram.rs" %}
 
 /// The poll loop, level-triggered: the socket is watched for input, or for room to send while
 /// a reply waits.
-fn run_loop<H: Handler>(socket: UdpSocket, stop: RawFd, handler: H) -> io::Result<()> {
+fn run_loop<H: Handler>(socket: UdpSocket, stop: RawFd, index: usize) -> io::Result<()> {
     socket.set_nonblocking(true)?;
-    let mut dgram = Dgram::open(socket, handler);
+    let mut dgram: Dgram<H> = Dgram::open(socket, index);
     let mut fds = [pollfd(stop, libc::POLLIN), pollfd(dgram.socket.as_raw_fd(), libc::POLLIN)];
     loop {
         fds[1].events = if dgram.pending.is_some() { libc::POLLOUT } else { libc::POLLIN };

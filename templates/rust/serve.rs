@@ -2,7 +2,7 @@
 /// Binds every worker's socket (the first gets the port, the others share it through
 /// SO_REUSEPORT), prints `listening on ADDRESS:PORT`, and runs the loops until SIGINT or
 /// SIGTERM.
-pub fn serve<H: Handler>(config: &Config, handler: H) -> io::Result<()> {
+pub fn serve<H: Handler>(config: &Config) -> io::Result<()> {
     let stop = install_stop_signal()?;
     let mut addr = SocketAddr::new(config.address, config.port);
     let mut sockets = Vec::with_capacity(WORKERS);
@@ -18,12 +18,10 @@ pub fn serve<H: Handler>(config: &Config, handler: H) -> io::Result<()> {
         let mut sockets = sockets.into_iter();
         let first = sockets.next();
         let workers: Vec<_> = sockets
-            .map(|socket| {
-                let handler = handler.clone();
-                scope.spawn(move || run_worker(socket, stop_fd, handler))
-            })
+            .enumerate()
+            .map(|(i, socket)| scope.spawn(move || run_worker::<H>(socket, stop_fd, i + 1)))
             .collect();
-        let mut results: Vec<io::Result<()>> = first.map(|s| run_worker(s, stop_fd, handler.clone())).into_iter().collect();
+        let mut results: Vec<io::Result<()>> = first.map(|s| run_worker::<H>(s, stop_fd, 0)).into_iter().collect();
         for worker in workers {
             results.push(worker.join().unwrap_or_else(|_| Err(io::Error::other("a worker panicked"))));
         }
@@ -33,8 +31,8 @@ pub fn serve<H: Handler>(config: &Config, handler: H) -> io::Result<()> {
 }
 
 /// One worker's loop; a failure stops the whole server rather than leaving it half up.
-fn run_worker<H: Handler>(socket: {{ v.socket_type }}, stop: RawFd, handler: H) -> io::Result<()> {
-    let result = run_loop(socket, stop, handler);
+fn run_worker<H: Handler>(socket: {{ v.socket_type }}, stop: RawFd, index: usize) -> io::Result<()> {
+    let result = run_loop::<H>(socket, stop, index);
     if result.is_err() {
         request_stop();
     }
@@ -43,7 +41,7 @@ fn run_worker<H: Handler>(socket: {{ v.socket_type }}, stop: RawFd, handler: H) 
 
 /// A complete `main`: parses `-a ADDRESS -p PORT`, serves, and maps the outcome to an exit
 /// status (0 after SIGINT/SIGTERM, 1 on errors, 2 on bad arguments).
-pub fn main_with<H: Handler>(handler: H) -> std::process::ExitCode {
+pub fn main_with<H: Handler>() -> std::process::ExitCode {
     let config = match Config::from_args(std::env::args().skip(1)) {
         Ok(config) => config,
         Err(message) if message.starts_with("usage") => {
@@ -55,7 +53,7 @@ pub fn main_with<H: Handler>(handler: H) -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    match serve(&config, handler) {
+    match serve::<H>(&config) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{PROGRAM}: {e}");

@@ -2,7 +2,7 @@
 /// What `Conn::service` leaves behind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
-    /// Nothing more to do until the socket is ready again.
+    /// Nothing more to do until the socket is ready or a deadline passes.
     Wait,
     /// Budget spent with work left: service again soon.
     More,
@@ -13,19 +13,52 @@ enum Status {
 /// Receive calls per connection per wakeup, so one busy peer cannot starve the others.
 const CONN_BUDGET: usize = 16;
 
-/// One TCP connection: read, hand bytes to the handler, send what it queued.
+/// How a connection reaches its worker's state: directly in an event loop, through the
+/// worker's lock in the blocking model, so callbacks of one worker never run at once.
+trait WorkerAccess<W> {
+    fn with<R>(&mut self, f: impl FnOnce(&mut W) -> R) -> R;
+}
+
+/// An event loop's own worker state.
+struct Direct<'a, W>(&'a mut W);
+
+impl<W> WorkerAccess<W> for Direct<'_, W> {
+    fn with<R>(&mut self, f: impl FnOnce(&mut W) -> R) -> R {
+        f(self.0)
+    }
+}
+
+/// Counts handler panics, which close only their own connection.
+static HANDLER_PANICS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// Hands out connection ids.
+static NEXT_CONN_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// One TCP connection: the handler contract's machinery, shared by every model.
+///
+/// Input is read into a per-loop scratch buffer; only what the handler leaves unconsumed is
+/// copied into the connection's own buffer. A connection moves through [`Phase`]s: `Open`
+/// (the handler is called), `Closing` (queued output is sent, input dropped), `Linger`
+/// (half-closed, input dropped until the peer's FIN or `LINGER`, so unread input cannot turn
+/// the close into a reset that destroys the reply) and `Done`.
 struct Conn<H: Handler> {
     stream: TcpStream,
-    handler: H,
-    /// Queued output; `out[out_sent..]` is still to be sent.
-    out: Vec<u8>,
-    out_sent: usize,
-    has_reply: bool,
-    /// The peer shut down its sending side.
+    /// None until `Handler::open` ran (and if it panicked).
+    handler: Option<H>,
+    out: Out,
+    control: Control,
+    /// Unconsumed input: `input[in_start..]`.
+    input: Vec<u8>,
+    in_start: usize,
+    /// The peer's FIN was read.
     read_closed: bool,
-    /// The handler asked to close once output is sent.
-    closing: bool,
+    /// ...and `on_eof` is still owed.
+    eof_pending: bool,
+    /// Input was left unconsumed while congested: present it again once the output drains.
+    input_held: bool,
+    /// Output above the high-water mark: do not read.
+    read_paused: bool,
     last_active: Instant,
+    linger_until: Option<Instant>,
 {%- if v.model == "epoll" %}
     /// EPOLLRDHUP seen: a short read may hide the FIN behind it, so read on to EOF.
     peer_hup: bool,
@@ -35,17 +68,30 @@ struct Conn<H: Handler> {
 }
 
 impl<H: Handler> Conn<H> {
-    fn open(stream: TcpStream, mut handler: H, now: Instant) -> Conn<H> {
-        let closing = handler.on_open() == Flow::Close;
+    fn new(stream: TcpStream, peer: SocketAddr, worker: usize, now: Instant) -> Conn<H> {
+        let local = stream.local_addr().unwrap_or(peer);
+        let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
         Conn {
             stream,
-            handler,
-            out: Vec::new(),
-            out_sent: 0,
-            has_reply: false,
+            handler: None,
+            out: Out::default(),
+            control: Control {
+                info: ConnInfo { id, worker, peer, local },
+                phase: Phase::Open,
+                read_closed: false,
+                reason: CloseReason::Peer,
+                want_writable: false,
+                timer_at: None,
+                reset_on_close: false,
+            },
+            input: Vec::new(),
+            in_start: 0,
             read_closed: false,
-            closing,
+            eof_pending: false,
+            input_held: false,
+            read_paused: false,
             last_active: now,
+            linger_until: None,
 {%- if v.model == "epoll" %}
             peer_hup: false,
             in_ready: false,
@@ -53,89 +99,304 @@ impl<H: Handler> Conn<H> {
         }
     }
 
-    fn pending(&self) -> usize {
-        self.out.len() - self.out_sent
+    /// Ends the connection at once for a reason the loop found.
+    fn end(&mut self, reason: CloseReason) {
+        if self.control.phase != Phase::Done {
+            self.control.phase = Phase::Done;
+            self.control.reason = reason;
+        }
     }
 
-    /// Room the handler would have once sent bytes are dropped from the queue.
-    fn room(&self) -> usize {
-        OUTPUT_BUFFER - self.pending()
+    /// A failed send or receive: resets are the peer's doing, anything else is an error.
+    fn fail(&mut self, error: &io::Error) {
+        let errno = error.raw_os_error().unwrap_or(libc::EIO);
+        let reset = matches!(errno, libc::ECONNRESET | libc::EPIPE | libc::ECONNABORTED | libc::ETIMEDOUT);
+        self.end(if reset { CloseReason::Reset(errno) } else { CloseReason::Error(errno) });
     }
 
-    /// Sends queued output: Ok(true) when all is sent, Ok(false) when the socket is full.
-    fn flush(&mut self, now: Instant) -> io::Result<bool> {
-        while self.out_sent < self.out.len() {
-            match self.stream.write(&self.out[self.out_sent..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    self.out_sent += n;
-                    self.last_active = now;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(e) => return Err(e),
+    /// Runs a callback with a context, catching a panic: the panic is logged and counted and
+    /// ends only this connection.
+    fn call<A: WorkerAccess<H::Worker>>(&mut self, access: &mut A, f: impl FnOnce(&mut H, &mut Ctx<'_, H::Worker>)) {
+        let Some(handler) = self.handler.as_mut() else { return };
+        let (out, control) = (&mut self.out, &mut self.control);
+        let result = access.with(|worker| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let mut ctx = Ctx { out, worker, control };
+                f(handler, &mut ctx);
+            }))
+        });
+        self.after_callback(result.is_err());
+    }
+
+    fn after_callback(&mut self, panicked: bool) {
+        if panicked {
+            let count = HANDLER_PANICS.fetch_add(1, Ordering::Relaxed) + 1;
+            eprintln!("{PROGRAM}: a handler panicked; connection {} closed ({count} so far)", self.control.info.id);
+            self.end(CloseReason::Panic);
+        } else if self.out.over_limit {
+            let mut count = OUTPUT_LIMIT_CLOSES.fetch_add(1, Ordering::Relaxed);
+            log_occurrence("closed a connection past io.output_limit (the peer does not read)", &mut count);
+            self.end(CloseReason::OutputLimit);
+        }
+        if self.control.phase == Phase::Done {
+            self.out.closed = true;
+        }
+    }
+
+    /// Makes the handler with `Handler::open` once the loop has filed the connection.
+    fn start<A: WorkerAccess<H::Worker>>(&mut self, access: &mut A) {
+        let (out, control) = (&mut self.out, &mut self.control);
+        let result = access.with(|worker| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let mut ctx = Ctx { out, worker, control };
+                H::open(&mut ctx)
+            }))
+        });
+        let panicked = result.is_err();
+        self.handler = result.ok();
+        self.after_callback(panicked);
+    }
+
+    /// Calls `on_close` with the reason decided earlier, then drops the socket.
+    fn release<A: WorkerAccess<H::Worker>>(mut self, access: &mut A) {
+        self.control.phase = Phase::Done;
+        let reason = self.control.reason;
+        if let Some(handler) = self.handler.as_mut() {
+            let result = access.with(|worker| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.on_close(reason, worker)))
+            });
+            if result.is_err() {
+                HANDLER_PANICS.fetch_add(1, Ordering::Relaxed);
+                eprintln!("{PROGRAM}: a handler panicked in on_close of connection {}", self.control.info.id);
             }
         }
-        self.out.clear();
-        self.out_sent = 0;
-        self.has_reply = false;
-        Ok(true)
+        if self.control.reset_on_close {
+            let _ = set_linger(self.stream.as_raw_fd(), 0);
+        }
+    }
+
+    /// The earliest moment the loop must look at this connection without socket events.
+    fn deadline(&self) -> Option<Instant> {
+        if self.control.phase == Phase::Linger {
+            return self.linger_until;
+        }
+        let timer = if self.control.phase == Phase::Open { self.control.timer_at } else { None };
+        let idle = IDLE_TIMEOUT.map(|t| self.last_active + t);
+        match (timer, idle) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// A deadline passed: the handler's timer, the idle timeout or the linger.
+    fn expire<A: WorkerAccess<H::Worker>>(&mut self, access: &mut A, now: Instant) {
+        if self.control.phase == Phase::Linger && self.linger_until.is_some_and(|at| now >= at) {
+            self.control.phase = Phase::Done;
+            return;
+        }
+        if IDLE_TIMEOUT.is_some_and(|t| now >= self.last_active + t) {
+            self.end(CloseReason::Idle);
+            return;
+        }
+        if self.control.phase == Phase::Open && self.control.timer_at.is_some_and(|at| now >= at) {
+            self.control.timer_at = None;
+            self.call(access, |h, ctx| h.on_timer(ctx));
+        }
+    }
+
+    /// Hands input to the handler: `fresh` bytes (in the scratch buffer) after whatever the
+    /// connection kept. Unconsumed bytes are kept for next time, up to `MAX_MESSAGE`.
+    fn deliver<A: WorkerAccess<H::Worker>>(&mut self, access: &mut A, fresh: &[u8]) {
+        let kept = std::mem::take(&mut self.input);
+        let from_kept = kept.len() > self.in_start;
+        let data: &[u8] = if from_kept { &kept[self.in_start..] } else { fresh };
+        if data.is_empty() {
+            self.input = kept;
+            return;
+        }
+        let mut used = 0;
+        let Some(handler) = self.handler.as_mut() else {
+            self.input = kept;
+            return;
+        };
+        let (out, control) = (&mut self.out, &mut self.control);
+        let result = access.with(|worker| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let mut ctx = Ctx { out, worker, control };
+{%- if v.framed %}
+                used = frame(data, &mut ctx, |msg, ctx| handler.on_message(msg, ctx));
+{%- else %}
+                used = handler.on_data(data, &mut ctx).min(data.len());
+{%- endif %}
+            }))
+        });
+        if from_kept {
+            self.input = kept;
+            self.in_start += used;
+            if self.in_start == self.input.len() {
+                self.input.clear();
+                self.in_start = 0;
+                if self.input.capacity() > 4 * BUFFER_SIZE {
+                    self.input = Vec::new(); // a large message is over: do not keep its buffer
+                }
+            }
+        } else {
+            let rest = &fresh[used..];
+            self.input = kept;
+            if !rest.is_empty() && self.control.phase == Phase::Open {
+                self.input.clear();
+                self.input.extend_from_slice(rest);
+                self.in_start = 0;
+            }
+        }
+        self.after_callback(result.is_err());
+        let unconsumed = self.input.len() - self.in_start;
+        self.input_held = unconsumed > 0 && self.out.congested();
+        if unconsumed > MAX_MESSAGE && self.control.phase == Phase::Open {
+            let mut count = INPUT_LIMIT_CLOSES.fetch_add(1, Ordering::Relaxed);
+            log_occurrence("closed a connection holding more than io.max_message unconsumed bytes", &mut count);
+            self.control.phase = Phase::Closing;
+            self.control.reason = CloseReason::InputLimit;
+        }
+    }
+
+    /// Reads and drops input while closing, so the peer's writes cannot stall our last bytes.
+    /// True when something happened.
+    fn discard(&mut self, scratch: &mut [u8], now: Instant) -> bool {
+        match self.stream.read(&mut scratch[..BUFFER_SIZE]) {
+            Ok(0) => {
+                self.read_closed = true;
+                true
+            }
+            Ok(_) => {
+                self.last_active = now;
+                true
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => true,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+            Err(e) => {
+                self.fail(&e);
+                true
+            }
+        }
     }
 
     /// Does all the work the socket allows: flush, produce, read and hand to the handler,
-    /// flush again. Reading stops while the output queue cannot take one more full read, so a
-    /// peer that sends without reading is throttled instead of growing our memory. A peer
-    /// that half-closes still gets everything queued before we close.
-    fn service(&mut self, scratch: &mut [u8], now: Instant) -> Status {
+    /// flush again. Reading stops while the output is above its high-water mark, so a peer
+    /// that sends without reading is throttled instead of growing our memory.
+    fn service<A: WorkerAccess<H::Worker>>(&mut self, access: &mut A, scratch: &mut [u8], now: Instant) -> Status {
         let mut can_read = true;
         let mut round = 0;
         loop {
-            let flushed = match self.flush(now) {
-                Ok(flushed) => flushed,
-                Err(_) => return Status::Done,
-            };
-            if self.closing || self.read_closed {
-                return if flushed { Status::Done } else { Status::Wait };
+            if self.control.phase == Phase::Done {
+                return Status::Done;
             }
-            if !flushed && self.room() < BUFFER_SIZE {
-                return Status::Wait;
+            let before = self.out.pending;
+            match self.out.send(&mut self.stream) {
+                Ok(_) => {}
+                Err(e) => {
+                    self.fail(&e);
+                    return Status::Done;
+                }
+            }
+            if self.out.pending < before {
+                self.last_active = now;
+            }
+            let mut progress = false;
+            if self.read_paused && self.out.pending <= OUTPUT_BUFFER / 2 {
+                self.read_paused = false;
+                if self.input_held && self.control.phase == Phase::Open {
+                    self.deliver(access, &[]); // the handler held input back while congested
+                    progress = true;
+                }
+            }
+            if self.eof_pending && !self.input_held && self.control.phase == Phase::Open {
+                self.eof_pending = false;
+                self.call(access, |h, ctx| h.on_eof(ctx));
+                progress = true;
+            }
+            if self.control.phase == Phase::Closing && self.out.pending == 0 {
+                if self.read_closed {
+                    return Status::Done; // the peer already finished: nothing to linger for
+                }
+                if self.stream.shutdown(std::net::Shutdown::Write).is_err() || LINGER.is_zero() {
+                    return Status::Done;
+                }
+                self.control.phase = Phase::Linger;
+                self.out.closed = true;
+                self.linger_until = Some(now + LINGER);
+            }
+            if self.control.phase == Phase::Done {
+                return Status::Done;
             }
             if round == CONN_BUDGET {
                 return Status::More;
             }
             round += 1;
-            if self.out_sent > 0 {
-                self.out.drain(..self.out_sent);
-                self.out_sent = 0;
-            }
-            let mut progress = false;
-            if H::PRODUCER && flushed {
-                let mut out = Out { buf: &mut self.out, cap: OUTPUT_BUFFER, has_reply: &mut self.has_reply };
-                if self.handler.on_writable(&mut out) == Flow::Close {
-                    self.closing = true;
+            if self.control.phase == Phase::Open && self.control.want_writable && self.out.pending <= OUTPUT_BUFFER / 2 {
+                let before = self.out.pending;
+                self.call(access, |h, ctx| h.on_writable(ctx));
+                if self.out.pending == before {
+                    self.control.want_writable = false; // nothing to say: wait until asked again
+                } else {
+                    progress = true;
                 }
-                progress = !self.out.is_empty() || self.closing;
             }
-            if can_read && self.room() >= BUFFER_SIZE {
-                match self.stream.read(&mut scratch[..BUFFER_SIZE]) {
+            if self.out.congested() {
+                self.read_paused = true;
+            }
+            let open = self.control.phase == Phase::Open;
+            if !can_read || self.read_closed || (open && (self.read_paused || self.eof_pending)) {
+                // nothing to read now
+            } else if !open {
+                if self.discard(scratch, now) {
+                    progress = true;
+                } else {
+                    can_read = false;
+                }
+                if self.control.phase == Phase::Linger && self.read_closed {
+                    return Status::Done; // the peer's FIN: it has everything
+                }
+            } else {
+                let kept = self.input.len() - self.in_start;
+                let received = if kept > 0 {
+                    if self.in_start > 0 {
+                        self.input.drain(..self.in_start);
+                        self.in_start = 0;
+                    }
+                    let len = self.input.len();
+                    self.input.resize(len + BUFFER_SIZE, 0);
+                    let result = self.stream.read(&mut self.input[len..]);
+                    self.input.truncate(len + *result.as_ref().unwrap_or(&0));
+                    result
+                } else {
+                    self.stream.read(&mut scratch[..BUFFER_SIZE])
+                };
+                match received {
                     Ok(0) => {
                         self.read_closed = true;
+                        self.control.read_closed = true;
+                        self.eof_pending = true;
                         progress = true;
                     }
                     Ok(n) => {
                         self.last_active = now;
-                        let mut out = Out { buf: &mut self.out, cap: OUTPUT_BUFFER, has_reply: &mut self.has_reply };
-                        if self.handler.on_data(&scratch[..n], &mut out) == Flow::Close {
-                            self.closing = true;
+                        if kept > 0 {
+                            self.deliver(access, &[]);
+                        } else {
+                            self.deliver(access, &scratch[..n]);
                         }
                         if n < BUFFER_SIZE{% if v.model == "epoll" %} && !self.peer_hup{% endif %} {
-                            can_read = false;
+                            can_read = false; // a short read emptied the socket
                         }
                         progress = true;
                     }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => progress = true,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => can_read = false,
-                    Err(_) => return Status::Done,
+                    Err(e) => {
+                        self.fail(&e);
+                        return Status::Done;
+                    }
                 }
             }
             if !progress {
@@ -143,8 +404,82 @@ impl<H: Handler> Conn<H> {
             }
         }
     }
+{%- if v.model != "epoll" %}
 
-    fn close(mut self) {
-        self.handler.on_close();
+    /// What this connection can use now: POLLOUT only while output waits.
+    fn poll_events(&self) -> libc::c_short {
+        let mut events = 0;
+        let open = self.control.phase == Phase::Open;
+        if !self.read_closed && (!open || (!self.read_paused && !self.eof_pending)) {
+            events |= libc::POLLIN;
+        }
+        if self.out.pending > 0 {
+            events |= libc::POLLOUT;
+        }
+        events
     }
+{%- endif %}
 }
+
+/// Closes counted for `log_occurrence`, shared by every worker.
+static OUTPUT_LIMIT_CLOSES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static INPUT_LIMIT_CLOSES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+{%- if v.framed %}
+
+/// Built-in framing ({{ v.framing }}): hands every whole message to `deliver` and returns the
+/// bytes consumed. Stops while the output is congested, so a pipelining peer is paced by what
+/// it reads.
+fn frame<W>(data: &[u8], ctx: &mut Ctx<'_, W>, mut deliver: impl FnMut(&[u8], &mut Ctx<'_, W>)) -> usize {
+    let mut used = 0;
+    while ctx.control.phase == Phase::Open && used < data.len() && !ctx.out.congested() {
+        let rest = &data[used..];
+{%- if v.framing == "line" %}
+        let Some(end) = rest.iter().position(|&b| b == b'\n') else { break };
+        let msg = rest[..end].strip_suffix(b"\r").unwrap_or(&rest[..end]);
+        if msg.len() > MAX_MESSAGE {
+            ctx.control.phase = Phase::Done;
+            ctx.control.reason = CloseReason::InputLimit;
+            break;
+        }
+        used += end + 1;
+        deliver(msg, ctx);
+{%- else if v.framing == "delimiter" %}
+        let Some(end) = rest.windows(DELIMITER.len()).position(|w| w == DELIMITER) else { break };
+        if end > MAX_MESSAGE {
+            ctx.control.phase = Phase::Done;
+            ctx.control.reason = CloseReason::InputLimit;
+            break;
+        }
+        used += end + DELIMITER.len();
+        deliver(&rest[..end], ctx);
+{%- else %}
+        const PREFIX: usize = {{ v.prefix_bytes }};
+        if rest.len() < PREFIX {
+            break;
+        }
+        let mut bytes = [0u8; 8];
+{%- if v.prefix_big_endian %}
+        bytes[8 - PREFIX..].copy_from_slice(&rest[..PREFIX]);
+        let length = u64::from_be_bytes(bytes);
+{%- else %}
+        bytes[..PREFIX].copy_from_slice(&rest[..PREFIX]);
+        let length = u64::from_le_bytes(bytes);
+{%- endif %}
+        if length > MAX_MESSAGE as u64 {
+            let mut count = INPUT_LIMIT_CLOSES.fetch_add(1, Ordering::Relaxed);
+            log_occurrence("closed a connection whose message is longer than io.max_message", &mut count);
+            ctx.control.phase = Phase::Done;
+            ctx.control.reason = CloseReason::InputLimit;
+            break;
+        }
+        let length = length as usize;
+        if rest.len() - PREFIX < length {
+            break;
+        }
+        used += PREFIX + length;
+        deliver(&rest[PREFIX..PREFIX + length], ctx);
+{%- endif %}
+    }
+    used
+}
+{%- endif %}

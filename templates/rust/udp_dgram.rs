@@ -19,35 +19,38 @@ struct Dgram<H: Handler> {
     /// One byte longer than `BUFFER_SIZE`: a datagram that fills it was longer than the
     /// buffer, and is dropped rather than handled cut short.
     scratch: Vec<u8>,
-    reply: Vec<u8>,
-    has_reply: bool,
+    reply: Reply,
+    index: usize,
+    received: u64,
     /// The sender of the reply waiting for room in the send buffer.
     pending: Option<SocketAddr>,
     truncated: u64,
     send_errors: u64,
     recv_errors: u64,
+    panics: u64,
 }
 
 impl<H: Handler> Dgram<H> {
-    fn open(socket: UdpSocket, mut handler: H) -> Dgram<H> {
-        let _ = handler.on_open();
+    fn open(socket: UdpSocket, index: usize) -> Dgram<H> {
         Dgram {
             socket,
-            handler,
+            handler: H::default(),
             scratch: vec![0; BUFFER_SIZE + 1],
-            reply: Vec::with_capacity(OUTPUT_BUFFER),
-            has_reply: false,
+            reply: Reply { buf: Vec::with_capacity(OUTPUT_BUFFER), has_reply: false },
+            index,
+            received: 0,
             pending: None,
             truncated: 0,
             send_errors: 0,
             recv_errors: 0,
+            panics: 0,
         }
     }
 
     /// Sends the waiting reply: false when the socket has no room yet.
     fn send_pending(&mut self) -> bool {
         while let Some(peer) = self.pending {
-            match self.socket.send_to(&self.reply, peer) {
+            match self.socket.send_to(&self.reply.buf, peer) {
                 Ok(_) => self.pending = None,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
@@ -79,10 +82,14 @@ impl<H: Handler> Dgram<H> {
                 continue;
             }
             self.reply.clear();
-            self.has_reply = false;
-            let mut out = Out { buf: &mut self.reply, cap: OUTPUT_BUFFER, has_reply: &mut self.has_reply };
-            let _ = self.handler.on_data(&self.scratch[..n], &mut out);
-            if self.has_reply {
+            self.received += 1;
+            let info = DatagramInfo { id: self.received, worker: self.index, peer };
+            let mut ctx = Ctx { out: &mut self.reply, info };
+            let (handler, msg) = (&mut self.handler, &self.scratch[..n]);
+            let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.on_message(msg, &mut ctx)));
+            if handled.is_err() {
+                log_occurrence("a handler panicked; its datagram got no reply", &mut self.panics);
+            } else if self.reply.has_reply {
                 self.pending = Some(peer);
             }
         }
@@ -94,6 +101,6 @@ impl<H: Handler> Dgram<H> {
     }
 
     fn close(mut self) {
-        self.handler.on_close();
+        self.handler.on_stop();
     }
 }

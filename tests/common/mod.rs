@@ -136,3 +136,17 @@ pub fn sockgen(args: &[&str]) -> std::process::Output {
         .output()
         .unwrap()
 }
+
+/// Patches a generated C echo handler (named `name`) to flip the first byte of every read it
+/// echoes: a server verify and bench must catch.
+pub fn corrupt_echo(code: &str, name: &str) -> String {
+    let patched = code.replace(
+        &format!("    if ({name}_write(c, data, len) == 0) {{"),
+        &format!(
+            "    unsigned char flipped = (unsigned char)(len > 0 ? data[0] ^ 1u : 0);\n    \
+             if (len > 0 && {name}_write(c, &flipped, 1) == 0 && {name}_write(c, data + 1, len - 1) == 0) {{"
+        ),
+    );
+    assert_ne!(patched, code, "the corrupting patch did not apply");
+    patched
+}
