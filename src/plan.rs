@@ -25,6 +25,8 @@ pub struct Plan {
     pub io: IoPlan,
     /// How input is cut into messages; always `None` for UDP (a datagram is a message).
     pub framing: Framing,
+    /// The user's extra C files, relative to the project directory; safe in a Makefile.
+    pub sources: Vec<String>,
 }
 
 /// Built-in framing, resolved.

@@ -210,6 +210,11 @@ pub struct Spec {
     pub io: Option<Spanned<IoSpec>>,
     /// Built-in framing (TCP only): the handler receives whole messages in `on_message`.
     pub framing: Option<Spanned<FramingSpec>>,
+    /// More C files of yours (beside the handler file, relative to the `-o` directory) that the
+    /// generated Makefile compiles into the program, e.g. `[store.c, parser.c]`. Rust projects
+    /// declare their modules in `src/main.rs` instead.
+    #[schemars(length(max = 64))]
+    pub sources: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// Built-in framing of a TCP stream into messages, each at most `io.max_message` bytes.
@@ -495,6 +500,45 @@ impl<'n> Table<'n> {
         }
     }
 
+    fn string_list(
+        &mut self,
+        key: &'static str,
+        dec: &mut Decoder,
+    ) -> Option<Spanned<Vec<Spanned<String>>>> {
+        let entry = self.entry(key, dec)?;
+        let full = self.full_key(key);
+        let Value::Seq(items) = &entry.value.value else {
+            dec.error(
+                Diagnostic::error(format!(
+                    "`{full}` must be a list of strings, found {}",
+                    entry.value.value.kind_name()
+                ))
+                .with_span(entry.value.span.clone())
+                .with_hint(format!("write {key}: [a.c, b.c]")),
+            );
+            return None;
+        };
+        let mut values = Vec::new();
+        for item in items {
+            match &item.value {
+                Value::Str(text) => values.push(Spanned {
+                    value: text.clone(),
+                    span: item.span.clone(),
+                    key_span: item.span.clone(),
+                }),
+                other => dec.error(
+                    Diagnostic::error(format!(
+                        "`{full}` must hold strings, found {}",
+                        other.kind_name()
+                    ))
+                    .with_span(item.span.clone())
+                    .with_label("expected a file name"),
+                ),
+            }
+        }
+        Some(spanned(values, entry))
+    }
+
     fn keyword<K: Keyword>(&mut self, key: &'static str, dec: &mut Decoder) -> Option<Spanned<K>> {
         let entry = self.entry(key, dec)?;
         let full = self.full_key(key);
@@ -652,6 +696,7 @@ fn decode_root(root: &Node, dec: &mut Decoder) -> Spec {
             endian: t.keyword("endian", dec),
             delimiter: t.string("delimiter", dec),
         }),
+        sources: t.string_list("sources", dec),
     };
     t.finish(dec);
     spec

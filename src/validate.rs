@@ -284,6 +284,7 @@ impl Validator {
                 count: get(&k.value.count).unwrap_or(5),
             });
 
+        let name_for_sources = name.clone();
         Some(Plan {
             name: name?,
             spec_file: spec_file.to_string(),
@@ -323,7 +324,56 @@ impl Validator {
                 max_events: io.and_then(|i| get(&i.max_events)).unwrap_or(256),
             },
             framing: framing.filter(|_| tcp).unwrap_or(Framing::None),
+            sources: self.sources(spec, name_for_sources.as_deref())?,
         })
+    }
+
+    /// The user's C files: plain relative names, so they are safe in a Makefile and a C
+    /// compiler's command line, and cannot collide with what sockgen writes.
+    fn sources(&mut self, spec: &Spec, name: Option<&str>) -> Option<Vec<String>> {
+        let Some(list) = &spec.sources else {
+            return Some(Vec::new());
+        };
+        let mut ok = true;
+        let mut seen = std::collections::BTreeSet::new();
+        for file in &list.value {
+            let text = file.value.as_str();
+            let generated = name.is_some_and(|n| text == format!("{n}.c"));
+            let problem = if !text.ends_with(".c") {
+                Some("a C source file must end in `.c`".to_string())
+            } else if text.starts_with('/')
+                || text
+                    .split('/')
+                    .any(|part| part == ".." || part.is_empty() || part == ".")
+            {
+                Some("use a path relative to the project directory, without `..`".to_string())
+            } else if !text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'))
+                || text.starts_with('-')
+            {
+                Some("use letters, digits, `_`, `-`, `.` and `/` only (the name goes into a Makefile)".to_string())
+            } else if generated {
+                Some("that is the file sockgen generates".to_string())
+            } else if !seen.insert(text) {
+                Some("listed twice".to_string())
+            } else {
+                None
+            };
+            if let Some(hint) = problem {
+                self.error(
+                    Diagnostic::error(format!(
+                        "`sources` entry `{}` cannot be used",
+                        text.escape_debug()
+                    ))
+                    .with_span(file.span.clone())
+                    .with_label("not a usable C file name")
+                    .with_hint(hint),
+                );
+                ok = false;
+            }
+        }
+        ok.then(|| list.value.iter().map(|f| f.value.clone()).collect())
     }
 
     /// Resolves `framing`; every key must belong to the chosen kind. None after an error.

@@ -146,6 +146,58 @@ pub fn build_rust(
     Ok(binary)
 }
 
+/// Writes the plan's project (`render -o` layout) into `workdir`, after the user's own files
+/// (`(relative path, contents)`: a handler file, `sources`), which the render leaves alone as
+/// it would in a user's directory; then builds it. Returns the program.
+pub fn build_project(
+    plan: &Plan,
+    workdir: &Path,
+    user_files: &[(String, String)],
+) -> Result<std::path::PathBuf, (String, String)> {
+    use crate::spec::Lang;
+    let io = |e: std::io::Error| ("write".to_string(), e.to_string());
+    for (path, contents) in user_files {
+        let path = workdir.join(path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        std::fs::write(&path, contents).map_err(io)?;
+    }
+    let files =
+        render::render(plan, Layout::Project).map_err(|e| ("render".to_string(), e.to_string()))?;
+    render::write(workdir, &files).map_err(|e| ("write".to_string(), e.to_string()))?;
+    match plan.lang {
+        Lang::C => {
+            let compiler = CCompiler::find().map_err(|e| ("toolchain".to_string(), e))?;
+            let mut sources = vec![workdir.join(format!("{}.c", plan.name))];
+            sources.extend(plan.sources.iter().map(|s| workdir.join(s)));
+            let sources: Vec<&Path> = sources.iter().map(|p| p.as_path()).collect();
+            let binary = workdir.join(&plan.name);
+            compiler
+                .compile_all(&sources, &binary)
+                .map_err(|e| ("compile".to_string(), e))?;
+            Ok(binary)
+        }
+        Lang::Rust => {
+            let toolchain = RustToolchain::find().map_err(|e| ("toolchain".to_string(), e))?;
+            let built = toolchain
+                .build(
+                    workdir,
+                    &plan.name,
+                    crate::spec::Keyword::as_str(&plan.model),
+                )
+                .map_err(|e| ("compile".to_string(), e))?;
+            let binary = workdir.join(&plan.name);
+            std::fs::copy(&built, &binary).map_err(io)?;
+            Ok(binary)
+        }
+        Lang::Winsock => Err((
+            "toolchain".to_string(),
+            "no proof harness for --lang winsock yet".to_string(),
+        )),
+    }
+}
+
 /// Renders and builds any language's output with its toolchain; returns the program.
 pub fn build(plan: &Plan, workdir: &Path) -> Result<std::path::PathBuf, (String, String)> {
     use crate::spec::Lang;

@@ -40,9 +40,15 @@ impl CCompiler {
 
     /// Compiles one C file with [`STRICT_C_FLAGS`]; the error carries the compiler's output.
     pub fn compile(&self, source: &Path, output: &Path) -> Result<(), String> {
+        self.compile_all(&[source], output)
+    }
+
+    /// Compiles and links C files into one program with [`STRICT_C_FLAGS`].
+    pub fn compile_all(&self, sources: &[&Path], output: &Path) -> Result<(), String> {
+        let source = sources.first().ok_or("nothing to compile")?;
         let result = Command::new(&self.program)
             .args(STRICT_C_FLAGS)
-            .arg(source)
+            .args(sources)
             .arg("-o")
             .arg(output)
             .output()

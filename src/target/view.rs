@@ -48,6 +48,8 @@ pub struct View {
     /// byte of the spec's text reaches the source unescaped.
     pub delimiter_bytes: String,
     pub delimiter_len: usize,
+    /// The user's extra C files (validated: safe in a Makefile).
+    pub sources: Vec<String>,
 }
 
 impl View {
@@ -113,6 +115,7 @@ impl View {
                     .join(", "),
                 _ => String::new(),
             },
+            sources: plan.sources.clone(),
             delimiter_len: match &plan.framing {
                 Framing::Delimiter(d) => d.len(),
                 _ => 0,

@@ -18,6 +18,17 @@ static void log_occurrence(const char *what, unsigned long long *count)
         fprintf(stderr, "%s: %s (%llu so far)\n", {{ v.name }}_program, what, *count);
     }
 }
+{%- if v.tcp %}
+
+/* The same for a count every worker thread shares. */
+static void log_shared_occurrence(const char *what, atomic_ullong *count)
+{
+    unsigned long long seen = atomic_fetch_add(count, 1) + 1;
+    if ((seen & (seen - 1)) == 0) {
+        fprintf(stderr, "%s: %s (%llu so far)\n", {{ v.name }}_program, what, seen);
+    }
+}
+{%- endif %}
 
 /*
  * Shutdown uses the self-pipe trick: the signal handler writes one byte and every event loop

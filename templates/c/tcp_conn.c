@@ -86,7 +86,7 @@ struct {{ v.name }}_conn {
 typedef struct {{ v.name }}_conn Conn;
 
 static atomic_ullong next_conn_id = 1;
-static unsigned long long output_limit_closes, input_limit_closes;
+static atomic_ullong output_limit_closes, input_limit_closes; /* every worker counts here */
 
 {%- if v.model == "blocking" %}
 
@@ -169,13 +169,25 @@ static inline void {{ v.name }}_abort(Conn *c)
     }
 }
 
-/* Ends the connection at once for a reason the loop found (not a graceful close). */
+/* Ends the connection at once for a reason the loop found. A graceful close already under
+ * way keeps the reason it began with, unless an error cuts it short. */
 static void conn_end(Conn *c, enum {{ v.name }}_close_reason reason, int error)
 {
-    if (c->phase != PHASE_DONE) {
-        c->phase = PHASE_DONE;
+    int is_error = reason == {{ v.upper }}_CLOSE_RESET || reason == {{ v.upper }}_CLOSE_ERROR;
+    if (c->phase == PHASE_OPEN || (c->phase != PHASE_DONE && is_error)) {
         c->reason = reason;
         c->error = error;
+    }
+    c->phase = PHASE_DONE;
+}
+
+/* Input past io.max_message: what was queued is still delivered, then a lingering close. */
+static void conn_reject_input(Conn *c)
+{
+    if (c->phase == PHASE_OPEN) {
+        log_shared_occurrence("closed a connection whose input is longer than io.max_message", &input_limit_closes);
+        c->phase = PHASE_CLOSING;
+        c->reason = {{ v.upper }}_CLOSE_INPUT_LIMIT;
     }
 }
 
@@ -224,7 +236,7 @@ static int out_admit(Conn *c, size_t len)
         return -1;
     }
     if ((unsigned long long)c->out_pending + len > {{ v.upper }}_OUTPUT_LIMIT) {
-        log_occurrence("closed a connection past io.output_limit (the peer does not read)", &output_limit_closes);
+        log_shared_occurrence("closed a connection past io.output_limit (the peer does not read)", &output_limit_closes);
         conn_end(c, {{ v.upper }}_CLOSE_OUTPUT_LIMIT, 0);
         return -1;
     }
@@ -504,7 +516,7 @@ static size_t framing_deliver(Conn *c, const unsigned char *data, size_t len)
             msg_len--;
         }
         if (msg_len > {{ v.upper }}_MAX_MESSAGE) {
-            conn_end(c, {{ v.upper }}_CLOSE_INPUT_LIMIT, 0);
+            conn_reject_input(c);
             break;
         }
         used += (size_t)(end - start) + 1;
@@ -518,7 +530,7 @@ static size_t framing_deliver(Conn *c, const unsigned char *data, size_t len)
         }
         msg_len = (size_t)(end - start);
         if (msg_len > {{ v.upper }}_MAX_MESSAGE) {
-            conn_end(c, {{ v.upper }}_CLOSE_INPUT_LIMIT, 0);
+            conn_reject_input(c);
             break;
         }
         used += msg_len + sizeof delimiter;
@@ -537,8 +549,7 @@ static size_t framing_deliver(Conn *c, const unsigned char *data, size_t len)
 {%- endif %}
         }
         if (msg_len > {{ v.upper }}_MAX_MESSAGE) {
-            log_occurrence("closed a connection whose message is longer than io.max_message", &input_limit_closes);
-            conn_end(c, {{ v.upper }}_CLOSE_INPUT_LIMIT, 0);
+            conn_reject_input(c);
             break;
         }
         if (avail - {{ v.prefix_bytes }}u < msg_len) {
@@ -604,10 +615,11 @@ static void conn_deliver(Conn *c, const unsigned char *fresh, size_t fresh_len)
         c->in_len = len - used;
     }
     c->input_held = c->in_len > 0 && {{ v.name }}_congested(c);
-    if (c->in_len > {{ v.upper }}_MAX_MESSAGE && c->phase == PHASE_OPEN) {
-        log_occurrence("closed a connection holding more than io.max_message unconsumed bytes", &input_limit_closes);
-        c->phase = PHASE_CLOSING;
-        c->reason = {{ v.upper }}_CLOSE_INPUT_LIMIT;
+    if (c->input_held) {
+        c->read_paused = 1; /* reading on would only pile up input it is not taking */
+    }
+    if (c->in_len > {{ v.upper }}_MAX_MESSAGE) {
+        conn_reject_input(c);
     }
 }
 
@@ -675,7 +687,7 @@ static int conn_service(Conn *c, unsigned char *scratch, uint64_t now)
             conn_fail(c, errno);
             return CONN_DONE;
         }
-        if (c->read_paused && c->out_pending <= {{ v.upper }}_OUTPUT_LOW_WATER) {
+        if (c->out_pending <= {{ v.upper }}_OUTPUT_LOW_WATER) {
             c->read_paused = 0;
             if (c->input_held && c->phase == PHASE_OPEN) {
                 conn_deliver(c, NULL, 0); /* the handler held input back while congested */

@@ -129,6 +129,7 @@ fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize) -> io:
         let (thread_slots, thread_worker) = (std::sync::Arc::clone(&slots), std::sync::Arc::clone(&worker));
         let spawned = std::thread::Builder::new().stack_size(STACK_SIZE).spawn(move || {
             connection_thread(conn, stop, &thread_worker);
+            drop(thread_worker); // before `finish`, so the last worker reference drops in run_loop
             thread_slots.finish();
         });
         if spawned.is_err() {

@@ -99,12 +99,14 @@ impl<H: Handler> Conn<H> {
         }
     }
 
-    /// Ends the connection at once for a reason the loop found.
+    /// Ends the connection at once for a reason the loop found. A graceful close already
+    /// under way keeps the reason it began with, unless an error cuts it short.
     fn end(&mut self, reason: CloseReason) {
-        if self.control.phase != Phase::Done {
-            self.control.phase = Phase::Done;
+        let is_error = matches!(reason, CloseReason::Reset(_) | CloseReason::Error(_));
+        if self.control.phase == Phase::Open || (self.control.phase != Phase::Done && is_error) {
             self.control.reason = reason;
         }
+        self.control.phase = Phase::Done;
     }
 
     /// A failed send or receive: resets are the peer's doing, anything else is an error.
@@ -252,11 +254,10 @@ impl<H: Handler> Conn<H> {
         self.after_callback(result.is_err());
         let unconsumed = self.input.len() - self.in_start;
         self.input_held = unconsumed > 0 && self.out.congested();
-        if unconsumed > MAX_MESSAGE && self.control.phase == Phase::Open {
-            let mut count = INPUT_LIMIT_CLOSES.fetch_add(1, Ordering::Relaxed);
-            log_occurrence("closed a connection holding more than io.max_message unconsumed bytes", &mut count);
-            self.control.phase = Phase::Closing;
-            self.control.reason = CloseReason::InputLimit;
+        // Reading on would only pile up input the handler is not taking.
+        self.read_paused |= self.input_held;
+        if unconsumed > MAX_MESSAGE {
+            reject_input(&mut self.control);
         }
     }
 
@@ -303,7 +304,7 @@ impl<H: Handler> Conn<H> {
                 self.last_active = now;
             }
             let mut progress = false;
-            if self.read_paused && self.out.pending <= OUTPUT_BUFFER / 2 {
+            if self.out.pending <= OUTPUT_BUFFER / 2 {
                 self.read_paused = false;
                 if self.input_held && self.control.phase == Phase::Open {
                     self.deliver(access, &[]); // the handler held input back while congested
@@ -421,6 +422,16 @@ impl<H: Handler> Conn<H> {
 {%- endif %}
 }
 
+/// Input past `MAX_MESSAGE`: what was queued is still delivered, then a lingering close.
+fn reject_input(control: &mut Control) {
+    if control.phase == Phase::Open {
+        let mut count = INPUT_LIMIT_CLOSES.fetch_add(1, Ordering::Relaxed);
+        log_occurrence("closed a connection whose input is longer than io.max_message", &mut count);
+        control.phase = Phase::Closing;
+        control.reason = CloseReason::InputLimit;
+    }
+}
+
 /// Closes counted for `log_occurrence`, shared by every worker.
 static OUTPUT_LIMIT_CLOSES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 static INPUT_LIMIT_CLOSES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -437,8 +448,7 @@ fn frame<W>(data: &[u8], ctx: &mut Ctx<'_, W>, mut deliver: impl FnMut(&[u8], &m
         let Some(end) = rest.iter().position(|&b| b == b'\n') else { break };
         let msg = rest[..end].strip_suffix(b"\r").unwrap_or(&rest[..end]);
         if msg.len() > MAX_MESSAGE {
-            ctx.control.phase = Phase::Done;
-            ctx.control.reason = CloseReason::InputLimit;
+            reject_input(ctx.control);
             break;
         }
         used += end + 1;
@@ -446,8 +456,7 @@ fn frame<W>(data: &[u8], ctx: &mut Ctx<'_, W>, mut deliver: impl FnMut(&[u8], &m
 {%- else if v.framing == "delimiter" %}
         let Some(end) = rest.windows(DELIMITER.len()).position(|w| w == DELIMITER) else { break };
         if end > MAX_MESSAGE {
-            ctx.control.phase = Phase::Done;
-            ctx.control.reason = CloseReason::InputLimit;
+            reject_input(ctx.control);
             break;
         }
         used += end + DELIMITER.len();
@@ -466,10 +475,7 @@ fn frame<W>(data: &[u8], ctx: &mut Ctx<'_, W>, mut deliver: impl FnMut(&[u8], &m
         let length = u64::from_le_bytes(bytes);
 {%- endif %}
         if length > MAX_MESSAGE as u64 {
-            let mut count = INPUT_LIMIT_CLOSES.fetch_add(1, Ordering::Relaxed);
-            log_occurrence("closed a connection whose message is longer than io.max_message", &mut count);
-            ctx.control.phase = Phase::Done;
-            ctx.control.reason = CloseReason::InputLimit;
+            reject_input(ctx.control);
             break;
         }
         let length = length as usize;
