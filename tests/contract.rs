@@ -78,7 +78,7 @@ fn probes() -> &'static [(String, PathBuf)] {
     })
 }
 
-fn start(bin: &PathBuf) -> RunningServer {
+fn start(bin: &std::path::Path) -> RunningServer {
     RunningServer::start(bin, &["-p", "0"], Duration::from_secs(10)).unwrap()
 }
 
