@@ -23,6 +23,9 @@ server: { idle_timeout_ms: 1500, linger_ms: 1000 }
 socket: { recv_buffer: 65536, send_buffer: 65536 }
 ";
 
+/// (lang, model) pairs.
+type Targets = [(&'static str, &'static str)];
+
 const TARGETS: [(&str, &str); 6] = [
     ("c", "blocking"),
     ("c", "poll"),
@@ -354,7 +357,7 @@ fn exchange(server: &RunningServer, pieces: &[&[u8]]) -> Vec<u8> {
 /// delimiter framing share that machinery and run on epoll.
 #[test]
 fn framing_delivers_whole_messages() {
-    let kinds: [(&str, &str, &[(&str, &str)]); 3] = [
+    let kinds: [(&str, &str, &Targets); 3] = [
         (
             "length_prefix",
             "{ kind: length_prefix, bytes: 2 }",
