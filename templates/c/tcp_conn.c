@@ -142,6 +142,11 @@ static inline void {{ v.name }}_want_writable(Conn *c, int on)
     c->want_writable = on != 0;
 }
 
+static inline void {{ v.name }}_resume_input(Conn *c)
+{
+    c->input_held = c->in_len > 0;
+}
+
 static inline void {{ v.name }}_timer_set(Conn *c, uint32_t ms)
 {
     c->timer_at_ms = now_ms() + ms;

@@ -217,6 +217,8 @@ struct Control {
     want_writable: bool,
     timer_at: Option<Instant>,
     reset_on_close: bool,
+    /// The handler asked to see its unconsumed input again.
+    resume_input: bool,
 }
 
 /// What a callback may do with its connection.
@@ -272,6 +274,13 @@ impl<W> Ctx<'_, W> {
     /// a call queues nothing or this is turned off. Nothing is polled otherwise.
     pub fn want_writable(&mut self, on: bool) {
         self.control.want_writable = on;
+    }
+
+    /// Presents the unconsumed input to `on_data` again once the output queue is below half
+    /// of `OUTPUT_BUFFER`, without waiting for new bytes: for a handler that stopped consuming
+    /// for a reason of its own (a reply still streaming) and is ready for the next request.
+    pub fn resume_input(&mut self) {
+        self.control.resume_input = true;
     }
 
     /// Arms the connection's one timer (re-arming replaces it): `on_timer` runs after `after`.

@@ -83,6 +83,7 @@ impl<H: Handler> Conn<H> {
                 want_writable: false,
                 timer_at: None,
                 reset_on_close: false,
+                resume_input: false,
             },
             input: Vec::new(),
             in_start: 0,
@@ -131,6 +132,9 @@ impl<H: Handler> Conn<H> {
     }
 
     fn after_callback(&mut self, panicked: bool) {
+        if std::mem::take(&mut self.control.resume_input) {
+            self.input_held = self.input.len() > self.in_start;
+        }
         if panicked {
             let count = HANDLER_PANICS.fetch_add(1, Ordering::Relaxed) + 1;
             eprintln!("{PROGRAM}: a handler panicked; connection {} closed ({count} so far)", self.control.info.id);
