@@ -415,3 +415,41 @@ fn framing_delivers_whole_messages() {
         }
     }
 }
+
+/// The worked example in the README's handler contract section compiles as printed and
+/// behaves as described: a greeting, upper-cased lines, and the slow peer dropped.
+#[test]
+fn the_readme_worked_example_works() {
+    let readme = std::fs::read_to_string(common::root().join("README.md")).unwrap();
+    let from = readme
+        .find("/* upper_handler.h")
+        .expect("the worked example in the README");
+    let to = from + readme[from..].find("```").unwrap();
+    let handler = readme[from..to].to_string();
+    let spec = "name: upper\nhandler: custom\nframing: { kind: line }\n";
+    let bin = build_project(
+        spec,
+        "c",
+        "epoll",
+        &[("upper_handler.h".to_string(), handler)],
+        "contract-readme",
+    );
+    let server = start(&bin);
+    let mut stream = connect(&server);
+    let greeting = read_line(&mut stream);
+    assert_eq!(greeting, format!("hello {}", stream.local_addr().unwrap()));
+    stream.write_all(b"shout this\r\nand th").unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    stream.write_all(b"is\n").unwrap();
+    assert_eq!(read_line(&mut stream), "SHOUT THIS");
+    assert_eq!(read_line(&mut stream), "AND THIS");
+    let quiet = Instant::now();
+    assert_eq!(read_line(&mut stream), "too slow");
+    assert!(
+        quiet.elapsed() >= Duration::from_millis(4900),
+        "{:?}",
+        quiet.elapsed()
+    );
+    assert!(read_all(&mut stream).unwrap().is_empty());
+    stop(server, "readme");
+}

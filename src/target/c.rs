@@ -18,8 +18,6 @@ pub struct CView {
     /// Single-file output carries the handler inline; a project includes NAME_handler.h.
     pub inline_handler: bool,
     pub handler_location: String,
-    /// Continuation indent that lines up the second line of `on_data`'s parameters.
-    pub on_data_indent: String,
 }
 
 impl std::ops::Deref for CView {
@@ -30,9 +28,14 @@ impl std::ops::Deref for CView {
 }
 
 impl CView {
+    /// Spaces that line a continued parameter list up under the first parameter of
+    /// `static RET NAME_CALLBACK(`.
+    pub fn align(&self, ret: &str, callback: &str) -> String {
+        " ".repeat(format!("static {ret} {}_{callback}(", self.name).len())
+    }
+
     pub fn new(plan: &Plan, inline_handler: bool) -> CView {
         let base = View::new(plan);
-        let on_data_prefix = format!("static size_t {}_on_data(", plan.name);
         CView {
             upper: plan.name.to_ascii_uppercase(),
             protocol_upper: if base.tcp { "TCP" } else { "UDP" },
@@ -54,7 +57,6 @@ impl CView {
             } else {
                 format!("{}_handler.h", plan.name)
             },
-            on_data_indent: " ".repeat(on_data_prefix.len()),
             base,
         }
     }

@@ -5,35 +5,34 @@
  * This file is yours: `sockgen render -o` writes it only when it does not exist yet.
 {%- endif %}
  *
+ * The contract is the same in every model (README, "The handler contract"). Each callback is
+ * named {{ v.name }}_ and then:
 {%- if v.tcp %}
- * The contract is the same in every model (README, "The handler contract"):
- *   {{ v.name }}_on_worker_start  an event loop starts: set up the state its connections share
- *   {{ v.name }}_on_worker_stop   it stopped; every connection has been closed
- *   {{ v.name }}_on_open      a peer connected ({{ v.name }}_info(c) says who); may write a greeting
+ *   on_worker_start  an event loop starts: set up the state its connections share
+ *   on_worker_stop   it stopped; every connection has been closed
+ *   on_open          a peer connected ({{ v.name }}_info(c) says who); it may write a greeting
 {%- if v.framed %}
- *   {{ v.name }}_on_message   one whole message ({{ v.framing }} framing), without its framing bytes;
- *                        {{ v.name }}_send_message() writes one back framed the same way
+ *   on_message       one whole message ({{ v.framing }} framing), without its framing bytes;
+ *                    {{ v.name }}_send_message() writes one back framed the same way
 {%- else %}
- *   {{ v.name }}_on_data      input arrived: you get every byte not consumed yet and return how many
- *                        you used; the rest comes again, with the next bytes, on the next call
+ *   on_data          input arrived: it gets every byte not consumed yet and returns how many it
+ *                    used; the rest comes again, with the next bytes, on the next call
 {%- endif %}
- *   {{ v.name }}_on_writable  the output queue fell below half of io.output_buffer, after you asked
- *                        with {{ v.name }}_want_writable(c, 1): produce more
- *   {{ v.name }}_on_eof       the peer will send no more; you may still write; {{ v.name }}_close(c) ends it
- *   {{ v.name }}_on_timer     the timer from {{ v.name }}_timer_set(c, ms) fired
- *   {{ v.name }}_on_close     the connection is gone, and why: free what the session holds
- * Write with {{ v.name }}_write()/{{ v.name }}_printf(): output is never refused below io.output_limit;
- * above io.output_buffer the peer is not read until it catches up ({{ v.name }}_congested()).
+ *   on_writable      the output queue fell below half of io.output_buffer, after
+ *                    {{ v.name }}_want_writable(c, 1) asked for it: produce more
+ *   on_eof           the peer will send no more; writing still works; {{ v.name }}_close(c) ends it
+ *   on_timer         the timer from {{ v.name }}_timer_set(c, ms) fired
+ *   on_close         the connection is gone, and why: free what the session holds
+ * Output ({{ v.name }}_write, {{ v.name }}_printf) is never refused below io.output_limit; above
+ * io.output_buffer the peer is not read until it catches up ({{ v.name }}_congested()).
  * Callbacks must not block. Callbacks of one worker never run at the same time (with the
  * blocking model too), so the worker struct needs no lock; state shared between workers
  * (server.workers > 1) does.
 {%- else %}
- * The contract is the same in every model (README, "The handler contract"):
- *   {{ v.name }}_on_worker_start  an event loop starts: set up its state
- *   {{ v.name }}_on_message       one datagram arrived whole; {{ v.name }}_info(c)->peer sent it.
- *                            {{ v.name }}_write() builds the reply, which goes back to that sender
- *                            (write nothing for no reply)
- *   {{ v.name }}_on_worker_stop   the loop stopped
+ *   on_worker_start  an event loop starts: set up its state
+ *   on_message       one datagram arrived whole; {{ v.name }}_info(c)->peer sent it, and what
+ *                    {{ v.name }}_write() appends goes back to that sender (nothing: no reply)
+ *   on_worker_stop   the loop stopped
  * Callbacks must not block. Each worker's callbacks run on its own thread only.
 {%- endif %}
  */
@@ -79,9 +78,9 @@ struct {{ v.name }}_session {
 {%- when _ %}
 
 /*
- * Your protocol goes here. As generated it echoes{% if v.framed %} each message{% endif %}, so the server works from the
- * first build; replace the bodies. Per-connection state goes in the session struct, state
- * its worker's connections share in the worker struct.
+ * Your protocol goes here. As generated it echoes{% if v.framed %} each message{% endif %}, so the server works from
+ * the first build: replace the bodies. Per-connection state goes in the session struct; state
+ * its worker's connections share goes in the worker struct.
  */
 struct {{ v.name }}_worker {
     unsigned long long connections; /* opened on this worker so far */
@@ -131,7 +130,7 @@ static void {{ v.name }}_on_open(struct {{ v.name }}_session *s, struct {{ v.nam
 {%- if v.framed %}
 
 static void {{ v.name }}_on_message(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c,
-                                    const unsigned char *msg, size_t len)
+{{ v.align("void", "on_message") }}const unsigned char *msg, size_t len)
 {
     (void)s;
     (void)c;
@@ -141,7 +140,7 @@ static void {{ v.name }}_on_message(struct {{ v.name }}_session *s, struct {{ v.
 {%- else %}
 
 static size_t {{ v.name }}_on_data(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c,
-{{ v.on_data_indent }}const unsigned char *data, size_t len)
+{{ v.align("size_t", "on_data") }}const unsigned char *data, size_t len)
 {
     (void)s;
     (void)c;
@@ -174,7 +173,7 @@ static void {{ v.name }}_on_open(struct {{ v.name }}_session *s, struct {{ v.nam
 {%- if v.framed %}
 
 static void {{ v.name }}_on_message(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c,
-                                    const unsigned char *msg, size_t len)
+{{ v.align("void", "on_message") }}const unsigned char *msg, size_t len)
 {
     (void)c;
     (void)msg;
@@ -183,7 +182,7 @@ static void {{ v.name }}_on_message(struct {{ v.name }}_session *s, struct {{ v.
 {%- else %}
 
 static size_t {{ v.name }}_on_data(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c,
-{{ v.on_data_indent }}const unsigned char *data, size_t len)
+{{ v.align("size_t", "on_data") }}const unsigned char *data, size_t len)
 {
     (void)c;
     (void)data;
@@ -208,7 +207,7 @@ static void {{ v.name }}_on_open(struct {{ v.name }}_session *s, struct {{ v.nam
 
 /* Each message goes back framed as it came. */
 static void {{ v.name }}_on_message(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c,
-                                    const unsigned char *msg, size_t len)
+{{ v.align("void", "on_message") }}const unsigned char *msg, size_t len)
 {
     if ({{ v.name }}_send_message(c, msg, len) == 0) {
         s->bytes_echoed += len;
@@ -217,7 +216,7 @@ static void {{ v.name }}_on_message(struct {{ v.name }}_session *s, struct {{ v.
 {%- else %}
 
 static size_t {{ v.name }}_on_data(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c,
-{{ v.on_data_indent }}const unsigned char *data, size_t len)
+{{ v.align("size_t", "on_data") }}const unsigned char *data, size_t len)
 {
     /* The loop stops reading while the queue is above io.output_buffer, so echoing all of it
      * never piles up more than one read past that. */
@@ -243,7 +242,7 @@ static void {{ v.name }}_on_open(struct {{ v.name }}_session *s, struct {{ v.nam
 {%- if v.framed %}
 
 static void {{ v.name }}_on_message(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c,
-                                    const unsigned char *msg, size_t len)
+{{ v.align("void", "on_message") }}const unsigned char *msg, size_t len)
 {
     s->bytes_in += len;
     (void){{ v.name }}_send_message(c, msg, len); /* -1 only when the connection is closing */
@@ -251,7 +250,7 @@ static void {{ v.name }}_on_message(struct {{ v.name }}_session *s, struct {{ v.
 {%- else %}
 
 static size_t {{ v.name }}_on_data(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c,
-{{ v.on_data_indent }}const unsigned char *data, size_t len)
+{{ v.align("size_t", "on_data") }}const unsigned char *data, size_t len)
 {
     s->bytes_in += len;
     (void){{ v.name }}_write(c, data, len); /* -1 only when the connection is closing */
@@ -279,7 +278,7 @@ static void {{ v.name }}_on_timer(struct {{ v.name }}_session *s, struct {{ v.na
 }
 
 static void {{ v.name }}_on_close(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c,
-                                  enum {{ v.name }}_close_reason reason, int error)
+{{ v.align("void", "on_close") }}enum {{ v.name }}_close_reason reason, int error)
 {
     (void)s;
     (void)c;
@@ -296,7 +295,7 @@ struct {{ v.name }}_worker {
 };
 
 static void {{ v.name }}_on_message(struct {{ v.name }}_worker *w, struct {{ v.name }}_conn *c,
-                                    const unsigned char *msg, size_t len)
+{{ v.align("void", "on_message") }}const unsigned char *msg, size_t len)
 {
     w->datagrams++;
     (void){{ v.name }}_write(c, msg, len); /* fits: io.output_buffer >= io.buffer_size */
@@ -309,7 +308,7 @@ struct {{ v.name }}_worker {
 };
 
 static void {{ v.name }}_on_message(struct {{ v.name }}_worker *w, struct {{ v.name }}_conn *c,
-                                    const unsigned char *msg, size_t len)
+{{ v.align("void", "on_message") }}const unsigned char *msg, size_t len)
 {
     (void)c;
     (void)msg;
@@ -348,7 +347,7 @@ static unsigned char {{ v.name }}_chargen_next(struct {{ v.name }}_worker *w)
 }
 
 static void {{ v.name }}_on_message(struct {{ v.name }}_worker *w, struct {{ v.name }}_conn *c,
-                                    const unsigned char *msg, size_t len)
+{{ v.align("void", "on_message") }}const unsigned char *msg, size_t len)
 {
     unsigned char reply[512];
     size_t i, n;
@@ -375,7 +374,7 @@ struct {{ v.name }}_worker {
 };
 
 static void {{ v.name }}_on_message(struct {{ v.name }}_worker *w, struct {{ v.name }}_conn *c,
-                                    const unsigned char *msg, size_t len)
+{{ v.align("void", "on_message") }}const unsigned char *msg, size_t len)
 {
     w->datagrams++;
     (void){{ v.name }}_write(c, msg, len); /* the reply goes back to {{ v.name }}_info(c)->peer */

@@ -86,7 +86,7 @@ struct {{ v.name }}_info {
     char local_text[INET6_ADDRSTRLEN + 8];
 };
 
-static inline const struct {{ v.name }}_info *{{ v.name }}_info(const struct {{ v.name }}_conn *c);
+static inline const struct {{ v.name }}_info *{{ v.name }}_info(struct {{ v.name }}_conn *c);
 /* The per-worker state every connection of this event loop shares (see on_worker_start). */
 static inline struct {{ v.name }}_worker *{{ v.name }}_worker(struct {{ v.name }}_conn *c);
 

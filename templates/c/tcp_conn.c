@@ -50,6 +50,7 @@ struct {{ v.name }}_conn {
     int read_paused;         /* output above the high-water mark: do not read */
     int want_writable;
     int reset_on_close;      /* {{ v.name }}_abort(): SO_LINGER 0 */
+    int info_text_ready;     /* info's text forms are filled in */
 {%- if v.model == "epoll" %}
     int peer_hup;            /* EPOLLRDHUP seen: a short read may hide the FIN behind it */
 {%- endif %}
@@ -117,8 +118,14 @@ static void handler_leave(Conn *c)
 
 /* ---- the contract's functions ---- */
 
-static inline const struct {{ v.name }}_info *{{ v.name }}_info(const Conn *c)
+static inline const struct {{ v.name }}_info *{{ v.name }}_info(Conn *c)
 {
+    if (!c->info_text_ready) {
+        /* Formatted on first use: most connections never ask, and accepting stays cheap. */
+        format_address(&c->info.peer, c->info.peer_text, sizeof c->info.peer_text);
+        format_address(&c->info.local, c->info.local_text, sizeof c->info.local_text);
+        c->info_text_ready = 1;
+    }
     return &c->info;
 }
 
@@ -339,8 +346,6 @@ static Conn *conn_open(int fd, const struct sockaddr_storage *peer, struct {{ v.
     if (getsockname(fd, (struct sockaddr *)&c->info.local, &local_len) != 0) {
         memset(&c->info.local, 0, sizeof c->info.local);
     }
-    format_address(&c->info.peer, c->info.peer_text, sizeof c->info.peer_text);
-    format_address(&c->info.local, c->info.local_text, sizeof c->info.local_text);
     return c;
 }
 
@@ -393,17 +398,22 @@ static int conn_flush(Conn *c, uint64_t now)
         size_t sent;
         ssize_t n;
         int count = 0;
-        for (; chunk != NULL && count < OUT_IOV; chunk = chunk->next) {
-            if (chunk->tail > chunk->head) {
-                iov[count].iov_base = chunk->data + chunk->head;
-                iov[count].iov_len = chunk->tail - chunk->head;
-                count++;
+        if (chunk == c->out_tail) {
+            /* One chunk, the usual case for request and reply: no iovec to build. */
+            n = send(c->fd, chunk->data + chunk->head, chunk->tail - chunk->head, MSG_NOSIGNAL | MSG_DONTWAIT);
+        } else {
+            for (; chunk != NULL && count < OUT_IOV; chunk = chunk->next) {
+                if (chunk->tail > chunk->head) {
+                    iov[count].iov_base = chunk->data + chunk->head;
+                    iov[count].iov_len = chunk->tail - chunk->head;
+                    count++;
+                }
             }
+            memset(&msg, 0, sizeof msg);
+            msg.msg_iov = iov;
+            msg.msg_iovlen = (size_t)count;
+            n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
         }
-        memset(&msg, 0, sizeof msg);
-        msg.msg_iov = iov;
-        msg.msg_iovlen = (size_t)count;
-        n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
