@@ -453,3 +453,70 @@ fn the_readme_worked_example_works() {
     assert!(read_all(&mut stream).unwrap().is_empty());
     stop(server, "readme");
 }
+
+/// UDP: each datagram reaches on_message whole with its sender named in info, the reply goes
+/// back to that sender, and the worker's state persists between datagrams.
+#[test]
+fn udp_handlers_see_the_sender_and_keep_worker_state() {
+    const C_HANDLER: &str = r#"
+struct udp_probe_worker { unsigned long long datagrams; };
+static void udp_probe_on_worker_start(struct udp_probe_worker *w, unsigned index) { (void)index; w->datagrams = 0; }
+static void udp_probe_on_worker_stop(struct udp_probe_worker *w) { (void)w; }
+static void udp_probe_on_message(struct udp_probe_worker *w, struct udp_probe_conn *c,
+                                 const unsigned char *msg, size_t len)
+{
+    w->datagrams++;
+    udp_probe_printf(c, "%llu %s %.*s", w->datagrams, udp_probe_info(c)->peer_text, (int)len, (const char *)msg);
+}
+"#;
+    const RUST_MAIN: &str = r#"
+#[allow(dead_code)]
+mod udp_probe;
+use std::io::Write;
+use udp_probe::{Ctx, Handler};
+#[derive(Default)]
+struct Probe { datagrams: u64 }
+impl Handler for Probe {
+    fn on_message(&mut self, msg: &[u8], ctx: &mut Ctx<'_>) {
+        self.datagrams += 1;
+        let peer = ctx.info().peer;
+        let _ = write!(ctx.out, "{} {peer} {}", self.datagrams, String::from_utf8_lossy(msg));
+    }
+}
+fn main() -> std::process::ExitCode { udp_probe::main_with::<Probe>() }
+"#;
+    let spec = "name: udp_probe\nprotocol: udp\nhandler: custom\n";
+    let built = proof::run_parallel(&TARGETS, 2, |&(lang, model)| {
+        let files = if lang == "c" {
+            vec![("udp_probe_handler.h".to_string(), C_HANDLER.to_string())]
+        } else {
+            vec![("src/main.rs".to_string(), RUST_MAIN.to_string())]
+        };
+        (
+            format!("{lang}/{model}"),
+            build_project(spec, lang, model, &files, "contract-udp"),
+        )
+    });
+    for (label, bin) in &built {
+        let server = start(bin);
+        let sockets: Vec<_> = (0..3)
+            .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let mut buf = [0u8; 256];
+        for (i, socket) in sockets.iter().enumerate() {
+            socket
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            socket
+                .send_to(format!("hello {i}").as_bytes(), server.addr)
+                .unwrap();
+            let (n, from) = socket
+                .recv_from(&mut buf)
+                .unwrap_or_else(|e| panic!("{label}: {e}"));
+            assert_eq!(from, server.addr, "{label}");
+            let expected = format!("{} {} hello {i}", i + 1, socket.local_addr().unwrap());
+            assert_eq!(String::from_utf8_lossy(&buf[..n]), expected, "{label}");
+        }
+        stop(server, label);
+    }
+}
