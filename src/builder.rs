@@ -87,13 +87,14 @@ impl Builder {
                 // Before loading, so a spec that fails still triggers a rebuild once fixed.
                 println!("cargo:rerun-if-changed={}", spec.display());
             }
-            let plan = crate::plan_file(
+            let mut plan = crate::plan_file(
                 spec,
                 Target {
                     lang: Some(Lang::Rust),
                     model: self.model,
                 },
             )?;
+            plan.origin = crate::plan::Origin::BuildScript;
             let source = crate::target::rust::module_source(&plan)
                 .map_err(|e| Error::Render(crate::render::RenderError::Template(e)))?;
             let path = out_dir.join(format!("{}.rs", plan.name));

@@ -208,13 +208,15 @@ pub fn run(command: Command) -> ExitCode {
             check,
         } => {
             let target = Target::from(target);
-            let layout = if out_dir.is_some() {
-                Layout::Project
-            } else {
-                Layout::SingleFile
+            let generated = match &out_dir {
+                Some(dir) => crate::generate_project(&spec, target, dir),
+                None => crate::plan_file(&spec, target).and_then(|plan| {
+                    let files = render::render(&plan, Layout::SingleFile).map_err(Error::Render)?;
+                    Ok((plan, files))
+                }),
             };
-            let files = match crate::generate(&spec, target, layout) {
-                Ok(files) => files,
+            let (plan, files) = match generated {
+                Ok(generated) => generated,
                 Err(e) => return fail(&e),
             };
             match out_dir {
@@ -245,17 +247,23 @@ pub fn run(command: Command) -> ExitCode {
                     }
                     if stale {
                         eprintln!(
-                            "generated code is out of date: run `sockgen render {} -o {}`",
+                            "generated code is out of date: run `sockgen render {} --lang {} --model {} -o {}`",
                             spec.display(),
+                            plan.lang,
+                            plan.model,
                             dir.display()
                         );
                         ExitCode::from(1)
                     } else {
+                        eprintln!("{}: up to date", dir.display());
                         ExitCode::SUCCESS
                     }
                 }
                 Some(dir) => match render::write(&dir, &files) {
                     Ok(written) => {
+                        if written.is_empty() {
+                            eprintln!("{}: up to date, nothing written", dir.display());
+                        }
                         for path in written {
                             eprintln!("wrote {}", dir.join(path).display());
                         }

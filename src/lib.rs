@@ -95,6 +95,18 @@ pub fn generate(path: &Path, target: Target, layout: Layout) -> Result<Vec<Gener
     render::render(&plan, layout).map_err(Error::Render)
 }
 
+/// The files `sockgen render SPEC -o DIR` writes into `out_dir`. Their text names the spec
+/// relative to `out_dir`, so it is the same wherever sockgen runs from.
+pub fn generate_project(
+    path: &Path,
+    target: Target,
+    out_dir: &Path,
+) -> Result<(Plan, Vec<GeneratedFile>), Error> {
+    let plan = plan_file(path, target)?.for_project(path, out_dir);
+    let files = render::render(&plan, Layout::Project).map_err(Error::Render)?;
+    Ok((plan, files))
+}
+
 /// Where a top-level key's value is written in a spec, for diagnostics raised after validation.
 pub fn top_level_value_span(source: &SourceFile, key: &str) -> Option<source::Span> {
     match source.parse().ok()?.value {

@@ -11,8 +11,13 @@ pub use crate::spec::{Endian, FramingKind, Handler, Lang, Model, Protocol, Role}
 pub struct Plan {
     /// Identifier prefix and program name; checked against the target's reserved words.
     pub name: String,
-    /// The spec file as the user named it, for the generated header comment.
+    /// The spec file as the generated header names it: as the user typed it, or relative to
+    /// the `-o` directory for a project. Every character outside `[A-Za-z0-9._/+@,:~=-]` is
+    /// replaced by `_`, so it is safe in every context it reaches (C and Rust comments and
+    /// strings, Makefile, Cargo.toml).
     pub spec_file: String,
+    /// How the output is regenerated, for the header's "do not edit" note.
+    pub origin: Origin,
     pub lang: Lang,
     pub model: Model,
     pub role: Role,
@@ -27,6 +32,100 @@ pub struct Plan {
     pub framing: Framing,
     /// The user's extra C files, relative to the project directory; safe in a Makefile.
     pub sources: Vec<String>,
+}
+
+/// Who produces the output, so its header can say how to produce it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Origin {
+    /// `sockgen render SPEC` to stdout.
+    Render,
+    /// `sockgen render SPEC -o DIR`: `spec_file` is relative to DIR, the command runs there.
+    Project,
+    /// `sockgen::Builder` in a build.rs.
+    BuildScript,
+}
+
+/// Text from the user (a path) made safe for every generated context by replacing each
+/// character outside `[A-Za-z0-9._/+@,:~=-]` with `_`.
+pub fn safe_text(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._/+@,:~=-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+impl Plan {
+    /// The command that renders this output again, for headers and hints.
+    pub fn render_command(&self) -> String {
+        let base = format!(
+            "sockgen render {} --lang {} --model {}",
+            self.spec_file, self.lang, self.model
+        );
+        match self.origin {
+            Origin::Project => format!("{base} -o ."),
+            Origin::Render | Origin::BuildScript => base,
+        }
+    }
+
+    /// Rebases `spec_file` for a project written into `out_dir`: relative to that directory, so
+    /// the generated text does not depend on where sockgen ran.
+    pub fn for_project(mut self, spec: &std::path::Path, out_dir: &std::path::Path) -> Plan {
+        self.origin = Origin::Project;
+        self.spec_file = safe_text(&relative_to(out_dir, spec));
+        self
+    }
+}
+
+/// `file` as seen from `dir` (`../specs/x.yaml`), both taken as absolute paths; falls back to
+/// the file name when no relative path exists.
+fn relative_to(dir: &std::path::Path, file: &std::path::Path) -> String {
+    use std::path::{Component, PathBuf};
+    let absolute = |p: &std::path::Path| -> Option<PathBuf> {
+        let p = if p.is_absolute() {
+            p.to_owned()
+        } else {
+            std::env::current_dir().ok()?.join(p)
+        };
+        // Resolve what exists (symlinks, `..`); keep the rest as written.
+        let mut existing = p.clone();
+        let mut rest = Vec::new();
+        while !existing.exists() {
+            rest.push(existing.file_name()?.to_owned());
+            existing = existing.parent()?.to_owned();
+        }
+        let mut resolved = existing.canonicalize().ok()?;
+        for part in rest.into_iter().rev() {
+            resolved.push(part);
+        }
+        Some(resolved)
+    };
+    let name = || {
+        file.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let (Some(dir), Some(file)) = (absolute(dir), absolute(file)) else {
+        return name();
+    };
+    let dir: Vec<Component> = dir.components().collect();
+    let file: Vec<Component> = file.components().collect();
+    let common = dir.iter().zip(&file).take_while(|(a, b)| a == b).count();
+    if common == 0 {
+        return name();
+    }
+    let mut parts: Vec<String> =
+        std::iter::repeat_n("..".to_string(), dir.len() - common).collect();
+    parts.extend(
+        file[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
+    parts.join("/")
 }
 
 /// Built-in framing, resolved.

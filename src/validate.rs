@@ -287,7 +287,8 @@ impl Validator {
         let name_for_sources = name.clone();
         Some(Plan {
             name: name?,
-            spec_file: spec_file.to_string(),
+            spec_file: crate::plan::safe_text(spec_file),
+            origin: crate::plan::Origin::Render,
             lang,
             model,
             role,

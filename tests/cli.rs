@@ -303,3 +303,175 @@ fn verify_reports_text_and_json() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("does not apply to the blocking model"));
 }
+
+/// Runs sockgen in `dir`.
+fn sockgen_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_sockgen"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+/// The files of a project do not depend on where sockgen ran or how the spec path was typed;
+/// the header and the --check hint reproduce the render (language, model, -o).
+#[test]
+fn project_text_is_the_same_from_any_directory_and_says_how_to_regenerate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (specs, proj) = (tmp.path().join("specs"), tmp.path().join("proj"));
+    std::fs::create_dir_all(&specs).unwrap();
+    std::fs::copy(
+        root().join("specs/echo-udp.toml"),
+        specs.join("echo-udp.toml"),
+    )
+    .unwrap();
+    let out = sockgen_in(
+        &specs,
+        &[
+            "render",
+            "echo-udp.toml",
+            "--model",
+            "poll",
+            "-o",
+            "../proj",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let header = std::fs::read_to_string(proj.join("echo_udp.c")).unwrap();
+    assert!(header.contains("from ../specs/echo-udp.toml"), "{header}");
+    assert!(
+        header.contains("sockgen render ../specs/echo-udp.toml --lang c --model poll -o ."),
+        "{header}"
+    );
+    // From another directory, typed differently: up to date.
+    let check = sockgen_in(
+        tmp.path(),
+        &[
+            "render",
+            "specs/echo-udp.toml",
+            "--model",
+            "poll",
+            "-o",
+            "proj",
+            "--check",
+        ],
+    );
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
+    assert!(
+        text(&check.stderr).contains("up to date"),
+        "{}",
+        text(&check.stderr)
+    );
+    // Following the header's own command, in the project directory, changes nothing.
+    let again = sockgen_in(
+        &proj,
+        &[
+            "render",
+            "../specs/echo-udp.toml",
+            "--lang",
+            "c",
+            "--model",
+            "poll",
+            "-o",
+            ".",
+        ],
+    );
+    assert!(
+        text(&again.stderr).contains("up to date, nothing written"),
+        "{}",
+        text(&again.stderr)
+    );
+    // Without --model poll the project is stale, and the hint names what reproduces it.
+    let stale = sockgen_in(
+        tmp.path(),
+        &[
+            "render",
+            "specs/echo-udp.toml",
+            "--model",
+            "epoll",
+            "-o",
+            "proj",
+            "--check",
+        ],
+    );
+    assert_eq!(stale.status.code(), Some(1));
+    assert!(
+        text(&stale.stderr)
+            .contains("run `sockgen render specs/echo-udp.toml --lang c --model epoll -o proj`"),
+        "{}",
+        text(&stale.stderr)
+    );
+}
+
+/// A spec path is text from the user: hostile names reach no generated context unescaped (C
+/// comment, Rust comment and string, Makefile, Cargo.toml), and the output still builds.
+#[test]
+fn hostile_spec_paths_cannot_inject_code() {
+    let tmp = tempfile::tempdir().unwrap();
+    let names = [
+        "x*/ int sockgen_injected_c; /* .yaml",
+        "q\";pub static SOCKGEN_INJECTED_RS: u8 = 1;const _Z: &str = \"q.yaml",
+        "m\n$(shell touch SOCKGEN_PWNED)\nx.yaml",
+    ];
+    for name in names {
+        let spec = tmp.path().join(name);
+        std::fs::create_dir_all(spec.parent().unwrap()).unwrap();
+        std::fs::write(&spec, "name: hostile\n").unwrap();
+        for lang in ["c", "rust"] {
+            let proj = tmp.path().join(format!("proj-{lang}"));
+            let _ = std::fs::remove_dir_all(&proj);
+            let out = sockgen_in(
+                tmp.path(),
+                &["render", name, "--lang", lang, "-o", proj.to_str().unwrap()],
+            );
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{name:?}: {}",
+                text(&out.stderr)
+            );
+            for entry in walk(&proj) {
+                let code = std::fs::read_to_string(&entry).unwrap();
+                for marker in [
+                    "*/ int sockgen_injected_c",
+                    "static SOCKGEN_INJECTED_RS",
+                    "$(shell",
+                    "\"q.yaml",
+                ] {
+                    assert!(
+                        !code.contains(marker),
+                        "{name:?} reached {}:\n{code}",
+                        entry.display()
+                    );
+                }
+            }
+            if lang == "c" {
+                let make = Command::new("make")
+                    .arg("-n")
+                    .current_dir(&proj)
+                    .output()
+                    .unwrap();
+                assert!(make.status.success(), "{}", text(&make.stderr));
+                assert!(!proj.join("SOCKGEN_PWNED").exists());
+                let build = Command::new("make").current_dir(&proj).output().unwrap();
+                assert!(build.status.success(), "{name:?}: {}", text(&build.stderr));
+            }
+        }
+        let single = sockgen_in(tmp.path(), &["render", name]);
+        assert_eq!(single.status.code(), Some(0));
+        assert!(!text(&single.stdout).contains("*/ int sockgen_injected_c"));
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}

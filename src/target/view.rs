@@ -6,6 +6,10 @@ use crate::spec::Keyword;
 pub struct View {
     pub version: &'static str,
     pub spec_file: String,
+    /// The command that renders this output again (see `Plan::render_command`).
+    pub render_command: String,
+    /// A project: the command runs in its directory.
+    pub project: bool,
     pub name: String,
     pub tcp: bool,
     pub model: &'static str,
@@ -59,6 +63,8 @@ impl View {
         View {
             version: env!("CARGO_PKG_VERSION"),
             spec_file: plan.spec_file.clone(),
+            render_command: plan.render_command(),
+            project: plan.origin == crate::plan::Origin::Project,
             name: plan.name.clone(),
             tcp,
             model: plan.model.as_str(),
