@@ -23,6 +23,9 @@ use std::path::{Path, PathBuf};
 use crate::plan::{Lang, Model};
 use crate::{Error, Target};
 
+/// The file in the output directory listing what the last `compile()` wrote.
+const OUTPUTS_MANIFEST: &str = "sockgen-outputs.txt";
+
 /// Generates a Rust module per spec into OUT_DIR (or another directory).
 #[derive(Debug, Clone, Default)]
 pub struct Builder {
@@ -82,6 +85,12 @@ impl Builder {
                 })?,
         };
         let mut written = Vec::new();
+        // What an earlier run wrote: files no spec produces any more are removed below, so a
+        // renamed spec cannot leave a stale module that still compiles.
+        let manifest = out_dir.join(OUTPUTS_MANIFEST);
+        let previous: Vec<String> = std::fs::read_to_string(&manifest)
+            .map(|text| text.lines().map(str::to_string).collect())
+            .unwrap_or_default();
         for spec in &self.specs {
             if self.emit_rerun_if_changed {
                 // Before loading, so a spec that fails still triggers a rebuild once fixed.
@@ -109,6 +118,23 @@ impl Builder {
             }
             written.push(path);
         }
+        let names: Vec<String> = written
+            .iter()
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        for old in previous.iter().filter(|old| !names.contains(old)) {
+            // Only plain NAME.rs entries: a damaged manifest cannot delete anything else.
+            let plain = old.ends_with(".rs") && !old.contains(['/', '\\']) && !old.starts_with('.');
+            if plain {
+                let _ = std::fs::remove_file(out_dir.join(old));
+            }
+        }
+        std::fs::write(&manifest, names.join("\n")).map_err(|error| {
+            Error::Render(crate::render::RenderError::Io {
+                path: manifest.clone(),
+                error,
+            })
+        })?;
         Ok(written)
     }
 }

@@ -76,8 +76,9 @@ pub struct RustToolchain {
 }
 
 impl RustToolchain {
-    /// `$CARGO` or `cargo` from PATH; target directories under `$SOCKGEN_RUST_TARGET_DIR`
-    /// (default: sockgen-rust-target in the system temp directory).
+    /// `$CARGO` or `cargo` from PATH; target directories under `$SOCKGEN_RUST_TARGET_DIR`, else
+    /// under `sockgen-rust` in the Cargo target directory this program runs from (a checkout's
+    /// `cargo run` and `cargo test`), else in the system temp directory (an installed sockgen).
     pub fn find() -> Result<RustToolchain, String> {
         let cargo = std::env::var_os("CARGO")
             .map(PathBuf::from)
@@ -93,6 +94,7 @@ impl RustToolchain {
         }
         let target_root = std::env::var_os("SOCKGEN_RUST_TARGET_DIR")
             .map(PathBuf::from)
+            .or_else(|| cargo_target_dir().map(|dir| dir.join("sockgen-rust")))
             .unwrap_or_else(|| std::env::temp_dir().join("sockgen-rust-target"));
         Ok(RustToolchain { cargo, target_root })
     }
@@ -139,4 +141,14 @@ impl RustToolchain {
             ))
         }
     }
+}
+
+/// The Cargo target directory the running program was built into, if it runs from one: the
+/// nearest ancestor holding Cargo's `CACHEDIR.TAG`.
+fn cargo_target_dir() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    exe.ancestors()
+        .skip(1)
+        .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+        .map(Path::to_path_buf)
 }

@@ -164,11 +164,13 @@ impl Out {
                 }
                 sent -= queued;
                 self.head = 0;
-                if let Some(mut chunk) = self.chunks.pop_front() {
-                    if chunk.capacity() == OUT_CHUNK && self.spare.is_none() {
+                let done = self.chunks.pop_front();
+                // One standard chunk is kept for reuse; the rest go back to the allocator.
+                if self.spare.is_none() {
+                    self.spare = done.filter(|chunk| chunk.capacity() == OUT_CHUNK).map(|mut chunk| {
                         chunk.clear();
-                        self.spare = Some(chunk);
-                    }
+                        chunk
+                    });
                 }
             }
         }
