@@ -21,15 +21,45 @@ pub const EXIT_INVALID_SPEC: u8 = 2;
     about = "Generate proven socket servers from a declarative spec"
 )]
 pub struct Cli {
+    /// Colour diagnostics and help: auto (on a terminal, unless NO_COLOR is set; CLICOLOR_FORCE
+    /// forces it), always or never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
     #[command(subcommand)]
     pub command: Command,
 }
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorWhen {
+    /// Whether stderr gets colour, honouring NO_COLOR and CLICOLOR_FORCE (no-color.org,
+    /// bixense.com/clicolors) when the choice is `auto`.
+    pub fn resolve(self) -> bool {
+        use std::io::IsTerminal;
+        let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0");
+        match self {
+            ColorWhen::Always => true,
+            ColorWhen::Never => false,
+            ColorWhen::Auto if set("CLICOLOR_FORCE") => true,
+            ColorWhen::Auto if set("NO_COLOR") => false,
+            ColorWhen::Auto => std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+/// The spec argument every spec-reading command takes.
+const SPEC_HELP: &str = "The spec file (*.yaml, *.yml or *.toml); `sockgen init` writes a starter";
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Render a spec to source code: one file on stdout, or a buildable project with -o.
     Render {
-        /// The spec file (*.yaml, *.yml or *.toml).
+        #[arg(help = SPEC_HELP)]
         spec: PathBuf,
         #[command(flatten)]
         target: TargetArgs,
@@ -42,6 +72,7 @@ pub enum Command {
     },
     /// Validate a spec and report every problem; exit 0 if valid, 2 if not.
     Check {
+        #[arg(help = SPEC_HELP)]
         spec: PathBuf,
         #[command(flatten)]
         target: TargetArgs,
@@ -53,12 +84,13 @@ pub enum Command {
     Explain {
         /// EAGAIN, 11, WSAECONNRESET, 10054, …
         code: String,
+        /// Print the entry as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Report connection states, listen queues and socket memory, with findings.
     Analyze {
-        /// Only sockets whose local or remote port is P.
+        /// Only sockets whose local or remote port is PORT.
         #[arg(long)]
         port: Option<u16>,
         /// Only sockets the process PID holds (live data only).
@@ -67,11 +99,13 @@ pub enum Command {
         /// Read saved `ss -tanmi` or `netstat -an` output from FILE, or `-` for stdin.
         #[arg(long, value_name = "FILE|-")]
         from: Option<PathBuf>,
+        /// Print {operation, target, address, status, findings, recommendations, artifacts} as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Compile the spec's output, run it on loopback and check every byte; exit 1 on any failure.
     Verify {
+        #[arg(help = SPEC_HELP)]
         spec: PathBuf,
         #[command(flatten)]
         only: FilterArgs,
@@ -88,10 +122,20 @@ pub enum Command {
     Schema,
     /// Print which I/O models each language supports.
     Models,
+    /// Write a commented starter spec (to FILE, or stdout) to copy and edit.
+    Init {
+        /// Where to write it; refuses to overwrite an existing file.
+        file: Option<PathBuf>,
+    },
+    /// Print a shell completion script: `sockgen completions bash > /etc/bash_completion.d/sockgen`.
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff): `sockgen man > sockgen.1 && man ./sockgen.1`.
+    Man,
 }
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
+    #[arg(help = SPEC_HELP)]
     pub spec: PathBuf,
     #[command(flatten)]
     pub only: FilterArgs,
@@ -135,10 +179,10 @@ pub struct BenchArgs {
 #[derive(clap::Args, Debug, Clone, Copy)]
 pub struct TargetArgs {
     /// Output language [default: the spec's `lang`, else c].
-    #[arg(long, value_parser = parse_lang)]
+    #[arg(long, value_parser = keyword_parser::<Lang>())]
     pub lang: Option<Lang>,
     /// I/O model [default: the spec's `model`, else the platform's best].
-    #[arg(long, value_parser = parse_model)]
+    #[arg(long, value_parser = keyword_parser::<Model>())]
     pub model: Option<Model>,
 }
 
@@ -155,24 +199,53 @@ impl From<TargetArgs> for Target {
 #[derive(clap::Args, Debug, Clone, Copy)]
 pub struct FilterArgs {
     /// Only this language [default: every language sockgen emits].
-    #[arg(long, value_parser = parse_lang)]
+    #[arg(long, value_parser = keyword_parser::<Lang>())]
     pub lang: Option<Lang>,
     /// Only this model [default: every model the spec allows].
-    #[arg(long, value_parser = parse_model)]
+    #[arg(long, value_parser = keyword_parser::<Model>())]
     pub model: Option<Model>,
 }
 
-fn parse_lang(s: &str) -> Result<Lang, String> {
-    s.parse()
-}
-
-fn parse_model(s: &str) -> Result<Model, String> {
-    s.parse()
+/// A value parser that lists the keyword's values in --help and in errors.
+fn keyword_parser<K: crate::spec::Keyword + Send + Sync + Clone>(
+) -> impl clap::builder::TypedValueParser<Value = K> {
+    use clap::builder::TypedValueParser;
+    let names: Vec<&'static str> = K::ALL.iter().map(|k| k.as_str()).collect();
+    clap::builder::PossibleValuesParser::new(names)
+        .map(|text| K::parse(&text).expect("a listed value"))
 }
 
 /// Runs the CLI with the process's arguments.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    use clap::{CommandFactory, FromArgMatches};
+    // The --color choice (and NO_COLOR / CLICOLOR_FORCE) also governs clap's own messages.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let wanted = args
+        .iter()
+        .zip(args.iter().skip(1))
+        .find_map(|(a, b)| {
+            let b = b.to_str()?;
+            (a == "--color").then(|| b.to_string())
+        })
+        .or_else(|| {
+            args.iter()
+                .find_map(|a| a.to_str()?.strip_prefix("--color=").map(str::to_string))
+        });
+    let when = match wanted.as_deref() {
+        Some("always") => ColorWhen::Always,
+        Some("never") => ColorWhen::Never,
+        _ => ColorWhen::Auto,
+    };
+    COLOR.store(when.resolve(), std::sync::atomic::Ordering::Relaxed);
+    let command = Cli::command().color(if when.resolve() {
+        clap::ColorChoice::Always
+    } else {
+        clap::ColorChoice::Never
+    });
+    let parsed = command
+        .try_get_matches_from(args)
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -185,11 +258,84 @@ pub fn main() -> ExitCode {
             };
         }
     };
+    if !matches!(cli.command, Command::Verify { .. } | Command::Bench(_)) {
+        quiet_on_closed_stdout();
+    }
     run(cli.command)
 }
 
+/// `sockgen schema | head` should end quietly, as Unix tools do, not panic on EPIPE: the
+/// printing commands get SIGPIPE's default action back (Rust ignores it). verify and bench
+/// keep it ignored, since they write to sockets of servers that may close.
+fn quiet_on_closed_stdout() {
+    // SAFETY: restoring a signal's default action before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// Progress of a long command: a bar on a terminal, plain lines on stderr otherwise (so logs
+/// and CI show it too). Results go to stdout either way.
+#[derive(Clone)]
+struct ProgressLine {
+    bar: Option<indicatif::ProgressBar>,
+    what: &'static str,
+}
+
+impl ProgressLine {
+    fn new(what: &'static str) -> ProgressLine {
+        use std::io::IsTerminal;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            let style = indicatif::ProgressStyle::with_template(
+                "{prefix} [{elapsed}] {wide_bar} {pos}/{len} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar.set_prefix(what);
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            bar
+        });
+        ProgressLine { bar, what }
+    }
+
+    fn step(&self, done: usize, total: usize, message: &str) {
+        match &self.bar {
+            Some(bar) => {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+                bar.set_message(message.to_string());
+            }
+            None => eprintln!("{}: {done}/{total} {message}", self.what),
+        }
+    }
+
+    /// A result line on stdout, without tearing the bar.
+    fn println(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| println!("{line}")),
+            None => println!("{line}"),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Whether diagnostics on stderr are coloured (see [`ColorWhen`]).
+static COLOR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn fail(e: &Error) -> ExitCode {
-    eprint!("{e}");
+    match e {
+        Error::Invalid(d) => eprint!(
+            "{}",
+            d.render_styled(COLOR.load(std::sync::atomic::Ordering::Relaxed))
+        ),
+        _ => eprint!("{e}"),
+    }
     if !matches!(e, Error::Invalid(_)) {
         eprintln!();
     }
@@ -285,13 +431,30 @@ pub fn run(command: Command) -> ExitCode {
             jobs,
         } => {
             let options = crate::proof::ProofOptions::default();
-            let reports = match crate::proof::verify(
+            let progress = ProgressLine::new("verify");
+            let done = std::sync::atomic::AtomicUsize::new(0);
+            let verified = crate::proof::verify_reporting(
                 &spec,
                 only.lang,
                 only.model,
                 &options,
                 usize::from(jobs),
-            ) {
+                |report, total| {
+                    let done = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                    let verdict = if report.passed() { "PASS" } else { "FAIL" };
+                    progress.step(
+                        done,
+                        total,
+                        &format!("{verdict} --lang {} --model {}", report.lang, report.model),
+                    );
+                    if !json {
+                        // Each result as it completes, not all at the end.
+                        progress.println(report.summary().trim_end());
+                    }
+                },
+            );
+            progress.finish();
+            let reports = match verified {
                 Ok(r) => r,
                 Err(e) => return fail(&e),
             };
@@ -306,9 +469,6 @@ pub fn run(command: Command) -> ExitCode {
                 });
                 println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
             } else {
-                for r in &reports {
-                    print!("{}", r.summary());
-                }
                 println!("verify: {passed} passed, {failed} failed");
             }
             if failed == 0 {
@@ -362,6 +522,55 @@ pub fn run(command: Command) -> ExitCode {
             print!("{}", lang::matrix_table());
             ExitCode::SUCCESS
         }
+        Command::Init { file } => init(file),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "sockgen",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}
+
+/// The starter spec `sockgen init` writes: every key, commented, with its default.
+pub const STARTER_SPEC: &str = include_str!("starter.yaml");
+
+fn init(file: Option<PathBuf>) -> ExitCode {
+    let Some(path) = file else {
+        print!("{STARTER_SPEC}");
+        return ExitCode::SUCCESS;
+    };
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path);
+    match created.and_then(|mut f| f.write_all(STARTER_SPEC.as_bytes())) {
+        Ok(()) => {
+            eprintln!(
+                "wrote {}: edit it, then `sockgen check {}`",
+                path.display(),
+                path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cannot create {}: {e}", path.display());
+            ExitCode::from(1)
+        }
     }
 }
 
@@ -385,7 +594,25 @@ fn bench(args: BenchArgs) -> ExitCode {
     if !(1..=600_000).contains(&args.duration_ms) || args.warmup_ms > 60_000 {
         return bad_usage("--duration-ms must be 1..=600000 and --warmup-ms at most 60000".into());
     }
+    // Minutes of measurements must not be lost to a chart path that cannot be written: check
+    // it first, and print the tables even if writing fails at the end.
+    if let Some(path) = &args.chart {
+        let existed = path.exists();
+        if let Err(e) = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+        {
+            return bad_usage(format!("cannot write the chart to {}: {e}", path.display()));
+        }
+        if !existed {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    let progress = ProgressLine::new("bench");
+    let reporter = progress.clone();
     let config = BenchConfig {
+        progress: bench::Progress::new(move |done, total, what| reporter.step(done, total, what)),
         cases: args
             .connections
             .iter()
@@ -500,11 +727,12 @@ fn bench(args: BenchArgs) -> ExitCode {
             Err(e) => return bad_usage(e),
         }
     }
-    if let Some(path) = &args.chart {
-        if let Err(e) = std::fs::write(path, bench::chart_svg(&results)) {
-            return bad_usage(format!("cannot write {}: {e}", path.display()));
-        }
-    }
+    progress.finish();
+    let chart_failed = args.chart.as_ref().and_then(|path| {
+        std::fs::write(path, bench::chart_svg(&results))
+            .err()
+            .map(|e| format!("cannot write the chart to {}: {e}", path.display()))
+    });
     let errors: u64 = results.iter().map(|r| r.errors).sum();
     let (server_cpu, client_cpu) = bench::cpu_plan();
     if args.json {
@@ -552,11 +780,14 @@ fn bench(args: BenchArgs) -> ExitCode {
             }
             if let Some(c) = ceiling {
                 println!(
-                    "  {:<24} {:>9.1} MB/s  (single-stream loopback ceiling)",
+                    "  {:<24} {:>9.1} MB/s  (iperf3's single stream, for reference: not a ceiling)",
                     "iperf3", c
                 );
             }
         }
+    }
+    if let Some(message) = chart_failed {
+        return bad_usage(message);
     }
     if errors > 0 {
         eprintln!("error: {errors} connections failed or returned wrong bytes");

@@ -65,6 +65,11 @@ pub struct Diagnostics {
 impl Diagnostics {
     /// Renders like a compiler: header, `--> file:line:col`, source line, caret, `= help:`.
     pub fn render(&self) -> String {
+        self.render_styled(false)
+    }
+
+    /// [`render`](Self::render), with ANSI colours when `color` is true (for a terminal).
+    pub fn render_styled(&self, color: bool) -> String {
         let file = SimpleFile::new(self.source.name.as_str(), self.source.text.as_str());
         let config = Config {
             chars: Chars::ascii(),
@@ -99,8 +104,13 @@ impl Diagnostics {
             if let Some(hint) = &d.hint {
                 report = report.with_notes(vec![format!("help: {hint}")]);
             }
-            match term::emit_into_string(&config, &file, &report) {
-                Ok(text) => out.push_str(&text),
+            let mut buffer = if color {
+                termcolor::Buffer::ansi()
+            } else {
+                termcolor::Buffer::no_color()
+            };
+            match term::emit_to_write_style(&mut buffer, &config, &file, &report) {
+                Ok(()) => out.push_str(&String::from_utf8_lossy(buffer.as_slice())),
                 // Rendering only fails for spans outside the text; fall back to the plain message.
                 Err(_) => out.push_str(&format!("error: {}\n", d.message)),
             }

@@ -85,7 +85,21 @@ pub fn plan_source(source: &SourceFile, target: Target) -> Result<Plan, Error> {
 
 /// Reads a spec file and turns it into a Plan for `target`.
 pub fn plan_file(path: &Path, target: Target) -> Result<Plan, Error> {
-    let source = SourceFile::read(path).map_err(Error::Load)?;
+    let source = match SourceFile::read(path) {
+        Ok(source) => source,
+        // Bytes that are not text are a problem of the spec (exit 2), shown where they start.
+        Err(source::LoadError::NotUtf8 { source, offset }) => {
+            let d = Diagnostic::error("the spec is not UTF-8 text")
+                .with_span(offset..offset)
+                .with_label("this byte does not start a UTF-8 character")
+                .with_hint("save the file as UTF-8");
+            return Err(Error::Invalid(Box::new(Diagnostics {
+                source,
+                items: vec![d],
+            })));
+        }
+        Err(e) => return Err(Error::Load(e)),
+    };
     plan_source(&source, target)
 }
 

@@ -91,12 +91,28 @@ pub enum LoadError {
     UnknownFormat {
         path: PathBuf,
     },
+    IsDirectory {
+        path: PathBuf,
+    },
+    /// The file is not UTF-8: an invalid spec, with the text as far as it could be read.
+    NotUtf8 {
+        source: SourceFile,
+        offset: usize,
+    },
 }
 
 impl std::fmt::Display for LoadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             LoadError::Io { path, error } => write!(f, "cannot read {}: {error}", path.display()),
+            LoadError::NotUtf8 { source, offset } => {
+                write!(f, "{} is not UTF-8 text (byte {offset})", source.name)
+            }
+            LoadError::IsDirectory { path } => write!(
+                f,
+                "{} is a directory: pass a spec file (*.yaml, *.yml or *.toml); `sockgen init FILE` writes one",
+                path.display()
+            ),
             LoadError::UnknownFormat { path } => write!(
                 f,
                 "cannot tell the format of {}: name it *.yaml, *.yml or *.toml",
@@ -110,13 +126,32 @@ impl std::error::Error for LoadError {}
 
 impl SourceFile {
     pub fn read(path: &Path) -> Result<SourceFile, LoadError> {
+        if path.is_dir() {
+            return Err(LoadError::IsDirectory {
+                path: path.to_owned(),
+            });
+        }
         let format = Format::from_path(path).ok_or_else(|| LoadError::UnknownFormat {
             path: path.to_owned(),
         })?;
-        let text = std::fs::read_to_string(path).map_err(|error| LoadError::Io {
+        let bytes = std::fs::read(path).map_err(|error| LoadError::Io {
             path: path.to_owned(),
             error,
         })?;
+        let text = match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => {
+                let offset = e.utf8_error().valid_up_to();
+                return Err(LoadError::NotUtf8 {
+                    source: SourceFile {
+                        name: path.display().to_string(),
+                        text: String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                        format,
+                    },
+                    offset,
+                });
+            }
+        };
         Ok(SourceFile {
             name: path.display().to_string(),
             text,
@@ -153,7 +188,7 @@ fn parse_yaml(text: &str) -> Result<Node, Diagnostic> {
         return Err(Diagnostic::error("the spec is empty")
             .with_span(0..0)
             .with_hint(
-                "start from one of the examples in specs/, for example specs/echo-tcp.yaml",
+                "`sockgen init FILE` writes a commented starter spec (in a checkout, specs/ holds examples)",
             ));
     }
     // serde-saphyr's default budget already bounds depth, aliases and size (billion laughs).
@@ -169,9 +204,24 @@ fn parse_yaml(text: &str) -> Result<Node, Diagnostic> {
             // The message repeats the location we already show under the caret.
             let message = first_line(&error.to_string());
             let message = strip_location_prefix(&message);
+            let duplicate = message
+                .strip_prefix("duplicate mapping key: ")
+                .map(|rest| rest.split(',').next().unwrap_or(rest).trim().to_string());
             let mut d = if message.contains("multiple YAML documents") {
                 Diagnostic::error("invalid YAML: a spec is one document, this file has several")
                     .with_hint("remove the `---` separator and keep one spec per file")
+            } else if let Some(key) = duplicate {
+                let first = span
+                    .and_then(|at| first_key_occurrence(text, &key, at))
+                    .and_then(|at| {
+                        let line = text[..at].matches('\n').count() + 1;
+                        let column = text[..at].rfind('\n').map_or(at, |nl| at - nl - 1) + 1;
+                        Some(format!(" (first at {line}:{column})"))
+                    })
+                    .unwrap_or_default();
+                Diagnostic::error(format!("key `{key}` appears twice{first}"))
+                    .with_label("again here")
+                    .with_hint("keep one of them")
             } else {
                 Diagnostic::error(format!("invalid YAML: {message}"))
             };
@@ -181,6 +231,39 @@ fn parse_yaml(text: &str) -> Result<Node, Diagnostic> {
             Err(d)
         }
     }
+}
+
+/// Where `key` is first written as a mapping key before byte `before`: at a line start (after
+/// indentation) or after `{` or `,`, followed by optional spaces and `:`.
+fn first_key_occurrence(text: &str, key: &str, before: usize) -> Option<usize> {
+    text[..before.min(text.len())]
+        .match_indices(key)
+        .map(|(i, _)| i)
+        .find(|&i| {
+            let prefix_ok = text[..i]
+                .chars()
+                .rev()
+                .find(|c| *c != ' ' && *c != '\t')
+                .is_none_or(|c| matches!(c, '\n' | '{' | ','));
+            prefix_ok
+                && text[i + key.len()..]
+                    .trim_start_matches([' ', '\t'])
+                    .starts_with(':')
+        })
+}
+
+/// Where a TOML key `key` (followed by `=`) is first written before byte `before`.
+fn first_toml_key(text: &str, key: &str, before: usize) -> Option<usize> {
+    text[..before.min(text.len())]
+        .match_indices(key)
+        .map(|(i, _)| i)
+        .find(|&i| {
+            let line_start = text[..i].rfind('\n').map_or(0, |nl| nl + 1);
+            text[line_start..i].trim().is_empty()
+                && text[i + key.len()..]
+                    .trim_start_matches([' ', '\t'])
+                    .starts_with('=')
+        })
 }
 
 /// Byte offset of a 1-based line and character column.
@@ -314,7 +397,29 @@ fn parse_toml(text: &str) -> Result<Node, Diagnostic> {
             })
         }
         Err(error) => {
-            let mut d = Diagnostic::error(format!("invalid TOML: {}", first_line(error.message())));
+            let message = first_line(error.message());
+            let key = error
+                .span()
+                .filter(|_| message.starts_with("duplicate key"))
+                .and_then(|span| text.get(span))
+                .map(|key| key.trim().trim_matches('"').to_string());
+            let mut d = match key {
+                Some(key) => {
+                    let at = error.span().map_or(0, |s| s.start);
+                    let first = first_key_occurrence(text, &key, at)
+                        .or_else(|| first_toml_key(text, &key, at))
+                        .map(|i| {
+                            let line = text[..i].matches('\n').count() + 1;
+                            let column = text[..i].rfind('\n').map_or(i, |nl| i - nl - 1) + 1;
+                            format!(" (first at {line}:{column})")
+                        })
+                        .unwrap_or_default();
+                    Diagnostic::error(format!("key `{key}` appears twice{first}"))
+                        .with_label("again here")
+                        .with_hint("keep one of them")
+                }
+                None => Diagnostic::error(format!("invalid TOML: {message}")),
+            };
             if let Some(span) = error.span() {
                 d = d.with_span(span);
             }

@@ -186,6 +186,29 @@ fn saved_outputs_parse_to_the_expected_reports() {
     }
 }
 
+/// A listener's Send-Q is its backlog, not bytes: the data totals leave listeners out, and
+/// `ss -tan state listening` (no State column) is read.
+#[test]
+fn listener_backlogs_are_not_counted_as_queued_data() {
+    let text =
+        std::fs::read_to_string(root().join("tests/fixtures/analyze/ss-state-listening.txt"))
+            .unwrap();
+    let snapshot = analyze::parse_saved(&text, "listening").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(snapshot.sockets.len(), 3);
+    assert!(snapshot.sockets.iter().all(|s| s.state == "LISTEN"));
+    let report = analyze::analyze(&snapshot, &Filter::default(), None);
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["artifacts"]["send_q_total"], 0, "{json:#}");
+    assert_eq!(json["artifacts"]["recv_q_total"], 0, "{json:#}");
+    // Other rows without a State column cannot be read, and say why.
+    let error = analyze::parse_saved(
+        "Recv-Q Send-Q Local Address:Port Peer Address:Port\n0 0 127.0.0.1:1 127.0.0.1:2\n",
+        "x",
+    )
+    .unwrap_err();
+    assert!(error.contains("no State column"), "{error}");
+}
+
 #[test]
 fn malformed_input_is_a_clear_error() {
     let cases = [

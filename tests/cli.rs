@@ -62,7 +62,9 @@ fn model_flag_is_checked_against_the_language() {
     let out = sockgen(&["render", "specs/echo-tcp.yaml", "--model", "epol"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).contains("did you mean `epoll`?"),
+        text(&out.stderr).contains("a similar value exists: 'epoll'")
+            && text(&out.stderr)
+                .contains("[possible values: blocking, poll, epoll, io_uring, iocp]"),
         "{}",
         text(&out.stderr)
     );
@@ -474,4 +476,161 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     files
+}
+
+/// The README's bench defaults are the command's (clap's `[default: …]`), not a copy that
+/// drifts; iperf3 is not called a ceiling.
+#[test]
+fn readme_bench_defaults_match_the_command() {
+    let help = text(&sockgen(&["bench", "--help"]).stdout);
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let readme = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+    for flag in ["--duration-ms", "--warmup-ms", "--repeats"] {
+        let line = help.lines().find(|l| l.contains(flag)).unwrap();
+        let default = line
+            .split("[default: ")
+            .nth(1)
+            .unwrap()
+            .split(']')
+            .next()
+            .unwrap();
+        let stated = format!("`{flag}` (default {default})");
+        assert!(readme.contains(&stated), "the README should say {stated}");
+    }
+    assert!(!readme.contains("loopback ceiling)"));
+}
+
+/// --help describes every argument and lists the values of --lang and --model.
+#[test]
+fn help_describes_arguments_and_values() {
+    for command in ["render", "check", "verify", "bench"] {
+        let help = text(&sockgen(&[command, "--help"]).stdout);
+        assert!(help.contains("<SPEC>  The spec file"), "{command}: {help}");
+    }
+    let check = text(&sockgen(&["check", "--help"]).stdout);
+    assert!(
+        check.contains("[possible values: c, rust, winsock]"),
+        "{check}"
+    );
+    assert!(
+        check.contains("[possible values: blocking, poll, epoll, io_uring, iocp]"),
+        "{check}"
+    );
+    let analyze = text(&sockgen(&["analyze", "--help"]).stdout);
+    assert!(
+        analyze.contains("port is PORT") && analyze.contains("as JSON"),
+        "{analyze}"
+    );
+    assert!(text(&sockgen(&["explain", "--help"]).stdout).contains("Print the entry as JSON"));
+}
+
+/// Completions for the common shells, a man page, and a starter spec whose commented
+/// defaults are the real defaults.
+#[test]
+fn completions_man_page_and_init() {
+    for (shell, marker) in [
+        ("bash", "_sockgen()"),
+        ("zsh", "#compdef sockgen"),
+        ("fish", "complete -c sockgen"),
+    ] {
+        let out = sockgen(&["completions", shell]);
+        assert_eq!(out.status.code(), Some(0));
+        assert!(text(&out.stdout).contains(marker), "{shell}");
+    }
+    let man = sockgen(&["man"]);
+    assert!(text(&man.stdout).contains(".TH sockgen 1"));
+    let dir = tempfile::tempdir().unwrap();
+    let starter = dir.path().join("starter.yaml");
+    let out = sockgen(&["init", starter.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        sockgen(&["init", starter.to_str().unwrap()]).status.code(),
+        Some(1),
+        "never overwrites"
+    );
+    let written =
+        sockgen::plan_file(&starter, sockgen::Target::default()).unwrap_or_else(|e| panic!("{e}"));
+    let minimal = sockgen::plan_source(
+        &sockgen::SourceFile::from_text(
+            "starter.yaml",
+            "name: my_server\nhandler: custom\n",
+            sockgen::source::Format::Yaml,
+        ),
+        sockgen::Target::default(),
+    )
+    .unwrap();
+    let mut written = written;
+    written.spec_file = minimal.spec_file.clone();
+    assert_eq!(
+        written, minimal,
+        "a default stated in the starter spec is not the real default"
+    );
+}
+
+/// --color always/never, NO_COLOR and CLICOLOR_FORCE decide whether diagnostics are coloured.
+#[test]
+fn colour_follows_the_flag_and_the_environment() {
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sockgen"));
+        command
+            .args(args)
+            .current_dir(root())
+            .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR_FORCE");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        text(&command.output().unwrap().stderr).contains('\u{1b}')
+    };
+    let spec = "specs/invalid/unknown-keys.yaml";
+    assert!(run(&["check", spec, "--color", "always"], &[]));
+    assert!(!run(
+        &["check", spec, "--color", "never"],
+        &[("CLICOLOR_FORCE", "1")]
+    ));
+    assert!(!run(&["check", spec], &[]), "a pipe is not a terminal");
+    assert!(run(&["check", spec], &[("CLICOLOR_FORCE", "1")]));
+    assert!(!run(
+        &["check", spec, "--color", "auto"],
+        &[("NO_COLOR", "1")]
+    ));
+}
+
+/// An unwritable --chart is refused before minutes of measuring; verify reports progress and
+/// each result as it completes.
+#[test]
+fn long_commands_check_outputs_first_and_show_progress() {
+    let started = std::time::Instant::now();
+    let out = sockgen(&[
+        "bench",
+        "specs/echo-tcp.yaml",
+        "--chart",
+        "/nonexistent-dir/chart.svg",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("cannot write the chart"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "refused only after {:?}",
+        started.elapsed()
+    );
+    let out = sockgen(&[
+        "verify",
+        "specs/echo-udp.toml",
+        "--lang",
+        "c",
+        "--model",
+        "poll",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("verify: 1/1 PASS --lang c --model poll"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(text(&out.stdout).contains("PASS specs/echo-udp.toml --lang c --model poll"));
 }

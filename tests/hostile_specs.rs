@@ -52,7 +52,11 @@ fn hostile_yaml() {
         "a huge line is pointed at, not printed: {} bytes",
         deep.len()
     );
-    check_rejects("utf8.yaml", b"name: \xff\xfe\n");
+    let utf8 = check_rejects("utf8.yaml", b"name: \xff\xfe\n");
+    assert!(
+        utf8.contains("not UTF-8") && utf8.contains("utf8.yaml:1:7"),
+        "{utf8}"
+    );
     check_rejects("nul.yaml", b"name: a\0b\n");
     let huge = check_rejects(
         "huge.yaml",
@@ -94,4 +98,44 @@ fn hostile_toml() {
         b"name = \"x\"\n[[socket]]\nnodelay = true\n",
     );
     check_rejects("empty.toml", b"");
+}
+
+/// Every invalid spec exits 2, the README's promise; problems of the file system exit 1.
+#[test]
+fn exit_codes_and_messages_for_broken_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let run = |path: &str| {
+        let out = sockgen(&["check", path]);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = run(&write("bad.toml", b"name = \"\xc3\x28\"\n"));
+    assert_eq!(code, Some(2), "{stderr}");
+    let (code, stderr) = run(&write("dup.yaml", b"name: a\nport: 1\nname: b\n"));
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("key `name` appears twice (first at 1:1)")
+            && stderr.contains("dup.yaml:3:1"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("DuplicateKeyPolicy"), "{stderr}");
+    let (code, stderr) = run(&write("dup.toml", b"name = \"a\"\nname = \"b\"\n"));
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("key `name` appears twice (first at 1:1)"),
+        "{stderr}"
+    );
+    let (code, stderr) = run(dir.path().to_str().unwrap());
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("is a directory"), "{stderr}");
+    let (code, stderr) = run(&write("empty.yaml", b"# nothing\n"));
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("sockgen init"), "{stderr}");
 }

@@ -395,6 +395,7 @@ fn parse_skmem(line: &str) -> Option<Skmem> {
 pub fn parse_ss(text: &str) -> Result<Vec<SocketEntry>, ParseError> {
     let mut out: Vec<SocketEntry> = Vec::new();
     let mut has_netid = false;
+    let mut no_state_column = false;
     let mut saw_header = false;
     for (i, line) in text.lines().enumerate() {
         let n = i + 1;
@@ -402,8 +403,11 @@ pub fn parse_ss(text: &str) -> Result<Vec<SocketEntry>, ParseError> {
             continue;
         }
         let fields: Vec<&str> = line.split_whitespace().collect();
-        if fields[0] == "State" || fields[0] == "Netid" {
+        if fields[0] == "State" || fields[0] == "Netid" || fields[0] == "Recv-Q" {
             has_netid = fields[0] == "Netid";
+            // `ss ... state listening` leaves the State column out.
+            no_state_column =
+                fields[0] == "Recv-Q" || (has_netid && fields.get(1) == Some(&"Recv-Q"));
             saw_header = true;
             continue;
         }
@@ -434,6 +438,21 @@ pub fn parse_ss(text: &str) -> Result<Vec<SocketEntry>, ParseError> {
             (proto, &fields[1..])
         } else {
             ("tcp", &fields[..])
+        };
+        let implied_listen;
+        let rest: &[&str] = if no_state_column {
+            // Only a listener has a peer of `*`; other rows need the State column to be read.
+            let peer_is_any = rest.get(3).is_some_and(|p| p.ends_with(":*"));
+            if !peer_is_any {
+                return Err(err(
+                    n,
+                    "this ss output has no State column (saved with a `state` filter other than listening): save `ss -tanmi` without it",
+                ));
+            }
+            implied_listen = [&["LISTEN"][..], rest].concat();
+            &implied_listen
+        } else {
+            rest
         };
         if rest.len() < 5 {
             return Err(err(
@@ -537,7 +556,7 @@ pub fn parse_saved(text: &str, source: &str) -> Result<Snapshot, String> {
     let words: Vec<&str> = first.split_whitespace().collect();
     let sockets = if words
         .first()
-        .is_some_and(|w| *w == "State" || *w == "Netid")
+        .is_some_and(|w| *w == "State" || *w == "Netid" || *w == "Recv-Q")
     {
         parse_ss(text)
     } else if first.contains("Active Internet")
@@ -911,6 +930,7 @@ pub fn analyze(snapshot: &Snapshot, filter: &Filter, somaxconn: Option<u64>) -> 
                 .join(", "),
         ),
     };
+    let data_sockets = || selected.iter().filter(|s| s.state != "LISTEN");
     Report {
         operation: "analyze",
         target,
@@ -931,10 +951,12 @@ pub fn analyze(snapshot: &Snapshot, filter: &Filter, somaxconn: Option<u64>) -> 
                     backlog: l.send_q,
                 })
                 .collect(),
-            recv_q_total: selected.iter().map(|s| s.recv_q).sum(),
-            send_q_total: selected.iter().map(|s| s.send_q).sum(),
-            max_recv_q: selected.iter().map(|s| s.recv_q).max().unwrap_or(0),
-            max_send_q: selected.iter().map(|s| s.send_q).max().unwrap_or(0),
+            // A listener's Recv-Q and Send-Q are its accept queue and backlog (shown above),
+            // not bytes: they stay out of the data totals.
+            recv_q_total: data_sockets().map(|s| s.recv_q).sum(),
+            send_q_total: data_sockets().map(|s| s.send_q).sum(),
+            max_recv_q: data_sockets().map(|s| s.recv_q).max().unwrap_or(0),
+            max_send_q: data_sockets().map(|s| s.send_q).max().unwrap_or(0),
             sockstat: snapshot.sockstat.clone(),
             somaxconn,
         },

@@ -28,9 +28,38 @@ pub struct Case {
     pub pipeline: usize,
 }
 
+/// Told about each finished run, so a long bench can show progress: `(runs done, runs in all,
+/// what finished)`.
+#[derive(Clone, Default)]
+pub struct Progress(Option<std::sync::Arc<dyn Fn(usize, usize, &str) + Send + Sync>>);
+
+impl Progress {
+    pub fn new(report: impl Fn(usize, usize, &str) + Send + Sync + 'static) -> Progress {
+        Progress(Some(std::sync::Arc::new(report)))
+    }
+
+    fn report(&self, done: usize, total: usize, what: &str) {
+        if let Some(report) = &self.0 {
+            report(done, total, what);
+        }
+    }
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Progress(..)"
+        } else {
+            "Progress(none)"
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
     pub cases: Vec<Case>,
+    /// Where finished runs are reported (nowhere by default).
+    pub progress: Progress,
     pub warmup: Duration,
     pub duration: Duration,
     /// Also measure a single stream of large writes into a discard server.
@@ -55,6 +84,7 @@ impl Default for BenchConfig {
         }
         BenchConfig {
             cases,
+            progress: Progress::default(),
             warmup: Duration::from_millis(300),
             duration: Duration::from_secs(1),
             streaming: true,
@@ -498,11 +528,20 @@ pub fn run_once(target: &Target, case: Case, config: &BenchConfig) -> Result<Cas
 /// run by msgs/s, with the errors of all its runs.
 pub fn bench_all(targets: &[Target], config: &BenchConfig) -> Result<Vec<CaseResult>, String> {
     let mut results = Vec::new();
+    let total = config.cases.len() * targets.len() * config.repeats.max(1);
+    let mut done = 0;
     for &case in &config.cases {
         let mut runs: Vec<Vec<CaseResult>> = targets.iter().map(|_| Vec::new()).collect();
         for _ in 0..config.repeats.max(1) {
             for (i, target) in targets.iter().enumerate() {
-                runs[i].push(run_once(target, case, config)?);
+                let run = run_once(target, case, config)?;
+                done += 1;
+                let what = format!(
+                    "{} {} conns × {} B: {:.0} msgs/s",
+                    run.server, case.connections, case.size, run.msgs_per_s
+                );
+                config.progress.report(done, total, &what);
+                runs[i].push(run);
             }
         }
         for mut server_runs in runs {
@@ -568,9 +607,18 @@ pub fn bench_streams(
 ) -> Result<(Vec<StreamResult>, Option<f64>), String> {
     let mut runs: Vec<Vec<StreamResult>> = targets.iter().map(|_| Vec::new()).collect();
     let mut ceilings = Vec::new();
+    let total = targets.len() * config.repeats.max(1);
+    let mut done = 0;
     for _ in 0..config.repeats.max(1) {
         for (i, target) in targets.iter().enumerate() {
-            runs[i].push(bench_stream(target, config)?);
+            let run = bench_stream(target, config)?;
+            done += 1;
+            config.progress.report(
+                done,
+                total,
+                &format!("{} streaming: {:.0} MB/s", run.server, run.mb_per_s),
+            );
+            runs[i].push(run);
         }
         match iperf3_ceiling(config) {
             Some(Ok(mb)) => ceilings.push(mb),

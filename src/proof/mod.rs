@@ -244,8 +244,25 @@ pub fn verify(
     options: &ProofOptions,
     jobs: usize,
 ) -> Result<Vec<ProofReport>, crate::Error> {
+    verify_reporting(spec, lang, model, options, jobs, |_, _| {})
+}
+
+/// [`verify`], telling `finished` about each report as soon as it is done (from the thread
+/// that made it), with the number of combinations in all.
+pub fn verify_reporting(
+    spec: &Path,
+    lang: Option<crate::spec::Lang>,
+    model: Option<crate::spec::Model>,
+    options: &ProofOptions,
+    jobs: usize,
+    finished: impl Fn(&ProofReport, usize) + Sync,
+) -> Result<Vec<ProofReport>, crate::Error> {
     let plans = select_plans(spec, lang, model)?;
-    Ok(run_parallel(&plans, jobs, |plan| prove(plan, options)))
+    Ok(run_parallel(&plans, jobs, |plan| {
+        let report = prove(plan, options);
+        finished(&report, plans.len());
+        report
+    }))
 }
 
 /// The Plans of every (lang, model) the spec allows, narrowed to `lang`/`model`. When the
