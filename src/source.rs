@@ -213,10 +213,10 @@ fn parse_yaml(text: &str) -> Result<Node, Diagnostic> {
             } else if let Some(key) = duplicate {
                 let first = span
                     .and_then(|at| first_key_occurrence(text, &key, at))
-                    .and_then(|at| {
+                    .map(|at| {
                         let line = text[..at].matches('\n').count() + 1;
                         let column = text[..at].rfind('\n').map_or(at, |nl| at - nl - 1) + 1;
-                        Some(format!(" (first at {line}:{column})"))
+                        format!(" (first at {line}:{column})")
                     })
                     .unwrap_or_default();
                 Diagnostic::error(format!("key `{key}` appears twice{first}"))

@@ -31,7 +31,10 @@ pub struct Case {
 /// Told about each finished run, so a long bench can show progress: `(runs done, runs in all,
 /// what finished)`.
 #[derive(Clone, Default)]
-pub struct Progress(Option<std::sync::Arc<dyn Fn(usize, usize, &str) + Send + Sync>>);
+pub struct Progress(Option<std::sync::Arc<ReportRun>>);
+
+/// `(runs done, runs in all, what finished)`.
+type ReportRun = dyn Fn(usize, usize, &str) + Send + Sync;
 
 impl Progress {
     pub fn new(report: impl Fn(usize, usize, &str) + Send + Sync + 'static) -> Progress {
