@@ -672,8 +672,9 @@ fn bench(args: BenchArgs) -> ExitCode {
         Err(e) => return bad_usage(e.to_string()),
     };
     let mut builds = Vec::new();
-    for plan in &plans {
+    for (i, plan) in plans.iter().enumerate() {
         let label = format!("{}/{}", plan.lang, plan.model);
+        progress.step(i, plans.len(), &format!("building {label}"));
         let dir = workdir.path().join(label.replace('/', "-"));
         let mut discard = plan.clone();
         discard.handler = crate::spec::Handler::Discard;
