@@ -395,3 +395,79 @@ fn oversized_datagrams_are_dropped_not_truncated() {
         );
     }
 }
+
+/// A port nobody holds right now, for servers whose ready line cannot be read.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Echo one message on the port, retrying while the server starts.
+fn echo_on(port: u16) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(mut s) => {
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                s.write_all(b"alive").map_err(|e| e.to_string())?;
+                let mut buf = [0u8; 5];
+                s.read_exact(&mut buf).map_err(|e| e.to_string())?;
+                return if &buf == b"alive" {
+                    Ok(())
+                } else {
+                    Err("wrong echo".into())
+                };
+            }
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => return Err(format!("never served: {e}")),
+        }
+    }
+}
+
+/// Daemons often start with closed or broken stdio: a server with stdin and stdout closed, or
+/// whose stdout is a pipe nobody reads, still serves and stops with status 0.
+#[test]
+fn closed_or_broken_stdio_does_not_stop_a_server() {
+    use std::os::unix::process::CommandExt;
+    for (model, _dir, bin) in build_all("name: stdio\n") {
+        for case in ["closed", "broken"] {
+            let port = free_port();
+            let mut command = Command::new(&bin);
+            command
+                .args(["-p", &port.to_string()])
+                .stderr(std::process::Stdio::null());
+            let mut ends = [0; 2];
+            assert_eq!(unsafe { libc::pipe(ends.as_mut_ptr()) }, 0);
+            // SAFETY: pipe(2) just returned these two descriptors; each is owned once.
+            let (read_end, write_end) = unsafe {
+                use std::os::fd::FromRawFd;
+                (
+                    std::fs::File::from_raw_fd(ends[0]),
+                    std::fs::File::from_raw_fd(ends[1]),
+                )
+            };
+            if case == "closed" {
+                // SAFETY: close(2) on the child's own descriptors between fork and exec.
+                unsafe {
+                    command.pre_exec(|| {
+                        libc::close(0);
+                        libc::close(1);
+                        Ok(())
+                    });
+                }
+            } else {
+                command.stdout(write_end);
+                drop(read_end); // nobody will ever read the ready line
+            }
+            let mut child = command.spawn().unwrap();
+            let served = echo_on(port);
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let status = child.wait().unwrap();
+            served.unwrap_or_else(|e| panic!("{model}, stdio {case}: {e}"));
+            assert_eq!(status.code(), Some(0), "{model}, stdio {case}: {status}");
+        }
+    }
+}

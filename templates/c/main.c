@@ -29,12 +29,18 @@ int main(int argc, char **argv)
     unsigned i, started = 1;
     int status;
 
+    if (open_standard_descriptors() != 0) {
+        return 1;
+    }
     if (parse_args(argc, argv, &cfg) != 0) {
         return 2;
     }
     if (install_signal_handlers() != 0) {
         return 1;
     }
+{%- if v.tcp %}
+    raise_descriptor_limit();
+{%- endif %}
     memset(workers, 0, sizeof workers);
     for (i = 0; i < {{ v.upper }}_WORKERS; i++) {
         /* With port 0 the first socket gets a port from the kernel; the others must share it. */
@@ -47,8 +53,6 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    print_ready(&bound);
-
     /* Signals go to the main thread only, so the other workers never see EINTR surprises. */
     sigemptyset(&blocked);
     sigaddset(&blocked, SIGINT);
@@ -57,12 +61,23 @@ int main(int argc, char **argv)
     for (; started < {{ v.upper }}_WORKERS; started++) {
         int rc = pthread_create(&workers[started].thread, NULL, worker_main, &workers[started]);
         if (rc != 0) {
-            fprintf(stderr, "%s: pthread_create: %s\n", {{ v.name }}_program, strerror(rc));
-            request_stop();
+            fprintf(stderr, "%s: cannot start worker %u: %s\n", {{ v.name }}_program, started, strerror(rc));
             break;
         }
     }
     pthread_sigmask(SIG_SETMASK, &previous, NULL);
+    if (started < {{ v.upper }}_WORKERS) {
+        /* Not every worker runs: stop the others and fail before claiming to be ready. */
+        request_stop();
+        for (i = 1; i < started; i++) {
+            pthread_join(workers[i].thread, NULL);
+        }
+        for (i = 0; i < {{ v.upper }}_WORKERS; i++) {
+            close(workers[i].fd);
+        }
+        return 1;
+    }
+    print_ready(&bound);
 
     status = loop_main(workers[0].fd, 0);
     if (status != 0) {

@@ -30,6 +30,45 @@ static void log_shared_occurrence(const char *what, atomic_ullong *count)
 }
 {%- endif %}
 
+/* Descriptors 0, 1 and 2 may be closed by whoever started us (a supervisor, `<&- >&-`): the
+ * stop pipe or a socket would then take their numbers, and the ready line or a log line would
+ * be written into it. They are pointed at /dev/null first. */
+static int open_standard_descriptors(void)
+{
+    for (;;) {
+        int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (fd < 0) {
+            return -1;
+        }
+        if (fd > 2) {
+            close(fd);
+            return 0;
+        }
+        /* It took a standard number: clear close-on-exec, as 0, 1 and 2 normally are. */
+        (void)fcntl(fd, F_SETFD, 0);
+    }
+}
+{%- if v.tcp %}
+
+/* Raises the soft limit on open descriptors toward what the spec needs (every worker's
+ * max_connections and some slack), as redis does; logs once when the hard limit is lower. */
+static void raise_descriptor_limit(void)
+{
+    struct rlimit limit;
+    rlim_t wanted = (rlim_t){{ v.upper }}_WORKERS * {{ v.upper }}_MAX_CONNECTIONS + 64u;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= wanted) {
+        return;
+    }
+    limit.rlim_cur = limit.rlim_max != RLIM_INFINITY && limit.rlim_max < wanted ? limit.rlim_max : wanted;
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+        log_errno("setrlimit RLIMIT_NOFILE");
+    } else if (limit.rlim_cur < wanted) {
+        fprintf(stderr, "%s: open files limited to %llu by the hard limit; %llu would allow max_connections on every worker\n",
+                {{ v.name }}_program, (unsigned long long)limit.rlim_cur, (unsigned long long)wanted);
+    }
+}
+{%- endif %}
+
 /*
  * Shutdown uses the self-pipe trick: the signal handler writes one byte and every event loop
  * watches the read end. Nobody drains it, so all workers see it, and no wakeup can be lost

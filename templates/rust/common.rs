@@ -6,6 +6,14 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{ {{ v.time_imports }} };
 {%- endif %}
 
+/// Writes one line to stderr. A stderr nobody reads (a pipe whose reader left) must not stop
+/// the server, and `eprintln!` would panic there.
+{% raw %}macro_rules! log_line {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(io::stderr(), $($arg)*);
+    }};
+}{% endraw %}
+
 /// Which sockgen and which spec produced this code; change the spec and regenerate rather than
 /// editing it by hand.
 pub const GENERATED_BY: &str = "sockgen {{ v.version }} from {{ v.spec_file }} (--lang rust --model {{ v.model }})";
@@ -143,6 +151,45 @@ fn install_stop_signal() -> io::Result<OwnedFd> {
     Ok(read_end)
 }
 
+/// Descriptors 0, 1 and 2 may be closed by whoever started us (a supervisor, `<&- >&-`): the
+/// stop pipe or a socket would then take their numbers, and the ready line or a log line
+/// would be written into it. They are pointed at /dev/null first.
+///
+/// SAFETY: open(2) gets a NUL-terminated path; a descriptor it returns above 2 is closed at
+/// once and owned by nobody else.
+fn open_standard_descriptors() -> io::Result<()> {
+    loop {
+        let fd = cvt(unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) })?;
+        if fd > 2 {
+            unsafe { libc::close(fd) };
+            return Ok(());
+        }
+    }
+}
+{%- if v.tcp %}
+
+/// Raises the soft limit on open descriptors toward what the spec needs (every worker's
+/// `MAX_CONNECTIONS` and some slack), as redis does; says so once when the hard limit is lower.
+///
+/// SAFETY: getrlimit and setrlimit get a live, initialised `rlimit`.
+fn raise_descriptor_limit() {
+    let wanted = (WORKERS * MAX_CONNECTIONS + 64) as libc::rlim_t;
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 || limit.rlim_cur >= wanted {
+        return;
+    }
+    limit.rlim_cur = if limit.rlim_max != libc::RLIM_INFINITY && limit.rlim_max < wanted { limit.rlim_max } else { wanted };
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+        log_line!("{PROGRAM}: setrlimit RLIMIT_NOFILE: {}", io::Error::last_os_error());
+    } else if limit.rlim_cur < wanted {
+        log_line!(
+            "{PROGRAM}: open files limited to {} by the hard limit; {wanted} would allow MAX_CONNECTIONS on every worker",
+            limit.rlim_cur
+        );
+    }
+}
+{%- endif %}
+
 /// Stops every loop, as SIGTERM would (one failed worker stops the server).
 fn request_stop() {
     on_stop_signal(0);
@@ -279,7 +326,7 @@ fn accept_connection(listener: &TcpListener, spare: &mut Option<std::fs::File>, 
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
             Err(e) => {
-                eprintln!("{PROGRAM}: accept: {e}");
+                log_line!("{PROGRAM}: accept: {e}");
                 return None;
             }
         }
@@ -291,6 +338,6 @@ fn accept_connection(listener: &TcpListener, spare: &mut Option<std::fs::File>, 
 fn log_occurrence(what: &str, count: &mut u64) {
     *count += 1;
     if count.is_power_of_two() {
-        eprintln!("{PROGRAM}: {what} ({count} so far)");
+        log_line!("{PROGRAM}: {what} ({count} so far)");
     }
 }

@@ -1,9 +1,13 @@
 
 /// Binds every worker's socket (the first gets the port, the others share it through
-/// SO_REUSEPORT), prints `listening on ADDRESS:PORT`, and runs the loops until SIGINT or
-/// SIGTERM.
+/// SO_REUSEPORT), starts the workers, prints `listening on ADDRESS:PORT` once all of them run,
+/// and serves until SIGINT or SIGTERM.
 pub fn serve<H: Handler>(config: &Config) -> io::Result<()> {
+    open_standard_descriptors()?;
     let stop = install_stop_signal()?;
+{%- if v.tcp %}
+    raise_descriptor_limit();
+{%- endif %}
     let mut addr = SocketAddr::new(config.address, config.port);
     let mut sockets = Vec::with_capacity(WORKERS);
     for _ in 0..WORKERS {
@@ -11,16 +15,28 @@ pub fn serve<H: Handler>(config: &Config) -> io::Result<()> {
         addr = socket.local_addr()?;
         sockets.push(socket);
     }
-    println!("listening on {addr}");
-    io::stdout().flush()?;
     let stop_fd = stop.as_raw_fd();
     let results: Vec<io::Result<()>> = std::thread::scope(|scope| {
         let mut sockets = sockets.into_iter();
         let first = sockets.next();
-        let workers: Vec<_> = sockets
-            .enumerate()
-            .map(|(i, socket)| scope.spawn(move || run_worker::<H>(socket, stop_fd, i + 1)))
-            .collect();
+        let mut workers = Vec::new();
+        for (i, socket) in sockets.enumerate() {
+            let spawned = std::thread::Builder::new()
+                .name(format!("worker {}", i + 1))
+                .spawn_scoped(scope, move || run_worker::<H>(socket, stop_fd, i + 1));
+            match spawned {
+                Ok(worker) => workers.push(worker),
+                Err(e) => {
+                    // Not every worker runs: stop the others and fail before claiming to be ready.
+                    request_stop();
+                    return vec![Err(io::Error::new(e.kind(), format!("cannot start worker {}: {e}", i + 1)))];
+                }
+            }
+        }
+        // The ready line scripts wait for. A stdout nobody reads (closed, or a pipe whose
+        // reader left) must not stop the server: it keeps serving.
+        let mut stdout = io::stdout();
+        let _ = writeln!(stdout, "listening on {addr}").and_then(|()| stdout.flush());
         let mut results: Vec<io::Result<()>> = first.map(|s| run_worker::<H>(s, stop_fd, 0)).into_iter().collect();
         for worker in workers {
             results.push(worker.join().unwrap_or_else(|_| Err(io::Error::other("a worker panicked"))));
@@ -45,18 +61,18 @@ pub fn main_with<H: Handler>() -> std::process::ExitCode {
     let config = match Config::from_args(std::env::args().skip(1)) {
         Ok(config) => config,
         Err(message) if message.starts_with("usage") => {
-            println!("{message}");
+            let _ = writeln!(io::stdout(), "{message}");
             return std::process::ExitCode::SUCCESS;
         }
         Err(message) => {
-            eprintln!("{PROGRAM}: {message}");
+            log_line!("{PROGRAM}: {message}");
             return std::process::ExitCode::from(2);
         }
     };
     match serve::<H>(&config) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{PROGRAM}: {e}");
+            log_line!("{PROGRAM}: {e}");
             std::process::ExitCode::from(1)
         }
     }

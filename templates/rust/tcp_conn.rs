@@ -137,7 +137,7 @@ impl<H: Handler> Conn<H> {
         }
         if panicked {
             let count = HANDLER_PANICS.fetch_add(1, Ordering::Relaxed) + 1;
-            eprintln!("{PROGRAM}: a handler panicked; connection {} closed ({count} so far)", self.control.info.id);
+            log_line!("{PROGRAM}: a handler panicked; connection {} closed ({count} so far)", self.control.info.id);
             self.end(CloseReason::Panic);
         } else if self.out.over_limit {
             let mut count = OUTPUT_LIMIT_CLOSES.fetch_add(1, Ordering::Relaxed);
@@ -173,7 +173,7 @@ impl<H: Handler> Conn<H> {
             });
             if result.is_err() {
                 HANDLER_PANICS.fetch_add(1, Ordering::Relaxed);
-                eprintln!("{PROGRAM}: a handler panicked in on_close of connection {}", self.control.info.id);
+                log_line!("{PROGRAM}: a handler panicked in on_close of connection {}", self.control.info.id);
             }
         }
         if self.control.reset_on_close {
