@@ -139,7 +139,10 @@ pub enum Framing {
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct SocketPlan {
+    /// Defaults differ by protocol: true for TCP, false for UDP.
     pub reuseaddr: bool,
+    /// IPV6_V6ONLY, applied when the address is IPv6.
+    pub v6only: bool,
     pub reuseport: bool,
     /// Always false for UDP.
     pub nodelay: bool,

@@ -237,8 +237,13 @@ pub struct FramingSpec {
 #[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct SocketSpec {
-    /// SO_REUSEADDR (default true): restart without waiting for TIME_WAIT to expire.
+    /// SO_REUSEADDR. TCP (default true): restart without waiting for TIME_WAIT to expire. UDP
+    /// (default false): it would let a second process bind the same port and take the traffic,
+    /// so it is set only when asked for.
     pub reuseaddr: Option<Spanned<bool>>,
+    /// IPV6_V6ONLY for an IPv6 address (default true): `::` then accepts IPv6 only, whatever the
+    /// `net.ipv6.bindv6only` sysctl says; false accepts IPv4-mapped peers too.
+    pub v6only: Option<Spanned<bool>>,
     /// SO_REUSEPORT (default false; Linux). Required when `server.workers` > 1.
     pub reuseport: Option<Spanned<bool>>,
     /// TCP_NODELAY (default true; TCP only): send small replies without Nagle's delay.
@@ -664,6 +669,7 @@ fn decode_root(root: &Node, dec: &mut Decoder) -> Spec {
         handler: t.keyword("handler", dec),
         socket: t.table("socket", dec, |t, dec| SocketSpec {
             reuseaddr: t.bool("reuseaddr", dec),
+            v6only: t.bool("v6only", dec),
             reuseport: t.bool("reuseport", dec),
             nodelay: t.bool("nodelay", dec),
             recv_buffer: t.int("recv_buffer", BUFFER_MIN..=BUFFER_MAX, dec),

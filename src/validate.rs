@@ -86,6 +86,131 @@ const RUST_KEYWORDS: &[&str] = &[
 ];
 /// Crates in every Rust program's namespace, which a module of that name would shadow.
 const RUST_RESERVED: &[&str] = &["std", "core", "alloc", "libc", "proc_macro", "test"];
+/// Package names Cargo refuses: its own artifact directories and Windows device names.
+const CARGO_RESERVED: &[&str] = &[
+    "build",
+    "deps",
+    "examples",
+    "incremental",
+    "con",
+    "prn",
+    "aux",
+    "nul",
+    "com1",
+    "com2",
+    "com3",
+    "com4",
+    "com5",
+    "com6",
+    "com7",
+    "com8",
+    "com9",
+    "lpt1",
+    "lpt2",
+    "lpt3",
+    "lpt4",
+    "lpt5",
+    "lpt6",
+    "lpt7",
+    "lpt8",
+    "lpt9",
+];
+
+/// Every identifier with an underscore that the system headers of the C output declare
+/// (glibc, Debian 12), sorted: `scripts/c-system-names.sh` regenerates it, and a test checks
+/// it against the headers.
+const C_SYSTEM_NAMES: &str = include_str!("target/c_system_names.txt");
+
+/// What the C output appends to the name (upper case, then as written) to make identifiers.
+const C_UPPER_SUFFIXES: &[&str] = &[
+    "ADDRESS",
+    "PORT",
+    "BUFFER_SIZE",
+    "OUTPUT_BUFFER",
+    "OUTPUT_LOW_WATER",
+    "OUTPUT_LIMIT",
+    "MAX_MESSAGE",
+    "BACKLOG",
+    "MAX_CONNECTIONS",
+    "IDLE_TIMEOUT_MS",
+    "LINGER_MS",
+    "WORKERS",
+    "MAX_EVENTS",
+    "STACK_SIZE",
+    "CLOSE_PEER",
+    "CLOSE_HANDLER",
+    "CLOSE_ABORT",
+    "CLOSE_RESET",
+    "CLOSE_IDLE",
+    "CLOSE_OUTPUT_LIMIT",
+    "CLOSE_INPUT_LIMIT",
+    "CLOSE_STOPPING",
+    "CLOSE_ERROR",
+    "LINE_CHARS",
+    "CYCLE",
+];
+const C_LOWER_SUFFIXES: &[&str] = &[
+    "program",
+    "config",
+    "conn",
+    "info",
+    "worker",
+    "session",
+    "close_reason",
+    "close_reason_name",
+    "write",
+    "printf",
+    "pending",
+    "congested",
+    "want_writable",
+    "resume_input",
+    "timer_set",
+    "timer_cancel",
+    "close",
+    "abort",
+    "send_message",
+    "on_worker_start",
+    "on_worker_stop",
+    "on_open",
+    "on_data",
+    "on_message",
+    "on_writable",
+    "on_eof",
+    "on_timer",
+    "on_close",
+    "chargen_next",
+    "handler",
+];
+
+/// The generated C's own file-scope identifiers that a name plus a suffix could spell
+/// (`loop` + `close`); a test derives them from rendered output so this list cannot go stale.
+const C_INTERNAL_IDENTIFIERS: &[&str] = &["loop_close", "dgram_close"];
+
+/// Every identifier the C output makes from `name`.
+pub fn c_generated_identifiers(name: &str) -> Vec<String> {
+    let upper = name.to_ascii_uppercase();
+    C_UPPER_SUFFIXES
+        .iter()
+        .map(|suffix| format!("{upper}_{suffix}"))
+        .chain(
+            C_LOWER_SUFFIXES
+                .iter()
+                .map(|suffix| format!("{name}_{suffix}")),
+        )
+        .collect()
+}
+
+/// The first identifier the C output would make from `name` that the system headers or the
+/// generated code itself already declare (`tcp` once made `TCP_CLOSE`, an enumerator of
+/// <netinet/tcp.h>).
+fn c_identifier_clash(name: &str) -> Option<String> {
+    let known = |id: &str| {
+        C_INTERNAL_IDENTIFIERS.contains(&id) || C_SYSTEM_NAMES.lines().any(|line| line == id)
+    };
+    c_generated_identifiers(name)
+        .into_iter()
+        .find(|id| known(id))
+}
 
 fn to_snake_case(text: &str) -> String {
     let mut out = String::new();
@@ -297,7 +422,8 @@ impl Validator {
             port: get(&spec.port).unwrap_or(0),
             handler,
             socket: SocketPlan {
-                reuseaddr: socket.and_then(|s| get(&s.reuseaddr)).unwrap_or(true),
+                reuseaddr: socket.and_then(|s| get(&s.reuseaddr)).unwrap_or(tcp),
+                v6only: socket.and_then(|s| get(&s.v6only)).unwrap_or(true),
                 reuseport,
                 nodelay: tcp && socket.and_then(|s| get(&s.nodelay)).unwrap_or(true),
                 recv_buffer: socket.and_then(|s| get(&s.recv_buffer)),
@@ -629,7 +755,23 @@ impl Validator {
             ));
             return None;
         }
+        if lang != Lang::Rust {
+            if let Some(id) = c_identifier_clash(text) {
+                self.error(bad(
+                    format!("name `{text}` would make the C identifier `{id}`, which the system headers or the generated code already declare"),
+                    format!("choose a more specific name, such as `{text}_server`"),
+                ));
+                return None;
+            }
+        }
         if lang == Lang::Rust {
+            if CARGO_RESERVED.contains(&text.to_ascii_lowercase().as_str()) {
+                self.error(bad(
+                    format!("name `{text}` becomes the Cargo package name, and Cargo reserves it"),
+                    format!("choose a more specific name, such as `{text}_server`"),
+                ));
+                return None;
+            }
             if RUST_KEYWORDS.contains(&text) || RUST_RESERVED.contains(&text) {
                 // A raw identifier (r#type) would do for the module, but not for the crate
                 // and binary names Cargo derives from it, so refuse it clearly instead.

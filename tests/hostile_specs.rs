@@ -139,3 +139,233 @@ fn exit_codes_and_messages_for_broken_files() {
     assert_eq!(code, Some(2));
     assert!(stderr.contains("sockgen init"), "{stderr}");
 }
+
+/// Names that are valid identifiers but dangerous in the output (protobuf's bad-identifiers
+/// idea): each gives a program that compiles, or a clear error before any code is written.
+#[test]
+fn hostile_names_compile_or_are_refused() {
+    let names = [
+        "tcp",
+        "TCP",
+        "udp",
+        "so",
+        "sock",
+        "SOCK",
+        "epoll_x",
+        "sig",
+        "pthread",
+        "in6",
+        "build",
+        "deps",
+        "examples",
+        "incremental",
+        "con",
+        "self_test",
+        "main_loop",
+        "errno_x",
+        "EOF_x",
+        "stdin_x",
+        "loop_",
+        "conn",
+        "worker",
+        "info",
+        "Conn",
+        "PHASE_OPEN",
+        "out_chunk",
+        "loop",
+        "dgram",
+        "timers",
+        "stop",
+        "format",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let compiler = sockgen::proof::CCompiler::find().unwrap();
+    let mut rust_accepted = Vec::new();
+    for name in names {
+        let spec = dir.path().join(format!("{name}.yaml"));
+        std::fs::write(&spec, format!("name: {name}\nhandler: custom\n")).unwrap();
+        for lang in ["c", "rust"] {
+            let target = sockgen::Target {
+                lang: Some(lang.parse().unwrap()),
+                model: None,
+            };
+            match sockgen::plan_file(&spec, target) {
+                Err(e) => {
+                    let text = e.to_string();
+                    assert!(
+                        text.contains("not usable as a name"),
+                        "{name} ({lang}): unclear refusal:\n{text}"
+                    );
+                }
+                Ok(plan) if lang == "c" => {
+                    let code = sockgen::render::render(&plan, sockgen::Layout::SingleFile)
+                        .unwrap()
+                        .remove(0);
+                    let source = dir.path().join(format!("{name}.c"));
+                    std::fs::write(&source, code.contents).unwrap();
+                    compiler
+                        .compile(&source, &dir.path().join(name))
+                        .unwrap_or_else(|e| {
+                            panic!("{name} was accepted for C but does not compile:\n{e}")
+                        });
+                }
+                Ok(plan) => rust_accepted.push(plan),
+            }
+        }
+    }
+    // Each accepted Rust name as its own generated crate (the package name is the name).
+    let toolchain = sockgen::proof::RustToolchain::find().unwrap();
+    for plan in rust_accepted {
+        let crate_dir = dir.path().join(format!("rust-{}", plan.name));
+        let files = sockgen::render::render(&plan, sockgen::Layout::Project).unwrap();
+        sockgen::render::write(&crate_dir, &files).unwrap();
+        toolchain
+            .check(&crate_dir, "hostile-names")
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{} was accepted for Rust but does not build:\n{e}",
+                    plan.name
+                )
+            });
+    }
+}
+
+/// The system names validation checks against are those of this machine's headers.
+#[test]
+fn the_embedded_system_names_are_current() {
+    let committed = std::fs::read_to_string(root().join("src/target/c_system_names.txt")).unwrap();
+    let out = std::process::Command::new("bash")
+        .arg(root().join("scripts/c-system-names.sh"))
+        .env("SOCKGEN_NAMES_OUT", "-")
+        .env("SOCKGEN", env!("CARGO_BIN_EXE_sockgen"))
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fresh = String::from_utf8(out.stdout).unwrap();
+    let missing: Vec<&str> = fresh
+        .lines()
+        .filter(|id| !committed.lines().any(|c| c == *id))
+        .take(10)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "run scripts/c-system-names.sh: the headers declare {missing:?}…"
+    );
+}
+
+/// No name can spell one of the generated C's own identifiers: every file-scope identifier of
+/// every rendered model that some name would also generate is refused by validation.
+#[test]
+fn generated_identifiers_never_meet_the_outputs_own() {
+    let mut own = std::collections::BTreeSet::new();
+    for spec in [
+        "echo-tcp.yaml",
+        "echo-udp.toml",
+        "chargen-tcp.yaml",
+        "custom-workers.yaml",
+    ] {
+        for model in ["blocking", "poll", "epoll"] {
+            let out = sockgen(&[
+                "render",
+                &format!("specs/{spec}"),
+                "--lang",
+                "c",
+                "--model",
+                model,
+            ]);
+            if !out.status.success() {
+                continue; // custom-workers has no blocking form
+            }
+            let code = String::from_utf8(out.stdout).unwrap();
+            // Struct members live in their struct's namespace: a function may share their name.
+            let words = code_words(&code);
+            let members: std::collections::BTreeSet<&String> = words
+                .windows(2)
+                .filter(|w| w[0] == "->" || w[0] == ".")
+                .map(|w| &w[1])
+                .collect();
+            for word in words.iter().filter(|w| !members.contains(w)).cloned() {
+                let lower = word.to_ascii_lowercase();
+                let named = ["echo", "chargen", "custom"]
+                    .iter()
+                    .any(|n| lower.starts_with(n));
+                if word.contains('_') && !named {
+                    own.insert(word);
+                }
+            }
+        }
+    }
+    let system = std::fs::read_to_string(root().join("src/target/c_system_names.txt")).unwrap();
+    for id in &own {
+        if system.lines().any(|n| n == id) {
+            continue; // the system's: checked by validation against that list
+        }
+        for (i, _) in id.match_indices('_') {
+            let prefix = &id[..i];
+            if !prefix.starts_with(|c: char| c.is_ascii_alphabetic()) {
+                continue;
+            }
+            if sockgen::validate::c_generated_identifiers(prefix)
+                .iter()
+                .any(|g| g == id)
+            {
+                let source = sockgen::SourceFile::from_text(
+                    "x.yaml",
+                    format!("name: {prefix}\n"),
+                    sockgen::source::Format::Yaml,
+                );
+                assert!(
+                    sockgen::plan_source(&source, sockgen::Target::default()).is_err(),
+                    "name `{prefix}` would make `{id}`, which the generated code already declares"
+                );
+            }
+        }
+    }
+}
+
+/// The identifier-like words of C code outside comments and string literals.
+fn code_words(code: &str) -> Vec<String> {
+    let mut text = String::new();
+    let mut chars = code.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '/' if chars.peek() == Some(&'*') => {
+                let mut last = ' ';
+                for d in chars.by_ref() {
+                    if last == '*' && d == '/' {
+                        break;
+                    }
+                    last = d;
+                }
+                text.push(' ');
+            }
+            '"' => {
+                while let Some(d) = chars.next() {
+                    match d {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+                text.push(' ');
+            }
+            _ => text.push(c),
+        }
+    }
+    // Words, with `->` and `.` kept as tokens so member accesses can be told apart.
+    let text = text.replace("->", " -> ").replace('.', " . ");
+    text.split(|c: char| {
+        !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '>' || c == '.')
+    })
+    .filter(|w| !w.is_empty())
+    .filter(|w| *w == "->" || *w == "." || !w.contains(['-', '>', '.']))
+    .map(str::to_string)
+    .collect()
+}

@@ -471,3 +471,60 @@ fn closed_or_broken_stdio_does_not_stop_a_server() {
         }
     }
 }
+
+/// SO_REUSEADDR lets a second UDP socket bind a port and take its datagrams, so a UDP server
+/// sets it only when the spec asks: a second copy on the same port fails to start.
+#[test]
+fn a_second_udp_server_cannot_take_the_port() {
+    for (model, _dir, bin) in build_all("name: once\nprotocol: udp\n") {
+        let first = start(&bin);
+        let port = first.addr.port().to_string();
+        let second = Command::new(&bin).args(["-p", &port]).output().unwrap();
+        assert_eq!(
+            second.status.code(),
+            Some(1),
+            "{model}: a second UDP server started"
+        );
+        assert!(
+            String::from_utf8_lossy(&second.stderr).contains("Address already in use"),
+            "{model}: {}",
+            String::from_utf8_lossy(&second.stderr)
+        );
+        first
+            .stop(Duration::from_secs(5))
+            .check()
+            .unwrap_or_else(|e| panic!("{model}: {e}"));
+    }
+}
+
+/// `::` takes IPv6 peers only by default (IPV6_V6ONLY set, whatever the sysctl says), and
+/// IPv4-mapped peers too with `v6only: false`.
+#[test]
+fn v6only_decides_whether_ipv4_peers_reach_an_ipv6_server() {
+    for (v6only, spec) in [
+        (true, "name: six\naddress: \"::\"\n"),
+        (
+            false,
+            "name: six\naddress: \"::\"\nsocket: { v6only: false }\n",
+        ),
+    ] {
+        for (model, _dir, bin) in build_all(spec) {
+            let server = start(&bin);
+            let port = server.addr.port();
+            assert!(
+                TcpStream::connect(("::1", port)).is_ok(),
+                "{model}: IPv6 peer refused"
+            );
+            let v4 = TcpStream::connect(("127.0.0.1", port));
+            assert_eq!(
+                v4.is_ok(),
+                !v6only,
+                "{model} v6only={v6only}: IPv4 connect {v4:?}"
+            );
+            server
+                .stop(Duration::from_secs(5))
+                .check()
+                .unwrap_or_else(|e| panic!("{model}: {e}"));
+        }
+    }
+}

@@ -109,6 +109,11 @@ impl RustToolchain {
         Ok(self.target_dir(group).join("release").join(binary))
     }
 
+    /// `cargo check`: the crate builds (quicker than a release build).
+    pub fn check(&self, crate_dir: &Path, group: &str) -> Result<(), String> {
+        self.run(crate_dir, group, &["check", "--quiet"])
+    }
+
     /// `cargo clippy -- -D warnings`: generated crates must be warning-free.
     pub fn clippy(&self, crate_dir: &Path, group: &str) -> Result<(), String> {
         self.run(

@@ -14,7 +14,6 @@ pub struct CView {
     pub protocol_upper: &'static str,
     pub socktype: &'static str,
     pub listener_nonblocking: u8,
-    pub uses_int_options: bool,
     /// Single-file output carries the handler inline; a project includes NAME_handler.h.
     pub inline_handler: bool,
     pub handler_location: String,
@@ -45,12 +44,6 @@ impl CView {
                 "SOCK_DGRAM"
             },
             listener_nonblocking: u8::from(base.tcp || plan.model != Model::Blocking),
-            uses_int_options: base.reuseaddr
-                || base.reuseport
-                || base.recv_buffer.is_some()
-                || base.send_buffer.is_some()
-                || base.nodelay
-                || base.keepalive,
             inline_handler,
             handler_location: if inline_handler {
                 "the section marked \"Handler callbacks\" below".to_string()

@@ -30,6 +30,8 @@ pub struct View {
     pub workers: u32,
     pub max_events: u32,
     pub reuseaddr: bool,
+    /// Set IPV6_V6ONLY (to the spec's value) on an IPv6 listener.
+    pub v6only: bool,
     pub reuseport: bool,
     pub nodelay: bool,
     pub recv_buffer: Option<u32>,
@@ -84,6 +86,7 @@ impl View {
             workers: plan.server.workers,
             max_events: plan.io.max_events,
             reuseaddr: plan.socket.reuseaddr,
+            v6only: plan.socket.v6only,
             reuseport: plan.socket.reuseport,
             nodelay: plan.socket.nodelay,
             recv_buffer: plan.socket.recv_buffer,

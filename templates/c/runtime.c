@@ -172,8 +172,6 @@ static int parse_args(int argc, char **argv, struct {{ v.name }}_config *cfg)
     return 0;
 }
 
-{%- if v.uses_int_options %}
-
 static int set_int_option(int fd, int level, int name, int value, const char *what)
 {
     if (setsockopt(fd, level, name, &value, sizeof value) != 0) {
@@ -182,7 +180,6 @@ static int set_int_option(int fd, int level, int name, int value, const char *wh
     }
     return 0;
 }
-{%- endif %}
 {%- if v.tcp %}
 
 /* Options that belong to each accepted connection. */
@@ -261,11 +258,13 @@ static int accept_connection(int listen_fd, int *spare_fd, struct sockaddr_stora
 {%- endif %}
 
 /* The spec's socket options, set before bind so buffer sizes shape the TCP window. */
-static int configure_listener(int fd)
+static int configure_listener(int fd, int family)
 {
-{%- if !v.reuseaddr && !v.reuseport && v.recv_buffer.is_none() && v.send_buffer.is_none() %}
-    (void)fd;
-{%- endif %}
+    /* Whether `::` also takes IPv4 peers is decided here, not left to a sysctl. */
+    if (family == AF_INET6
+        && set_int_option(fd, IPPROTO_IPV6, IPV6_V6ONLY, {% if v.v6only %}1{% else %}0{% endif %}, "setsockopt IPV6_V6ONLY") != 0) {
+        return -1;
+    }
 {%- if v.reuseaddr %}
     if (set_int_option(fd, SOL_SOCKET, SO_REUSEADDR, 1, "setsockopt SO_REUSEADDR") != 0) {
         return -1;
@@ -316,7 +315,7 @@ static int open_listener(const char *address, int port, int nonblocking, struct 
         freeaddrinfo(ai);
         return -1;
     }
-    if (configure_listener(fd) != 0) {
+    if (configure_listener(fd, ai->ai_family) != 0) {
         close(fd);
         freeaddrinfo(ai);
         return -1;

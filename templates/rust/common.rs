@@ -238,6 +238,10 @@ fn open_socket(addr: SocketAddr, nonblocking: bool) -> io::Result<OwnedFd> {
     let flags = libc::SOCK_CLOEXEC | if nonblocking { libc::SOCK_NONBLOCK } else { 0 };
     let fd = unsafe { OwnedFd::from_raw_fd(cvt(libc::socket(domain, {{ v.socktype }} | flags, 0))?) };
     let raw = fd.as_raw_fd();
+    if addr.is_ipv6() {
+        // Whether `::` also takes IPv4 peers is decided here, not left to a sysctl.
+        set_int_option(raw, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, {% if v.v6only %}1{% else %}0{% endif %})?;
+    }
 {%- if v.reuseaddr %}
     set_int_option(raw, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
 {%- endif %}
