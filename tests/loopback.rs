@@ -528,3 +528,52 @@ fn v6only_decides_whether_ipv4_peers_reach_an_ipv6_server() {
         }
     }
 }
+
+/// Urgent data does not stall an echo: 100 × A, one B sent with MSG_OOB, 100 × C in one
+/// corked burst come back whole and in order (the urgent byte is read inline), with no more
+/// input from the peer to wake the server.
+#[test]
+fn urgent_data_is_echoed_inline_without_stalling() {
+    use std::os::fd::AsRawFd;
+    for (model, _dir, bin) in build_all("name: urgent\n") {
+        let server = start(&bin);
+        let mut stream = TcpStream::connect(server.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .unwrap();
+        let fd = stream.as_raw_fd();
+        let set_cork = |on: libc::c_int| {
+            // SAFETY: a live socket and an int option of the right size.
+            let rc = unsafe {
+                libc::setsockopt(
+                    fd,
+                    libc::IPPROTO_TCP,
+                    libc::TCP_CORK,
+                    (&on as *const libc::c_int).cast(),
+                    4,
+                )
+            };
+            assert_eq!(rc, 0);
+        };
+        set_cork(1);
+        stream.write_all(&[b'A'; 100]).unwrap();
+        // SAFETY: sends one byte from a live buffer on a live socket.
+        let sent = unsafe { libc::send(fd, b"B".as_ptr().cast(), 1, libc::MSG_OOB) };
+        assert_eq!(sent, 1);
+        stream.write_all(&[b'C'; 100]).unwrap();
+        set_cork(0);
+        let mut expected = vec![b'A'; 100];
+        expected.push(b'B');
+        expected.extend([b'C'; 100]);
+        let mut got = vec![0u8; expected.len()];
+        stream
+            .read_exact(&mut got)
+            .unwrap_or_else(|e| panic!("{model}: stalled: {e}"));
+        assert_eq!(got, expected, "{model}");
+        drop(stream);
+        server
+            .stop(Duration::from_secs(5))
+            .check()
+            .unwrap_or_else(|e| panic!("{model}: {e}"));
+    }
+}

@@ -109,7 +109,7 @@ static void loop_accept(struct loop *lp, uint64_t now)
             continue;
         }
         memset(&ev, 0, sizeof ev);
-        ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+        ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET;
         ev.data.ptr = c;
         if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
             log_errno("epoll_ctl add");
@@ -172,8 +172,8 @@ static int loop_run(struct loop *lp)
                 loop_accept(lp, now);
             } else {
                 Conn *c = tag;
-                if (events[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-                    c->peer_hup = 1;
+                if (events[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI)) {
+                    c->read_to_eagain = 1;
                 }
                 if (!c->in_ready) {
                     loop_service(lp, c, now);

@@ -265,6 +265,13 @@ static int configure_listener(int fd, int family)
         && set_int_option(fd, IPPROTO_IPV6, IPV6_V6ONLY, {% if v.v6only %}1{% else %}0{% endif %}, "setsockopt IPV6_V6ONLY") != 0) {
         return -1;
     }
+{%- if v.tcp %}
+    /* TCP urgent data ("out of band") is read inline as ordinary bytes; accepted connections
+     * inherit this. The handler sees every byte the peer sent, in order. */
+    if (set_int_option(fd, SOL_SOCKET, SO_OOBINLINE, 1, "setsockopt SO_OOBINLINE") != 0) {
+        return -1;
+    }
+{%- endif %}
 {%- if v.reuseaddr %}
     if (set_int_option(fd, SOL_SOCKET, SO_REUSEADDR, 1, "setsockopt SO_REUSEADDR") != 0) {
         return -1;

@@ -52,7 +52,8 @@ struct {{ v.name }}_conn {
     int reset_on_close;      /* {{ v.name }}_abort(): SO_LINGER 0 */
     int info_text_ready;     /* info's text forms are filled in */
 {%- if v.model == "epoll" %}
-    int peer_hup;            /* EPOLLRDHUP seen: a short read may hide the FIN behind it */
+    int read_to_eagain;      /* a short read may not mean empty: the peer hung up (the FIN can
+                              * sit behind the data) or sent urgent data (a read stops at its mark) */
 {%- endif %}
     uint64_t last_active_ms; /* for the idle timeout */
     uint64_t timer_at_ms;    /* the handler's timer, or NO_DEADLINE */
@@ -777,9 +778,8 @@ static int conn_service(Conn *c, unsigned char *scratch, uint64_t now)
                     conn_deliver(c, scratch, (size_t)n);
                 }
                 /* A short read emptied the socket: skip the read that would only say EAGAIN.
-                 * {% if v.model == "epoll" %}Unless the peer hung up: then the FIN may be queued behind the data and
-                 * no new edge would announce it.{% else %}Poll reports anything left.{% endif %} */
-                if ((size_t)n < {{ v.upper }}_BUFFER_SIZE{% if v.model == "epoll" %} && !c->peer_hup{% endif %}) {
+                 * {% if v.model == "epoll" %}Unless it may not have (read_to_eagain): no new edge would announce what is left.{% else %}Poll reports anything left.{% endif %} */
+                if ((size_t)n < {{ v.upper }}_BUFFER_SIZE{% if v.model == "epoll" %} && !c->read_to_eagain{% endif %}) {
                     can_read = 0;
                 }
                 progress = 1;

@@ -242,6 +242,11 @@ fn open_socket(addr: SocketAddr, nonblocking: bool) -> io::Result<OwnedFd> {
         // Whether `::` also takes IPv4 peers is decided here, not left to a sysctl.
         set_int_option(raw, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, {% if v.v6only %}1{% else %}0{% endif %})?;
     }
+{%- if v.tcp %}
+    // TCP urgent data ("out of band") is read inline as ordinary bytes; accepted connections
+    // inherit this. The handler sees every byte the peer sent, in order.
+    set_int_option(raw, libc::SOL_SOCKET, libc::SO_OOBINLINE, 1)?;
+{%- endif %}
 {%- if v.reuseaddr %}
     set_int_option(raw, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
 {%- endif %}

@@ -70,7 +70,7 @@ impl<H: Handler> Loop<H> {
                 self.slots.push(None);
                 self.slots.len() - 1
             });
-            let events = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
+            let events = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLPRI | libc::EPOLLET) as u32;
             if self.epoll.control(libc::EPOLL_CTL_ADD, stream.as_raw_fd(), events, slot as u64).is_err() {
                 self.free.push(slot);
                 continue;
@@ -169,8 +169,8 @@ fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize) -> io:
             }
             let slot = token as usize;
             let Some(conn) = lp.slots.get_mut(slot).and_then(Option::as_mut) else { continue };
-            if flags & (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
-                conn.peer_hup = true;
+            if flags & (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLPRI) as u32 != 0 {
+                conn.read_to_eagain = true;
             }
             if !conn.in_ready {
                 lp.service(slot, now)?;

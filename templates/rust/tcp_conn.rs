@@ -60,8 +60,9 @@ struct Conn<H: Handler> {
     last_active: Instant,
     linger_until: Option<Instant>,
 {%- if v.model == "epoll" %}
-    /// EPOLLRDHUP seen: a short read may hide the FIN behind it, so read on to EOF.
-    peer_hup: bool,
+    /// A short read may not mean empty: the peer hung up (the FIN can sit behind the data) or
+    /// sent urgent data (a read stops at its mark). Read on to EAGAIN.
+    read_to_eagain: bool,
     /// On the loop's list of connections with work left.
     in_ready: bool,
 {%- endif %}
@@ -94,7 +95,7 @@ impl<H: Handler> Conn<H> {
             last_active: now,
             linger_until: None,
 {%- if v.model == "epoll" %}
-            peer_hup: false,
+            read_to_eagain: false,
             in_ready: false,
 {%- endif %}
         }
@@ -391,7 +392,7 @@ impl<H: Handler> Conn<H> {
                         } else {
                             self.deliver(access, &scratch[..n]);
                         }
-                        if n < BUFFER_SIZE{% if v.model == "epoll" %} && !self.peer_hup{% endif %} {
+                        if n < BUFFER_SIZE{% if v.model == "epoll" %} && !self.read_to_eagain{% endif %} {
                             can_read = false; // a short read emptied the socket
                         }
                         progress = true;
