@@ -577,3 +577,57 @@ fn urgent_data_is_echoed_inline_without_stalling() {
             .unwrap_or_else(|e| panic!("{model}: {e}"));
     }
 }
+
+/// Four workers on one port under a low descriptor limit, 300 peers: between giving up its
+/// spare descriptor and reopening it a worker can lose the number to another, which once left
+/// it spinning at 100 % CPU. Now no interleaving spins, and the server recovers.
+#[test]
+fn emfile_with_several_workers_does_not_spin() {
+    const TARGETS4: [(&str, &str); 4] = [
+        ("c", "poll"),
+        ("c", "epoll"),
+        ("rust", "poll"),
+        ("rust", "epoll"),
+    ];
+    let spec =
+        "name: fds4\nsocket: { reuseport: true }\nserver: { workers: 4, idle_timeout_ms: 0 }\n";
+    let built = proof::run_parallel(&TARGETS4, 2, |(lang, model)| {
+        let (dir, bin, _) = build(spec, lang, model);
+        (format!("{lang}/{model}"), dir, bin)
+    });
+    for (model, _dir, bin) in built {
+        let server = RunningServer::start_with_fd_limit(
+            &bin,
+            &["-p", "0"],
+            Duration::from_secs(10),
+            Some(64),
+        )
+        .unwrap();
+        let mut held: Vec<TcpStream> = Vec::new();
+        for _ in 0..300 {
+            match TcpStream::connect(server.addr) {
+                Ok(s) => held.push(s),
+                Err(_) => break, // the backlog is full: enough pressure
+            }
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let cpu_before = server.cpu_time().unwrap();
+        std::thread::sleep(Duration::from_millis(1000));
+        let spent = server.cpu_time().unwrap() - cpu_before;
+        assert!(
+            spent < Duration::from_millis(300),
+            "{model}: {spent:?} of CPU in 1 s while out of descriptors"
+        );
+        held.clear();
+        std::thread::sleep(Duration::from_millis(300));
+        load::tcp_echo(server.addr, &[64 * 1024; 4], 3)
+            .unwrap_or_else(|e| panic!("{model}: after recovery: {e}"));
+        let stop = server.stop(Duration::from_secs(5));
+        stop.check().unwrap_or_else(|e| panic!("{model}: {e}"));
+        assert!(
+            stop.stderr.contains("out of file descriptors"),
+            "{model}: {}",
+            stop.stderr
+        );
+    }
+}

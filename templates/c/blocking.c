@@ -4,9 +4,10 @@
 {% include "c/handler_slot.c" %}
 {% include "c/runtime.c" %}
 
-/* Blocks until fd is readable (1) or a stop is requested (0); -1 after logging an error.
- * Watching the stop pipe in the same poll means no signal is lost between two calls. */
-static int wait_for_input_or_stop(int fd)
+/* Blocks until fd is readable (1), a stop is requested (0) or timeout_ms pass (2; -1 waits
+ * forever); -1 after logging an error. Watching the stop pipe in the same poll means no
+ * signal is lost between two calls. A negative fd waits for the stop or the timeout only. */
+static int wait_for_input_or_stop(int fd, int timeout_ms)
 {
     struct pollfd fds[2];
     fds[0].fd = stop_pipe[0];
@@ -14,7 +15,11 @@ static int wait_for_input_or_stop(int fd)
     fds[1].fd = fd;
     fds[1].events = POLLIN;
     for (;;) {
-        if (poll(fds, 2, -1) < 0) {
+        int n = poll(fds, 2, timeout_ms);
+        if (n == 0) {
+            return 2;
+        }
+        if (n < 0) {
             if (errno == EINTR) {
                 continue;
             }
@@ -130,7 +135,7 @@ static void *connection_thread(void *arg)
 
 static int start_connection(int fd, const struct sockaddr_storage *peer)
 {
-    static unsigned long long thread_failures;
+    static atomic_ullong thread_failures;
     pthread_attr_t attr;
     pthread_t thread;
     int rc;
@@ -146,7 +151,7 @@ static int start_connection(int fd, const struct sockaddr_storage *peer)
     pthread_attr_destroy(&attr);
     if (rc != 0) {
         errno = rc;
-        log_occurrence("cannot start a connection thread: connection refused", &thread_failures);
+        log_shared_occurrence("cannot start a connection thread: connection refused", &thread_failures);
         c->fd = -1; /* the caller closes it */
         free(c);
         return -1;
@@ -177,7 +182,7 @@ static int loop_main(int listen_fd, unsigned index)
         pthread_mutex_unlock(&slots_lock);
         /* At the limit, wait for a thread to finish instead of accepting. */
         watched = active < {{ v.upper }}_MAX_CONNECTIONS ? listen_fd : slot_pipe[0];
-        ready = wait_for_input_or_stop(watched);
+        ready = wait_for_input_or_stop(watched, -1);
         if (ready <= 0) {
             status = ready;
             break;
@@ -188,6 +193,15 @@ static int loop_main(int listen_fd, unsigned index)
             continue;
         }
         fd = accept_connection(listen_fd, &spare_fd, &peer);
+        if (fd == ACCEPT_EXHAUSTED) {
+            /* Out of descriptors or memory: pause, or the readable listener would spin us. */
+            ready = wait_for_input_or_stop(-1, ACCEPT_PAUSE_MS);
+            if (ready <= 0) {
+                status = ready;
+                break;
+            }
+            continue;
+        }
         if (fd < 0) {
             continue;
         }
@@ -246,7 +260,7 @@ static int loop_main(int fd, unsigned index)
     {{ v.name }}_on_worker_start(&worker, index);
     for (;;) {
         ssize_t n;
-        int ready = wait_for_input_or_stop(fd);
+        int ready = wait_for_input_or_stop(fd, -1);
         if (ready <= 0) {
             status = ready;
             break;

@@ -20,7 +20,8 @@ struct loop {
     int epfd;
     int listen_fd;
     int spare_fd; /* given up to shed a connection when out of descriptors */
-    int accept_paused;
+    int accept_paused;      /* the listener is out of the epoll set */
+    uint64_t accept_resume_ms; /* when out of descriptors: accept again from then; 0 = not waiting */
     unsigned index;
     unsigned active;
     unsigned char *scratch;
@@ -61,10 +62,30 @@ static void loop_close(struct loop *lp, Conn *c)
     } else {
         free(c);
     }
-    if (lp->accept_paused && lp->active < {{ v.upper }}_MAX_CONNECTIONS) {
+    if (lp->accept_paused && lp->accept_resume_ms == 0 && lp->active < {{ v.upper }}_MAX_CONNECTIONS) {
         if (loop_watch_listener(lp, EPOLL_CTL_ADD) == 0) {
             lp->accept_paused = 0;
         }
+    }
+}
+
+/* Stops watching the listener: at max_connections, or for a while when out of descriptors. */
+static void loop_pause_accept(struct loop *lp)
+{
+    if (!lp->accept_paused && epoll_ctl(lp->epfd, EPOLL_CTL_DEL, lp->listen_fd, NULL) == 0) {
+        lp->accept_paused = 1;
+    }
+}
+
+/* The pause after running out of descriptors is over: watch the listener again. */
+static void loop_resume_accept(struct loop *lp, uint64_t now)
+{
+    if (lp->accept_resume_ms == 0 || now < lp->accept_resume_ms) {
+        return;
+    }
+    lp->accept_resume_ms = 0;
+    if (lp->accept_paused && lp->active < {{ v.upper }}_MAX_CONNECTIONS && loop_watch_listener(lp, EPOLL_CTL_ADD) == 0) {
+        lp->accept_paused = 0;
     }
 }
 
@@ -94,12 +115,15 @@ static void loop_accept(struct loop *lp, uint64_t now)
         int fd;
         if (lp->active >= {{ v.upper }}_MAX_CONNECTIONS) {
             /* At the limit: leave new peers in the backlog until a connection closes. */
-            if (epoll_ctl(lp->epfd, EPOLL_CTL_DEL, lp->listen_fd, NULL) == 0) {
-                lp->accept_paused = 1;
-            }
+            loop_pause_accept(lp);
             return;
         }
         fd = accept_connection(lp->listen_fd, &lp->spare_fd, &peer);
+        if (fd == ACCEPT_EXHAUSTED) {
+            loop_pause_accept(lp);
+            lp->accept_resume_ms = now + ACCEPT_PAUSE_MS;
+            return;
+        }
         if (fd < 0) {
             return;
         }
@@ -151,6 +175,10 @@ static int loop_run(struct loop *lp)
     for (;;) {
         Conn *ready;
         int timeout = lp->ready != NULL ? 0 : timers_timeout(&lp->timers, now);
+        if (lp->accept_resume_ms != 0) {
+            int until_resume = lp->accept_resume_ms > now ? (int)(lp->accept_resume_ms - now) : 0;
+            timeout = timeout < 0 || until_resume < timeout ? until_resume : timeout;
+        }
         int n = epoll_wait(lp->epfd, events, {{ v.upper }}_MAX_EVENTS, timeout);
         int i;
         if (n < 0) {
@@ -193,6 +221,7 @@ static int loop_run(struct loop *lp)
             }
         }
         loop_expire(lp, now);
+        loop_resume_accept(lp, now);
     }
 }
 

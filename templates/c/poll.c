@@ -20,6 +20,7 @@ struct loop {
     Conn **conns;
     nfds_t count;
     int spare_fd;        /* given up to shed a connection when out of descriptors */
+    uint64_t accept_resume_ms; /* when out of descriptors: accept again from then; 0 = not waiting */
     unsigned index;
     int more;            /* some connection spent its budget with work left */
     unsigned char *scratch;
@@ -79,6 +80,10 @@ static void loop_accept(struct loop *lp, uint64_t now)
         Conn *c;
         nfds_t slot;
         int fd = accept_connection(lp->fds[LISTEN_SLOT].fd, &lp->spare_fd, &peer);
+        if (fd == ACCEPT_EXHAUSTED) {
+            lp->accept_resume_ms = now + ACCEPT_PAUSE_MS;
+            return;
+        }
         if (fd < 0) {
             return;
         }
@@ -104,9 +109,18 @@ static int loop_run(struct loop *lp)
         size_t budget;
         Conn *due;
         int n;
-        /* At the connection limit new peers wait in the backlog. */
-        lp->fds[LISTEN_SLOT].events = lp->count < FIRST_CONN_SLOT + {{ v.upper }}_MAX_CONNECTIONS ? POLLIN : 0;
-        n = poll(lp->fds, lp->count, lp->more ? 0 : timers_timeout(&lp->timers, now));
+        int timeout = lp->more ? 0 : timers_timeout(&lp->timers, now);
+        if (lp->accept_resume_ms != 0 && now >= lp->accept_resume_ms) {
+            lp->accept_resume_ms = 0;
+        }
+        if (lp->accept_resume_ms != 0) {
+            int until_resume = (int)(lp->accept_resume_ms - now);
+            timeout = timeout < 0 || until_resume < timeout ? until_resume : timeout;
+        }
+        /* At the connection limit, or while out of descriptors, new peers wait in the backlog. */
+        lp->fds[LISTEN_SLOT].events =
+            lp->count < FIRST_CONN_SLOT + {{ v.upper }}_MAX_CONNECTIONS && lp->accept_resume_ms == 0 ? POLLIN : 0;
+        n = poll(lp->fds, lp->count, timeout);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;

@@ -10,6 +10,8 @@ static void log_errno(const char *what)
     fprintf(stderr, "%s: %s: %s\n", {{ v.name }}_program, what, strerror(errno));
 }
 
+{%- if !v.tcp %}
+
 /* Logs the 1st, 2nd, 4th, 8th... occurrence, so a hostile peer cannot flood the log. */
 static void log_occurrence(const char *what, unsigned long long *count)
 {
@@ -18,9 +20,10 @@ static void log_occurrence(const char *what, unsigned long long *count)
         fprintf(stderr, "%s: %s (%llu so far)\n", {{ v.name }}_program, what, *count);
     }
 }
-{%- if v.tcp %}
+{%- else %}
 
-/* The same for a count every worker thread shares. */
+/* Logs the 1st, 2nd, 4th, 8th... occurrence, so a hostile peer cannot flood the log; the
+ * count is shared by every worker thread. */
 static void log_shared_occurrence(const char *what, atomic_ullong *count)
 {
     unsigned long long seen = atomic_fetch_add(count, 1) + 1;
@@ -215,14 +218,23 @@ static int configure_connection(int fd)
     return 0;
 }
 
+/* What accept_connection() returns besides a descriptor. */
+enum { ACCEPT_NONE = -1, ACCEPT_EXHAUSTED = -2 };
+/* How long a worker stops accepting after running out of descriptors or memory. */
+enum { ACCEPT_PAUSE_MS = 100 };
+
+static atomic_ullong accept_shed; /* every worker counts here */
+
 /*
- * Accepts one connection. Returns its descriptor, or -1 when there is none to take now.
- * When the process is out of descriptors, the spare one is given up to accept and close the
- * waiting peer: otherwise the listener stays readable and the loop would spin (libuv's trick).
+ * Accepts one connection. Returns its descriptor; ACCEPT_NONE when there is none to take now;
+ * ACCEPT_EXHAUSTED when the process is out of descriptors or memory: the caller then stops
+ * accepting for ACCEPT_PAUSE_MS (nginx's answer), because the listener stays readable and
+ * would otherwise spin the loop. First the spare descriptor is given up to accept and close
+ * the waiting peer (libuv's trick); another worker may take the freed number before it is
+ * reopened, which the pause makes harmless.
  */
 static int accept_connection(int listen_fd, int *spare_fd, struct sockaddr_storage *peer)
 {
-    static unsigned long long shed;
     for (;;) {
         socklen_t peer_len = sizeof *peer;
         int fd = accept4(listen_fd, (struct sockaddr *)peer, &peer_len, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -236,7 +248,9 @@ static int accept_connection(int listen_fd, int *spare_fd, struct sockaddr_stora
         if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) {
             continue;
         }
-        if (errno == EMFILE || errno == ENFILE) {
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            const char *what = errno == EMFILE || errno == ENFILE ? "out of file descriptors: refused a connection"
+                                                                  : "out of memory: refused a connection";
             if (*spare_fd >= 0) {
                 close(*spare_fd);
                 *spare_fd = -1;
@@ -244,15 +258,17 @@ static int accept_connection(int listen_fd, int *spare_fd, struct sockaddr_stora
                 if (fd >= 0) {
                     close(fd);
                 }
+            }
+            if (*spare_fd < 0) {
                 *spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
             }
-            log_occurrence("out of file descriptors: refused a connection", &shed);
-            return -1;
+            log_shared_occurrence(what, &accept_shed);
+            return ACCEPT_EXHAUSTED;
         }
         if (errno != EAGAIN && errno != EWOULDBLOCK) {
             log_errno("accept");
         }
-        return -1;
+        return ACCEPT_NONE;
     }
 }
 {%- endif %}

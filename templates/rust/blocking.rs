@@ -3,9 +3,15 @@
 /// Blocks until `fd` is readable (true) or a stop is requested (false). Watching the stop pipe
 /// in the same poll means no signal is lost between two calls.
 fn wait_for_input_or_stop(stop: RawFd, fd: RawFd) -> io::Result<bool> {
+    wait_for_input_or_stop_until(stop, fd, -1)
+}
+
+/// The same, but true also when `timeout_ms` pass (`fd` -1: wait for the stop or the time only).
+fn wait_for_input_or_stop_until(stop: RawFd, fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
     let mut fds = [pollfd(stop, libc::POLLIN), pollfd(fd, libc::POLLIN)];
     loop {
-        match sys_poll(&mut fds, -1) {
+        match sys_poll(&mut fds, timeout_ms) {
+            Ok(0) => return Ok(true),
             Ok(_) if fds[0].revents != 0 => return Ok(false),
             Ok(_) if fds[1].revents != 0 => return Ok(true),
             Ok(_) => {}
@@ -111,7 +117,7 @@ fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize) -> io:
     let slots = std::sync::Arc::new(Slots { active: std::sync::Mutex::new(0), empty: std::sync::Condvar::new(), wake });
     let worker = std::sync::Arc::new(std::sync::Mutex::new(H::Worker::default()));
     let mut spare = std::fs::File::open("/dev/null").ok();
-    let (mut shed, mut spawn_failures) = (0, 0);
+    let mut spawn_failures = 0;
     loop {
         let full = slots.active() >= MAX_CONNECTIONS;
         let watched = if full { wake_read.as_raw_fd() } else { listener.as_raw_fd() };
@@ -123,7 +129,17 @@ fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize) -> io:
         if full {
             continue;
         }
-        let Some((stream, peer)) = accept_connection(&listener, &mut spare, &mut shed) else { continue };
+        let (stream, peer) = match accept_connection(&listener, &mut spare) {
+            Accepted::Conn(stream, peer) => (stream, peer),
+            Accepted::None => continue,
+            Accepted::Exhausted => {
+                // Out of descriptors or memory: pause, or the readable listener would spin us.
+                if !wait_for_input_or_stop_until(stop, -1, ACCEPT_PAUSE.as_millis() as i32)? {
+                    break;
+                }
+                continue;
+            }
+        };
         let conn: Conn<H> = Conn::new(stream, peer, index, Instant::now());
         slots.add();
         let (thread_slots, thread_worker) = (std::sync::Arc::clone(&slots), std::sync::Arc::clone(&worker));

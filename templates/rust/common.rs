@@ -314,29 +314,53 @@ fn configure_connection(stream: &TcpStream) -> io::Result<()> {
     Ok(())
 }
 
-/// Accepts one connection. None when there is none to take now. When the process is out of
-/// descriptors the spare one is given up to accept and close the waiting peer, so the listener
-/// does not stay readable and spin the loop (libuv's trick).
-fn accept_connection(listener: &TcpListener, spare: &mut Option<std::fs::File>, shed: &mut u64) -> Option<(TcpStream, SocketAddr)> {
+/// What `accept_connection` found.
+enum Accepted {
+    Conn(TcpStream, SocketAddr),
+    /// Nothing to take now.
+    None,
+    /// Out of descriptors or memory: stop accepting for `ACCEPT_PAUSE` (nginx's answer),
+    /// because the listener stays readable and would otherwise spin the loop.
+    Exhausted,
+}
+
+/// How long a worker stops accepting after running out of descriptors or memory.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+/// Connections refused for lack of descriptors or memory, counted by every worker.
+static ACCEPT_SHED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Accepts one connection. When the process is out of descriptors the spare one is given up
+/// to accept and close the waiting peer (libuv's trick); another worker may take the freed
+/// number before it is reopened, which the pause after `Exhausted` makes harmless.
+fn accept_connection(listener: &TcpListener, spare: &mut Option<std::fs::File>) -> Accepted {
     loop {
         match listener.accept() {
             Ok((stream, peer)) => match configure_connection(&stream).and_then(|()| stream.set_nonblocking(true)) {
-                Ok(()) => return Some((stream, peer)),
+                Ok(()) => return Accepted::Conn(stream, peer),
                 Err(_) => continue,
             },
             Err(e) if e.kind() == io::ErrorKind::Interrupted || e.kind() == io::ErrorKind::ConnectionAborted => continue,
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE)) => {
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)) => {
                 if spare.take().is_some() {
                     drop(listener.accept());
+                }
+                if spare.is_none() {
                     *spare = std::fs::File::open("/dev/null").ok();
                 }
-                log_occurrence("out of file descriptors: refused a connection", shed);
-                return None;
+                let what = if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+                    "out of file descriptors: refused a connection"
+                } else {
+                    "out of memory: refused a connection"
+                };
+                let mut count = ACCEPT_SHED.fetch_add(1, Ordering::Relaxed);
+                log_occurrence(what, &mut count);
+                return Accepted::Exhausted;
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Accepted::None,
             Err(e) => {
                 log_line!("{PROGRAM}: accept: {e}");
-                return None;
+                return Accepted::None;
             }
         }
     }

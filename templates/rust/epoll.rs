@@ -48,9 +48,11 @@ struct Loop<H: Handler> {
     ready: Vec<usize>,
     timers: Timers,
     active: usize,
+    /// The listener is out of the epoll set.
     accept_paused: bool,
+    /// After running out of descriptors: accept again from then.
+    accept_resume: Option<Instant>,
     spare: Option<std::fs::File>,
-    shed: u64,
     scratch: Vec<u8>,
 }
 
@@ -59,12 +61,15 @@ impl<H: Handler> Loop<H> {
         for _ in 0..64 {
             if self.active >= MAX_CONNECTIONS {
                 // At the limit: leave new peers in the backlog until a connection closes.
-                self.epoll.control(libc::EPOLL_CTL_DEL, self.listener.as_raw_fd(), 0, 0)?;
-                self.accept_paused = true;
-                return Ok(());
+                return self.pause_accept();
             }
-            let Some((stream, peer)) = accept_connection(&self.listener, &mut self.spare, &mut self.shed) else {
-                return Ok(());
+            let (stream, peer) = match accept_connection(&self.listener, &mut self.spare) {
+                Accepted::Conn(stream, peer) => (stream, peer),
+                Accepted::None => return Ok(()),
+                Accepted::Exhausted => {
+                    self.accept_resume = Some(now + ACCEPT_PAUSE);
+                    return self.pause_accept();
+                }
             };
             let slot = self.free.pop().unwrap_or_else(|| {
                 self.slots.push(None);
@@ -107,7 +112,22 @@ impl<H: Handler> Loop<H> {
             self.free.push(slot);
             self.active -= 1;
         }
-        if self.accept_paused && self.active < MAX_CONNECTIONS {
+        self.resume_accept()
+    }
+
+    /// Stops watching the listener: at `MAX_CONNECTIONS`, or for a while when out of
+    /// descriptors.
+    fn pause_accept(&mut self) -> io::Result<()> {
+        if !self.accept_paused {
+            self.epoll.control(libc::EPOLL_CTL_DEL, self.listener.as_raw_fd(), 0, 0)?;
+            self.accept_paused = true;
+        }
+        Ok(())
+    }
+
+    /// Watches the listener again once there is room and no pause is running.
+    fn resume_accept(&mut self) -> io::Result<()> {
+        if self.accept_resume.is_none() && self.accept_paused && self.active < MAX_CONNECTIONS {
             self.epoll.control(libc::EPOLL_CTL_ADD, self.listener.as_raw_fd(), libc::EPOLLIN as u32, LISTENER_TOKEN)?;
             self.accept_paused = false;
         }
@@ -144,14 +164,18 @@ fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize) -> io:
         timers: Timers::default(),
         active: 0,
         accept_paused: false,
+        accept_resume: None,
         spare: std::fs::File::open("/dev/null").ok(),
-        shed: 0,
         scratch: vec![0; BUFFER_SIZE],
     };
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; MAX_EVENTS];
     let mut now = Instant::now();
     'run: loop {
-        let timeout = if lp.ready.is_empty() { lp.timers.timeout(now) } else { 0 };
+        let mut timeout = if lp.ready.is_empty() { lp.timers.timeout(now) } else { 0 };
+        if let Some(at) = lp.accept_resume {
+            let until = at.saturating_duration_since(now).as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+            timeout = if timeout < 0 { until } else { timeout.min(until) };
+        }
         let n = match lp.epoll.wait(&mut events, timeout) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -183,6 +207,10 @@ fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize) -> io:
             }
         }
         lp.expire(now)?;
+        if lp.accept_resume.is_some_and(|at| now >= at) {
+            lp.accept_resume = None;
+            lp.resume_accept()?;
+        }
     }
     for slot in 0..lp.slots.len() {
         if let Some(conn) = lp.slots[slot].as_mut() {

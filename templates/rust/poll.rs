@@ -16,14 +16,22 @@ struct Loop<H: Handler> {
     timers: Timers,
     active: usize,
     spare: Option<std::fs::File>,
-    shed: u64,
+    /// After running out of descriptors: accept again from then.
+    accept_resume: Option<Instant>,
     scratch: Vec<u8>,
 }
 
 impl<H: Handler> Loop<H> {
     fn accept(&mut self, now: Instant) {
         while self.active < MAX_CONNECTIONS {
-            let Some((stream, peer)) = accept_connection(&self.listener, &mut self.spare, &mut self.shed) else { break };
+            let (stream, peer) = match accept_connection(&self.listener, &mut self.spare) {
+                Accepted::Conn(stream, peer) => (stream, peer),
+                Accepted::None => break,
+                Accepted::Exhausted => {
+                    self.accept_resume = Some(now + ACCEPT_PAUSE);
+                    break;
+                }
+            };
             let slot = self.free.pop().unwrap_or_else(|| {
                 self.slots.push(None);
                 self.more.push(false);
@@ -84,7 +92,7 @@ fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize) -> io:
         timers: Timers::default(),
         active: 0,
         spare: std::fs::File::open("/dev/null").ok(),
-        shed: 0,
+        accept_resume: None,
         scratch: vec![0; BUFFER_SIZE],
     };
     let mut fds = Vec::new();
@@ -94,7 +102,11 @@ fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize) -> io:
         // fds[i + 2] belongs to slots[order[i]].
         fds.clear();
         order.clear();
-        let accepting = if lp.active < MAX_CONNECTIONS { libc::POLLIN } else { 0 };
+        if lp.accept_resume.is_some_and(|at| now >= at) {
+            lp.accept_resume = None;
+        }
+        // At the connection limit, or while out of descriptors, new peers wait in the backlog.
+        let accepting = if lp.active < MAX_CONNECTIONS && lp.accept_resume.is_none() { libc::POLLIN } else { 0 };
         fds.push(pollfd(stop, libc::POLLIN));
         fds.push(pollfd(listen_fd, accepting));
         for (slot, conn) in lp.slots.iter().enumerate() {
@@ -103,7 +115,11 @@ fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize) -> io:
                 order.push(slot);
             }
         }
-        let timeout = if lp.more.contains(&true) { 0 } else { lp.timers.timeout(now) };
+        let mut timeout = if lp.more.contains(&true) { 0 } else { lp.timers.timeout(now) };
+        if let Some(at) = lp.accept_resume {
+            let until = at.saturating_duration_since(now).as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+            timeout = if timeout < 0 { until } else { timeout.min(until) };
+        }
         match sys_poll(&mut fds, timeout) {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
