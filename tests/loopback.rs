@@ -620,9 +620,10 @@ fn emfile_with_several_workers_does_not_spin() {
         );
         held.clear();
         std::thread::sleep(Duration::from_millis(300));
-        load::tcp_echo(server.addr, &[64 * 1024; 4], 3)
-            .unwrap_or_else(|e| panic!("{model}: after recovery: {e}"));
+        let recovered = load::tcp_echo(server.addr, &[64 * 1024; 4], 3);
         let stop = server.stop(Duration::from_secs(5));
+        recovered
+            .unwrap_or_else(|e| panic!("{model}: after recovery: {e}\nstderr: {}", stop.stderr));
         stop.check().unwrap_or_else(|e| panic!("{model}: {e}"));
         assert!(
             stop.stderr.contains("out of file descriptors"),

@@ -169,6 +169,9 @@ static int loop_main(int listen_fd, unsigned index)
         log_errno("pipe2");
         return -1;
     }
+    if (!startup_ready(1)) {
+        return -1;
+    }
     {{ v.name }}_on_worker_start(&worker_state, index);
     for (;;) {
         struct sockaddr_storage peer;
@@ -253,6 +256,11 @@ static int loop_main(int fd, unsigned index)
     current.reply = malloc({{ v.upper }}_OUTPUT_BUFFER);
     if (scratch == NULL || current.reply == NULL) {
         log_errno("malloc");
+        free(scratch);
+        free(current.reply);
+        return -1;
+    }
+    if (!startup_ready(1)) {
         free(scratch);
         free(current.reply);
         return -1;

@@ -249,7 +249,7 @@ static int loop_main(int listen_fd, unsigned index)
         log_errno("epoll_ctl stop pipe");
         goto out;
     }
-    if (loop_watch_listener(&lp, EPOLL_CTL_ADD) != 0) {
+    if (loop_watch_listener(&lp, EPOLL_CTL_ADD) != 0 || !startup_ready(1)) {
         goto out;
     }
     {{ v.name }}_on_worker_start(&lp.worker, index);
@@ -313,6 +313,9 @@ static int loop_main(int fd, unsigned index)
     ev.data.ptr = &socket_tag;
     if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
         log_errno("epoll_ctl socket");
+        goto out;
+    }
+    if (!startup_ready(1)) {
         goto out;
     }
     for (;;) {

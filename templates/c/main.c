@@ -10,13 +10,58 @@ struct worker {
     int status;
 };
 
+static pthread_mutex_t startup_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t startup_all_in = PTHREAD_COND_INITIALIZER;
+static unsigned startup_arrived;
+static int startup_failed;
+static struct sockaddr_storage ready_address;
+static _Thread_local int startup_passed; /* this thread has arrived */
+
+/* Counts n workers in (absent ones arrive as failed) and wakes everyone once all are in. */
+static void startup_arrive(unsigned n, int ok)
+{
+    startup_failed |= !ok;
+    startup_arrived += n;
+    if (startup_arrived >= {{ v.upper }}_WORKERS) {
+        if (!startup_failed) {
+            print_ready(&ready_address);
+        }
+        pthread_cond_broadcast(&startup_all_in);
+    }
+}
+
+static int startup_ready(int ok)
+{
+    int go;
+    startup_passed = 1;
+    pthread_mutex_lock(&startup_lock);
+    startup_arrive(1, ok);
+    while (startup_arrived < {{ v.upper }}_WORKERS) {
+        pthread_cond_wait(&startup_all_in, &startup_lock);
+    }
+    go = !startup_failed;
+    pthread_mutex_unlock(&startup_lock);
+    return go;
+}
+
+/* Runs one worker's loop; a loop that failed while setting up still checks in, as failed,
+ * so the others do not wait for it. */
+static int run_worker(int fd, unsigned index)
+{
+    int status = loop_main(fd, index);
+    if (!startup_passed) {
+        startup_ready(0);
+    }
+    if (status != 0) {
+        request_stop(); /* one failed loop stops the server rather than leaving it half up */
+    }
+    return status;
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
-    w->status = loop_main(w->fd, w->index);
-    if (w->status != 0) {
-        request_stop(); /* one failed loop stops the server rather than leaving it half up */
-    }
+    w->status = run_worker(w->fd, w->index);
     return NULL;
 }
 
@@ -53,6 +98,7 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    ready_address = bound;
     /* Signals go to the main thread only, so the other workers never see EINTR surprises. */
     sigemptyset(&blocked);
     sigaddset(&blocked, SIGINT);
@@ -67,22 +113,13 @@ int main(int argc, char **argv)
     }
     pthread_sigmask(SIG_SETMASK, &previous, NULL);
     if (started < {{ v.upper }}_WORKERS) {
-        /* Not every worker runs: stop the others and fail before claiming to be ready. */
-        request_stop();
-        for (i = 1; i < started; i++) {
-            pthread_join(workers[i].thread, NULL);
-        }
-        for (i = 0; i < {{ v.upper }}_WORKERS; i++) {
-            close(workers[i].fd);
-        }
-        return 1;
+        /* Not every worker runs: the missing ones check in as failed, so no ready line. */
+        pthread_mutex_lock(&startup_lock);
+        startup_arrive({{ v.upper }}_WORKERS - started, 0);
+        pthread_mutex_unlock(&startup_lock);
     }
-    print_ready(&bound);
 
-    status = loop_main(workers[0].fd, 0);
-    if (status != 0) {
-        request_stop();
-    }
+    status = run_worker(workers[0].fd, 0);
     for (i = 1; i < started; i++) {
         pthread_join(workers[i].thread, NULL);
         status |= workers[i].status;

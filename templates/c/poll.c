@@ -155,6 +155,7 @@ static int loop_main(int listen_fd, unsigned index)
 {
     struct loop lp;
     int status = -1;
+    int started = 0;
     memset(&lp, 0, sizeof lp);
     lp.index = index;
     lp.fds = calloc(FIRST_CONN_SLOT + {{ v.upper }}_MAX_CONNECTIONS, sizeof *lp.fds);
@@ -166,13 +167,18 @@ static int loop_main(int listen_fd, unsigned index)
         lp.fds[STOP_SLOT].events = POLLIN;
         lp.fds[LISTEN_SLOT].fd = listen_fd;
         lp.count = FIRST_CONN_SLOT;
-        {{ v.name }}_on_worker_start(&lp.worker, index);
-        status = loop_run(&lp);
+        started = startup_ready(1);
+        if (started) {
+            {{ v.name }}_on_worker_start(&lp.worker, index);
+            status = loop_run(&lp);
+        }
         while (lp.count > FIRST_CONN_SLOT) {
             conn_end(lp.conns[lp.count - 1], {{ v.upper }}_CLOSE_STOPPING, 0);
             loop_close(&lp, lp.count - 1);
         }
-        {{ v.name }}_on_worker_stop(&lp.worker);
+        if (started) {
+            {{ v.name }}_on_worker_stop(&lp.worker);
+        }
     } else {
         log_errno("calloc");
     }
@@ -199,6 +205,10 @@ static int loop_main(int fd, unsigned index)
     struct pollfd fds[2];
     int status = -1;
     if (dgram_open(&d, fd, index) != 0) {
+        return -1;
+    }
+    if (!startup_ready(1)) {
+        dgram_close(&d);
         return -1;
     }
     fds[0].fd = stop_pipe[0];

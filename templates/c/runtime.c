@@ -403,3 +403,9 @@ static void print_ready(const struct sockaddr_storage *addr)
     printf("listening on %s\n", text);
     fflush(stdout);
 }
+
+/* Start-up: every worker sets up its loop (descriptors, memory) and then waits for the others,
+ * so nobody accepts while a worker is still starting (a flood could otherwise take the
+ * descriptors it needs). The ready line is printed once all are set up, never when one failed.
+ * Returns 1 to run the loop, 0 to stop. Defined with main below. */
+static int startup_ready(int ok);

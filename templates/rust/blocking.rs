@@ -110,7 +110,7 @@ fn connection_thread<H: Handler>(mut conn: Conn<H>, stop: RawFd, worker: &std::s
 
 /// Thread per connection. The accept loop waits on the listener and the stop pipe together;
 /// at `MAX_CONNECTIONS` it waits for a thread to finish instead, and peers wait in the backlog.
-fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize) -> io::Result<()> {
+fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize, startup: &Startup) -> io::Result<()> {
     let (wake_read, wake) = std::os::unix::net::UnixStream::pair()?;
     wake_read.set_nonblocking(true)?;
     wake.set_nonblocking(true)?;
@@ -118,6 +118,9 @@ fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize) -> io:
     let worker = std::sync::Arc::new(std::sync::Mutex::new(H::Worker::default()));
     let mut spare = std::fs::File::open("/dev/null").ok();
     let mut spawn_failures = 0;
+    if !startup.ready(index, true) {
+        return Ok(());
+    }
     loop {
         let full = slots.active() >= MAX_CONNECTIONS;
         let watched = if full { wake_read.as_raw_fd() } else { listener.as_raw_fd() };
@@ -163,11 +166,14 @@ fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize) -> io:
 /// pipe together, so a signal is never lost between two receives. The receive buffer is one
 /// byte longer than `BUFFER_SIZE`: a datagram that fills it was too long, and is dropped
 /// rather than handled cut short.
-fn run_loop<H: Handler>(socket: UdpSocket, stop: RawFd, index: usize) -> io::Result<()> {
+fn run_loop<H: Handler>(socket: UdpSocket, stop: RawFd, index: usize, startup: &Startup) -> io::Result<()> {
     let mut handler = H::default();
     let mut scratch = vec![0u8; BUFFER_SIZE + 1];
     let mut reply = Reply { buf: Vec::with_capacity(OUTPUT_BUFFER), has_reply: false };
     let (mut truncated, mut send_errors, mut recv_errors, mut panics, mut received) = (0, 0, 0, 0, 0);
+    if !startup.ready(index, true) {
+        return Ok(());
+    }
     loop {
         if !wait_for_input_or_stop(stop, socket.as_raw_fd())? {
             break;

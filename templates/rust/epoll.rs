@@ -149,7 +149,7 @@ impl<H: Handler> Loop<H> {
     }
 }
 
-fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize) -> io::Result<()> {
+fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize, startup: &Startup) -> io::Result<()> {
     let epoll = Epoll::new()?;
     epoll.control(libc::EPOLL_CTL_ADD, stop, libc::EPOLLIN as u32, STOP_TOKEN)?;
     epoll.control(libc::EPOLL_CTL_ADD, listener.as_raw_fd(), libc::EPOLLIN as u32, LISTENER_TOKEN)?;
@@ -168,6 +168,9 @@ fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize) -> io:
         spare: std::fs::File::open("/dev/null").ok(),
         scratch: vec![0; BUFFER_SIZE],
     };
+    if !startup.ready(index, true) {
+        return Ok(());
+    }
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; MAX_EVENTS];
     let mut now = Instant::now();
     'run: loop {
@@ -227,13 +230,16 @@ const SOCKET_TOKEN: u64 = 0;
 
 /// The epoll loop: the socket is registered edge-triggered, so `Dgram::service` reads until
 /// EAGAIN; when its budget runs out the loop polls again without sleeping.
-fn run_loop<H: Handler>(socket: UdpSocket, stop: RawFd, index: usize) -> io::Result<()> {
+fn run_loop<H: Handler>(socket: UdpSocket, stop: RawFd, index: usize, startup: &Startup) -> io::Result<()> {
     socket.set_nonblocking(true)?;
     let epoll = Epoll::new()?;
     epoll.control(libc::EPOLL_CTL_ADD, stop, libc::EPOLLIN as u32, STOP_TOKEN)?;
     let events = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLET) as u32;
     epoll.control(libc::EPOLL_CTL_ADD, socket.as_raw_fd(), events, SOCKET_TOKEN)?;
     let mut dgram: Dgram<H> = Dgram::open(socket, index);
+    if !startup.ready(index, true) {
+        return Ok(());
+    }
     let mut ready = vec![libc::epoll_event { events: 0, u64: 0 }; 4];
     let mut more = true;
     'run: loop {

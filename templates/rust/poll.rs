@@ -80,7 +80,7 @@ impl<H: Handler> Loop<H> {
     }
 }
 
-fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize) -> io::Result<()> {
+fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize, startup: &Startup) -> io::Result<()> {
     let listen_fd = listener.as_raw_fd();
     let mut lp: Loop<H> = Loop {
         listener,
@@ -95,6 +95,9 @@ fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize) -> io:
         accept_resume: None,
         scratch: vec![0; BUFFER_SIZE],
     };
+    if !startup.ready(index, true) {
+        return Ok(());
+    }
     let mut fds = Vec::new();
     let mut order = Vec::new();
     let mut now = Instant::now();
@@ -152,9 +155,12 @@ fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize) -> io:
 
 /// The poll loop, level-triggered: the socket is watched for input, or for room to send while
 /// a reply waits.
-fn run_loop<H: Handler>(socket: UdpSocket, stop: RawFd, index: usize) -> io::Result<()> {
+fn run_loop<H: Handler>(socket: UdpSocket, stop: RawFd, index: usize, startup: &Startup) -> io::Result<()> {
     socket.set_nonblocking(true)?;
     let mut dgram: Dgram<H> = Dgram::open(socket, index);
+    if !startup.ready(index, true) {
+        return Ok(());
+    }
     let mut fds = [pollfd(stop, libc::POLLIN), pollfd(dgram.socket.as_raw_fd(), libc::POLLIN)];
     loop {
         fds[1].events = if dgram.pending.is_some() { libc::POLLOUT } else { libc::POLLIN };
