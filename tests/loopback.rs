@@ -632,3 +632,47 @@ fn emfile_with_several_workers_does_not_spin() {
         );
     }
 }
+
+/// Under an address-space limit, 1,500 connections to a thread-per-connection server: the
+/// threads and buffers that do not fit are refused (the connection is shed), the process does
+/// not abort, and it serves again once the load is gone. C only: Rust's std aborts or panics
+/// inside thread start-up itself when memory runs out (README, "The generated Rust").
+#[test]
+fn blocking_servers_shed_connections_under_memory_pressure() {
+    const BLOCKING: [(&str, &str); 1] = [("c", "blocking")];
+    let built = proof::run_parallel(&BLOCKING, 2, |(lang, model)| {
+        let (dir, bin, _) = build("name: tight\nserver: { idle_timeout_ms: 0 }\n", lang, model);
+        (format!("{lang}/{model}"), dir, bin)
+    });
+    for (model, _dir, bin) in built {
+        let launch = sockgen::proof::harness::Launch {
+            max_address_space: Some(150 << 20),
+            ..Default::default()
+        };
+        let server =
+            RunningServer::launch(&bin, &["-p", "0"], Duration::from_secs(10), &launch).unwrap();
+        let mut held = Vec::new();
+        for _ in 0..1500 {
+            match TcpStream::connect(server.addr) {
+                Ok(mut s) => {
+                    let _ = s.write_all(b"x");
+                    held.push(s);
+                }
+                Err(_) => break,
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        held.clear();
+        std::thread::sleep(Duration::from_millis(500));
+        let recovered = load::tcp_echo(server.addr, &[4096; 4], 5);
+        let stop = server.stop(Duration::from_secs(10));
+        recovered
+            .unwrap_or_else(|e| panic!("{model}: after the load: {e}\nstderr: {}", stop.stderr));
+        stop.check().unwrap_or_else(|e| panic!("{model}: {e}"));
+        assert!(
+            stop.stderr.contains("cannot start a connection thread"),
+            "{model}: {}",
+            stop.stderr
+        );
+    }
+}

@@ -44,6 +44,8 @@ pub struct Launch {
     pub max_fds: Option<u64>,
     /// Pin the process to this CPU, away from the load generator.
     pub cpu: Option<usize>,
+    /// Lower RLIMIT_AS to this many bytes (to provoke failed allocations and thread starts).
+    pub max_address_space: Option<u64>,
 }
 
 impl Launch {
@@ -51,7 +53,8 @@ impl Launch {
         use std::os::unix::process::CommandExt;
         let max_fds = self.max_fds;
         let cpu = self.cpu;
-        if max_fds.is_none() && cpu.is_none() {
+        let max_address_space = self.max_address_space;
+        if max_fds.is_none() && cpu.is_none() && max_address_space.is_none() {
             return;
         }
         // SAFETY: the closure runs in the forked child before exec and only calls
@@ -64,6 +67,15 @@ impl Launch {
                         rlim_max: limit as libc::rlim_t,
                     };
                     if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                if let Some(bytes) = max_address_space {
+                    let rlimit = libc::rlimit {
+                        rlim_cur: bytes as libc::rlim_t,
+                        rlim_max: bytes as libc::rlim_t,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_AS, &rlimit) != 0 {
                         return Err(std::io::Error::last_os_error());
                     }
                 }

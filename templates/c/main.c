@@ -46,7 +46,7 @@ static int startup_ready(int ok)
 
 /* Runs one worker's loop; a loop that failed while setting up still checks in, as failed,
  * so the others do not wait for it. */
-static int run_worker(int fd, unsigned index)
+static int worker_serve(int fd, unsigned index)
 {
     int status = loop_main(fd, index);
     if (!startup_passed) {
@@ -61,7 +61,7 @@ static int run_worker(int fd, unsigned index)
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
-    w->status = run_worker(w->fd, w->index);
+    w->status = worker_serve(w->fd, w->index);
     return NULL;
 }
 
@@ -119,7 +119,7 @@ int main(int argc, char **argv)
         pthread_mutex_unlock(&startup_lock);
     }
 
-    status = run_worker(workers[0].fd, 0);
+    status = worker_serve(workers[0].fd, 0);
     for (i = 1; i < started; i++) {
         pthread_join(workers[i].thread, NULL);
         status |= workers[i].status;

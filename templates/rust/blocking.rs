@@ -74,7 +74,14 @@ impl Slots {
 /// handler contract (back-pressure, EOF, lingering close, timers) is the same here.
 fn connection_thread<H: Handler>(mut conn: Conn<H>, stop: RawFd, worker: &std::sync::Mutex<H::Worker>) {
     let mut access = Locked(worker);
-    let mut scratch = vec![0u8; BUFFER_SIZE];
+    let mut scratch = Vec::new();
+    if scratch.try_reserve_exact(BUFFER_SIZE).is_err() {
+        // Out of memory: shed this connection rather than abort the process.
+        conn.end(CloseReason::Error(libc::ENOMEM));
+        conn.release(&mut access);
+        return;
+    }
+    scratch.resize(BUFFER_SIZE, 0);
     conn.start(&mut access);
     loop {
         let now = Instant::now();
@@ -118,11 +125,14 @@ fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize, startu
     let worker = std::sync::Arc::new(std::sync::Mutex::new(H::Worker::default()));
     let mut spare = std::fs::File::open("/dev/null").ok();
     let mut spawn_failures = 0;
+    // Lowered to the number of threads running when a thread cannot start: memory is then
+    // exhausted, and Rust aborts on a failed allocation, so the server stops growing there.
+    let mut capacity = MAX_CONNECTIONS;
     if !startup.ready(index, true) {
         return Ok(());
     }
     loop {
-        let full = slots.active() >= MAX_CONNECTIONS;
+        let full = slots.active() >= capacity;
         let watched = if full { wake_read.as_raw_fd() } else { listener.as_raw_fd() };
         if !wait_for_input_or_stop(stop, watched)? {
             break;
@@ -154,6 +164,11 @@ fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize, startu
         if spawned.is_err() {
             log_occurrence("cannot start a connection thread: connection refused", &mut spawn_failures);
             slots.finish();
+            let running = slots.active().max(1);
+            if running < capacity {
+                capacity = running;
+                log_line!("{PROGRAM}: out of memory for threads: at most {capacity} connections from now on");
+            }
         }
     }
     // Every connection thread sees the stop pipe too: wait until each has run `on_close`.

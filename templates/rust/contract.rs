@@ -96,6 +96,8 @@ pub struct Out {
     pending: usize,
     spare: Option<Vec<u8>>,
     over_limit: bool,
+    /// A chunk could not be allocated.
+    out_of_memory: bool,
     closed: bool,
 }
 
@@ -110,20 +112,32 @@ impl Out {
             self.closed = true;
             return Err(OutputRefused);
         }
-        self.pending += data.len();
+        let total = data.len();
         if let Some(last) = self.chunks.back_mut() {
             let n = data.len().min(last.capacity() - last.len());
             last.extend_from_slice(&data[..n]);
             data = &data[n..];
         }
         if !data.is_empty() {
-            let mut chunk = match self.spare.take() {
-                Some(chunk) if data.len() <= chunk.capacity() => chunk,
-                _ => Vec::with_capacity(data.len().max(OUT_CHUNK)),
+            // Allocation failure must not abort the process (Rust's default): this connection
+            // ends with ENOMEM instead, and the others go on.
+            let chunk = match self.spare.take() {
+                Some(chunk) if data.len() <= chunk.capacity() => Some(chunk),
+                _ => {
+                    let mut chunk = Vec::new();
+                    chunk.try_reserve_exact(data.len().max(OUT_CHUNK)).ok().map(|()| chunk)
+                }
+            };
+            let Some(mut chunk) = chunk.filter(|_| self.chunks.try_reserve(1).is_ok()) else {
+                self.pending += total - data.len();
+                self.out_of_memory = true;
+                self.closed = true;
+                return Err(OutputRefused);
             };
             chunk.extend_from_slice(data);
             self.chunks.push_back(chunk);
         }
+        self.pending += total;
         Ok(())
     }
 

@@ -140,6 +140,8 @@ impl<H: Handler> Conn<H> {
             let count = HANDLER_PANICS.fetch_add(1, Ordering::Relaxed) + 1;
             log_line!("{PROGRAM}: a handler panicked; connection {} closed ({count} so far)", self.control.info.id);
             self.end(CloseReason::Panic);
+        } else if self.out.out_of_memory {
+            self.end(CloseReason::Error(libc::ENOMEM));
         } else if self.out.over_limit {
             let mut count = OUTPUT_LIMIT_CLOSES.fetch_add(1, Ordering::Relaxed);
             log_occurrence("closed a connection past io.output_limit (the peer does not read)", &mut count);
@@ -252,8 +254,12 @@ impl<H: Handler> Conn<H> {
             self.input = kept;
             if !rest.is_empty() && self.control.phase == Phase::Open {
                 self.input.clear();
-                self.input.extend_from_slice(rest);
                 self.in_start = 0;
+                if self.input.try_reserve(rest.len()).is_err() {
+                    self.end(CloseReason::Error(libc::ENOMEM));
+                } else {
+                    self.input.extend_from_slice(rest);
+                }
             }
         }
         self.after_callback(result.is_err());
@@ -371,6 +377,10 @@ impl<H: Handler> Conn<H> {
                         self.in_start = 0;
                     }
                     let len = self.input.len();
+                    if self.input.try_reserve(BUFFER_SIZE).is_err() {
+                        self.end(CloseReason::Error(libc::ENOMEM));
+                        return Status::Done;
+                    }
                     self.input.resize(len + BUFFER_SIZE, 0);
                     let result = self.stream.read(&mut self.input[len..]);
                     self.input.truncate(len + *result.as_ref().unwrap_or(&0));
