@@ -48,6 +48,18 @@ fn build_project(
     user_files: &[(String, String)],
     group: &str,
 ) -> PathBuf {
+    build_project_with(spec, lang, model, user_files, group, &[])
+}
+
+/// [`build_project`] with more C compiler flags (sanitizers).
+fn build_project_with(
+    spec: &str,
+    lang: &str,
+    model: &str,
+    user_files: &[(String, String)],
+    group: &str,
+    c_flags: &[&str],
+) -> PathBuf {
     let source = SourceFile::from_text("probe.yaml", spec, Format::Yaml);
     let target = Target {
         lang: Some(lang.parse().unwrap()),
@@ -59,23 +71,40 @@ fn build_project(
         .join(format!("{lang}-{model}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    proof::build_project(&plan, &dir, user_files)
+    proof::build_project_with(&plan, &dir, user_files, c_flags)
         .unwrap_or_else(|(stage, e)| panic!("{lang}/{model} {stage}: {e}"))
 }
 
-/// The probe for every target, built once per test run, two builds at a time.
+/// The probe for every target, built once per test run, two builds at a time; the C models
+/// also built with AddressSanitizer and UndefinedBehaviorSanitizer, so every scenario below
+/// runs under them too (a report aborts the server or fails its exit status).
 fn probes() -> &'static [(String, PathBuf)] {
     static PROBES: OnceLock<Vec<(String, PathBuf)>> = OnceLock::new();
     PROBES.get_or_init(|| {
-        proof::run_parallel(&TARGETS, 2, |&(lang, model)| {
+        let mut builds: Vec<(&str, &str, bool)> =
+            TARGETS.iter().map(|&(l, m)| (l, m, false)).collect();
+        builds.extend(
+            TARGETS
+                .iter()
+                .filter(|(l, _)| *l == "c")
+                .map(|&(l, m)| (l, m, true)),
+        );
+        proof::run_parallel(&builds, 2, |&(lang, model, sanitized)| {
             let files = if lang == "c" {
                 vec![("probe_handler.h".to_string(), fixture("probe_handler.h"))]
             } else {
                 vec![("src/main.rs".to_string(), fixture("src/main.rs"))]
             };
+            let flags: &[&str] = if sanitized {
+                proof::toolchain::ASAN_UBSAN_FLAGS
+            } else {
+                &[]
+            };
+            let suffix = if sanitized { "+asan" } else { "" };
+            let group = format!("contract-probe{}", if sanitized { "-asan" } else { "" });
             (
-                format!("{lang}/{model}"),
-                build_project(PROBE_SPEC, lang, model, &files, "contract-probe"),
+                format!("{lang}/{model}{suffix}"),
+                build_project_with(PROBE_SPEC, lang, model, &files, &group, flags),
             )
         })
     })

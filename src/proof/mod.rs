@@ -154,6 +154,16 @@ pub fn build_project(
     workdir: &Path,
     user_files: &[(String, String)],
 ) -> Result<std::path::PathBuf, (String, String)> {
+    build_project_with(plan, workdir, user_files, &[])
+}
+
+/// [`build_project`] with more C compiler flags (sanitizers); ignored for Rust.
+pub fn build_project_with(
+    plan: &Plan,
+    workdir: &Path,
+    user_files: &[(String, String)],
+    c_flags: &[&str],
+) -> Result<std::path::PathBuf, (String, String)> {
     use crate::spec::Lang;
     let io = |e: std::io::Error| ("write".to_string(), e.to_string());
     for (path, contents) in user_files {
@@ -174,7 +184,7 @@ pub fn build_project(
             let sources: Vec<&Path> = sources.iter().map(|p| p.as_path()).collect();
             let binary = workdir.join(&plan.name);
             compiler
-                .compile_all(&sources, &binary)
+                .compile_with(&sources, &binary, c_flags)
                 .map_err(|e| ("compile".to_string(), e))?;
             Ok(binary)
         }

@@ -3,6 +3,16 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// AddressSanitizer and UndefinedBehaviorSanitizer, stopping at the first report.
+pub const ASAN_UBSAN_FLAGS: &[&str] = &[
+    "-fsanitize=address,undefined",
+    "-fno-sanitize-recover=all",
+    "-fno-omit-frame-pointer",
+    "-g",
+];
+/// ThreadSanitizer, for outputs that run several threads.
+pub const TSAN_FLAGS: &[&str] = &["-fsanitize=thread", "-g"];
+
 /// Flags every generated C file must pass: no warning is acceptable.
 pub const STRICT_C_FLAGS: &[&str] = &[
     "-std=c11",
@@ -45,9 +55,21 @@ impl CCompiler {
 
     /// Compiles and links C files into one program with [`STRICT_C_FLAGS`].
     pub fn compile_all(&self, sources: &[&Path], output: &Path) -> Result<(), String> {
+        self.compile_with(sources, output, &[])
+    }
+
+    /// [`compile_all`](Self::compile_all) with more flags after the strict ones (sanitizers,
+    /// the static analyzer).
+    pub fn compile_with(
+        &self,
+        sources: &[&Path],
+        output: &Path,
+        extra: &[&str],
+    ) -> Result<(), String> {
         let source = sources.first().ok_or("nothing to compile")?;
         let result = Command::new(&self.program)
             .args(STRICT_C_FLAGS)
+            .args(extra)
             .args(sources)
             .arg("-o")
             .arg(output)
@@ -57,9 +79,10 @@ impl CCompiler {
             Ok(())
         } else {
             Err(format!(
-                "{} {} {} failed:\n{}",
+                "{} {} {} {} failed:\n{}",
                 self.program.display(),
                 STRICT_C_FLAGS.join(" "),
+                extra.join(" "),
                 source.display(),
                 String::from_utf8_lossy(&result.stderr)
             ))
