@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-pub use crate::spec::{Endian, FramingKind, Handler, Lang, Model, Protocol, Role};
+pub use crate::spec::{Endian, FramingKind, Handler, Lang, LogLevel, Model, Protocol, Role};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Plan {
@@ -32,6 +32,8 @@ pub struct Plan {
     pub framing: Framing,
     /// The user's extra C files, relative to the project directory; safe in a Makefile.
     pub sources: Vec<String>,
+    /// Log every socket operation to stderr.
+    pub log_ops: bool,
 }
 
 /// Who produces the output, so its header can say how to produce it again.

@@ -175,6 +175,15 @@ keyword_enum!(
     }
 );
 keyword_enum!(
+    /// What a generated program logs to stderr beyond its errors.
+    LogLevel {
+        /// Errors and throttled warnings only.
+        Errors = "errors",
+        /// Also every socket operation, one `key=value` line each (compiled out otherwise).
+        Ops = "ops"
+    }
+);
+keyword_enum!(
     /// Byte order of a length prefix.
     Endian { Big = "big", Little = "little" }
 );
@@ -210,6 +219,10 @@ pub struct Spec {
     pub io: Option<Spanned<IoSpec>>,
     /// Built-in framing (TCP only): the handler receives whole messages in `on_message`.
     pub framing: Option<Spanned<FramingSpec>>,
+    /// `errors` (default) or `ops`: also log every socket operation (socket, setsockopt, bind,
+    /// listen, accept, recv/send sizes, shutdown, close, errors with errno name) to stderr, one
+    /// `key=value` line each. Compiled out entirely when not `ops`.
+    pub log: Option<Spanned<LogLevel>>,
     /// More C files of yours (beside the handler file, relative to the `-o` directory) that the
     /// generated Makefile compiles into the program, e.g. `[store.c, parser.c]`. Rust projects
     /// declare their modules in `src/main.rs` instead.
@@ -702,6 +715,7 @@ fn decode_root(root: &Node, dec: &mut Decoder) -> Spec {
             endian: t.keyword("endian", dec),
             delimiter: t.string("delimiter", dec),
         }),
+        log: t.keyword("log", dec),
         sources: t.string_list("sources", dec),
     };
     t.finish(dec);

@@ -452,6 +452,7 @@ impl Validator {
             },
             framing: framing.filter(|_| tcp).unwrap_or(Framing::None),
             sources: self.sources(spec, name_for_sources.as_deref())?,
+            log_ops: get(&spec.log) == Some(crate::spec::LogLevel::Ops),
         })
     }
 

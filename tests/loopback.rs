@@ -676,3 +676,93 @@ fn blocking_servers_shed_connections_under_memory_pressure() {
         );
     }
 }
+
+/// `log: ops` logs every socket operation as one `key=value` line; without it the logging
+/// is compiled out (no trace of it in the generated code).
+#[test]
+fn log_ops_logs_every_socket_operation_and_is_compiled_out_otherwise() {
+    for (protocol, expected) in [
+        (
+            "tcp",
+            &[
+                "op=socket",
+                "op=setsockopt",
+                "op=bind",
+                "op=listen",
+                "op=accept",
+                "op=recv",
+                "op=send",
+                "op=close",
+            ][..],
+        ),
+        (
+            "udp",
+            &["op=socket", "op=bind", "op=recvfrom", "op=sendto"][..],
+        ),
+    ] {
+        for (model, _dir, bin) in
+            build_all(&format!("name: traced\nprotocol: {protocol}\nlog: ops\n"))
+        {
+            let server = start(&bin);
+            if protocol == "tcp" {
+                let mut s = TcpStream::connect(server.addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                s.write_all(b"trace").unwrap();
+                let mut buf = [0u8; 5];
+                s.read_exact(&mut buf).unwrap();
+            } else {
+                let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                s.send_to(b"trace", server.addr).unwrap();
+                let mut buf = [0u8; 16];
+                s.recv_from(&mut buf).unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            let stop = server.stop(Duration::from_secs(5));
+            stop.check().unwrap_or_else(|e| panic!("{model}: {e}"));
+            for op in expected {
+                assert!(
+                    stop.stderr.contains(op),
+                    "{model} {protocol}: no {op} in\n{}",
+                    stop.stderr
+                );
+            }
+            assert!(
+                stop.stderr
+                    .lines()
+                    .any(|l| l.contains("bytes=5") && l.contains("result=ok")),
+                "{model}: {}",
+                stop.stderr
+            );
+        }
+    }
+    for lang in ["c", "rust"] {
+        for protocol in ["tcp", "udp"] {
+            let source = SourceFile::from_text(
+                "quiet.yaml",
+                format!("name: quiet\nprotocol: {protocol}\n"),
+                Format::Yaml,
+            );
+            let target = Target {
+                lang: Some(lang.parse().unwrap()),
+                model: None,
+            };
+            let plan = sockgen::plan_source(&source, target).unwrap();
+            let code = sockgen::render::render(&plan, sockgen::Layout::SingleFile)
+                .unwrap()
+                .remove(0)
+                .contents;
+            // C: OP_LOG is `((void)0)`; Rust: `op_log!` expands to nothing. Neither output
+            // keeps the code that formats a line.
+            let machinery = if lang == "c" {
+                "static void op_log("
+            } else {
+                "fn op_result"
+            };
+            assert!(
+                !code.contains(machinery),
+                "{lang} {protocol}: operation logging left in the default output"
+            );
+        }
+    }
+}

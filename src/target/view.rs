@@ -56,6 +56,8 @@ pub struct View {
     pub delimiter_len: usize,
     /// The user's extra C files (validated: safe in a Makefile).
     pub sources: Vec<String>,
+    /// Log every socket operation (`log: ops`).
+    pub log_ops: bool,
 }
 
 impl View {
@@ -125,6 +127,7 @@ impl View {
                 _ => String::new(),
             },
             sources: plan.sources.clone(),
+            log_ops: plan.log_ops,
             delimiter_len: match &plan.framing {
                 Framing::Delimiter(d) => d.len(),
                 _ => 0,

@@ -278,6 +278,8 @@ static int loop_main(int fd, unsigned index)
          * rather than echoed cut short. */
         n = recvfrom(fd, scratch, {{ v.upper }}_BUFFER_SIZE, MSG_TRUNC | MSG_DONTWAIT,
                      (struct sockaddr *)&current.info.peer, &current.peer_len);
+        OP_LOG("recvfrom", fd, " bytes=%zd result=%s", n,
+               n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? "EAGAIN" : OP_RESULT(n >= 0));
         if (n < 0) {
             if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
                 log_occurrence("recvfrom failed", &recv_errors);
@@ -290,6 +292,9 @@ static int loop_main(int fd, unsigned index)
         }
         dgram_begin(&current);
         {{ v.name }}_on_message(&worker, &current, scratch, (size_t)n);
+        if (current.has_reply) {
+            OP_LOG("sendto", fd, " bytes=%zu", current.reply_len);
+        }
         while (current.has_reply
                && sendto(fd, current.reply, current.reply_len, MSG_NOSIGNAL,
                          (struct sockaddr *)&current.info.peer, current.peer_len) < 0) {

@@ -9,6 +9,37 @@ static void log_errno(const char *what)
 {
     fprintf(stderr, "%s: %s: %s\n", {{ v.name }}_program, what, strerror(errno));
 }
+{%- if v.log_ops %}
+
+/* `log: ops`: one line per socket operation on stderr, `op=NAME fd=N key=value...`, with
+ * `result=ERRNAME` when it failed. Without `log: ops` OP_LOG compiles to nothing. */
+#define OP_LOG(op, fd, ...) op_log(op, fd, __VA_ARGS__)
+#define OP_RESULT(ok) ((ok) ? "ok" : errno_name(errno))
+
+static const char *errno_name(int error)
+{
+    const char *name = strerrorname_np(error);
+    return name != NULL ? name : "unknown";
+}
+
+static void op_log(const char *op, int fd, const char *format, ...)
+{
+    va_list args;
+    int saved = errno;
+    flockfile(stderr); /* one line per operation, also with several workers */
+    fprintf(stderr, "%s: op=%s fd=%d", {{ v.name }}_program, op, fd);
+    va_start(args, format);
+    vfprintf(stderr, format, args);
+    va_end(args);
+    fputc('\n', stderr);
+    funlockfile(stderr);
+    errno = saved;
+}
+{%- else %}
+
+/* Socket operations are logged only with `log: ops` in the spec; here they compile to nothing. */
+#define OP_LOG(op, fd, ...) ((void)0)
+{%- endif %}
 
 {%- if !v.tcp %}
 
@@ -128,6 +159,15 @@ static uint64_t now_ms(void)
 }
 {%- endif %}
 
+/* The port of an IPv4 or IPv6 address, in host order. */
+static int bound_port(const struct sockaddr_storage *addr)
+{
+    if (addr->ss_family == AF_INET6) {
+        return ntohs(((const struct sockaddr_in6 *)(const void *)addr)->sin6_port);
+    }
+    return ntohs(((const struct sockaddr_in *)(const void *)addr)->sin_port);
+}
+
 struct {{ v.name }}_config {
     const char *address;
     int port;
@@ -177,7 +217,9 @@ static int parse_args(int argc, char **argv, struct {{ v.name }}_config *cfg)
 
 static int set_int_option(int fd, int level, int name, int value, const char *what)
 {
-    if (setsockopt(fd, level, name, &value, sizeof value) != 0) {
+    int rc = setsockopt(fd, level, name, &value, sizeof value);
+    OP_LOG("setsockopt", fd, " option=%s value=%d result=%s", what + sizeof "setsockopt", value, OP_RESULT(rc == 0));
+    if (rc != 0) {
         log_errno(what);
         return -1;
     }
@@ -238,6 +280,8 @@ static int accept_connection(int listen_fd, int *spare_fd, struct sockaddr_stora
     for (;;) {
         socklen_t peer_len = sizeof *peer;
         int fd = accept4(listen_fd, (struct sockaddr *)peer, &peer_len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        OP_LOG("accept", listen_fd, " conn=%d peer_port=%d result=%s", fd, fd >= 0 ? bound_port(peer) : 0,
+               fd >= 0 ? "ok" : errno == EAGAIN || errno == EWOULDBLOCK ? "EAGAIN" : OP_RESULT(0));
         if (fd >= 0) {
             if (configure_connection(fd) != 0) {
                 close(fd);
@@ -333,6 +377,8 @@ static int open_listener(const char *address, int port, int nonblocking, struct 
         return -1;
     }
     fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0), 0);
+    OP_LOG("socket", fd, " family=%s type=%s result=%s", ai->ai_family == AF_INET6 ? "inet6" : "inet",
+           ai->ai_socktype == SOCK_STREAM ? "stream" : "dgram", OP_RESULT(fd >= 0));
     if (fd < 0) {
         log_errno("socket");
         freeaddrinfo(ai);
@@ -343,7 +389,9 @@ static int open_listener(const char *address, int port, int nonblocking, struct 
         freeaddrinfo(ai);
         return -1;
     }
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+    rc = bind(fd, ai->ai_addr, ai->ai_addrlen);
+    OP_LOG("bind", fd, " address=%s port=%d result=%s", address, port, OP_RESULT(rc == 0));
+    if (rc != 0) {
         fprintf(stderr, "%s: bind %s port %d: %s\n", {{ v.name }}_program, address, port, strerror(errno));
         close(fd);
         freeaddrinfo(ai);
@@ -351,7 +399,9 @@ static int open_listener(const char *address, int port, int nonblocking, struct 
     }
     freeaddrinfo(ai);
 {%- if v.tcp %}
-    if (listen(fd, {{ v.upper }}_BACKLOG) != 0) {
+    rc = listen(fd, {{ v.upper }}_BACKLOG);
+    OP_LOG("listen", fd, " backlog=%d result=%s", {{ v.upper }}_BACKLOG, OP_RESULT(rc == 0));
+    if (rc != 0) {
         log_errno("listen");
         close(fd);
         return -1;
@@ -365,13 +415,6 @@ static int open_listener(const char *address, int port, int nonblocking, struct 
     return fd;
 }
 
-static int bound_port(const struct sockaddr_storage *addr)
-{
-    if (addr->ss_family == AF_INET6) {
-        return ntohs(((const struct sockaddr_in6 *)(const void *)addr)->sin6_port);
-    }
-    return ntohs(((const struct sockaddr_in *)(const void *)addr)->sin_port);
-}
 
 /* "192.0.2.1:5000" or "[2001:db8::1]:5000"; "?" for an address of another family. */
 static void format_address(const struct sockaddr_storage *addr, char *text, size_t size)

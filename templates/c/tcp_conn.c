@@ -376,6 +376,7 @@ static void conn_release(Conn *c)
         lg.l_linger = 0;
         (void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     }
+    OP_LOG("close", c->fd, " reason=%s error=%d", {{ v.name }}_close_reason_name(c->reason), c->error);
     close(c->fd);
     c->fd = -1;
     while (chunk != NULL) {
@@ -415,6 +416,7 @@ static int conn_flush(Conn *c, uint64_t now)
             msg.msg_iovlen = (size_t)count;
             n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
         }
+        OP_LOG("send", c->fd, " bytes=%zd result=%s", n, OP_RESULT(n >= 0));
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -721,6 +723,7 @@ static int conn_service(Conn *c, unsigned char *scratch, uint64_t now)
             if (c->read_closed) {
                 return CONN_DONE; /* the peer already finished: nothing to linger for */
             }
+            OP_LOG("shutdown", c->fd, " how=SHUT_WR");
             if (shutdown(c->fd, SHUT_WR) != 0 || {{ v.upper }}_LINGER_MS == 0) {
                 return CONN_DONE;
             }
@@ -769,6 +772,7 @@ static int conn_service(Conn *c, unsigned char *scratch, uint64_t now)
                 into = c->in_buf + c->in_start + c->in_len;
             }
             n = recv(c->fd, into, {{ v.upper }}_BUFFER_SIZE, MSG_DONTWAIT);
+            OP_LOG("recv", c->fd, " bytes=%zd result=%s", n, n == 0 ? "EOF" : OP_RESULT(n > 0));
             if (n > 0) {
                 c->last_active_ms = now;
                 if (c->in_len > 0) {

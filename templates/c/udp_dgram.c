@@ -53,6 +53,7 @@ static int dgram_send_reply(struct dgram_server *d)
     for (;;) {
         ssize_t n = sendto(d->fd, d->current.reply, d->current.reply_len, MSG_NOSIGNAL | MSG_DONTWAIT,
                            (const struct sockaddr *)&d->current.info.peer, d->current.peer_len);
+        OP_LOG("sendto", d->fd, " bytes=%zd result=%s", n, OP_RESULT(n >= 0));
         if (n >= 0) {
             break;
         }
@@ -82,6 +83,8 @@ static int dgram_service(struct dgram_server *d)
          * is detected and dropped instead of echoed cut short. */
         n = recvfrom(d->fd, d->scratch, {{ v.upper }}_BUFFER_SIZE, MSG_TRUNC | MSG_DONTWAIT,
                      (struct sockaddr *)&d->current.info.peer, &d->current.peer_len);
+        OP_LOG("recvfrom", d->fd, " bytes=%zd result=%s", n,
+               n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? "EAGAIN" : OP_RESULT(n >= 0));
         if (n < 0) {
             if (errno == EINTR) {
                 continue;

@@ -193,7 +193,14 @@ fn run_loop<H: Handler>(socket: UdpSocket, stop: RawFd, index: usize, startup: &
         if !wait_for_input_or_stop(stop, socket.as_raw_fd())? {
             break;
         }
-        let (n, peer) = match socket.recv_from(&mut scratch) {
+        let incoming = socket.recv_from(&mut scratch);
+        op_log!(
+            "{PROGRAM}: op=recvfrom fd={} bytes={} result={}",
+            socket.as_raw_fd(),
+            incoming.as_ref().map_or(-1, |(n, _)| *n as i64),
+            op_result(&incoming)
+        );
+        let (n, peer) = match incoming {
             Ok(received) => received,
             Err(e) if e.kind() == io::ErrorKind::Interrupted || e.kind() == io::ErrorKind::WouldBlock => continue,
             Err(_) => {
@@ -214,6 +221,7 @@ fn run_loop<H: Handler>(socket: UdpSocket, stop: RawFd, index: usize, startup: &
             continue;
         }
         if reply.has_reply {
+            op_log!("{PROGRAM}: op=sendto fd={} peer={peer} bytes={}", socket.as_raw_fd(), reply.buf.len());
             while let Err(e) = socket.send_to(&reply.buf, peer) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     log_occurrence("sendto failed; reply dropped", &mut send_errors);

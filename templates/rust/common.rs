@@ -14,6 +14,48 @@ use std::time::{ {{ v.time_imports }} };
     }};
 }{% endraw %}
 
+{%- if v.log_ops %}
+/// `log: ops`: one line per socket operation on stderr, `op=NAME fd=N key=value...`.
+{% raw %}macro_rules! op_log {
+    ($($arg:tt)*) => {{
+        log_line!($($arg)*);
+    }};
+}{% endraw %}
+
+/// `ok`, or the errno's name for a failed operation.
+fn op_result<T>(result: &io::Result<T>) -> String {
+    let Err(error) = result else { return "ok".to_string() };
+    let name = match error.raw_os_error() {
+        Some(libc::EAGAIN) => "EAGAIN",
+        Some(libc::EINTR) => "EINTR",
+        Some(libc::ECONNRESET) => "ECONNRESET",
+        Some(libc::ECONNABORTED) => "ECONNABORTED",
+        Some(libc::EPIPE) => "EPIPE",
+        Some(libc::ETIMEDOUT) => "ETIMEDOUT",
+        Some(libc::EMFILE) => "EMFILE",
+        Some(libc::ENFILE) => "ENFILE",
+        Some(libc::ENOBUFS) => "ENOBUFS",
+        Some(libc::ENOMEM) => "ENOMEM",
+        Some(libc::EADDRINUSE) => "EADDRINUSE",
+        Some(libc::EADDRNOTAVAIL) => "EADDRNOTAVAIL",
+        Some(libc::EACCES) => "EACCES",
+        Some(libc::EINVAL) => "EINVAL",
+        Some(libc::ECONNREFUSED) => "ECONNREFUSED",
+        Some(libc::EHOSTUNREACH) => "EHOSTUNREACH",
+        Some(libc::ENETUNREACH) => "ENETUNREACH",
+        Some(n) => return format!("errno{n}"),
+        None => return error.kind().to_string(),
+    };
+    name.to_string()
+}
+{%- else %}
+/// Socket operations are logged only with `log: ops` in the spec; here the macro expands to
+/// nothing.
+macro_rules! op_log {
+    ($($arg:tt)*) => {};
+}
+{%- endif %}
+
 /// Which sockgen and which spec produced this code; change the spec and regenerate rather than
 /// editing it by hand.
 pub const GENERATED_BY: &str = "sockgen {{ v.version }} from {{ v.spec_file }} (--lang rust --model {{ v.model }})";
@@ -215,7 +257,9 @@ fn pollfd(fd: RawFd, events: libc::c_short) -> libc::pollfd {
 /// SAFETY: the option value is a live `c_int` and its exact size is passed.
 fn set_int_option(fd: RawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
     let size = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    cvt(unsafe { libc::setsockopt(fd, level, name, (&value as *const libc::c_int).cast(), size) }).map(drop)
+    let result = cvt(unsafe { libc::setsockopt(fd, level, name, (&value as *const libc::c_int).cast(), size) }).map(drop);
+    op_log!("{PROGRAM}: op=setsockopt fd={fd} level={level} option={name} value={value} result={}", op_result(&result));
+    result
 }
 {%- if v.tcp %}
 
@@ -236,7 +280,9 @@ fn set_linger(fd: RawFd, seconds: libc::c_int) -> io::Result<()> {
 fn open_socket(addr: SocketAddr, nonblocking: bool) -> io::Result<OwnedFd> {
     let domain = if addr.is_ipv6() { libc::AF_INET6 } else { libc::AF_INET };
     let flags = libc::SOCK_CLOEXEC | if nonblocking { libc::SOCK_NONBLOCK } else { 0 };
-    let fd = unsafe { OwnedFd::from_raw_fd(cvt(libc::socket(domain, {{ v.socktype }} | flags, 0))?) };
+    let socket = cvt(unsafe { libc::socket(domain, {{ v.socktype }} | flags, 0) });
+    op_log!("{PROGRAM}: op=socket fd={} domain={domain} result={}", socket.as_ref().map_or(-1, |fd| *fd), op_result(&socket));
+    let fd = unsafe { OwnedFd::from_raw_fd(socket?) };
     let raw = fd.as_raw_fd();
     if addr.is_ipv6() {
         // Whether `::` also takes IPv4 peers is decided here, not left to a sysctl.
@@ -282,12 +328,18 @@ fn open_socket(addr: SocketAddr, nonblocking: bool) -> io::Result<OwnedFd> {
             unsafe { libc::bind(raw, (&sin6 as *const libc::sockaddr_in6).cast(), size) }
         }
     };
+    op_log!(
+        "{PROGRAM}: op=bind fd={raw} address={addr} result={}",
+        op_result(&if bound < 0 { Err(io::Error::last_os_error()) } else { Ok(()) })
+    );
     if bound < 0 {
         let error = io::Error::last_os_error();
         return Err(io::Error::new(error.kind(), format!("bind {} port {}: {error}", addr.ip(), addr.port())));
     }
 {%- if v.tcp %}
-    cvt(unsafe { libc::listen(raw, BACKLOG) })?;
+    let listening = cvt(unsafe { libc::listen(raw, BACKLOG) });
+    op_log!("{PROGRAM}: op=listen fd={raw} backlog={BACKLOG} result={}", op_result(&listening));
+    listening?;
 {%- endif %}
     Ok(fd)
 }
@@ -335,7 +387,15 @@ static ACCEPT_SHED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64:
 /// number before it is reopened, which the pause after `Exhausted` makes harmless.
 fn accept_connection(listener: &TcpListener, spare: &mut Option<std::fs::File>) -> Accepted {
     loop {
-        match listener.accept() {
+        let accepted = listener.accept();
+        op_log!(
+            "{PROGRAM}: op=accept fd={} conn={} peer={} result={}",
+            listener.as_raw_fd(),
+            accepted.as_ref().map_or(-1, |(s, _)| s.as_raw_fd()),
+            accepted.as_ref().map_or("-".to_string(), |(_, p)| p.to_string()),
+            op_result(&accepted)
+        );
+        match accepted {
             Ok((stream, peer)) => match configure_connection(&stream).and_then(|()| stream.set_nonblocking(true)) {
                 Ok(()) => return Accepted::Conn(stream, peer),
                 Err(_) => continue,

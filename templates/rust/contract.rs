@@ -162,7 +162,14 @@ impl Out {
                 slices[count] = io::IoSlice::new(&chunk[start..]);
                 count += 1;
             }
-            let mut sent = match stream.write_vectored(&slices[..count]) {
+            let written = stream.write_vectored(&slices[..count]);
+            op_log!(
+                "{PROGRAM}: op=send fd={} bytes={} result={}",
+                stream.as_raw_fd(),
+                written.as_ref().map_or(-1, |n| *n as i64),
+                op_result(&written)
+            );
+            let mut sent = match written {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -182,6 +182,7 @@ impl<H: Handler> Conn<H> {
         if self.control.reset_on_close {
             let _ = set_linger(self.stream.as_raw_fd(), 0);
         }
+        op_log!("{PROGRAM}: op=close fd={} reason={}", self.stream.as_raw_fd(), self.control.reason);
     }
 
     /// The earliest moment the loop must look at this connection without socket events.
@@ -331,6 +332,7 @@ impl<H: Handler> Conn<H> {
                 if self.read_closed {
                     return Status::Done; // the peer already finished: nothing to linger for
                 }
+                op_log!("{PROGRAM}: op=shutdown fd={} how=write", self.stream.as_raw_fd());
                 if self.stream.shutdown(std::net::Shutdown::Write).is_err() || LINGER.is_zero() {
                     return Status::Done;
                 }
@@ -388,6 +390,12 @@ impl<H: Handler> Conn<H> {
                 } else {
                     self.stream.read(&mut scratch[..BUFFER_SIZE])
                 };
+                op_log!(
+                    "{PROGRAM}: op=recv fd={} bytes={} result={}",
+                    self.stream.as_raw_fd(),
+                    received.as_ref().map_or(-1, |n| *n as i64),
+                    if matches!(received, Ok(0)) { "EOF".to_string() } else { op_result(&received) }
+                );
                 match received {
                     Ok(0) => {
                         self.read_closed = true;

@@ -50,7 +50,9 @@ impl<H: Handler> Dgram<H> {
     /// Sends the waiting reply: false when the socket has no room yet.
     fn send_pending(&mut self) -> bool {
         while let Some(peer) = self.pending {
-            match self.socket.send_to(&self.reply.buf, peer) {
+            let sent = self.socket.send_to(&self.reply.buf, peer);
+            op_log!("{PROGRAM}: op=sendto fd={} peer={peer} bytes={} result={}", self.socket.as_raw_fd(), self.reply.buf.len(), op_result(&sent));
+            match sent {
                 Ok(_) => self.pending = None,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
@@ -68,7 +70,14 @@ impl<H: Handler> Dgram<H> {
             if !self.send_pending() {
                 return Status::Wait;
             }
-            let (n, peer) = match self.socket.recv_from(&mut self.scratch) {
+            let received = self.socket.recv_from(&mut self.scratch);
+            op_log!(
+                "{PROGRAM}: op=recvfrom fd={} bytes={} result={}",
+                self.socket.as_raw_fd(),
+                received.as_ref().map_or(-1, |(n, _)| *n as i64),
+                op_result(&received)
+            );
+            let (n, peer) = match received {
                 Ok(received) => received,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Status::Wait,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
