@@ -115,6 +115,11 @@ pub enum Command {
         /// Combinations proven at once.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
         jobs: u16,
+        /// Also put each echo server through the fault suite (resets, floods, SIGSTOP, bursts…),
+        /// checking afterwards that it serves, holds no extra descriptors, does not spin and stops
+        /// with status 0.
+        #[arg(long)]
+        faults: bool,
     },
     /// Measure the spec's outputs under load (and peers in the same run); see README "Benchmarks".
     Bench(BenchArgs),
@@ -429,8 +434,12 @@ pub fn run(command: Command) -> ExitCode {
             only,
             json,
             jobs,
+            faults,
         } => {
-            let options = crate::proof::ProofOptions::default();
+            let options = crate::proof::ProofOptions {
+                faults,
+                ..crate::proof::ProofOptions::default()
+            };
             let progress = ProgressLine::new("verify");
             let done = std::sync::atomic::AtomicUsize::new(0);
             let verified = crate::proof::verify_reporting(

@@ -4,6 +4,7 @@
 //! 0, read its ready line, check, send SIGTERM, expect exit status 0.
 
 pub mod bench;
+pub mod faults;
 pub mod harness;
 pub mod load;
 pub mod toolchain;
@@ -85,6 +86,8 @@ pub struct ProofOptions {
     pub seed: u64,
     pub ready_timeout: Duration,
     pub stop_timeout: Duration,
+    /// Also run the fault suite (`verify --faults`, see [`faults`]).
+    pub faults: bool,
 }
 
 impl Default for ProofOptions {
@@ -108,6 +111,7 @@ impl Default for ProofOptions {
             seed,
             ready_timeout: Duration::from_secs(10),
             stop_timeout: Duration::from_secs(5),
+            faults: false,
         }
     }
 }
@@ -238,10 +242,14 @@ pub fn prove(plan: &Plan, options: &ProofOptions) -> ProofReport {
         Ok(b) => b,
         Err((stage, e)) => return ProofReport::failed_before_running(plan, &stage, e),
     };
-    match prove_binary(plan, &binary, options) {
+    let mut report = match prove_binary(plan, &binary, options) {
         Ok(report) => report,
-        Err(e) => ProofReport::failed_before_running(plan, "start", e),
+        Err(e) => return ProofReport::failed_before_running(plan, "start", e),
+    };
+    if options.faults {
+        report.checks.extend(faults::prove_faults(plan, &binary));
     }
+    report
 }
 
 /// `sockgen verify`: proves every (lang, model) the spec allows, narrowed by `lang`/`model`,

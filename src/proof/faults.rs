@@ -1,0 +1,366 @@
+//! `sockgen verify --faults`: failures a socket loop must survive. Each scenario runs against a
+//! fresh server and is followed by the same checks: the server still serves byte-exact, its
+//! descriptors are back to their baseline (/proc/PID/fd), it does not spin while quiet (CPU
+//! time, not wall time), and SIGTERM still gives exit status 0.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::{load, CheckResult, RunningServer};
+use crate::plan::Plan;
+
+/// A scenario: what it does to a running server; Err says what went wrong.
+type Scenario = fn(&RunningServer) -> Result<(), String>;
+
+const TCP_SCENARIOS: &[(&str, Scenario)] = &[
+    ("one-byte writes", one_byte_writes),
+    ("a 16 MiB write", one_big_write),
+    ("half-close", half_close),
+    ("reset mid-stream", reset_mid_stream),
+    ("clients that vanish", vanishing_clients),
+    ("connect flood past the backlog", connect_flood),
+    ("1,000 concurrent connections", thousand_connections),
+    ("urgent data", urgent_data),
+    ("SIGSTOP and SIGCONT", stop_and_continue),
+];
+
+const UDP_SCENARIOS: &[(&str, Scenario)] = &[
+    ("zero-length datagram", zero_length_datagram),
+    ("65,507-byte datagram", largest_datagram),
+    ("burst past the receive buffer", udp_burst),
+];
+
+/// Runs every scenario that applies to the plan against `binary`, then SIGTERM under load. The
+/// scenarios check echoed bytes, so they drive echo servers; other handlers get one note.
+pub fn prove_faults(plan: &Plan, binary: &Path) -> Vec<CheckResult> {
+    if plan.handler != crate::plan::Handler::Echo {
+        return vec![CheckResult {
+            name: "faults".into(),
+            passed: true,
+            detail: format!(
+                "not run: the fault suite drives echo servers, this is {}",
+                plan.handler
+            ),
+        }];
+    }
+    let scenarios = if plan.is_tcp() {
+        TCP_SCENARIOS
+    } else {
+        UDP_SCENARIOS
+    };
+    let mut results: Vec<CheckResult> = scenarios
+        .iter()
+        .map(|(name, scenario)| check(name, survive(plan, binary, *scenario)))
+        .collect();
+    if plan.is_tcp() {
+        results.push(check("SIGTERM under load", sigterm_under_load(binary)));
+    }
+    results
+}
+
+fn check(name: &str, result: Result<String, String>) -> CheckResult {
+    let (passed, detail) = match result {
+        Ok(detail) => (true, detail),
+        Err(detail) => (false, detail),
+    };
+    CheckResult {
+        name: format!("fault: {name}"),
+        passed,
+        detail,
+    }
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// One scenario against a fresh server, then the common checks.
+fn survive(plan: &Plan, binary: &Path, scenario: Scenario) -> Result<String, String> {
+    let server = RunningServer::start(binary, &["-p", "0"], Duration::from_secs(10))?;
+    let pid = server.pid().ok_or("no pid")?;
+    let echo = |server: &RunningServer, sizes: &[usize]| -> Result<(), String> {
+        if plan.is_tcp() {
+            load::tcp_echo(server.addr, sizes, 9).map(drop)
+        } else {
+            load::udp_echo(server.addr, &[0, 1, 1472], 2, 9).map(drop)
+        }
+    };
+    // One exchange first, so lazily made resources exist before the baseline is taken.
+    echo(&server, &[16]).map_err(|e| format!("before: {e}"))?;
+    std::thread::sleep(Duration::from_millis(100));
+    let baseline = open_fds(pid);
+    scenario(&server)?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while open_fds(pid) > baseline && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let after = open_fds(pid);
+    if after > baseline {
+        return Err(format!(
+            "{after} descriptors open after the fault, {baseline} before"
+        ));
+    }
+    // Threads that ended take their time out of the sum: never negative.
+    let cpu = server.cpu_time().unwrap_or_default();
+    std::thread::sleep(Duration::from_millis(500));
+    let idle = server.cpu_time().unwrap_or_default().saturating_sub(cpu);
+    if idle > Duration::from_millis(100) {
+        return Err(format!("{} ms of CPU in 0.5 s of quiet", idle.as_millis()));
+    }
+    echo(&server, &[1, 4096, 1 << 20]).map_err(|e| format!("after the fault: {e}"))?;
+    let stop = server.stop(Duration::from_secs(5));
+    stop.check()?;
+    Ok(format!(
+        "served after; {after} descriptors (baseline {baseline}); {} ms CPU while quiet; exit 0",
+        idle.as_millis()
+    ))
+}
+
+fn io<T>(what: &str, result: std::io::Result<T>) -> Result<T, String> {
+    result.map_err(|e| format!("{what}: {e}"))
+}
+
+fn connect(addr: SocketAddr) -> Result<TcpStream, String> {
+    let stream = io("connect", TcpStream::connect(addr))?;
+    io(
+        "timeout",
+        stream.set_read_timeout(Some(Duration::from_secs(20))),
+    )?;
+    Ok(stream)
+}
+
+fn one_byte_writes(server: &RunningServer) -> Result<(), String> {
+    let mut s = connect(server.addr)?;
+    io("nodelay", s.set_nodelay(true))?;
+    let payload = load::Rng::new(3).bytes(2000);
+    for b in &payload {
+        io("write", s.write_all(std::slice::from_ref(b)))?;
+    }
+    let mut got = vec![0u8; payload.len()];
+    io("read", s.read_exact(&mut got))?;
+    if got != payload {
+        return Err("2,000 one-byte writes came back altered".into());
+    }
+    Ok(())
+}
+
+/// Sends `payload`, half-closes, and checks that exactly it comes back before EOF.
+fn echo_whole(addr: SocketAddr, payload: Vec<u8>) -> Result<(), String> {
+    let mut s = connect(addr)?;
+    let mut writer = io("clone", s.try_clone())?;
+    let expected = payload.clone();
+    let sender = std::thread::spawn(move || -> std::io::Result<()> {
+        writer.write_all(&payload)?;
+        writer.shutdown(Shutdown::Write)
+    });
+    let mut echoed = Vec::new();
+    io("read", s.read_to_end(&mut echoed))?;
+    let sent = sender
+        .join()
+        .unwrap_or_else(|_| Err(std::io::Error::other("sender panicked")));
+    io("write", sent)?;
+    if echoed != expected {
+        return Err(format!(
+            "{} bytes sent, {} came back (or altered)",
+            expected.len(),
+            echoed.len()
+        ));
+    }
+    Ok(())
+}
+
+fn one_big_write(server: &RunningServer) -> Result<(), String> {
+    echo_whole(server.addr, load::Rng::new(4).bytes(16 << 20))
+}
+
+fn half_close(server: &RunningServer) -> Result<(), String> {
+    echo_whole(server.addr, b"request, then FIN".to_vec())
+}
+
+fn reset_mid_stream(server: &RunningServer) -> Result<(), String> {
+    for _ in 0..10 {
+        let mut s = connect(server.addr)?;
+        io("write", s.write_all(&[1u8; 100_000]))?;
+        // SO_LINGER 0: close() sends RST while the echo is still in flight.
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: a live socket and a linger struct of the right size.
+        unsafe {
+            use std::os::fd::AsRawFd;
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&linger as *const libc::linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            );
+        }
+    }
+    Ok(())
+}
+
+fn vanishing_clients(server: &RunningServer) -> Result<(), String> {
+    for _ in 0..20 {
+        let mut s = connect(server.addr)?;
+        let _ = s.write_all(&[7u8; 256 * 1024]); // then gone without reading
+    }
+    Ok(())
+}
+
+fn connect_flood(server: &RunningServer) -> Result<(), String> {
+    let flood: Vec<_> = (0..400)
+        .filter_map(|_| TcpStream::connect_timeout(&server.addr, Duration::from_millis(200)).ok())
+        .collect();
+    drop(flood);
+    Ok(())
+}
+
+fn thousand_connections(server: &RunningServer) -> Result<(), String> {
+    let mut all = Vec::with_capacity(1000);
+    for _ in 0..1000 {
+        all.push(connect(server.addr)?);
+    }
+    for (i, s) in all.iter_mut().enumerate().step_by(50) {
+        let message = format!("connection {i}");
+        io("write", s.write_all(message.as_bytes()))?;
+        let mut got = vec![0u8; message.len()];
+        io("read", s.read_exact(&mut got))?;
+        if got != message.as_bytes() {
+            return Err(format!("connection {i} echoed wrong bytes"));
+        }
+    }
+    Ok(())
+}
+
+fn urgent_data(server: &RunningServer) -> Result<(), String> {
+    use std::os::fd::AsRawFd;
+    let mut s = connect(server.addr)?;
+    let fd = s.as_raw_fd();
+    let cork = |on: libc::c_int| {
+        // SAFETY: a live socket and an int option of the right size.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                libc::IPPROTO_TCP,
+                libc::TCP_CORK,
+                (&on as *const libc::c_int).cast(),
+                4,
+            )
+        }
+    };
+    cork(1);
+    io("write", s.write_all(&[b'A'; 100]))?;
+    // SAFETY: one byte from a live buffer on a live socket.
+    if unsafe { libc::send(fd, b"B".as_ptr().cast(), 1, libc::MSG_OOB) } != 1 {
+        return Err("cannot send urgent data".into());
+    }
+    io("write", s.write_all(&[b'C'; 100]))?;
+    cork(0);
+    let mut got = vec![0u8; 201];
+    io("read (a stall?)", s.read_exact(&mut got))?;
+    if got[100] != b'B' || got[..100] != [b'A'; 100] || got[101..] != [b'C'; 100] {
+        return Err("urgent data changed the stream".into());
+    }
+    Ok(())
+}
+
+fn stop_and_continue(server: &RunningServer) -> Result<(), String> {
+    let pid = server.pid().ok_or("no pid")? as i32;
+    let mut s = connect(server.addr)?;
+    // SAFETY: signals to the server process this harness started.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let written = s.write_all(b"while stopped");
+    std::thread::sleep(Duration::from_millis(300));
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    io("write", written)?;
+    let mut got = [0u8; 13];
+    io("read", s.read_exact(&mut got))?;
+    if &got != b"while stopped" {
+        return Err("altered after SIGCONT".into());
+    }
+    Ok(())
+}
+
+fn sigterm_under_load(binary: &Path) -> Result<String, String> {
+    let server = RunningServer::start(binary, &["-p", "0"], Duration::from_secs(10))?;
+    let addr = server.addr;
+    let streams: Vec<_> = (0..32)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let Ok(mut s) = TcpStream::connect(addr) else {
+                    return;
+                };
+                let data = vec![i as u8; 64 * 1024];
+                let mut buf = vec![0u8; 64 * 1024];
+                for _ in 0..10_000 {
+                    if s.write_all(&data).is_err() || s.read(&mut buf).unwrap_or(0) == 0 {
+                        break;
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let outcome = server.stop(Duration::from_secs(5));
+    for s in streams {
+        let _ = s.join();
+    }
+    outcome.check()
+}
+
+fn udp_socket() -> Result<UdpSocket, String> {
+    let socket = io("bind", UdpSocket::bind("127.0.0.1:0"))?;
+    io(
+        "timeout",
+        socket.set_read_timeout(Some(Duration::from_secs(5))),
+    )?;
+    Ok(socket)
+}
+
+fn udp_round_trip(server: &RunningServer, datagram: &[u8]) -> Result<(), String> {
+    let socket = udp_socket()?;
+    io("send", socket.send_to(datagram, server.addr))?;
+    let mut buf = vec![0u8; 65_536];
+    let (n, _) = io("receive", socket.recv_from(&mut buf))?;
+    if &buf[..n] != datagram {
+        return Err(format!(
+            "{} bytes sent, {n} came back (or altered)",
+            datagram.len()
+        ));
+    }
+    Ok(())
+}
+
+fn zero_length_datagram(server: &RunningServer) -> Result<(), String> {
+    udp_round_trip(server, &[])
+}
+
+fn largest_datagram(server: &RunningServer) -> Result<(), String> {
+    udp_round_trip(server, &load::Rng::new(5).bytes(65_507))
+}
+
+fn udp_burst(server: &RunningServer) -> Result<(), String> {
+    let socket = udp_socket()?;
+    io("nonblocking", socket.set_nonblocking(true))?;
+    let datagram = [0x55u8; 1400];
+    let sent = (0..20_000)
+        .filter(|_| socket.send_to(&datagram, server.addr).is_ok())
+        .count();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut buf = [0u8; 2048];
+    let mut replies = 0;
+    while let Ok((n, _)) = socket.recv_from(&mut buf) {
+        if buf[..n] != datagram[..] {
+            return Err("a reply was altered".into());
+        }
+        replies += 1;
+    }
+    if replies > sent {
+        return Err(format!("{replies} replies to {sent} datagrams"));
+    }
+    Ok(())
+}
