@@ -211,17 +211,11 @@ fn parse_yaml(text: &str) -> Result<Node, Diagnostic> {
                 Diagnostic::error("invalid YAML: a spec is one document, this file has several")
                     .with_hint("remove the `---` separator and keep one spec per file")
             } else if let Some(key) = duplicate {
-                let first = span
-                    .and_then(|at| first_key_occurrence(text, &key, at))
-                    .map(|at| {
-                        let line = text[..at].matches('\n').count() + 1;
-                        let column = text[..at].rfind('\n').map_or(at, |nl| at - nl - 1) + 1;
-                        format!(" (first at {line}:{column})")
-                    })
-                    .unwrap_or_default();
-                Diagnostic::error(format!("key `{key}` appears twice{first}"))
-                    .with_label("again here")
-                    .with_hint("keep one of them")
+                duplicate_key(
+                    text,
+                    &key,
+                    span.and_then(|at| first_key_occurrence(text, &key, at)),
+                )
             } else {
                 Diagnostic::error(format!("invalid YAML: {message}"))
             };
@@ -250,6 +244,20 @@ fn first_key_occurrence(text: &str, key: &str, before: usize) -> Option<usize> {
                     .trim_start_matches([' ', '\t'])
                     .starts_with(':')
         })
+}
+
+/// "key `name` appears twice (first at 1:1)", pointing at the second one.
+fn duplicate_key(text: &str, key: &str, first: Option<usize>) -> Diagnostic {
+    let first = first
+        .map(|i| {
+            let line = text[..i].matches('\n').count() + 1;
+            let column = text[..i].rfind('\n').map_or(i, |nl| i - nl - 1) + 1;
+            format!(" (first at {line}:{column})")
+        })
+        .unwrap_or_default();
+    Diagnostic::error(format!("key `{key}` appears twice{first}"))
+        .with_label("again here")
+        .with_hint("keep one of them")
 }
 
 /// Where a TOML key `key` (followed by `=`) is first written before byte `before`.
@@ -407,16 +415,8 @@ fn parse_toml(text: &str) -> Result<Node, Diagnostic> {
                 Some(key) => {
                     let at = error.span().map_or(0, |s| s.start);
                     let first = first_key_occurrence(text, &key, at)
-                        .or_else(|| first_toml_key(text, &key, at))
-                        .map(|i| {
-                            let line = text[..i].matches('\n').count() + 1;
-                            let column = text[..i].rfind('\n').map_or(i, |nl| i - nl - 1) + 1;
-                            format!(" (first at {line}:{column})")
-                        })
-                        .unwrap_or_default();
-                    Diagnostic::error(format!("key `{key}` appears twice{first}"))
-                        .with_label("again here")
-                        .with_hint("keep one of them")
+                        .or_else(|| first_toml_key(text, &key, at));
+                    duplicate_key(text, &key, first)
                 }
                 None => Diagnostic::error(format!("invalid TOML: {message}")),
             };

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use common::TARGETS;
 use sockgen::proof::{self, RunningServer};
 use sockgen::source::{Format, SourceFile};
 use sockgen::Target;
@@ -25,15 +26,6 @@ socket: { recv_buffer: 65536, send_buffer: 65536 }
 
 /// (lang, model) pairs.
 type Targets = [(&'static str, &'static str)];
-
-const TARGETS: [(&str, &str); 6] = [
-    ("c", "blocking"),
-    ("c", "poll"),
-    ("c", "epoll"),
-    ("rust", "blocking"),
-    ("rust", "poll"),
-    ("rust", "epoll"),
-];
 
 fn fixture(path: &str) -> String {
     std::fs::read_to_string(common::root().join("tests/fixtures/probe").join(path)).unwrap()

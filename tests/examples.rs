@@ -11,17 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::TARGETS;
 use sockgen::proof::{self, RunningServer};
 use sockgen::{SourceFile, Target};
-
-const TARGETS: [(&str, &str); 6] = [
-    ("c", "blocking"),
-    ("c", "poll"),
-    ("c", "epoll"),
-    ("rust", "blocking"),
-    ("rust", "poll"),
-    ("rust", "epoll"),
-];
 
 /// The user's files of an example for one language: everything under specs/EXAMPLE/LANG.
 fn user_files(example: &str, lang: &str) -> Vec<(String, String)> {

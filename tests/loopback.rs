@@ -55,16 +55,6 @@ fn build(spec_yaml: &str, lang: &str, model: &str) -> (tempfile::TempDir, PathBu
     (dir, bin, plan)
 }
 
-/// Every language and model the focused tests hold to the rules for generated code.
-const TARGETS: [(&str, &str); 6] = [
-    ("c", "poll"),
-    ("c", "epoll"),
-    ("c", "blocking"),
-    ("rust", "poll"),
-    ("rust", "epoll"),
-    ("rust", "blocking"),
-];
-
 /// Builds the spec for every target, two at a time; yields (label, dir to keep, binary).
 fn build_all(spec_yaml: &str) -> Vec<(String, tempfile::TempDir, PathBuf)> {
     proof::run_parallel(&TARGETS, 2, |(lang, model)| {

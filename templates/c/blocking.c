@@ -54,18 +54,6 @@ static int slot_pipe[2] = { -1, -1 }; /* a finishing thread wakes the accept loo
 static pthread_mutex_t worker_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {{ v.name }}_worker worker_state;
 
-static short conn_poll_events(const Conn *c)
-{
-    short events = 0;
-    if (!c->read_closed && (c->phase != PHASE_OPEN || (!c->read_paused && !c->eof_pending))) {
-        events |= POLLIN;
-    }
-    if (c->out_pending > 0) {
-        events |= POLLOUT;
-    }
-    return events;
-}
-
 /* Serves one connection until it ends or the server stops. */
 static void conn_run(Conn *c, unsigned char *scratch)
 {

@@ -28,18 +28,6 @@ struct loop {
     struct {{ v.name }}_worker worker;
 };
 
-static short conn_poll_events(const Conn *c)
-{
-    short events = 0;
-    if (!c->read_closed && (c->phase != PHASE_OPEN || (!c->read_paused && !c->eof_pending))) {
-        events |= POLLIN;
-    }
-    if (c->out_pending > 0) {
-        events |= POLLOUT;
-    }
-    return events;
-}
-
 /* Closes the connection in slot i by moving the last slot into it. */
 static void loop_close(struct loop *lp, nfds_t i)
 {

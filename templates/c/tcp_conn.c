@@ -641,6 +641,23 @@ static void conn_deliver(Conn *c, const unsigned char *fresh, size_t fresh_len)
     }
 }
 
+{%- if v.model != "epoll" %}
+
+/* What a poll()-based wait asks for: input while the connection takes it, output while some
+ * waits. Nothing else is polled, so an idle connection costs nothing. */
+static short conn_poll_events(const Conn *c)
+{
+    short events = 0;
+    if (!c->read_closed && (c->phase != PHASE_OPEN || (!c->read_paused && !c->eof_pending))) {
+        events |= POLLIN;
+    }
+    if (c->out_pending > 0) {
+        events |= POLLOUT;
+    }
+    return events;
+}
+{%- endif %}
+
 /* The loop found a deadline passed: the handler's timer, the idle timeout or the linger. */
 static void conn_expire(Conn *c, uint64_t now)
 {

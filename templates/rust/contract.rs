@@ -454,26 +454,7 @@ pub struct Chargen {
     column: usize,
 }
 
-impl Chargen {
-    const LINE_CHARS: usize = 72;
-    const CYCLE: usize = 95;
-
-    fn next_byte(&mut self) -> u8 {
-        let byte = if self.column < Self::LINE_CHARS {
-            b' ' + ((self.line + self.column) % Self::CYCLE) as u8
-        } else if self.column == Self::LINE_CHARS {
-            b'\r'
-        } else {
-            b'\n'
-        };
-        self.column += 1;
-        if self.column == Self::LINE_CHARS + 2 {
-            self.column = 0;
-            self.line = (self.line + 1) % Self::CYCLE;
-        }
-        byte
-    }
-}
+{% include "rust/chargen_pattern.rs" %}
 
 impl Handler for Chargen {
     type Worker = ();
@@ -651,26 +632,7 @@ impl Default for Chargen {
     }
 }
 
-impl Chargen {
-    const LINE_CHARS: usize = 72;
-    const CYCLE: usize = 95;
-
-    fn next_byte(&mut self) -> u8 {
-        let byte = if self.column < Self::LINE_CHARS {
-            b' ' + ((self.line + self.column) % Self::CYCLE) as u8
-        } else if self.column == Self::LINE_CHARS {
-            b'\r'
-        } else {
-            b'\n'
-        };
-        self.column += 1;
-        if self.column == Self::LINE_CHARS + 2 {
-            self.column = 0;
-            self.line = (self.line + 1) % Self::CYCLE;
-        }
-        byte
-    }
-}
+{% include "rust/chargen_pattern.rs" %}
 
 impl Handler for Chargen {
     fn on_message(&mut self, _msg: &[u8], ctx: &mut Ctx<'_>) {

@@ -7,6 +7,16 @@ use std::sync::Mutex;
 use sockgen::proof;
 use sockgen::Plan;
 
+/// Every language and model the proofs hold to the rules for generated code.
+pub const TARGETS: [(&str, &str); 6] = [
+    ("c", "blocking"),
+    ("c", "poll"),
+    ("c", "epoll"),
+    ("rust", "blocking"),
+    ("rust", "poll"),
+    ("rust", "epoll"),
+];
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
