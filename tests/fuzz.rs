@@ -231,12 +231,8 @@ proptest! {
         if let Some(plan) = exercise(&yaml, Format::Yaml) {
             if plan.lang == sockgen::plan::Lang::C {
                 let dir = tempfile::tempdir().unwrap();
-                let file = sockgen::render::render(&plan, Layout::SingleFile).unwrap().remove(0);
-                let source = dir.path().join(&file.path);
-                std::fs::write(&source, &file.contents).unwrap();
-                sockgen::proof::CCompiler::find()
-                    .unwrap()
-                    .compile(&source, &dir.path().join("out"))
+                let compiler = sockgen::proof::CCompiler::find().unwrap();
+                sockgen::proof::build_c(&plan, &compiler, dir.path(), &[])
                     .unwrap_or_else(|e| panic!("an accepted spec does not compile:\n{yaml}\n{e}"));
             }
         }

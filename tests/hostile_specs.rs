@@ -198,16 +198,9 @@ fn hostile_names_compile_or_are_refused() {
                     );
                 }
                 Ok(plan) if lang == "c" => {
-                    let code = sockgen::render::render(&plan, sockgen::Layout::SingleFile)
-                        .unwrap()
-                        .remove(0);
-                    let source = dir.path().join(format!("{name}.c"));
-                    std::fs::write(&source, code.contents).unwrap();
-                    compiler
-                        .compile(&source, &dir.path().join(name))
-                        .unwrap_or_else(|e| {
-                            panic!("{name} was accepted for C but does not compile:\n{e}")
-                        });
+                    sockgen::proof::build_c(&plan, &compiler, dir.path(), &[]).unwrap_or_else(
+                        |e| panic!("{name} was accepted for C but does not compile:\n{e}"),
+                    );
                 }
                 Ok(plan) => rust_accepted.push(plan),
             }
@@ -368,4 +361,45 @@ fn code_words(code: &str) -> Vec<String> {
     .filter(|w| *w == "->" || *w == "." || !w.contains(['-', '>', '.']))
     .map(str::to_string)
     .collect()
+}
+
+/// Validation checks the identifiers the C output makes from the name; that list must cover
+/// every one the templates emit, in every handler, protocol, model and framing.
+#[test]
+fn the_checked_identifiers_cover_everything_the_c_output_names() {
+    let known = sockgen::validate::c_generated_identifiers("zzq");
+    for protocol in ["tcp", "udp"] {
+        for handler in ["echo", "discard", "chargen", "custom"] {
+            for framing in ["", "framing: { kind: line }\n"] {
+                if protocol == "udp" && !framing.is_empty()
+                    || matches!(handler, "discard" | "chargen") && !framing.is_empty()
+                {
+                    continue;
+                }
+                for model in ["blocking", "poll", "epoll"] {
+                    let text = format!(
+                        "name: zzq\nprotocol: {protocol}\nhandler: {handler}\nlog: ops\n{framing}"
+                    );
+                    let source = sockgen::SourceFile::from_text(
+                        "x.yaml",
+                        text,
+                        sockgen::source::Format::Yaml,
+                    );
+                    let target = sockgen::Target {
+                        lang: None,
+                        model: Some(model.parse().unwrap()),
+                    };
+                    let plan =
+                        sockgen::plan_source(&source, target).unwrap_or_else(|e| panic!("{e}"));
+                    for file in sockgen::render::render(&plan, sockgen::Layout::Project).unwrap() {
+                        for word in code_words(&file.contents) {
+                            if word.starts_with("zzq_") || word.starts_with("ZZQ_") {
+                                assert!(known.contains(&word), "`{word}` ({protocol} {handler} {model}) is missing from validate's suffix lists");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

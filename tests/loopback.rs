@@ -57,7 +57,15 @@ fn build(spec_yaml: &str, lang: &str, model: &str) -> (tempfile::TempDir, PathBu
 
 /// Builds the spec for every target, two at a time; yields (label, dir to keep, binary).
 fn build_all(spec_yaml: &str) -> Vec<(String, tempfile::TempDir, PathBuf)> {
-    proof::run_parallel(&TARGETS, 2, |(lang, model)| {
+    build_on(spec_yaml, &TARGETS)
+}
+
+/// Builds the spec for these (lang, model) pairs, two at a time.
+fn build_on(
+    spec_yaml: &str,
+    targets: &[(&str, &str)],
+) -> Vec<(String, tempfile::TempDir, PathBuf)> {
+    proof::run_parallel(targets, 2, |(lang, model)| {
         let (dir, bin, _) = build(spec_yaml, lang, model);
         (format!("{lang}/{model}"), dir, bin)
     })
@@ -67,23 +75,13 @@ fn start(bin: &Path) -> RunningServer {
     RunningServer::start(bin, &["-p", "0"], Duration::from_secs(10)).unwrap()
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
 /// A peer that sends without reading is throttled: the server's memory stays bounded, and
 /// when the peer finally reads, every byte arrives intact.
 #[test]
 fn slow_reader_gets_everything_without_unbounded_memory() {
     for (model, _dir, bin) in build_all("name: slow\nio: { buffer_size: 4096, output_buffer: 16384 }\nsocket: { recv_buffer: 16384, send_buffer: 16384 }\n") {
         let server = start(&bin);
-        let pid = server.pid().unwrap();
-        let before = rss_kib(pid);
+        let before = server.rss_kib();
         let stream = TcpStream::connect(server.addr).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(20)))
@@ -97,7 +95,7 @@ fn slow_reader_gets_everything_without_unbounded_memory() {
         });
         // Let the server fill every buffer it has while we read nothing.
         std::thread::sleep(Duration::from_millis(700));
-        let during = rss_kib(pid);
+        let during = server.rss_kib();
         assert!(
             during < before + 4096,
             "{model}: server grew from {before} KiB to {during} KiB while the peer did not read"
@@ -581,10 +579,7 @@ fn emfile_with_several_workers_does_not_spin() {
     ];
     let spec =
         "name: fds4\nsocket: { reuseport: true }\nserver: { workers: 4, idle_timeout_ms: 0 }\n";
-    let built = proof::run_parallel(&TARGETS4, 2, |(lang, model)| {
-        let (dir, bin, _) = build(spec, lang, model);
-        (format!("{lang}/{model}"), dir, bin)
-    });
+    let built = build_on(spec, &TARGETS4);
     for (model, _dir, bin) in built {
         let server = RunningServer::start_with_fd_limit(
             &bin,
@@ -630,10 +625,7 @@ fn emfile_with_several_workers_does_not_spin() {
 #[test]
 fn blocking_servers_shed_connections_under_memory_pressure() {
     const BLOCKING: [(&str, &str); 1] = [("c", "blocking")];
-    let built = proof::run_parallel(&BLOCKING, 2, |(lang, model)| {
-        let (dir, bin, _) = build("name: tight\nserver: { idle_timeout_ms: 0 }\n", lang, model);
-        (format!("{lang}/{model}"), dir, bin)
-    });
+    let built = build_on("name: tight\nserver: { idle_timeout_ms: 0 }\n", &BLOCKING);
     for (model, _dir, bin) in built {
         let launch = sockgen::proof::harness::Launch {
             max_address_space: Some(150 << 20),

@@ -10,7 +10,7 @@ use std::path::Path;
 use common::*;
 use sockgen::proof::toolchain::{ASAN_UBSAN_FLAGS, TSAN_FLAGS};
 use sockgen::proof::{self, CCompiler, ProofOptions};
-use sockgen::{Layout, Plan};
+use sockgen::Plan;
 
 fn c_plans() -> Vec<Plan> {
     all_plans()
@@ -21,14 +21,7 @@ fn c_plans() -> Vec<Plan> {
 
 /// Renders the plan into `dir` and compiles it with the strict flags plus `extra`.
 fn compile(plan: &Plan, dir: &Path, extra: &[&str]) -> Result<std::path::PathBuf, String> {
-    let file = sockgen::render::render(plan, Layout::SingleFile)
-        .unwrap()
-        .remove(0);
-    let source = dir.join(&file.path);
-    std::fs::write(&source, &file.contents).unwrap();
-    let binary = dir.join(&plan.name);
-    CCompiler::find()?.compile_with(&[&source], &binary, extra)?;
-    Ok(binary)
+    proof::build_c(plan, &CCompiler::find()?, dir, extra)
 }
 
 /// Builds each plan with `flags` and runs verify's checks against it.

@@ -85,25 +85,6 @@ fn check(name: &str, result: Result<String, String>) -> CheckResult {
 /// MiB), which is not a leak; memory that grows again on repetition is.
 const RSS_SLACK_KIB: u64 = 8 * 1024;
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn threads(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count())
-}
-
-fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
-}
-
 /// One scenario against a fresh server, then the common checks.
 fn survive(
     plan: &Plan,
@@ -112,7 +93,6 @@ fn survive(
     peak_stays_resident: bool,
 ) -> Result<String, String> {
     let server = RunningServer::start(binary, &["-p", "0"], Duration::from_secs(10))?;
-    let pid = server.pid().ok_or("no pid")?;
     let echo = |server: &RunningServer, sizes: &[usize]| -> Result<(), String> {
         if plan.is_tcp() {
             load::tcp_echo(server.addr, sizes, 9).map(drop)
@@ -123,33 +103,33 @@ fn survive(
     // One exchange first, so lazily made resources exist before the baseline is taken.
     echo(&server, &[16]).map_err(|e| format!("before: {e}"))?;
     std::thread::sleep(Duration::from_millis(100));
-    let baseline = open_fds(pid);
+    let baseline = server.open_descriptors();
     // Twice: memory must not grow on repetition (the first run may leave its peak resident).
     let mut rss = Vec::new();
     let mut after = 0;
-    let baseline_threads = threads(pid);
+    let baseline_threads = server.threads();
     for _ in 0..2 {
         scenario(&server)?;
         // Descriptors and threads (a blocking server's connections) back to the baseline.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while (open_fds(pid) > baseline || threads(pid) > baseline_threads)
+        while (server.open_descriptors() > baseline || server.threads() > baseline_threads)
             && Instant::now() < deadline
         {
             std::thread::sleep(Duration::from_millis(50));
         }
-        after = open_fds(pid);
+        after = server.open_descriptors();
         if after > baseline {
             return Err(format!(
                 "{after} descriptors open after the fault, {baseline} before"
             ));
         }
-        if threads(pid) > baseline_threads {
+        if server.threads() > baseline_threads {
             return Err(format!(
                 "{} threads after the fault, {baseline_threads} before",
-                threads(pid)
+                server.threads()
             ));
         }
-        rss.push(rss_kib(pid));
+        rss.push(server.rss_kib());
     }
     let (rss_before, rss_after) = (rss[0], rss[1]);
     if !peak_stays_resident && rss_after > rss_before + RSS_SLACK_KIB {

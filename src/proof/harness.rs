@@ -232,6 +232,35 @@ impl RunningServer {
         process_cpu_time(self.pid()?)
     }
 
+    /// Descriptors the server holds now (/proc/PID/fd).
+    pub fn open_descriptors(&self) -> usize {
+        self.proc_entries("fd")
+    }
+
+    /// Threads the server runs now (/proc/PID/task).
+    pub fn threads(&self) -> usize {
+        self.proc_entries("task")
+    }
+
+    fn proc_entries(&self, dir: &str) -> usize {
+        self.pid()
+            .and_then(|pid| std::fs::read_dir(format!("/proc/{pid}/{dir}")).ok())
+            .map_or(0, |d| d.count())
+    }
+
+    /// Resident memory in KiB (VmRSS of /proc/PID/status); 0 when it cannot be read.
+    pub fn rss_kib(&self) -> u64 {
+        self.pid()
+            .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
+            .and_then(|status| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
     /// Sends SIGTERM and waits up to `timeout` for the process to exit; kills it after that.
     pub fn stop(mut self, timeout: Duration) -> StopOutcome {
         let started = Instant::now();

@@ -116,37 +116,20 @@ impl Default for ProofOptions {
     }
 }
 
-/// Renders and compiles; returns the program's path.
+/// Renders one self-contained C file into `workdir` and compiles it with the strict flags plus
+/// `extra` (sanitizers, the analyzer); returns the program's path.
 pub fn build_c(
     plan: &Plan,
     compiler: &CCompiler,
     workdir: &Path,
+    extra: &[&str],
 ) -> Result<std::path::PathBuf, String> {
     let files = render::render(plan, Layout::SingleFile).map_err(|e| e.to_string())?;
     let source = workdir.join(&files[0].path);
     std::fs::write(&source, &files[0].contents)
         .map_err(|e| format!("write {}: {e}", source.display()))?;
     let binary = workdir.join(&plan.name);
-    compiler.compile(&source, &binary)?;
-    Ok(binary)
-}
-
-/// Writes the plan's Rust project into `workdir` and builds it; returns the binary.
-pub fn build_rust(
-    plan: &Plan,
-    toolchain: &RustToolchain,
-    workdir: &Path,
-) -> Result<std::path::PathBuf, String> {
-    let files = render::render(plan, Layout::Project).map_err(|e| e.to_string())?;
-    render::write(workdir, &files).map_err(|e| e.to_string())?;
-    let built = toolchain.build(
-        workdir,
-        &plan.name,
-        crate::spec::Keyword::as_str(&plan.model),
-    )?;
-    // Copy out of the shared target directory, so a later build there cannot swap it.
-    let binary = workdir.join(&plan.name);
-    std::fs::copy(&built, &binary).map_err(|e| format!("copy {}: {e}", built.display()))?;
+    compiler.compile_with(&[&source], &binary, extra)?;
     Ok(binary)
 }
 
@@ -212,22 +195,15 @@ pub fn build_project_with(
     }
 }
 
-/// Renders and builds any language's output with its toolchain; returns the program.
+/// Renders and builds any language's output with its toolchain; returns the program. C is one
+/// self-contained file; Rust, the crate `render -o` writes.
 pub fn build(plan: &Plan, workdir: &Path) -> Result<std::path::PathBuf, (String, String)> {
-    use crate::spec::Lang;
     match plan.lang {
-        Lang::C => {
+        crate::spec::Lang::C => {
             let compiler = CCompiler::find().map_err(|e| ("toolchain".to_string(), e))?;
-            build_c(plan, &compiler, workdir).map_err(|e| ("compile".to_string(), e))
+            build_c(plan, &compiler, workdir, &[]).map_err(|e| ("compile".to_string(), e))
         }
-        Lang::Rust => {
-            let toolchain = RustToolchain::find().map_err(|e| ("toolchain".to_string(), e))?;
-            build_rust(plan, &toolchain, workdir).map_err(|e| ("compile".to_string(), e))
-        }
-        Lang::Winsock => Err((
-            "toolchain".to_string(),
-            "no proof harness for --lang winsock yet".to_string(),
-        )),
+        _ => build_project(plan, workdir, &[]),
     }
 }
 

@@ -190,12 +190,6 @@ static size_t {{ v.name }}_on_data(struct {{ v.name }}_session *s, struct {{ v.n
     return len;
 }
 {%- endif %}
-
-static void {{ v.name }}_on_writable(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c)
-{
-    (void)s;
-    (void)c;
-}
 {%- when "echo" %}
 
 static void {{ v.name }}_on_open(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c)
@@ -226,12 +220,6 @@ static size_t {{ v.name }}_on_data(struct {{ v.name }}_session *s, struct {{ v.n
     return len;
 }
 {%- endif %}
-
-static void {{ v.name }}_on_writable(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c)
-{
-    (void)s;
-    (void)c;
-}
 {%- when _ %}
 
 static void {{ v.name }}_on_open(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c)
@@ -257,13 +245,16 @@ static size_t {{ v.name }}_on_data(struct {{ v.name }}_session *s, struct {{ v.n
     return len; /* everything used; return less to see the rest again with the next bytes */
 }
 {%- endif %}
+{%- endmatch %}
+{%- if v.handler != "chargen" %}
 
+/* Nothing to produce unless asked: {{ v.name }}_want_writable() is never called here. */
 static void {{ v.name }}_on_writable(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c)
 {
     (void)s;
     (void)c;
 }
-{%- endmatch %}
+{%- endif %}
 
 static void {{ v.name }}_on_eof(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c)
 {

@@ -135,7 +135,7 @@ struct {{ v.name }}_info {
     char peer_text[INET6_ADDRSTRLEN + 8];
 };
 
-static inline const struct {{ v.name }}_info *{{ v.name }}_info(const struct {{ v.name }}_conn *c);
+static inline const struct {{ v.name }}_info *{{ v.name }}_info(struct {{ v.name }}_conn *c);
 /* Appends to the reply datagram (io.output_buffer bytes at most). Returns 0, or -1 with
  * nothing appended when it would not fit. Writing nothing sends no reply; writing zero bytes
  * sends an empty datagram. */

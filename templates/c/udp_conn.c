@@ -5,6 +5,7 @@
 
 struct {{ v.name }}_conn {
     struct {{ v.name }}_info info;
+    int info_text_ready;     /* info.peer_text is filled in for this datagram */
     socklen_t peer_len;
     unsigned char *reply;
     size_t reply_len;
@@ -13,8 +14,13 @@ struct {{ v.name }}_conn {
 
 typedef struct {{ v.name }}_conn Conn;
 
-static inline const struct {{ v.name }}_info *{{ v.name }}_info(const Conn *c)
+static inline const struct {{ v.name }}_info *{{ v.name }}_info(Conn *c)
 {
+    if (!c->info_text_ready) {
+        /* Formatted on first use: most handlers never ask, and receiving stays cheap. */
+        format_address(&c->info.peer, c->info.peer_text, sizeof c->info.peer_text);
+        c->info_text_ready = 1;
+    }
     return &c->info;
 }
 
@@ -51,7 +57,7 @@ static inline int {{ v.name }}_printf(Conn *c, const char *format, ...)
 static void dgram_begin(Conn *c)
 {
     c->info.id++;
-    format_address(&c->info.peer, c->info.peer_text, sizeof c->info.peer_text);
+    c->info_text_ready = 0;
     c->reply_len = 0;
     c->has_reply = 0;
 }
