@@ -620,11 +620,10 @@ fn emfile_with_several_workers_does_not_spin() {
 
 /// Under an address-space limit, 1,500 connections to a thread-per-connection server: the
 /// threads and buffers that do not fit are refused (the connection is shed), the process does
-/// not abort, and it serves again once the load is gone. C only: Rust's std aborts or panics
-/// inside thread start-up itself when memory runs out (README, "The generated Rust").
+/// not abort, and it serves again once the load is gone.
 #[test]
 fn blocking_servers_shed_connections_under_memory_pressure() {
-    const BLOCKING: [(&str, &str); 1] = [("c", "blocking")];
+    const BLOCKING: [(&str, &str); 2] = [("c", "blocking"), ("rust", "blocking")];
     let built = build_on("name: tight\nserver: { idle_timeout_ms: 0 }\n", &BLOCKING);
     for (model, _dir, bin) in built {
         let launch = sockgen::proof::harness::Launch {

@@ -69,6 +69,69 @@ impl Slots {
     }
 }
 
+/// Room a connection thread may need beyond its stack for what Rust allocates infallibly
+/// (thread bookkeeping, log lines, small handler state): std aborts the whole process when such
+/// an allocation fails, so the server must refuse a connection before memory gets that tight.
+const THREAD_HEADROOM: usize = 4 << 20;
+
+
+/// Whether the address space still has room for one more thread's stack plus headroom, with
+/// as much again to spare. Mapping without touching costs no memory, but counts against
+/// RLIMIT_AS, which is the limit that turns a failed allocation into an abort.
+fn address_space_for_a_thread() -> bool {
+    let len = 2 * (STACK_SIZE + THREAD_HEADROOM);
+    // SAFETY: a fresh private anonymous mapping, never touched, unmapped at once.
+    unsafe {
+        let probe = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        );
+        if probe == libc::MAP_FAILED {
+            return false;
+        }
+        libc::munmap(probe, len);
+    }
+    true
+}
+
+/// Whether the process runs under an address-space limit (RLIMIT_AS, `ulimit -v`). If so, every
+/// thread is made to share glibc's main malloc arena: otherwise each new connection thread may
+/// open an arena of its own, each reserving 64 MiB of address space that is never given back,
+/// and two of them exhaust a 150 MiB limit, after which no connection thread fits even with
+/// every connection gone. Without a limit nothing changes.
+fn address_space_is_limited() -> bool {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit gets a live, initialised `rlimit`; mallopt takes plain integers.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_AS, &mut limit) != 0 || limit.rlim_cur == libc::RLIM_INFINITY {
+            return false;
+        }
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+    true
+}
+
+/// A connection thread's claim on a slot. Giving it back in `drop` means every way a thread can
+/// end — its connection closed, a panic, or std failing to start it before the closure ran (the
+/// closure is then dropped) — frees the slot, so the accept loop never waits for a thread that
+/// will never finish.
+struct SlotGuard<W> {
+    slots: std::sync::Arc<Slots>,
+    worker: Option<std::sync::Arc<std::sync::Mutex<W>>>,
+}
+
+impl<W> Drop for SlotGuard<W> {
+    fn drop(&mut self) {
+        // The worker reference goes first, so the last one drops in run_loop.
+        self.worker = None;
+        self.slots.finish();
+    }
+}
+
 /// One connection on its own thread. It sleeps in poll() on its socket, the stop pipe and
 /// its next deadline, and runs the same connection machinery as the event loops, so the
 /// handler contract (back-pressure, EOF, lingering close, timers) is the same here.
@@ -125,14 +188,12 @@ fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize, startu
     let worker = std::sync::Arc::new(std::sync::Mutex::new(H::Worker::default()));
     let mut spare = std::fs::File::open("/dev/null").ok();
     let mut spawn_failures = 0;
-    // Lowered to the number of threads running when a thread cannot start: memory is then
-    // exhausted, and Rust aborts on a failed allocation, so the server stops growing there.
-    let mut capacity = MAX_CONNECTIONS;
+    let address_limited = address_space_is_limited();
     if !startup.ready(index, true) {
         return Ok(());
     }
     loop {
-        let full = slots.active() >= capacity;
+        let full = slots.active() >= MAX_CONNECTIONS;
         let watched = if full { wake_read.as_raw_fd() } else { listener.as_raw_fd() };
         if !wait_for_input_or_stop(stop, watched)? {
             break;
@@ -153,22 +214,22 @@ fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize, startu
                 continue;
             }
         };
+        if address_limited && !address_space_for_a_thread() {
+            log_occurrence("cannot start a connection thread: address space nearly exhausted; connection refused", &mut spawn_failures);
+            continue; // `stream` drops here: the connection is shed, the server keeps serving
+        }
         let conn: Conn<H> = Conn::new(stream, peer, index, Instant::now());
         slots.add();
-        let (thread_slots, thread_worker) = (std::sync::Arc::clone(&slots), std::sync::Arc::clone(&worker));
+        let slot = SlotGuard { slots: std::sync::Arc::clone(&slots), worker: Some(std::sync::Arc::clone(&worker)) };
         let spawned = std::thread::Builder::new().stack_size(STACK_SIZE).spawn(move || {
-            connection_thread(conn, stop, &thread_worker);
-            drop(thread_worker); // before `finish`, so the last worker reference drops in run_loop
-            thread_slots.finish();
+            let slot = slot; // the whole guard moves in, not only the field read below
+            if let Some(worker) = slot.worker.as_deref() {
+                connection_thread(conn, stop, worker);
+            }
         });
         if spawned.is_err() {
+            // The closure, and with it the slot, was dropped: the slot is already given back.
             log_occurrence("cannot start a connection thread: connection refused", &mut spawn_failures);
-            slots.finish();
-            let running = slots.active().max(1);
-            if running < capacity {
-                capacity = running;
-                log_line!("{PROGRAM}: out of memory for threads: at most {capacity} connections from now on");
-            }
         }
     }
     // Every connection thread sees the stop pipe too: wait until each has run `on_close`.
