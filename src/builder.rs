@@ -104,6 +104,11 @@ impl Builder {
                 },
             )?;
             plan.origin = crate::plan::Origin::BuildScript;
+            if let Some(warnings) = &plan.warnings {
+                for line in cargo_warnings(warnings) {
+                    println!("{line}");
+                }
+            }
             let source = crate::target::rust::module_source(&plan)
                 .map_err(|e| Error::Render(crate::render::RenderError::Template(e)))?;
             let path = out_dir.join(format!("{}.rs", plan.name));
@@ -136,5 +141,41 @@ impl Builder {
             })
         })?;
         Ok(written)
+    }
+}
+
+/// Validation warnings as `cargo:warning=` lines, which Cargo shows to whoever builds: one per
+/// line of the rendered text (a directive ends at its newline), blank lines left out.
+fn cargo_warnings(warnings: &crate::Diagnostics) -> Vec<String> {
+    warnings
+        .render()
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| format!("cargo:warning={line}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn spec_warnings_reach_cargo_one_directive_per_line() {
+        let source = crate::SourceFile {
+            name: "kv.yaml".into(),
+            text: "name: kv\nprotocol: udp\nsocket: { reuseaddr: true }\n".into(),
+            format: crate::source::Format::Yaml,
+        };
+        let plan = crate::plan_source(&source, crate::Target::default()).unwrap();
+        let lines = super::cargo_warnings(plan.warnings.as_deref().expect("a warning"));
+        assert!(lines
+            .iter()
+            .all(|l| l.starts_with("cargo:warning=") && !l.contains('\n')));
+        assert!(
+            lines[0].contains("warning: SO_REUSEADDR on a UDP socket"),
+            "{lines:?}"
+        );
+        assert!(
+            lines.iter().any(|l| l.contains("kv.yaml:3:22")),
+            "{lines:?}"
+        );
     }
 }

@@ -350,6 +350,23 @@ fn fail(e: &Error) -> ExitCode {
     }
 }
 
+/// Prints what validation warned about; the command goes on.
+fn warn(plan: &crate::plan::Plan) {
+    if let Some(warnings) = &plan.warnings {
+        eprint!(
+            "{}",
+            warnings.render_styled(COLOR.load(std::sync::atomic::Ordering::Relaxed))
+        );
+    }
+}
+
+/// Warnings for commands that read a spec for several targets: said once, not per target.
+fn warn_about_spec(spec: &std::path::Path) {
+    if let Ok(plan) = crate::plan_file(spec, Target::default()) {
+        warn(&plan);
+    }
+}
+
 pub fn run(command: Command) -> ExitCode {
     match command {
         Command::Render {
@@ -370,6 +387,7 @@ pub fn run(command: Command) -> ExitCode {
                 Ok(generated) => generated,
                 Err(e) => return fail(&e),
             };
+            warn(&plan);
             match out_dir {
                 None => {
                     let mut stdout = std::io::stdout().lock();
@@ -436,6 +454,7 @@ pub fn run(command: Command) -> ExitCode {
             jobs,
             faults,
         } => {
+            warn_about_spec(&spec);
             let options = crate::proof::ProofOptions {
                 faults,
                 ..crate::proof::ProofOptions::default()
@@ -663,7 +682,10 @@ fn bench(args: BenchArgs) -> ExitCode {
     }
 
     let plans = match crate::proof::select_plans(&args.spec, args.only.lang, args.only.model) {
-        Ok(plans) => plans,
+        Ok(plans) => {
+            warn_about_spec(&args.spec);
+            plans
+        }
         Err(e) => return fail(&e),
     };
     if let Some(p) = plans.iter().find(|p| {
@@ -882,6 +904,7 @@ fn check(spec: &std::path::Path, target: Target, port_free: bool) -> ExitCode {
         Ok(plan) => plan,
         Err(e) => return fail(&e),
     };
+    warn(&plan);
     if port_free && plan.port != 0 {
         if let Err(error) = crate::diagnose::port_is_free(&plan) {
             let owners = crate::diagnose::port_owners(plan.port, plan.protocol);

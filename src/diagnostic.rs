@@ -9,8 +9,17 @@ use codespan_reporting::term::{self, Chars, Config};
 
 use crate::source::{SourceFile, Span};
 
+/// An error stops the pipeline; a warning is printed and the output is still generated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Diagnostic {
+    pub severity: Severity,
     pub message: String,
     /// Where the problem is, when it comes from the spec text (a CLI flag has no span).
     pub span: Option<Span>,
@@ -23,10 +32,19 @@ pub struct Diagnostic {
 impl Diagnostic {
     pub fn error(message: impl Into<String>) -> Self {
         Diagnostic {
+            severity: Severity::Error,
             message: message.into(),
             span: None,
             label: None,
             hint: None,
+        }
+    }
+
+    /// Something valid that probably does not do what the author expects.
+    pub fn warning(message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(message)
         }
     }
 
@@ -56,7 +74,7 @@ impl Diagnostic {
 }
 
 /// All the problems found in one spec, rendered against its text by `Display`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostics {
     pub source: SourceFile,
     pub items: Vec<Diagnostic>,
@@ -77,14 +95,18 @@ impl Diagnostics {
         };
         let mut out = String::new();
         for d in &self.items {
-            let mut report = Report::error().with_message(&d.message);
+            let (mut report, word) = match d.severity {
+                Severity::Error => (Report::error(), "error"),
+                Severity::Warning => (Report::warning(), "warning"),
+            };
+            report = report.with_message(&d.message);
             if let Some((line, column)) = d
                 .line_col(&self.source.text)
                 .filter(|_| self.line_too_long(d))
             {
                 // A hostile file can hold a line of megabytes: point at it, don't print it.
                 out.push_str(&format!(
-                    "error: {}\n  --> {}:{line}:{column}\n",
+                    "{word}: {}\n  --> {}:{line}:{column}\n",
                     d.message, self.source.name
                 ));
                 if let Some(hint) = &d.hint {
@@ -112,15 +134,21 @@ impl Diagnostics {
             match term::emit_to_write_style(&mut buffer, &config, &file, &report) {
                 Ok(()) => out.push_str(&String::from_utf8_lossy(buffer.as_slice())),
                 // Rendering only fails for spans outside the text; fall back to the plain message.
-                Err(_) => out.push_str(&format!("error: {}\n", d.message)),
+                Err(_) => out.push_str(&format!("{word}: {}\n", d.message)),
             }
         }
         let n = self.items.len();
-        out.push_str(&format!(
-            "{}: {n} problem{} found\n",
-            self.source.name,
-            if n == 1 { "" } else { "s" }
-        ));
+        let warnings = self
+            .items
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .count();
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
+        out.push_str(&if warnings == n {
+            format!("{}: {n} warning{}\n", self.source.name, plural(n))
+        } else {
+            format!("{}: {n} problem{} found\n", self.source.name, plural(n))
+        });
         out
     }
 }

@@ -67,7 +67,15 @@ pub fn plan_source(source: &SourceFile, target: Target) -> Result<Plan, Error> {
     let validated = validate::validate(&spec, &source.name, target);
     let mut problems = decoder.diagnostics;
     let plan = match validated {
-        Ok(plan) => Some(plan),
+        Ok((mut plan, warnings)) => {
+            if !warnings.is_empty() {
+                plan.warnings = Some(Box::new(Diagnostics {
+                    source: source.clone(),
+                    items: warnings,
+                }));
+            }
+            Some(plan)
+        }
         Err(more) => {
             problems.extend(more);
             None

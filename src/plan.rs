@@ -34,6 +34,10 @@ pub struct Plan {
     pub sources: Vec<String>,
     /// Log every socket operation to stderr.
     pub log_ops: bool,
+    /// What validation warned about (rendered against the spec's text); the output is
+    /// generated all the same. Printed by every command that reads a spec.
+    #[serde(skip)]
+    pub warnings: Option<Box<crate::Diagnostics>>,
 }
 
 /// Who produces the output, so its header can say how to produce it again.

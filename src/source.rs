@@ -15,7 +15,7 @@ use crate::diagnostic::Diagnostic;
 pub type Span = Range<usize>;
 
 /// The text of a spec and where it came from; diagnostics are rendered against it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceFile {
     /// The path as the user gave it; shown in diagnostics and in the generated header.
     pub name: String,

@@ -227,17 +227,26 @@ fn to_snake_case(text: &str) -> String {
     out
 }
 
-pub fn validate(spec: &Spec, spec_file: &str, target: Target) -> Result<Plan, Vec<Diagnostic>> {
-    let mut v = Validator { errors: Vec::new() };
+/// The Plan and the warnings about it, or every error found.
+pub fn validate(
+    spec: &Spec,
+    spec_file: &str,
+    target: Target,
+) -> Result<(Plan, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let mut v = Validator {
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    };
     let plan = v.plan(spec, spec_file, target);
     match plan {
-        Some(plan) if v.errors.is_empty() => Ok(plan),
+        Some(plan) if v.errors.is_empty() => Ok((plan, v.warnings)),
         _ => Err(v.errors),
     }
 }
 
 struct Validator {
     errors: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
 }
 
 fn get<T: Clone>(field: &Option<Spanned<T>>) -> Option<T> {
@@ -247,6 +256,40 @@ fn get<T: Clone>(field: &Option<Spanned<T>>) -> Option<T> {
 impl Validator {
     fn error(&mut self, d: Diagnostic) {
         self.errors.push(d);
+    }
+
+    fn warn(&mut self, d: Diagnostic) {
+        self.warnings.push(d);
+    }
+
+    /// Options that let another process share the port: valid, but worth saying what they do.
+    fn socket_sharing_warnings(
+        &mut self,
+        socket: Option<&crate::spec::SocketSpec>,
+        protocol: Protocol,
+        workers: u32,
+    ) {
+        let Some(socket) = socket else { return };
+        if let Some(reuseaddr) = socket.reuseaddr.as_ref().filter(|r| r.value) {
+            if protocol == Protocol::Udp {
+                self.warn(
+                    Diagnostic::warning("SO_REUSEADDR on a UDP socket lets a second process bind the same port")
+                        .with_span(reuseaddr.span.clone())
+                        .with_label("another copy of this server, or any program, can then take its datagrams")
+                        .with_hint("leave reuseaddr out for UDP (the default is off); it matters for TCP listeners, whose restart it allows"),
+                );
+            }
+        }
+        if let Some(reuseport) = socket.reuseport.as_ref().filter(|r| r.value) {
+            if workers <= 1 {
+                self.warn(
+                    Diagnostic::warning("SO_REUSEPORT with one worker lets other processes join this port")
+                        .with_span(reuseport.span.clone())
+                        .with_label("any process of the same user can bind the port too and receive a share of the traffic")
+                        .with_hint("keep it for server.workers > 1 or for a hand-over between an old and a new server; otherwise leave it out"),
+                );
+            }
+        }
     }
 
     fn plan(&mut self, spec: &Spec, spec_file: &str, target: Target) -> Option<Plan> {
@@ -335,6 +378,7 @@ impl Validator {
 
         let reuseport = socket.and_then(|s| get(&s.reuseport)).unwrap_or(false);
         let workers = server.and_then(|s| s.workers.clone());
+        self.socket_sharing_warnings(socket, protocol, workers.as_ref().map_or(1, |w| w.value));
         if let Some(w) = &workers {
             if w.value > 1 && model == Model::Blocking {
                 self.error(
@@ -453,6 +497,7 @@ impl Validator {
             framing: framing.filter(|_| tcp).unwrap_or(Framing::None),
             sources: self.sources(spec, name_for_sources.as_deref())?,
             log_ops: get(&spec.log) == Some(crate::spec::LogLevel::Ops),
+            warnings: None,
         })
     }
 

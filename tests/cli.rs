@@ -634,3 +634,57 @@ fn long_commands_check_outputs_first_and_show_progress() {
     );
     assert!(text(&out.stdout).contains("PASS specs/echo-udp.toml --lang c --model poll"));
 }
+
+/// Valid options that let another process share the port are warned about, located, and the
+/// command still succeeds and writes its output; the example specs raise no warning at all.
+#[test]
+fn port_sharing_options_are_warned_about_not_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("shared.yaml");
+    std::fs::write(
+        &spec,
+        "name: shared\nprotocol: udp\nsocket:\n  reuseaddr: true\n  reuseport: true\n",
+    )
+    .unwrap();
+    let spec = spec.to_str().unwrap();
+    let check = sockgen(&["check", spec]);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
+    let err = text(&check.stderr);
+    assert!(
+        err.contains(
+            "warning: SO_REUSEADDR on a UDP socket lets a second process bind the same port"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("shared.yaml:4:14"), "{err}");
+    assert!(
+        err.contains("warning: SO_REUSEPORT with one worker"),
+        "{err}"
+    );
+    assert!(err.contains("shared.yaml: 2 warnings"), "{err}");
+    let out = dir.path().join("out");
+    let render = sockgen(&["render", spec, "-o", out.to_str().unwrap()]);
+    assert_eq!(render.status.code(), Some(0), "{}", text(&render.stderr));
+    assert!(text(&render.stderr).contains("warning: SO_REUSEADDR"));
+    assert!(out.join("shared.c").is_file());
+
+    // A TCP listener's SO_REUSEADDR and a reuseport group of workers are what they are for.
+    std::fs::write(
+        dir.path().join("tcp.yaml"),
+        "name: tcp_shared\nsocket: { reuseaddr: true, reuseport: true }\nserver: { workers: 2 }\n",
+    )
+    .unwrap();
+    let quiet = sockgen(&["check", dir.path().join("tcp.yaml").to_str().unwrap()]);
+    assert_eq!(quiet.status.code(), Some(0));
+    assert_eq!(text(&quiet.stderr), "");
+
+    for example in example_specs() {
+        let out = sockgen(&["check", example.to_str().unwrap()]);
+        assert_eq!(
+            text(&out.stderr),
+            "",
+            "{} should check without warnings",
+            example.display()
+        );
+    }
+}

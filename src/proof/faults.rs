@@ -25,12 +25,14 @@ const TCP_SCENARIOS: &[(&str, Scenario)] = &[
     ("10,000 concurrent connections", ten_thousand_connections),
     ("urgent data", urgent_data),
     ("SIGSTOP and SIGCONT", stop_and_continue),
+    ("EINTR storm", tcp_echo_interrupted),
 ];
 
 const UDP_SCENARIOS: &[(&str, Scenario)] = &[
     ("zero-length datagram", zero_length_datagram),
     ("65,507-byte datagram", largest_datagram),
     ("burst past the receive buffer", udp_burst),
+    ("EINTR storm", udp_echo_interrupted),
 ];
 
 /// Runs every scenario that applies to the plan against `binary`, then SIGTERM under load. The
@@ -347,6 +349,55 @@ fn stop_and_continue(server: &RunningServer) -> Result<(), String> {
         return Err("altered after SIGCONT".into());
     }
     Ok(())
+}
+
+/// A byte-exact echo on 16 connections while the server is stopped and continued every few
+/// milliseconds. Linux makes a stopped-and-continued process's blocking calls (epoll_wait,
+/// poll, and whatever else is waiting) fail with EINTR even without a signal handler, so
+/// every wait the server makes is interrupted many times over; each must be retried.
+fn tcp_echo_interrupted(server: &RunningServer) -> Result<(), String> {
+    let addr = server.addr;
+    while_interrupted(server, move || load::tcp_echo(addr, &[256 * 1024; 16], 23))
+}
+
+fn udp_echo_interrupted(server: &RunningServer) -> Result<(), String> {
+    let addr = server.addr;
+    while_interrupted(server, move || {
+        load::udp_echo(addr, &[1, 512, 1472, 0, 9000], 40, 23)
+    })
+}
+
+/// Repeats `work` while this thread stops and continues the server, until 100 stops have
+/// been made (at most 2,000 in all, never leaving the server stopped); every run of `work`
+/// must succeed.
+fn while_interrupted(
+    server: &RunningServer,
+    work: impl Fn() -> Result<String, String> + Send + 'static,
+) -> Result<(), String> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    const ENOUGH: usize = 100;
+    let pid = server.pid().ok_or("no pid")? as i32;
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    let stops = std::sync::Arc::new(AtomicUsize::new(0));
+    let (worker_done, worker_stops) = (std::sync::Arc::clone(&done), std::sync::Arc::clone(&stops));
+    let worker = std::thread::spawn(move || {
+        let mut outcome = Ok(());
+        while outcome.is_ok() && worker_stops.load(Ordering::Acquire) < ENOUGH {
+            outcome = work().map(drop);
+        }
+        worker_done.store(true, Ordering::Release);
+        outcome
+    });
+    while !done.load(Ordering::Acquire) && stops.load(Ordering::Acquire) < 2000 {
+        // SAFETY: signals to the server process this harness started; SIGCONT always follows.
+        unsafe { libc::kill(pid, libc::SIGSTOP) };
+        std::thread::sleep(Duration::from_millis(1));
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+        stops.fetch_add(1, Ordering::AcqRel);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let outcome = worker.join().map_err(|_| "the echo thread panicked")?;
+    outcome.map_err(|e| format!("after {} stops: {e}", stops.load(Ordering::Acquire)))
 }
 
 fn sigterm_under_load(binary: &Path) -> Result<String, String> {
