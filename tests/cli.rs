@@ -296,8 +296,11 @@ fn verify_reports_text_and_json() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["failed"], 0);
-    assert_eq!(doc["passed"], 6, "c and rust × blocking, poll, epoll");
-    assert_eq!(doc["results"].as_array().unwrap().len(), 6);
+    assert_eq!(
+        doc["passed"], 7,
+        "c × blocking, poll, epoll, io_uring; rust × blocking, poll, epoll"
+    );
+    assert_eq!(doc["results"].as_array().unwrap().len(), 7);
     assert_eq!(doc["results"][0]["checks"][0]["name"], "udp chargen");
 
     // A combination the spec rules out is a spec error, explained.

@@ -129,7 +129,12 @@ pub fn build_c(
     std::fs::write(&source, &files[0].contents)
         .map_err(|e| format!("write {}: {e}", source.display()))?;
     let binary = workdir.join(&plan.name);
-    compiler.compile_with(&[&source], &binary, extra)?;
+    compiler.compile_with(
+        &[&source],
+        &binary,
+        extra,
+        crate::target::c::libraries(plan.model),
+    )?;
     Ok(binary)
 }
 
@@ -171,7 +176,12 @@ pub fn build_project_with(
             let sources: Vec<&Path> = sources.iter().map(|p| p.as_path()).collect();
             let binary = workdir.join(&plan.name);
             compiler
-                .compile_with(&sources, &binary, c_flags)
+                .compile_with(
+                    &sources,
+                    &binary,
+                    c_flags,
+                    crate::target::c::libraries(plan.model),
+                )
                 .map_err(|e| ("compile".to_string(), e))?;
             Ok(binary)
         }

@@ -55,16 +55,17 @@ impl CCompiler {
 
     /// Compiles and links C files into one program with [`STRICT_C_FLAGS`].
     pub fn compile_all(&self, sources: &[&Path], output: &Path) -> Result<(), String> {
-        self.compile_with(sources, output, &[])
+        self.compile_with(sources, output, &[], &[])
     }
 
     /// [`compile_all`](Self::compile_all) with more flags after the strict ones (sanitizers,
-    /// the static analyzer).
+    /// the static analyzer), and libraries to link, which go after the sources.
     pub fn compile_with(
         &self,
         sources: &[&Path],
         output: &Path,
         extra: &[&str],
+        libraries: &[&str],
     ) -> Result<(), String> {
         let source = sources.first().ok_or("nothing to compile")?;
         let result = Command::new(&self.program)
@@ -73,6 +74,7 @@ impl CCompiler {
             .args(sources)
             .arg("-o")
             .arg(output)
+            .args(libraries)
             .output()
             .map_err(|e| format!("cannot run {}: {e}", self.program.display()))?;
         if result.status.success() {

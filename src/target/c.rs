@@ -74,6 +74,12 @@ struct EpollC<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "c/io_uring.c", escape = "none")]
+struct IoUringC<'a> {
+    v: &'a CView,
+}
+
+#[derive(Template)]
 #[template(path = "c/handler.h", escape = "none")]
 struct HandlerH<'a> {
     v: &'a CView,
@@ -85,13 +91,22 @@ struct Makefile<'a> {
     v: &'a CView,
 }
 
+/// Libraries a program of this model links with, beyond libc and -pthread.
+pub fn libraries(model: Model) -> &'static [&'static str] {
+    match model {
+        Model::IoUring => &["-luring"],
+        _ => &[],
+    }
+}
+
 fn server_source(view: &CView, model: Model) -> Result<String, askama::Error> {
     match model {
         Model::Blocking => BlockingC { v: view }.render(),
         Model::Poll => PollC { v: view }.render(),
         Model::Epoll => EpollC { v: view }.render(),
+        Model::IoUring => IoUringC { v: view }.render(),
         // validate() only lets emitted models through; see target::lang::support.
-        Model::IoUring | Model::Iocp => Err(askama::Error::Custom(
+        Model::Iocp => Err(askama::Error::Custom(
             format!("C has no {model} template").into(),
         )),
     }

@@ -29,6 +29,8 @@ pub struct View {
     pub stack_size: u32,
     pub workers: u32,
     pub max_events: u32,
+    /// io_uring: provided buffers per worker (a power of two), about 16 MiB of them.
+    pub ring_buffers: u32,
     pub reuseaddr: bool,
     /// Set IPV6_V6ONLY (to the spec's value) on an IPv6 listener.
     pub v6only: bool,
@@ -87,6 +89,7 @@ impl View {
             stack_size: plan.server.stack_size,
             workers: plan.server.workers,
             max_events: plan.io.max_events,
+            ring_buffers: ring_buffers(plan.io.buffer_size),
             reuseaddr: plan.socket.reuseaddr,
             v6only: plan.socket.v6only,
             reuseport: plan.socket.reuseport,
@@ -134,4 +137,18 @@ impl View {
             },
         }
     }
+}
+
+/// Provided buffers for an io_uring worker: as many `buffer_size` buffers as fit in 16 MiB,
+/// rounded down to a power of two (the kernel's ring size rule), between 16 and 4,096. A
+/// buffer is busy only from a receive's completion until the handler has seen it, so this
+/// bounds receives completed in one batch, not connections.
+fn ring_buffers(buffer_size: u32) -> u32 {
+    let fit = (16u32 << 20) / buffer_size.max(1);
+    let power = if fit == 0 {
+        1
+    } else {
+        1 << (31 - fit.leading_zeros())
+    };
+    power.clamp(16, 4096)
 }

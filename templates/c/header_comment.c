@@ -8,6 +8,11 @@
  * Your protocol lives in the handler callbacks ({{ v.handler_location }}).
 {%- endif %}
  *
+{%- if v.model == "io_uring" %}
+ * Needs liburing (Debian: apt-get install liburing-dev): cc -O2 -o {{ v.name }} {{ v.name }}.c -pthread -luring
+ * and Linux 6.0 or later; where io_uring is refused it says so and exits 1 (use --model epoll).
+ *
+{%- endif %}
  * Usage: {{ v.name }} [-a ADDRESS] [-p PORT]   (defaults {{ v.address }} and {{ v.port }}; port 0 = any)
  * Prints "listening on ADDRESS:PORT" once ready; SIGINT or SIGTERM stops it with status 0.
  */

@@ -23,6 +23,10 @@
 {%- if v.model == "epoll" %}
 #include <sys/epoll.h>
 {%- endif %}
+{%- if v.model == "io_uring" %}
+#include <sys/mman.h>
+#include <liburing.h> /* Debian: apt-get install liburing-dev; link with -luring */
+{%- endif %}
 
 /* Settings from the spec (change the spec and regenerate, rather than these). */
 #define {{ v.upper }}_ADDRESS "{{ v.address }}"

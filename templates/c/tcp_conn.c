@@ -70,11 +70,23 @@ struct {{ v.name }}_conn {
     /* The loop's bookkeeping. */
     size_t heap_index;       /* position in the timer heap, or SIZE_MAX */
     uint64_t heap_key;       /* the deadline it is filed under (never later than the real one) */
-{%- if v.model == "epoll" %}
+{%- if v.model == "epoll" || v.model == "io_uring" %}
     struct {{ v.name }}_conn *prev, *next; /* every open connection, for shutdown */
+{%- endif %}
+{%- if v.model == "epoll" %}
     struct {{ v.name }}_conn *ready_next;  /* the loop's list of connections with work left */
     int in_ready;
     int released;            /* closed while still on the ready list; freed when popped */
+{%- endif %}
+{%- if v.model == "io_uring" %}
+    /* Requests in the ring for this connection. It is freed only when none is left, since
+     * the kernel may still write to its buffers or read its output queue until then. */
+    int recv_armed;          /* a multishot receive is active */
+    int recv_cancelling;     /* ...and a cancel for it is in the ring */
+    int send_inflight;       /* at most one send at a time, so bytes never overtake each other */
+    int cancel_inflight;     /* the cancel of everything on the socket, when it is done */
+    struct iovec send_iov[OUT_IOV];
+    struct msghdr send_msg;
 {%- endif %}
 {%- if v.model == "poll" %}
     int more;                /* spent its budget with work left */
@@ -390,6 +402,48 @@ static void conn_release(Conn *c)
     c->in_buf = NULL;
 }
 
+/* `n` bytes of the queue were sent: whole chunks are freed (one kept for reuse), the first
+ * partly sent one only moves its head. */
+static void out_consume(Conn *c, size_t n, uint64_t now)
+{
+    c->last_active_ms = now;
+    c->out_pending -= n;
+    while (c->out_head != NULL) {
+        struct out_chunk *chunk = c->out_head;
+        size_t queued = chunk->tail - chunk->head;
+        if (n < queued) {
+            chunk->head += n;
+            break;
+        }
+        n -= queued;
+        c->out_head = chunk->next;
+        if (c->out_head == NULL) {
+            c->out_tail = NULL;
+        }
+        if (chunk->cap == OUT_CHUNK && c->out_spare == NULL) {
+            c->out_spare = chunk;
+        } else {
+            free(chunk);
+        }
+    }
+}
+
+/* Points `iov` at up to OUT_IOV chunks of queued output; returns how many. */
+static int out_gather(const Conn *c, struct iovec *iov)
+{
+    const struct out_chunk *chunk;
+    int count = 0;
+    for (chunk = c->out_head; chunk != NULL && count < OUT_IOV; chunk = chunk->next) {
+        if (chunk->tail > chunk->head) {
+            iov[count].iov_base = (void *)(chunk->data + chunk->head);
+            iov[count].iov_len = chunk->tail - chunk->head;
+            count++;
+        }
+    }
+    return count;
+}
+{%- if v.model != "io_uring" %}
+
 /* Sends queued output. 1: all sent; 0: the socket is full; -1: failed (errno set). */
 static int conn_flush(Conn *c, uint64_t now)
 {
@@ -397,23 +451,14 @@ static int conn_flush(Conn *c, uint64_t now)
         struct iovec iov[OUT_IOV];
         struct msghdr msg;
         struct out_chunk *chunk = c->out_head;
-        size_t sent;
         ssize_t n;
-        int count = 0;
         if (chunk == c->out_tail) {
             /* One chunk, the usual case for request and reply: no iovec to build. */
             n = send(c->fd, chunk->data + chunk->head, chunk->tail - chunk->head, MSG_NOSIGNAL | MSG_DONTWAIT);
         } else {
-            for (; chunk != NULL && count < OUT_IOV; chunk = chunk->next) {
-                if (chunk->tail > chunk->head) {
-                    iov[count].iov_base = chunk->data + chunk->head;
-                    iov[count].iov_len = chunk->tail - chunk->head;
-                    count++;
-                }
-            }
             memset(&msg, 0, sizeof msg);
             msg.msg_iov = iov;
-            msg.msg_iovlen = (size_t)count;
+            msg.msg_iovlen = (size_t)out_gather(c, iov);
             n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
         }
         OP_LOG("send", c->fd, " bytes=%zd result=%s", n, OP_RESULT(n >= 0));
@@ -426,33 +471,11 @@ static int conn_flush(Conn *c, uint64_t now)
             }
             return -1;
         }
-        c->last_active_ms = now;
-        c->out_pending -= (size_t)n;
-        /* Drop what was sent: whole chunks are freed (one kept for reuse), the first partly
-         * sent one only moves its head. */
-        sent = (size_t)n;
-        while (c->out_head != NULL) {
-            size_t queued;
-            chunk = c->out_head;
-            queued = chunk->tail - chunk->head;
-            if (sent < queued) {
-                chunk->head += sent;
-                break;
-            }
-            sent -= queued;
-            c->out_head = chunk->next;
-            if (c->out_head == NULL) {
-                c->out_tail = NULL;
-            }
-            if (chunk->cap == OUT_CHUNK && c->out_spare == NULL) {
-                c->out_spare = chunk;
-            } else {
-                free(chunk);
-            }
-        }
+        out_consume(c, (size_t)n, now);
     }
     return 1;
 }
+{%- endif %}
 
 /* Makes room for one more receive after the unconsumed input; -1 when out of memory. */
 static int conn_input_room(Conn *c)
@@ -641,14 +664,21 @@ static void conn_deliver(Conn *c, const unsigned char *fresh, size_t fresh_len)
     }
 }
 
-{%- if v.model != "epoll" %}
+
+/* Whether the connection takes input now: while open, unless paused by back-pressure or
+ * waiting for the handler to take EOF; while closing, to read and drop what still comes. */
+static int conn_wants_input(const Conn *c)
+{
+    return !c->read_closed && (c->phase != PHASE_OPEN || (!c->read_paused && !c->eof_pending));
+}
+{%- if v.model == "poll" || v.model == "blocking" %}
 
 /* What a poll()-based wait asks for: input while the connection takes it, output while some
  * waits. Nothing else is polled, so an idle connection costs nothing. */
 static short conn_poll_events(const Conn *c)
 {
     short events = 0;
-    if (!c->read_closed && (c->phase != PHASE_OPEN || (!c->read_paused && !c->eof_pending))) {
+    if (conn_wants_input(c)) {
         events |= POLLIN;
     }
     if (c->out_pending > 0) {
@@ -678,6 +708,96 @@ static void conn_expire(Conn *c, uint64_t now)
         handler_leave(c);
     }
 }
+
+/*
+ * The contract's steps that need no socket call: input held back while congested is presented
+ * again once output drains below the low-water mark, on_eof is delivered once the handler has
+ * taken what came before it, and a close whose output is all sent becomes a lingering close
+ * (or ends at once). Returns 1 when something happened.
+ */
+static int conn_settle(Conn *c, uint64_t now)
+{
+    int progress = 0;
+    if (c->out_pending <= {{ v.upper }}_OUTPUT_LOW_WATER) {
+        c->read_paused = 0;
+        if (c->input_held && c->phase == PHASE_OPEN) {
+            conn_deliver(c, NULL, 0); /* the handler held input back while congested */
+            progress = 1;
+        }
+    }
+    if (c->eof_pending && !c->input_held && c->phase == PHASE_OPEN) {
+        c->eof_pending = 0;
+        handler_enter(c);
+        {{ v.name }}_on_eof(&c->session, c);
+        handler_leave(c);
+        progress = 1;
+    }
+    if (c->phase == PHASE_CLOSING && c->out_pending == 0) {
+        if (c->read_closed) {
+            c->phase = PHASE_DONE; /* the peer already finished: nothing to linger for */
+            return 1;
+        }
+        OP_LOG("shutdown", c->fd, " how=SHUT_WR");
+        if (shutdown(c->fd, SHUT_WR) != 0 || {{ v.upper }}_LINGER_MS == 0) {
+            c->phase = PHASE_DONE;
+            return 1;
+        }
+        c->phase = PHASE_LINGER;
+        c->linger_until_ms = now + {{ v.upper }}_LINGER_MS;
+        progress = 1;
+    }
+    return progress;
+}
+
+/* Asks a handler that wants to produce (want_writable) for more while output is below the
+ * low-water mark, and stops reading above the high-water mark. Returns 1 when it produced. */
+static int conn_produce(Conn *c)
+{
+    int progress = 0;
+    if (c->phase == PHASE_OPEN && c->want_writable && c->out_pending <= {{ v.upper }}_OUTPUT_LOW_WATER) {
+        size_t before = c->out_pending;
+        handler_enter(c);
+        {{ v.name }}_on_writable(&c->session, c);
+        handler_leave(c);
+        if (c->out_pending == before) {
+            c->want_writable = 0; /* it had nothing to say: wait until it asks again */
+        } else {
+            progress = 1;
+        }
+    }
+    if (c->out_pending >= {{ v.upper }}_OUTPUT_BUFFER) {
+        c->read_paused = 1;
+    }
+    return progress;
+}
+
+{%- if v.model == "io_uring" %}
+
+/* Bytes a completion delivered. While open they go to the handler after what it kept (or
+ * are kept, while it holds input back); while closing they are dropped. */
+static void conn_receive(Conn *c, const unsigned char *data, size_t n, uint64_t now)
+{
+    c->last_active_ms = now;
+    if (c->phase != PHASE_OPEN) {
+        return;
+    }
+    if (c->in_len == 0) {
+        conn_deliver(c, data, n);
+        return;
+    }
+    if (conn_input_room(c) != 0) {
+        conn_end(c, {{ v.upper }}_CLOSE_ERROR, ENOMEM);
+        return;
+    }
+    memcpy(c->in_buf + c->in_start + c->in_len, data, n); /* n <= BUFFER_SIZE: it fits */
+    c->in_len += n;
+    if (!c->input_held) {
+        conn_deliver(c, NULL, 0);
+    } else if (c->in_len > {{ v.upper }}_MAX_MESSAGE) {
+        conn_reject_input(c);
+    }
+}
+{%- else %}
 
 /* Read and dropped while closing, so the peer's writes cannot stall our last bytes. */
 static int conn_discard(Conn *c, unsigned char *scratch, uint64_t now)
@@ -722,52 +842,15 @@ static int conn_service(Conn *c, unsigned char *scratch, uint64_t now)
             conn_fail(c, errno);
             return CONN_DONE;
         }
-        if (c->out_pending <= {{ v.upper }}_OUTPUT_LOW_WATER) {
-            c->read_paused = 0;
-            if (c->input_held && c->phase == PHASE_OPEN) {
-                conn_deliver(c, NULL, 0); /* the handler held input back while congested */
-                progress = 1;
-            }
-        }
-        if (c->eof_pending && !c->input_held && c->phase == PHASE_OPEN) {
-            c->eof_pending = 0;
-            handler_enter(c);
-            {{ v.name }}_on_eof(&c->session, c);
-            handler_leave(c);
-            progress = 1;
-        }
-        if (c->phase == PHASE_CLOSING && c->out_pending == 0) {
-            if (c->read_closed) {
-                return CONN_DONE; /* the peer already finished: nothing to linger for */
-            }
-            OP_LOG("shutdown", c->fd, " how=SHUT_WR");
-            if (shutdown(c->fd, SHUT_WR) != 0 || {{ v.upper }}_LINGER_MS == 0) {
-                return CONN_DONE;
-            }
-            c->phase = PHASE_LINGER;
-            c->linger_until_ms = now + {{ v.upper }}_LINGER_MS;
-        }
+        progress = conn_settle(c, now);
         if (c->phase == PHASE_DONE) {
             return CONN_DONE;
         }
         if (round == CONN_BUDGET) {
             return CONN_MORE;
         }
-        if (c->phase == PHASE_OPEN && c->want_writable && c->out_pending <= {{ v.upper }}_OUTPUT_LOW_WATER) {
-            size_t before = c->out_pending;
-            handler_enter(c);
-            {{ v.name }}_on_writable(&c->session, c);
-            handler_leave(c);
-            if (c->out_pending == before) {
-                c->want_writable = 0; /* it had nothing to say: wait until it asks again */
-            } else {
-                progress = 1;
-            }
-        }
-        if (c->out_pending >= {{ v.upper }}_OUTPUT_BUFFER) {
-            c->read_paused = 1;
-        }
-        if (!can_read || c->read_closed || (c->phase == PHASE_OPEN && (c->read_paused || c->eof_pending))) {
+        progress |= conn_produce(c);
+        if (!can_read || !conn_wants_input(c)) {
             /* nothing to read now */
         } else if (c->phase != PHASE_OPEN) {
             if (conn_discard(c, scratch, now)) {
@@ -822,3 +905,4 @@ static int conn_service(Conn *c, unsigned char *scratch, uint64_t now)
         }
     }
 }
+{%- endif %}

@@ -8,10 +8,11 @@ use sockgen::proof;
 use sockgen::Plan;
 
 /// Every language and model the proofs hold to the rules for generated code.
-pub const TARGETS: [(&str, &str); 6] = [
+pub const TARGETS: [(&str, &str); 7] = [
     ("c", "blocking"),
     ("c", "poll"),
     ("c", "epoll"),
+    ("c", "io_uring"),
     ("rust", "blocking"),
     ("rust", "poll"),
     ("rust", "epoll"),

@@ -1,0 +1,218 @@
+
+/* ---------------------------------------------------------------------------------------------
+ * The ring: one per worker, used only by that worker's thread. Set up with the fastest flags
+ * the kernel takes (SINGLE_ISSUER + DEFER_TASKRUN: completions are posted only when the loop
+ * asks for them, with no interrupting task work; else COOP_TASKRUN; else none), its descriptor
+ * registered so io_uring_enter skips a file lookup, and a provided-buffer ring that multishot
+ * receives fill: a buffer is used only from the moment data arrives until the handler has seen
+ * it, so {{ v.ring_buffers }} buffers serve any number of connections.
+ */
+
+#define RING_ENTRIES 4096u /* submission queue; the completion queue is four times larger */
+#define RING_BUFFERS {{ v.ring_buffers }}u
+#define RING_BUFFER_GROUP 0
+
+/* What a completion belongs to, kept in the low bits of user_data; the rest is the pointer of
+ * the connection it concerns (allocations are aligned to at least 8 bytes). */
+enum ring_op { OP_RECV = 1, OP_SEND, OP_CANCEL, OP_ACCEPT, OP_STOP };
+#define RING_OP_MASK 7u
+
+struct ring {
+    struct io_uring uring;
+    struct io_uring_buf_ring *provided; /* the buffer ring the kernel takes buffers from */
+    unsigned char *buffers;             /* RING_BUFFERS buffers of RING_BUFFER_SIZE bytes */
+    unsigned returned;                  /* buffers given back since the kernel last saw the tail */
+};
+
+static uint64_t ring_tag(const void *owner, enum ring_op op)
+{
+    return (uint64_t)(uintptr_t)owner | (uint64_t)op;
+}
+
+static enum ring_op ring_tag_op(uint64_t tag)
+{
+    return (enum ring_op)(tag & RING_OP_MASK);
+}
+
+static void *ring_tag_owner(uint64_t tag)
+{
+    return (void *)(uintptr_t)(tag & ~(uint64_t)RING_OP_MASK);
+}
+
+/* Says once, whatever the number of workers, why this program cannot run here. */
+static void ring_unavailable(const char *what, int error)
+{
+    static atomic_flag said = ATOMIC_FLAG_INIT;
+    const char *cause = error == ENOSYS ? "this kernel has no io_uring"
+                      : error == EPERM || error == EACCES ? "io_uring is refused here (a seccomp profile, as in many containers, or the kernel.io_uring_disabled sysctl)"
+                      : error == EINVAL ? "this kernel's io_uring lacks what this server uses (Linux 6.0 or later)"
+                      : "io_uring could not be set up";
+    if (!atomic_flag_test_and_set(&said)) {
+        fprintf(stderr, "%s: %s: %s: %s; render the spec with --model epoll to run without it\n",
+                {{ v.name }}_program, cause, what, strerror(error));
+    }
+}
+
+/* The kernel may take buffers given back so far (one store, however many there were). */
+static void ring_give_back(struct ring *r)
+{
+    if (r->returned > 0) {
+        io_uring_buf_ring_advance(r->provided, (int)r->returned);
+        r->returned = 0;
+    }
+}
+
+static void ring_return_buffer(struct ring *r, unsigned id)
+{
+    io_uring_buf_ring_add(r->provided, r->buffers + (size_t)id * RING_BUFFER_SIZE, RING_BUFFER_SIZE,
+                          (unsigned short)id, io_uring_buf_ring_mask(RING_BUFFERS), (int)r->returned);
+    r->returned++;
+}
+
+/* A free submission entry; a full queue is submitted first. NULL only if the kernel refuses
+ * that submission. */
+static struct io_uring_sqe *ring_sqe(struct ring *r)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&r->uring);
+    if (sqe == NULL) {
+        ring_give_back(r); /* receives submitted now must find the buffers given back */
+        if (io_uring_submit(&r->uring) < 0) {
+            return NULL;
+        }
+        sqe = io_uring_get_sqe(&r->uring);
+    }
+    return sqe;
+}
+
+/* Waits up to `timeout_ms` (-1: no limit) for a completion, submitting what is queued. */
+static int ring_wait(struct ring *r, int timeout_ms)
+{
+    struct io_uring_cqe *cqe;
+    struct __kernel_timespec ts;
+    int rc;
+    ring_give_back(r);
+    ts.tv_sec = timeout_ms / 1000;
+    ts.tv_nsec = (long long)(timeout_ms % 1000) * 1000000;
+    rc = io_uring_submit_and_wait_timeout(&r->uring, &cqe, 1, timeout_ms >= 0 ? &ts : NULL, NULL);
+    if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+        errno = -rc;
+        return -1;
+    }
+    return 0;
+}
+
+/* Start-up check that multishot receive into provided buffers works (Linux 6.0), on a
+ * socket pair: one byte must arrive in a buffer with more to come, then EOF ends it. */
+static int ring_check_multishot(struct ring *r)
+{
+    int pair[2];
+    int got_byte = 0, got_eof = 0, error = 0;
+    struct io_uring_sqe *sqe;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+        log_errno("socketpair");
+        return -1;
+    }
+    sqe = io_uring_get_sqe(&r->uring);
+    io_uring_prep_recv_multishot(sqe, pair[0], NULL, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = RING_BUFFER_GROUP;
+    io_uring_sqe_set_data64(sqe, 0);
+    if (write(pair[1], "x", 1) != 1) {
+        error = errno;
+    }
+    close(pair[1]);
+    while (error == 0 && !got_eof) {
+        struct io_uring_cqe *cqe;
+        int rc = io_uring_submit_and_wait(&r->uring, 1);
+        if (rc < 0 && rc != -EINTR) {
+            error = -rc;
+            break;
+        }
+        while (io_uring_peek_cqe(&r->uring, &cqe) == 0) {
+            if (cqe->flags & IORING_CQE_F_BUFFER) {
+                ring_return_buffer(r, cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+            }
+            if (cqe->res == 1 && (cqe->flags & IORING_CQE_F_MORE)) {
+                got_byte = 1;
+            } else if (cqe->res == 0 && got_byte) {
+                got_eof = 1;
+            } else {
+                error = cqe->res < 0 ? -cqe->res : EINVAL;
+            }
+            io_uring_cqe_seen(&r->uring, cqe);
+        }
+    }
+    ring_give_back(r);
+    close(pair[0]);
+    if (error != 0) {
+        ring_unavailable("multishot receive", error);
+        return -1;
+    }
+    return 0;
+}
+
+static void ring_close(struct ring *r)
+{
+    io_uring_queue_exit(&r->uring); /* cancels what is left and waits for it */
+    if (r->provided != NULL) {
+        munmap(r->provided, RING_BUFFERS * sizeof(struct io_uring_buf));
+    }
+    free(r->buffers);
+}
+
+static int ring_open(struct ring *r)
+{
+    static const unsigned flag_sets[] = {
+        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+        IORING_SETUP_COOP_TASKRUN,
+        0,
+    };
+    struct io_uring_buf_reg reg;
+    size_t i;
+    int rc = -EINVAL;
+    memset(r, 0, sizeof *r);
+    for (i = 0; i < sizeof flag_sets / sizeof flag_sets[0] && rc == -EINVAL; i++) {
+        struct io_uring_params params;
+        memset(&params, 0, sizeof params);
+        params.flags = flag_sets[i] | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE;
+        params.cq_entries = 4 * RING_ENTRIES;
+        rc = io_uring_queue_init_params(RING_ENTRIES, &r->uring, &params);
+        OP_LOG("io_uring_setup", -1, " flags=0x%x result=%s", params.flags, rc < 0 ? errno_name(-rc) : "ok");
+    }
+    if (rc < 0) {
+        ring_unavailable("io_uring_setup", -rc);
+        return -1;
+    }
+    (void)io_uring_register_ring_fd(&r->uring); /* an optimisation: fine without it */
+    r->provided = mmap(NULL, RING_BUFFERS * sizeof(struct io_uring_buf), PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    r->buffers = malloc((size_t)RING_BUFFERS * RING_BUFFER_SIZE);
+    if (r->provided == MAP_FAILED || r->buffers == NULL) {
+        log_errno("buffer ring");
+        if (r->provided == MAP_FAILED) {
+            r->provided = NULL;
+        }
+        ring_close(r);
+        return -1;
+    }
+    io_uring_buf_ring_init(r->provided);
+    memset(&reg, 0, sizeof reg);
+    reg.ring_addr = (uint64_t)(uintptr_t)r->provided;
+    reg.ring_entries = RING_BUFFERS;
+    reg.bgid = RING_BUFFER_GROUP;
+    rc = io_uring_register_buf_ring(&r->uring, &reg, 0);
+    if (rc < 0) {
+        ring_unavailable("io_uring_register_buf_ring", -rc);
+        ring_close(r);
+        return -1;
+    }
+    for (i = 0; i < RING_BUFFERS; i++) {
+        ring_return_buffer(r, (unsigned)i);
+    }
+    ring_give_back(r);
+    if (ring_check_multishot(r) != 0) {
+        ring_close(r);
+        return -1;
+    }
+    return 0;
+}
