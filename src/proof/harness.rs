@@ -238,8 +238,21 @@ impl RunningServer {
     }
 
     /// Threads the server runs now (/proc/PID/task).
+    /// The program's own threads. io_uring's kernel workers (`iou-wrk-*`, `iou-sqp-*`) show up
+    /// in /proc/PID/task too, but the kernel starts and keeps them as it sees fit (one io-wq
+    /// worker stays for good once used), so they are not the program's to account for.
     pub fn threads(&self) -> usize {
-        self.proc_entries("task")
+        let Some(pid) = self.pid() else { return 0 };
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return 0;
+        };
+        tasks
+            .flatten()
+            .filter(|task| {
+                let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+                !comm.starts_with("iou-wrk-") && !comm.starts_with("iou-sqp-")
+            })
+            .count()
     }
 
     fn proc_entries(&self, dir: &str) -> usize {

@@ -29,7 +29,7 @@ pub struct View {
     pub stack_size: u32,
     pub workers: u32,
     pub max_events: u32,
-    /// io_uring: provided buffers per worker (a power of two), about 16 MiB of them.
+    /// io_uring: provided buffers per worker (a power of two), about 4 MiB of them.
     pub ring_buffers: u32,
     pub reuseaddr: bool,
     /// Set IPV6_V6ONLY (to the spec's value) on an IPv6 listener.
@@ -139,12 +139,14 @@ impl View {
     }
 }
 
-/// Provided buffers for an io_uring worker: as many `buffer_size` buffers as fit in 16 MiB,
+/// Provided buffers for an io_uring worker: as many `buffer_size` buffers as fit in 4 MiB,
 /// rounded down to a power of two (the kernel's ring size rule), between 16 and 4,096. A
 /// buffer is busy only from a receive's completion until the handler has seen it, so this
-/// bounds receives completed in one batch, not connections.
+/// bounds receives completed in one batch, not connections; a batch larger than that ends some
+/// receives with ENOBUFS, and they are armed again (nothing is lost). The kernel cycles through
+/// the whole ring, so all of it becomes resident: 4 MiB per worker.
 fn ring_buffers(buffer_size: u32) -> u32 {
-    let fit = (16u32 << 20) / buffer_size.max(1);
+    let fit = (4u32 << 20) / buffer_size.max(1);
     let power = if fit == 0 {
         1
     } else {

@@ -280,10 +280,25 @@ out:
 
 /* ---------------------------------------------------------------------------------------------
  * The epoll loop: the socket is registered edge-triggered, so dgram_service() reads until
- * EAGAIN; when its budget runs out the loop polls again without sleeping.
+ * EAGAIN; when its budget runs out the loop polls again without sleeping. Write readiness is
+ * asked for only while replies wait for room: otherwise every reply sent would wake the loop.
  */
 
 static char socket_tag, stop_tag; /* their addresses tell events apart */
+
+/* Watches the socket for input, and for room to send while replies wait. */
+static int dgram_watch(int epfd, int fd, int op, int want_output)
+{
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN | EPOLLET | (want_output ? EPOLLOUT : 0);
+    ev.data.ptr = &socket_tag;
+    if (epoll_ctl(epfd, op, fd, &ev) != 0) {
+        log_errno("epoll_ctl socket");
+        return -1;
+    }
+    return 0;
+}
 
 static int loop_main(int fd, unsigned index)
 {
@@ -291,6 +306,7 @@ static int loop_main(int fd, unsigned index)
     struct epoll_event events[4];
     struct epoll_event ev;
     int more = 1; /* data may have arrived before the socket was registered */
+    int watching_output = 0;
     int status = -1;
     int epfd = epoll_create1(EPOLL_CLOEXEC);
 
@@ -309,10 +325,7 @@ static int loop_main(int fd, unsigned index)
         log_errno("epoll_ctl stop pipe");
         goto out;
     }
-    ev.events = EPOLLIN | EPOLLOUT | EPOLLET;
-    ev.data.ptr = &socket_tag;
-    if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-        log_errno("epoll_ctl socket");
+    if (dgram_watch(epfd, fd, EPOLL_CTL_ADD, 0) != 0) {
         goto out;
     }
     if (!startup_ready(1)) {
@@ -337,6 +350,13 @@ static int loop_main(int fd, unsigned index)
         }
         if (more) {
             more = dgram_service(&d) == DGRAM_MORE;
+        }
+        if (dgram_replies_waiting(&d) != watching_output) {
+            /* Re-arming also reports the socket writable at once if it already is. */
+            watching_output = !watching_output;
+            if (dgram_watch(epfd, fd, EPOLL_CTL_MOD, watching_output) != 0) {
+                goto out;
+            }
         }
     }
 out:

@@ -204,7 +204,7 @@ static int loop_main(int fd, unsigned index)
     fds[1].fd = fd;
     for (;;) {
         int n;
-        fds[1].events = d.reply_pending ? POLLOUT : POLLIN;
+        fds[1].events = dgram_replies_waiting(&d) ? POLLOUT : POLLIN;
         n = poll(fds, 2, -1);
         if (n < 0) {
             if (errno == EINTR) {
