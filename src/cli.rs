@@ -148,7 +148,7 @@ pub struct BenchArgs {
     #[arg(long, conflicts_with_all = ["lang", "model"])]
     pub all: bool,
     /// Concurrent connections per case, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 64, 1000], value_parser = clap::value_parser!(usize))]
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 64, 256, 1000], value_parser = clap::value_parser!(usize))]
     pub connections: Vec<usize>,
     /// Message sizes in bytes per case, comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = [64usize, 4096])]
@@ -639,7 +639,7 @@ fn bench(args: BenchArgs) -> ExitCode {
     }
     let progress = ProgressLine::new("bench");
     let reporter = progress.clone();
-    let config = BenchConfig {
+    let mut config = BenchConfig {
         progress: bench::Progress::new(move |done, total, what| reporter.step(done, total, what)),
         cases: args
             .connections
@@ -658,6 +658,28 @@ fn bench(args: BenchArgs) -> ExitCode {
         repeats: usize::from(args.repeats),
         ..BenchConfig::default()
     };
+    let plans = match crate::proof::select_plans(&args.spec, args.only.lang, args.only.model) {
+        Ok(plans) => {
+            warn_about_spec(&args.spec);
+            plans
+        }
+        Err(e) => return fail(&e),
+    };
+    if let Some(p) = plans
+        .iter()
+        .find(|p| p.handler != crate::spec::Handler::Echo)
+    {
+        return bad_usage(format!(
+            "bench drives echo servers (TCP or UDP); {} is a {} {} server",
+            args.spec.display(),
+            p.protocol,
+            p.handler
+        ));
+    }
+    let udp = plans.iter().any(|p| !p.is_tcp());
+    config.udp = udp;
+    // Streaming measures a TCP byte stream into a discard server: nothing to stream over UDP.
+    config.streaming &= !udp;
     let mut peers = Vec::new();
     for p in &args.peers {
         let (name, command) = match p.split_once('=') {
@@ -671,7 +693,7 @@ fn bench(args: BenchArgs) -> ExitCode {
             }
             None if p == "tokio" => {
                 let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-                match bench::tokio_peer_command(root) {
+                match bench::tokio_peer_command(root, udp) {
                     Ok(command) => ("tokio".to_string(), command),
                     Err(e) => return bad_usage(e),
                 }
@@ -681,23 +703,6 @@ fn bench(args: BenchArgs) -> ExitCode {
         peers.push((name, command));
     }
 
-    let plans = match crate::proof::select_plans(&args.spec, args.only.lang, args.only.model) {
-        Ok(plans) => {
-            warn_about_spec(&args.spec);
-            plans
-        }
-        Err(e) => return fail(&e),
-    };
-    if let Some(p) = plans.iter().find(|p| {
-        p.protocol != crate::spec::Protocol::Tcp || p.handler != crate::spec::Handler::Echo
-    }) {
-        return bad_usage(format!(
-            "bench drives TCP echo servers; {} is a {} {} server",
-            args.spec.display(),
-            p.protocol,
-            p.handler
-        ));
-    }
     let workdir = match tempfile::Builder::new().prefix("sockgen-bench-").tempdir() {
         Ok(d) => d,
         Err(e) => return bad_usage(e.to_string()),
@@ -716,10 +721,14 @@ fn bench(args: BenchArgs) -> ExitCode {
                 return bad_usage(format!("cannot create {}: {e}", d.display()));
             }
         }
-        match (
-            crate::proof::build(plan, &dir),
-            crate::proof::build(&discard, &stream_dir),
-        ) {
+        let echo = crate::proof::build(plan, &dir);
+        // The discard build serves only the streaming case.
+        let discard = if config.streaming {
+            crate::proof::build(&discard, &stream_dir)
+        } else {
+            echo.clone()
+        };
+        match (echo, discard) {
             (Ok(echo), Ok(discard)) => builds.push((label, echo, discard)),
             (Err((_, e)), _) | (_, Err((_, e))) => return bad_usage(e),
         }

@@ -116,12 +116,130 @@ fn bench_rejects_what_it_cannot_measure() {
             .output()
             .unwrap()
     };
-    let out = run(&["bench", "specs/echo-udp.toml"]);
+    let out = run(&["bench", "specs/chargen-udp.toml"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("bench drives TCP echo servers"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bench drives echo servers"));
     let out = run(&["bench", "specs/echo-tcp.yaml", "--connections", "0"]);
     assert_eq!(out.status.code(), Some(1));
     let out = run(&["bench", "specs/echo-tcp.yaml", "--peer", "nope=true"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("{port}"));
+}
+
+/// UDP: generated servers and a UDP peer under the same load; every echo is checked, and the
+/// peer's readiness is a probe datagram, not a connection.
+#[test]
+fn bench_drives_udp_echo_servers_and_a_udp_peer() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = sockgen::SourceFile::from_text(
+        "udp_peer.yaml",
+        "name: udp_peer\nprotocol: udp\n",
+        sockgen::source::Format::Yaml,
+    );
+    let target = sockgen::Target {
+        lang: Some("c".parse().unwrap()),
+        model: Some("poll".parse().unwrap()),
+    };
+    let plan = sockgen::plan_source(&source, target).unwrap();
+    let peer = sockgen::proof::build(&plan, dir.path()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sockgen"))
+        .current_dir(root())
+        .args([
+            "bench",
+            "specs/echo-udp.toml",
+            "--lang",
+            "c",
+            "--model",
+            "epoll",
+        ])
+        .args([
+            "--connections",
+            "8",
+            "--sizes",
+            "64,1400",
+            "--pipeline",
+            "2",
+        ])
+        .args([
+            "--duration-ms",
+            "300",
+            "--warmup-ms",
+            "100",
+            "--repeats",
+            "1",
+            "--json",
+        ])
+        .arg("--peer")
+        .arg(format!("other={} -p {{port}}", peer.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cases = doc["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 4, "two servers × two sizes: {doc:#}");
+    for case in cases {
+        assert!(case["messages"].as_u64().unwrap() > 0, "{case:#}");
+        assert_eq!(case["errors"], 0, "{case:#}");
+    }
+    assert!(
+        doc["streaming"].as_array().is_none_or(|s| s.is_empty()),
+        "no streaming over UDP: {doc:#}"
+    );
+}
+
+/// A UDP server that corrupts every other echo and drops every third datagram: corrupted
+/// echoes are errors, missing ones are losses (UDP may drop), and neither stalls the loop.
+#[test]
+fn udp_bench_counts_corruption_as_errors_and_drops_as_losses() {
+    let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = server.local_addr().unwrap();
+    server
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopping = std::sync::Arc::clone(&stop);
+    let echo = std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        let mut count = 0u64;
+        while !stopping.load(std::sync::atomic::Ordering::Relaxed) {
+            let Ok((n, peer)) = server.recv_from(&mut buf) else {
+                continue;
+            };
+            count += 1;
+            if count % 3 == 0 {
+                continue;
+            }
+            if count % 2 == 0 {
+                buf[n - 1] ^= 1;
+            }
+            let _ = server.send_to(&buf[..n], peer);
+        }
+    });
+    let config = BenchConfig {
+        warmup: Duration::from_millis(50),
+        duration: Duration::from_millis(600),
+        udp: true,
+        ..BenchConfig::default()
+    };
+    let case = Case {
+        connections: 2,
+        size: 64,
+        pipeline: 1,
+    };
+    let result = sockgen::proof::bench_udp::run_udp_case(addr, case, &config, |_| {}).unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    echo.join().unwrap();
+    assert!(
+        result.errors > 0,
+        "corrupted echoes not counted: {result:?}"
+    );
+    assert!(
+        result.losses > 0,
+        "dropped datagrams not counted: {result:?}"
+    );
+    assert!(result.messages > 0, "the loop stalled: {result:?}");
 }

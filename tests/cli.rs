@@ -500,6 +500,10 @@ fn readme_bench_defaults_match_the_command() {
         let stated = format!("`{flag}` (default {default})");
         assert!(readme.contains(&stated), "the README should say {stated}");
     }
+    let connections = help.lines().find(|l| l.contains("--connections")).unwrap();
+    let default = connections.split("[default: ").nth(1).unwrap().split(']').next().unwrap();
+    let stated = format!("(connections {}", default.split(' ').collect::<Vec<_>>().join(", "));
+    assert!(readme.contains(&stated), "the README should say {stated}");
     assert!(!readme.contains("loopback ceiling)"));
 }
 

@@ -70,13 +70,15 @@ pub struct BenchConfig {
     /// Runs per (server, case); the median is reported.
     pub repeats: usize,
     pub seed: u64,
+    /// The servers speak UDP: each "connection" is a socket, each message a datagram.
+    pub udp: bool,
 }
 
 impl Default for BenchConfig {
-    /// The default matrix: connections {1, 64, 1000} × size {64 B, 4 KiB}, plus streaming.
+    /// The default matrix: connections {1, 64, 256, 1000} × size {64 B, 4 KiB}, plus streaming.
     fn default() -> Self {
         let mut cases = Vec::new();
-        for connections in [1, 64, 1000] {
+        for connections in [1, 64, 256, 1000] {
             for size in [64, 4096] {
                 cases.push(Case {
                     connections,
@@ -93,6 +95,7 @@ impl Default for BenchConfig {
             streaming: true,
             repeats: 3,
             seed: 0xbe7c_4a11,
+            udp: false,
         }
     }
 }
@@ -110,6 +113,8 @@ pub struct CaseResult {
     pub p99_us: f64,
     pub p999_us: f64,
     pub errors: u64,
+    /// UDP: datagrams whose echo did not come back in time (UDP may drop; not an error).
+    pub losses: u64,
     /// Server CPU (user + system, all threads) per message over the measured window.
     pub server_cpu_ns_per_msg: Option<f64>,
 }
@@ -154,7 +159,8 @@ pub fn cpu_plan() -> (Option<usize>, Option<usize>) {
 }
 
 impl Server {
-    pub fn start(target: &Target, cpu: Option<usize>) -> Result<Server, String> {
+    /// Starts the server; a peer is ready once it accepts (TCP) or echoes a probe (`udp`).
+    pub fn start(target: &Target, cpu: Option<usize>, udp: bool) -> Result<Server, String> {
         let launch = Launch {
             cpu,
             ..Launch::default()
@@ -197,7 +203,15 @@ impl Server {
                 };
                 let deadline = Instant::now() + Duration::from_secs(10);
                 loop {
-                    if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                    let ready = if udp {
+                        super::bench_udp::wait_for_udp_echo(
+                            addr,
+                            Instant::now() + Duration::from_millis(300),
+                        )
+                    } else {
+                        TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+                    };
+                    if ready {
                         return Ok(server);
                     }
                     if let ServerProcess::Peer(child) = &mut server.process {
@@ -210,7 +224,8 @@ impl Server {
                     if Instant::now() > deadline {
                         server.stop();
                         return Err(format!(
-                            "peer {label}: nothing accepts on {addr} 10 s after `{line}`"
+                            "peer {label}: nothing {} on {addr} 10 s after `{line}`",
+                            if udp { "echoes" } else { "accepts" }
                         ));
                     }
                     std::thread::sleep(Duration::from_millis(50));
@@ -409,6 +424,7 @@ pub fn run_case(
         p99_us: h.value_at_quantile(0.99) as f64,
         p999_us: h.value_at_quantile(0.999) as f64,
         errors: window.errors,
+        losses: 0,
         server_cpu_ns_per_msg: None,
     })
 }
@@ -499,7 +515,7 @@ pub fn run_stream(
 /// load generator pinned away from it, the server's CPU sampled over the measured window.
 pub fn run_once(target: &Target, case: Case, config: &BenchConfig) -> Result<CaseResult, String> {
     let (server_cpu, client_cpu) = cpu_plan();
-    let server = Server::start(target, server_cpu)?;
+    let server = Server::start(target, server_cpu, config.udp)?;
     let addr = server.addr;
     let label = server.label.clone();
     let mut cpu_marks = Vec::new();
@@ -508,7 +524,12 @@ pub fn run_once(target: &Target, case: Case, config: &BenchConfig) -> Result<Cas
             if let Some(cpu) = client_cpu {
                 let _ = pin_current_thread(cpu);
             }
-            run_case(addr, case, config, |_| cpu_marks.push(server.cpu_time()))
+            let mark = |_| cpu_marks.push(server.cpu_time());
+            if config.udp {
+                super::bench_udp::run_udp_case(addr, case, config, mark)
+            } else {
+                run_case(addr, case, config, mark)
+            }
         })
         .join()
         .unwrap_or_else(|_| Err("load generator panicked".into()))
@@ -549,9 +570,11 @@ pub fn bench_all(targets: &[Target], config: &BenchConfig) -> Result<Vec<CaseRes
         }
         for mut server_runs in runs {
             let errors: u64 = server_runs.iter().map(|r| r.errors).sum();
+            let losses: u64 = server_runs.iter().map(|r| r.losses).sum();
             server_runs.sort_by(|a, b| a.msgs_per_s.total_cmp(&b.msgs_per_s));
             let mut median = server_runs.swap_remove(server_runs.len() / 2);
             median.errors = errors;
+            median.losses = losses;
             results.push(median);
         }
     }
@@ -572,7 +595,7 @@ pub fn bench_all(targets: &[Target], config: &BenchConfig) -> Result<Vec<CaseRes
 
 pub fn bench_stream(target: &Target, config: &BenchConfig) -> Result<StreamResult, String> {
     let (server_cpu, client_cpu) = cpu_plan();
-    let server = Server::start(target, server_cpu)?;
+    let server = Server::start(target, server_cpu, false)?;
     let addr = server.addr;
     let mut cpu_marks = Vec::new();
     let mb_per_s = std::thread::scope(|s| {
@@ -695,8 +718,9 @@ pub fn iperf3_ceiling(config: &BenchConfig) -> Option<Result<f64, String>> {
     Some(run())
 }
 
-/// The peer built into sockgen's repository: a conventional tokio echo server.
-pub fn tokio_peer_command(repo_root: &Path) -> Result<String, String> {
+/// The peer built into sockgen's repository: a conventional tokio echo server, TCP or (`udp`)
+/// UDP.
+pub fn tokio_peer_command(repo_root: &Path, udp: bool) -> Result<String, String> {
     let manifest = repo_root.join("benches/tokio-echo/Cargo.toml");
     if !manifest.is_file() {
         return Err(format!(
@@ -716,13 +740,14 @@ pub fn tokio_peer_command(repo_root: &Path) -> Result<String, String> {
         return Err("building benches/tokio-echo failed".into());
     }
     let binary: PathBuf = target_dir.join("release/tokio-echo");
-    Ok(format!("{} --port {{port}}", binary.display()))
+    let mode = if udp { " --udp" } else { "" };
+    Ok(format!("{}{mode} --port {{port}}", binary.display()))
 }
 
 /// An aligned table; ratios against `baseline` (a server label) when given.
 pub fn table(results: &[CaseResult], baseline: Option<&str>) -> String {
     let mut out = format!(
-        "{:<16} {:>5} {:>6} {:>4} {:>11} {:>9} {:>8} {:>8} {:>9} {:>6} {:>12}",
+        "{:<16} {:>5} {:>6} {:>4} {:>11} {:>9} {:>8} {:>8} {:>9} {:>6} {:>6} {:>12}",
         "server",
         "conns",
         "size",
@@ -733,6 +758,7 @@ pub fn table(results: &[CaseResult], baseline: Option<&str>) -> String {
         "p99 us",
         "p999 us",
         "errors",
+        "lost",
         "cpu ns/msg"
     );
     if let Some(b) = baseline {
@@ -745,7 +771,7 @@ pub fn table(results: &[CaseResult], baseline: Option<&str>) -> String {
     out.push('\n');
     for r in results {
         out.push_str(&format!(
-            "{:<16} {:>5} {:>6} {:>4} {:>11.0} {:>9.1} {:>8.0} {:>8.0} {:>9.0} {:>6} {:>12}",
+            "{:<16} {:>5} {:>6} {:>4} {:>11.0} {:>9.1} {:>8.0} {:>8.0} {:>9.0} {:>6} {:>6} {:>12}",
             r.server,
             r.case.connections,
             r.case.size,
@@ -756,6 +782,7 @@ pub fn table(results: &[CaseResult], baseline: Option<&str>) -> String {
             r.p99_us,
             r.p999_us,
             r.errors,
+            r.losses,
             r.server_cpu_ns_per_msg
                 .map_or("-".to_string(), |v| format!("{v:.0}")),
         ));

@@ -229,13 +229,16 @@ const SOCKET_TOKEN: u64 = 0;
 {% include "rust/udp_dgram.rs" %}
 
 /// The epoll loop: the socket is registered edge-triggered, so `Dgram::service` reads until
-/// EAGAIN; when its budget runs out the loop polls again without sleeping.
+/// EAGAIN; when its budget runs out the loop polls again without sleeping. Write readiness is
+/// asked for only while replies wait for room: otherwise every reply sent would wake the loop.
 fn run_loop<H: Handler>(socket: UdpSocket, stop: RawFd, index: usize, startup: &Startup) -> io::Result<()> {
     socket.set_nonblocking(true)?;
     let epoll = Epoll::new()?;
     epoll.control(libc::EPOLL_CTL_ADD, stop, libc::EPOLLIN as u32, STOP_TOKEN)?;
-    let events = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLET) as u32;
-    epoll.control(libc::EPOLL_CTL_ADD, socket.as_raw_fd(), events, SOCKET_TOKEN)?;
+    let interest = |output: bool| (libc::EPOLLIN | libc::EPOLLET | if output { libc::EPOLLOUT } else { 0 }) as u32;
+    let fd = socket.as_raw_fd();
+    epoll.control(libc::EPOLL_CTL_ADD, fd, interest(false), SOCKET_TOKEN)?;
+    let mut watching_output = false;
     let mut dgram: Dgram<H> = Dgram::open(socket, index);
     if !startup.ready(index, true) {
         return Ok(());
@@ -256,6 +259,11 @@ fn run_loop<H: Handler>(socket: UdpSocket, stop: RawFd, index: usize, startup: &
         }
         if more {
             more = dgram.service() == Status::More;
+        }
+        if dgram.replies_waiting() != watching_output {
+            // Re-arming also reports the socket writable at once if it already is.
+            watching_output = !watching_output;
+            epoll.control(libc::EPOLL_CTL_MOD, fd, interest(watching_output), SOCKET_TOKEN)?;
         }
     }
     dgram.close();

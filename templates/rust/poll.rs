@@ -163,7 +163,7 @@ fn run_loop<H: Handler>(socket: UdpSocket, stop: RawFd, index: usize, startup: &
     }
     let mut fds = [pollfd(stop, libc::POLLIN), pollfd(dgram.socket.as_raw_fd(), libc::POLLIN)];
     loop {
-        fds[1].events = if dgram.pending.is_some() { libc::POLLOUT } else { libc::POLLIN };
+        fds[1].events = if dgram.replies_waiting() { libc::POLLOUT } else { libc::POLLIN };
         match sys_poll(&mut fds, -1) {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -2,44 +2,82 @@
 /// What `Dgram::service` leaves behind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
-    /// Nothing to read, or no room to send the waiting reply.
+    /// Nothing to read, or no room to send the replies waiting.
     Wait,
     /// Budget spent with datagrams possibly left.
     More,
 }
 
-/// Datagrams per wakeup before the loop checks for shutdown again.
-const DGRAM_BUDGET: usize = 64;
+/// Datagrams taken by one recvmmsg, and replies sent by one sendmmsg.
+const DGRAM_BATCH: usize = 32;
+/// Batches per wakeup before the loop checks for shutdown again.
+const DGRAM_BUDGET: usize = 4;
 
-/// The UDP socket: each datagram goes to the handler whole, and its reply goes back to the
-/// sender.
+/// The UDP socket: one recvmmsg takes up to `DGRAM_BATCH` datagrams with their senders; the
+/// handler answers each into a reply of its own, and one sendmmsg sends the replies, each to
+/// its own sender. Replies the socket has no room for wait (the loop then asks for write
+/// readiness) and nothing is read until they are out, so no reply is dropped for lack of
+/// room: excess datagrams wait in the kernel's receive buffer instead.
 struct Dgram<H: Handler> {
     socket: UdpSocket,
     handler: H,
-    /// One byte longer than `BUFFER_SIZE`: a datagram that fills it was longer than the
-    /// buffer, and is dropped rather than handled cut short.
-    scratch: Vec<u8>,
-    reply: Reply,
+    /// `DGRAM_BATCH` receive buffers, each one byte longer than `BUFFER_SIZE`: a datagram
+    /// that fills one was longer than the buffer, and is dropped rather than handled cut short.
+    inbox: Vec<u8>,
+    senders: Vec<libc::sockaddr_storage>,
+    received_lens: Vec<usize>,
+    sender_lens: Vec<libc::socklen_t>,
+    /// Replies queued: `replies[sent..queued]` wait for room.
+    replies: Vec<Reply>,
+    reply_peers: Vec<libc::sockaddr_storage>,
+    reply_peer_lens: Vec<libc::socklen_t>,
+    queued: usize,
+    sent: usize,
     index: usize,
     received: u64,
-    /// The sender of the reply waiting for room in the send buffer.
-    pending: Option<SocketAddr>,
     truncated: u64,
     send_errors: u64,
     recv_errors: u64,
     panics: u64,
 }
 
+/// The sender's address as the kernel wrote it.
+fn socket_addr_from(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match storage.ss_family as libc::c_int {
+        libc::AF_INET => {
+            // SAFETY: the kernel wrote a sockaddr_in, which fits in a sockaddr_storage.
+            let sin: &libc::sockaddr_in = unsafe { &*(storage as *const libc::sockaddr_storage).cast() };
+            let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+            Some(SocketAddr::new(ip.into(), u16::from_be(sin.sin_port)))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: as above, for a sockaddr_in6.
+            let sin6: &libc::sockaddr_in6 = unsafe { &*(storage as *const libc::sockaddr_storage).cast() };
+            let ip = std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+            Some(SocketAddr::V6(std::net::SocketAddrV6::new(ip, u16::from_be(sin6.sin6_port), sin6.sin6_flowinfo, sin6.sin6_scope_id)))
+        }
+        _ => None,
+    }
+}
+
 impl<H: Handler> Dgram<H> {
     fn open(socket: UdpSocket, index: usize) -> Dgram<H> {
+        // SAFETY: an all-zero sockaddr_storage is a valid (unspecified) address.
+        let empty: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
         Dgram {
             socket,
             handler: H::default(),
-            scratch: vec![0; BUFFER_SIZE + 1],
-            reply: Reply { buf: Vec::with_capacity(OUTPUT_BUFFER), has_reply: false },
+            inbox: vec![0; DGRAM_BATCH * (BUFFER_SIZE + 1)],
+            senders: vec![empty; DGRAM_BATCH],
+            received_lens: vec![0; DGRAM_BATCH],
+            sender_lens: vec![0; DGRAM_BATCH],
+            replies: (0..DGRAM_BATCH).map(|_| Reply { buf: Vec::with_capacity(OUTPUT_BUFFER), has_reply: false }).collect(),
+            reply_peers: vec![empty; DGRAM_BATCH],
+            reply_peer_lens: vec![0; DGRAM_BATCH],
+            queued: 0,
+            sent: 0,
             index,
             received: 0,
-            pending: None,
             truncated: 0,
             send_errors: 0,
             recv_errors: 0,
@@ -47,66 +85,121 @@ impl<H: Handler> Dgram<H> {
         }
     }
 
-    /// Sends the waiting reply: false when the socket has no room yet.
-    fn send_pending(&mut self) -> bool {
-        while let Some(peer) = self.pending {
-            let sent = self.socket.send_to(&self.reply.buf, peer);
-            op_log!("{PROGRAM}: op=sendto fd={} peer={peer} bytes={} result={}", self.socket.as_raw_fd(), self.reply.buf.len(), op_result(&sent));
-            match sent {
-                Ok(_) => self.pending = None,
+    fn replies_waiting(&self) -> bool {
+        self.sent < self.queued
+    }
+
+    /// Sends the queued replies: false when the socket is full and the rest wait. A reply the
+    /// kernel refuses for a reason of its own is dropped with a log line.
+    fn flush(&mut self) -> bool {
+        while self.sent < self.queued {
+            let pending = self.queued - self.sent;
+            let mut iov: [libc::iovec; DGRAM_BATCH] = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; DGRAM_BATCH];
+            // SAFETY: an all-zero mmsghdr is valid; the pointers set below outlive the call.
+            let mut msgs: [libc::mmsghdr; DGRAM_BATCH] = unsafe { std::mem::zeroed() };
+            for i in 0..pending {
+                let slot = self.sent + i;
+                iov[i] = libc::iovec { iov_base: self.replies[slot].buf.as_mut_ptr().cast(), iov_len: self.replies[slot].buf.len() };
+                msgs[i].msg_hdr.msg_name = (&mut self.reply_peers[slot] as *mut libc::sockaddr_storage).cast();
+                msgs[i].msg_hdr.msg_namelen = self.reply_peer_lens[slot];
+                msgs[i].msg_hdr.msg_iov = &mut iov[i];
+                msgs[i].msg_hdr.msg_iovlen = 1;
+            }
+            // SAFETY: `msgs[..pending]` point into buffers owned by self for the whole call.
+            let n = unsafe { libc::sendmmsg(self.socket.as_raw_fd(), msgs.as_mut_ptr(), pending as libc::c_uint, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) };
+            let result = if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) };
+            op_log!("{PROGRAM}: op=sendmmsg fd={} replies={} result={}", self.socket.as_raw_fd(), n, op_result(&result));
+            match result {
+                Ok(n) => self.sent += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::ENOBUFS) => return false,
                 Err(_) => {
+                    // The first reply failed alone (EMSGSIZE, an ICMP error for its sender...).
                     log_occurrence("sendto failed; reply dropped", &mut self.send_errors);
-                    self.pending = None;
+                    self.sent += 1;
                 }
             }
         }
+        self.queued = 0;
+        self.sent = 0;
         true
+    }
+
+    /// Takes up to `DGRAM_BATCH` datagrams; returns how many, or the error.
+    fn receive(&mut self) -> io::Result<usize> {
+        let mut iov: [libc::iovec; DGRAM_BATCH] = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; DGRAM_BATCH];
+        // SAFETY: an all-zero mmsghdr is valid; the pointers set below outlive the call.
+        let mut msgs: [libc::mmsghdr; DGRAM_BATCH] = unsafe { std::mem::zeroed() };
+        for (i, buffer) in self.inbox.chunks_mut(BUFFER_SIZE + 1).enumerate() {
+            iov[i] = libc::iovec { iov_base: buffer.as_mut_ptr().cast(), iov_len: buffer.len() };
+            msgs[i].msg_hdr.msg_name = (&mut self.senders[i] as *mut libc::sockaddr_storage).cast();
+            msgs[i].msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            msgs[i].msg_hdr.msg_iov = &mut iov[i];
+            msgs[i].msg_hdr.msg_iovlen = 1;
+        }
+        // SAFETY: every message points into buffers owned by self for the whole call.
+        let n = unsafe {
+            libc::recvmmsg(self.socket.as_raw_fd(), msgs.as_mut_ptr(), DGRAM_BATCH as libc::c_uint, libc::MSG_DONTWAIT, std::ptr::null_mut())
+        };
+        let result = if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) };
+        op_log!("{PROGRAM}: op=recvmmsg fd={} datagrams={} result={}", self.socket.as_raw_fd(), n, op_result(&result));
+        let n = result?;
+        for (i, msg) in msgs[..n].iter().enumerate() {
+            self.received_lens[i] = msg.msg_len as usize;
+            self.sender_lens[i] = msg.msg_hdr.msg_namelen;
+        }
+        Ok(n)
+    }
+
+    /// Hands datagram `i` of the last batch to the handler; queues the reply it built.
+    fn answer(&mut self, i: usize) {
+        let n = self.received_lens[i];
+        if n > BUFFER_SIZE {
+            log_occurrence("datagram longer than io.buffer_size dropped", &mut self.truncated);
+            return;
+        }
+        let Some(peer) = socket_addr_from(&self.senders[i]) else { return };
+        let slot = self.queued;
+        let reply = &mut self.replies[slot];
+        reply.clear();
+        self.received += 1;
+        let info = DatagramInfo { id: self.received, worker: self.index, peer };
+        let mut ctx = Ctx { out: reply, info };
+        let start = i * (BUFFER_SIZE + 1);
+        let (handler, msg) = (&mut self.handler, &self.inbox[start..start + n]);
+        let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.on_message(msg, &mut ctx)));
+        if handled.is_err() {
+            log_occurrence("a handler panicked; its datagram got no reply", &mut self.panics);
+        } else if self.replies[slot].has_reply {
+            self.reply_peers[slot] = self.senders[i];
+            self.reply_peer_lens[slot] = self.sender_lens[i];
+            self.queued += 1;
+        }
     }
 
     fn service(&mut self) -> Status {
         for _ in 0..DGRAM_BUDGET {
-            if !self.send_pending() {
-                return Status::Wait;
+            if self.replies_waiting() && !self.flush() {
+                return Status::Wait; // read nothing until these replies are out
             }
-            let received = self.socket.recv_from(&mut self.scratch);
-            op_log!(
-                "{PROGRAM}: op=recvfrom fd={} bytes={} result={}",
-                self.socket.as_raw_fd(),
-                received.as_ref().map_or(-1, |(n, _)| *n as i64),
-                op_result(&received)
-            );
-            let (n, peer) = match received {
-                Ok(received) => received,
+            let n = match self.receive() {
+                Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Status::Wait,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => {
-                    log_occurrence("recvfrom failed", &mut self.recv_errors);
+                    // ICMP errors from earlier replies (ECONNREFUSED...) must not stop the server.
+                    log_occurrence("recvmmsg failed", &mut self.recv_errors);
                     continue;
                 }
             };
-            if n > BUFFER_SIZE {
-                log_occurrence("datagram longer than io.buffer_size dropped", &mut self.truncated);
-                continue;
+            for i in 0..n {
+                self.answer(i);
             }
-            self.reply.clear();
-            self.received += 1;
-            let info = DatagramInfo { id: self.received, worker: self.index, peer };
-            let mut ctx = Ctx { out: &mut self.reply, info };
-            let (handler, msg) = (&mut self.handler, &self.scratch[..n]);
-            let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.on_message(msg, &mut ctx)));
-            if handled.is_err() {
-                log_occurrence("a handler panicked; its datagram got no reply", &mut self.panics);
-            } else if self.reply.has_reply {
-                self.pending = Some(peer);
+            if !self.flush() || n < DGRAM_BATCH {
+                return Status::Wait; // no room for replies, or a short batch emptied the socket
             }
         }
-        if self.send_pending() {
-            Status::More
-        } else {
-            Status::Wait
-        }
+        Status::More
     }
 
     fn close(mut self) {
