@@ -23,7 +23,7 @@ fn every_echo_server_survives_the_fault_suite() {
             })
             .collect()
     });
-    assert_eq!(reports.len(), 14, "seven TCP and seven UDP servers");
+    assert_eq!(reports.len(), 16, "eight TCP and eight UDP servers");
     let mut failures = Vec::new();
     for report in &reports {
         let faults = report

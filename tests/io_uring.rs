@@ -13,10 +13,10 @@ use sockgen::proof::{self, RunningServer};
 use sockgen::source::Format;
 use sockgen::{SourceFile, Target};
 
-fn build(spec_yaml: &str, dir: &Path) -> PathBuf {
+fn build(lang: &str, spec_yaml: &str, dir: &Path) -> PathBuf {
     let source = SourceFile::from_text("uring.yaml", spec_yaml, Format::Yaml);
     let target = Target {
-        lang: Some("c".parse().unwrap()),
+        lang: Some(lang.parse().unwrap()),
         model: Some("io_uring".parse().unwrap()),
     };
     let plan = sockgen::plan_source(&source, target).unwrap_or_else(|e| panic!("{e}"));
@@ -60,10 +60,16 @@ int main(int argc, char **argv)
 fn refused_io_uring_is_one_clear_line_and_a_non_zero_exit() {
     let dir = tempfile::tempdir().unwrap();
     let wrapper = compile_c(dir.path(), "without_io_uring", WITHOUT_IO_URING);
-    for (protocol, name) in [("tcp", "uring_tcp"), ("udp", "uring_udp")] {
-        let sub = dir.path().join(protocol);
+    for (lang, protocol, name) in [
+        ("c", "tcp", "uring_tcp"),
+        ("c", "udp", "uring_udp"),
+        ("rust", "tcp", "uring_tcp"),
+        ("rust", "udp", "uring_udp"),
+    ] {
+        let sub = dir.path().join(format!("{lang}-{protocol}"));
         std::fs::create_dir(&sub).unwrap();
         let server = build(
+            lang,
             // max_connections keeps the descriptor limit from adding a line of its own.
             &format!(
                 "name: {name}\nprotocol: {protocol}\nsocket: {{ reuseport: true }}\nserver: {{ workers: 2{} }}\n",
@@ -88,15 +94,21 @@ fn refused_io_uring_is_one_clear_line_and_a_non_zero_exit() {
             assert_eq!(
                 out.status.code(),
                 Some(1),
-                "{protocol} errno {errno}: {stderr}"
+                "{lang} {protocol} errno {errno}: {stderr}"
             );
             assert!(started.elapsed() < Duration::from_secs(5));
-            assert!(!stdout.contains("listening"), "{protocol}: {stdout}");
+            assert!(!stdout.contains("listening"), "{lang} {protocol}: {stdout}");
             // One line, however many workers fail, naming the cause, the call and the way out.
-            assert_eq!(stderr.lines().count(), 1, "{protocol}: {stderr}");
-            assert!(stderr.contains(cause), "{protocol}: {stderr}");
-            assert!(stderr.contains("io_uring_setup"), "{protocol}: {stderr}");
-            assert!(stderr.contains("--model epoll"), "{protocol}: {stderr}");
+            assert_eq!(stderr.lines().count(), 1, "{lang} {protocol}: {stderr}");
+            assert!(stderr.contains(cause), "{lang} {protocol}: {stderr}");
+            assert!(
+                stderr.contains("io_uring_setup"),
+                "{lang} {protocol}: {stderr}"
+            );
+            assert!(
+                stderr.contains("--model epoll"),
+                "{lang} {protocol}: {stderr}"
+            );
         }
     }
 }
@@ -107,9 +119,16 @@ fn refused_io_uring_is_one_clear_line_and_a_non_zero_exit() {
 /// in order. `log: ops` shows that the path was taken.
 #[test]
 fn exhausted_provided_buffers_lose_nothing() {
+    for lang in ["c", "rust"] {
+        exhaust_provided_buffers(lang);
+    }
+}
+
+fn exhaust_provided_buffers(lang: &str) {
     use std::io::{Read, Write};
     let dir = tempfile::tempdir().unwrap();
     let server = build(
+        lang,
         "name: scarce\nio: { buffer_size: 1048576, output_buffer: 4194304 }\nserver: { max_connections: 1000 }\nlog: ops\n",
         dir.path(),
     );
@@ -147,7 +166,7 @@ fn exhausted_provided_buffers_lose_nothing() {
     stop.check().unwrap();
     assert!(
         stop.stderr.contains("op=recv") && stop.stderr.contains("result=ENOBUFS"),
-        "the test did not exhaust the buffers: {} bytes of log",
+        "{lang}: the test did not exhaust the buffers: {} bytes of log",
         stop.stderr.len()
     );
 }

@@ -209,7 +209,7 @@ fn generated_modules_are_clippy_clean_when_included_in_2021_and_2024() {
         std::fs::write(dir.join("src/main.rs"), main).unwrap();
         std::fs::write(
             dir.join("Cargo.toml"),
-            format!("[package]\nname = \"included\"\nversion = \"0.1.0\"\nedition = \"{edition}\"\n\n[dependencies]\nlibc = \"0.2\"\n\n[workspace]\n"),
+            format!("[package]\nname = \"included\"\nversion = \"0.1.0\"\nedition = \"{edition}\"\n\n[dependencies]\nlibc = \"0.2\"\nio-uring = \"0.7\"\n\n[workspace]\n"),
         )
         .unwrap();
         toolchain

@@ -16,8 +16,8 @@ pub fn support(lang: Lang, model: Model) -> Support {
     use Lang::*;
     use Model::*;
     match (lang, model) {
-        (C | Rust, Blocking | Poll | Epoll) | (C, IoUring) => Support::Emitted,
-        (Rust, IoUring) | (Winsock, Blocking | Poll | Iocp) => Support::NotYet,
+        (C | Rust, Blocking | Poll | Epoll | IoUring) => Support::Emitted,
+        (Winsock, Blocking | Poll | Iocp) => Support::NotYet,
         (C | Rust, Iocp) | (Winsock, Epoll | IoUring) => Support::Impossible,
     }
 }

@@ -59,7 +59,8 @@ impl RustView {
         // Import exactly what this variant uses: an unused import is a warning, and generated
         // crates must pass clippy with -D warnings.
         let mut io = vec!["self", "Write"];
-        if tcp {
+        // io_uring reads through completions, not `Read`.
+        if tcp && plan.model != Model::IoUring {
             io.push("Read");
         }
         let net = if tcp {
@@ -67,7 +68,11 @@ impl RustView {
         } else {
             "IpAddr, SocketAddr, UdpSocket"
         };
-        let time = if tcp { "Duration, Instant" } else { "" };
+        let time = match (tcp, plan.model) {
+            (true, _) => "Duration, Instant",
+            (false, Model::IoUring) => "Duration", // the ring's wait takes a timeout
+            (false, _) => "",
+        };
         RustView {
             address_expr,
             socktype: if tcp {
@@ -112,6 +117,12 @@ struct PollRs<'a> {
 #[derive(Template)]
 #[template(path = "rust/epoll.rs", escape = "none")]
 struct EpollRs<'a> {
+    v: &'a RustView,
+}
+
+#[derive(Template)]
+#[template(path = "rust/io_uring.rs", escape = "none")]
+struct IoUringRs<'a> {
     v: &'a RustView,
 }
 
@@ -174,7 +185,8 @@ pub fn module(plan: &Plan) -> Result<syn::File, askama::Error> {
         Model::Blocking => BlockingRs { v: &view }.render()?,
         Model::Poll => PollRs { v: &view }.render()?,
         Model::Epoll => EpollRs { v: &view }.render()?,
-        Model::IoUring | Model::Iocp => {
+        Model::IoUring => IoUringRs { v: &view }.render()?,
+        Model::Iocp => {
             return Err(askama::Error::Custom(
                 format!("Rust has no {} template", plan.model).into(),
             ))

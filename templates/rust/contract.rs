@@ -152,6 +152,7 @@ impl Out {
         self.pending >= OUTPUT_BUFFER
     }
 
+{%- if v.model != "io_uring" %}
     /// Sends what the socket takes: Ok(true) when everything is sent, Ok(false) when full.
     fn send(&mut self, stream: &mut TcpStream) -> io::Result<bool> {
         while self.pending > 0 {
@@ -169,34 +170,55 @@ impl Out {
                 written.as_ref().map_or(-1, |n| *n as i64),
                 op_result(&written)
             );
-            let mut sent = match written {
+            match written {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => n,
+                Ok(n) => self.consume(n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) => return Err(e),
-            };
-            self.pending -= sent;
-            while let Some(first) = self.chunks.front() {
-                let queued = first.len() - self.head;
-                if sent < queued {
-                    self.head += sent;
-                    break;
-                }
-                sent -= queued;
-                self.head = 0;
-                let done = self.chunks.pop_front();
-                // One standard chunk is kept for reuse; the rest go back to the allocator.
-                if self.spare.is_none() {
-                    self.spare = done.filter(|chunk| chunk.capacity() == OUT_CHUNK).map(|mut chunk| {
-                        chunk.clear();
-                        chunk
-                    });
-                }
             }
         }
         Ok(true)
     }
+{%- endif %}
+
+    /// `sent` bytes of the queue left: whole chunks are dropped (one standard chunk is kept
+    /// for reuse), the first partly sent one only moves its start.
+    fn consume(&mut self, mut sent: usize) {
+        self.pending -= sent;
+        while let Some(first) = self.chunks.front() {
+            let queued = first.len() - self.head;
+            if sent < queued {
+                self.head += sent;
+                break;
+            }
+            sent -= queued;
+            self.head = 0;
+            let done = self.chunks.pop_front();
+            if self.spare.is_none() {
+                self.spare = done.filter(|chunk| chunk.capacity() == OUT_CHUNK).map(|mut chunk| {
+                    chunk.clear();
+                    chunk
+                });
+            }
+        }
+    }
+{%- if v.model == "io_uring" %}
+
+    /// Points `iov` at up to `OUT_IOV` chunks of queued output; returns how many. The bytes do
+    /// not move until `consume` drops them: writes only append within a chunk's capacity.
+    fn gather(&self, iov: &mut [libc::iovec; OUT_IOV]) -> usize {
+        let mut count = 0;
+        for (i, chunk) in self.chunks.iter().take(OUT_IOV).enumerate() {
+            let start = if i == 0 { self.head } else { 0 };
+            if chunk.len() > start {
+                iov[count] = libc::iovec { iov_base: chunk[start..].as_ptr() as *mut libc::c_void, iov_len: chunk.len() - start };
+                count += 1;
+            }
+        }
+        count
+    }
+{%- endif %}
 }
 
 impl io::Write for Out {

@@ -1,3 +1,4 @@
+{%- if v.model != "io_uring" %}
 
 /// What `Conn::service` leaves behind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -9,6 +10,7 @@ enum Status {
     /// Finished or failed: close it.
     Done,
 }
+{%- endif %}
 
 /// Receive calls per connection per wakeup, so one busy peer cannot starve the others.
 const CONN_BUDGET: usize = 16;
@@ -66,6 +68,16 @@ struct Conn<H: Handler> {
     /// On the loop's list of connections with work left.
     in_ready: bool,
 {%- endif %}
+{%- if v.model == "io_uring" %}
+    /// Requests in the ring for this connection. It is released only when none is left, since
+    /// the kernel may still write to its buffers or read its output queue until then.
+    recv_armed: bool,
+    recv_cancelling: bool,
+    /// At most one send at a time, so bytes never overtake each other.
+    send_inflight: bool,
+    cancels_inflight: u32,
+    send_io: Box<SendIo>,
+{%- endif %}
 }
 
 impl<H: Handler> Conn<H> {
@@ -97,6 +109,13 @@ impl<H: Handler> Conn<H> {
 {%- if v.model == "epoll" %}
             read_to_eagain: false,
             in_ready: false,
+{%- endif %}
+{%- if v.model == "io_uring" %}
+            recv_armed: false,
+            recv_cancelling: false,
+            send_inflight: false,
+            cancels_inflight: 0,
+            send_io: Box::default(),
 {%- endif %}
         }
     }
@@ -273,6 +292,103 @@ impl<H: Handler> Conn<H> {
         }
     }
 
+    /// The contract's steps that need no socket call: input held back while congested is
+    /// presented again once output drains below the low-water mark, `on_eof` is delivered once
+    /// the handler has taken what came before it, and a close whose output is all sent becomes
+    /// a lingering close (or ends at once). True when something happened.
+    fn settle<A: WorkerAccess<H::Worker>>(&mut self, access: &mut A, now: Instant) -> bool {
+        let mut progress = false;
+        if self.out.pending <= OUTPUT_BUFFER / 2 {
+            self.read_paused = false;
+            if self.input_held && self.control.phase == Phase::Open {
+                self.deliver(access, &[]); // the handler held input back while congested
+                progress = true;
+            }
+        }
+        if self.eof_pending && !self.input_held && self.control.phase == Phase::Open {
+            self.eof_pending = false;
+            self.call(access, |h, ctx| h.on_eof(ctx));
+            progress = true;
+        }
+        if self.control.phase == Phase::Closing && self.out.pending == 0 {
+            if self.read_closed {
+                self.control.phase = Phase::Done; // the peer already finished: nothing to linger for
+                return true;
+            }
+            op_log!("{PROGRAM}: op=shutdown fd={} how=write", self.stream.as_raw_fd());
+            if self.stream.shutdown(std::net::Shutdown::Write).is_err() || LINGER.is_zero() {
+                self.control.phase = Phase::Done;
+                return true;
+            }
+            self.control.phase = Phase::Linger;
+            self.out.closed = true;
+            self.linger_until = Some(now + LINGER);
+            progress = true;
+        }
+        progress
+    }
+
+    /// Asks a handler that wants to produce (`want_writable`) for more while output is below
+    /// the low-water mark, and stops reading above the high-water mark. True when it produced.
+    fn produce<A: WorkerAccess<H::Worker>>(&mut self, access: &mut A) -> bool {
+        let mut progress = false;
+        if self.control.phase == Phase::Open && self.control.want_writable && self.out.pending <= OUTPUT_BUFFER / 2 {
+            let before = self.out.pending;
+            self.call(access, |h, ctx| h.on_writable(ctx));
+            if self.out.pending == before {
+                self.control.want_writable = false; // nothing to say: wait until asked again
+            } else {
+                progress = true;
+            }
+        }
+        if self.out.congested() {
+            self.read_paused = true;
+        }
+        progress
+    }
+
+    /// Whether the connection takes input now: while open, unless paused by back-pressure or
+    /// waiting for the handler to take EOF; while closing, to read and drop what still comes.
+    fn wants_input(&self) -> bool {
+        !self.read_closed && (self.control.phase != Phase::Open || (!self.read_paused && !self.eof_pending))
+    }
+{%- if v.model == "io_uring" %}
+
+    /// Bytes a completion delivered. While open they go to the handler after what it kept
+    /// (or are kept, while it holds input back); while closing they are dropped.
+    fn receive<A: WorkerAccess<H::Worker>>(&mut self, access: &mut A, data: &[u8], now: Instant) {
+        self.last_active = now;
+        if self.control.phase != Phase::Open {
+            return;
+        }
+        if self.input.len() == self.in_start {
+            self.deliver(access, data);
+            return;
+        }
+        if self.input.try_reserve(data.len()).is_err() {
+            self.end(CloseReason::Error(libc::ENOMEM));
+            return;
+        }
+        self.input.extend_from_slice(data);
+        if !self.input_held {
+            self.deliver(access, &[]);
+        } else if self.input.len() - self.in_start > MAX_MESSAGE {
+            reject_input(&mut self.control);
+        }
+    }
+
+    /// The peer's FIN arrived.
+    fn read_eof(&mut self) {
+        self.read_closed = true;
+        self.control.read_closed = true;
+        match self.control.phase {
+            Phase::Open => self.eof_pending = true,
+            Phase::Linger => self.control.phase = Phase::Done, // it has everything
+            _ => {}
+        }
+    }
+{%- else %}
+
     /// Reads and drops input while closing, so the peer's writes cannot stall our last bytes.
     /// True when something happened.
     fn discard(&mut self, scratch: &mut [u8], now: Instant) -> bool {
@@ -315,31 +431,7 @@ impl<H: Handler> Conn<H> {
             if self.out.pending < before {
                 self.last_active = now;
             }
-            let mut progress = false;
-            if self.out.pending <= OUTPUT_BUFFER / 2 {
-                self.read_paused = false;
-                if self.input_held && self.control.phase == Phase::Open {
-                    self.deliver(access, &[]); // the handler held input back while congested
-                    progress = true;
-                }
-            }
-            if self.eof_pending && !self.input_held && self.control.phase == Phase::Open {
-                self.eof_pending = false;
-                self.call(access, |h, ctx| h.on_eof(ctx));
-                progress = true;
-            }
-            if self.control.phase == Phase::Closing && self.out.pending == 0 {
-                if self.read_closed {
-                    return Status::Done; // the peer already finished: nothing to linger for
-                }
-                op_log!("{PROGRAM}: op=shutdown fd={} how=write", self.stream.as_raw_fd());
-                if self.stream.shutdown(std::net::Shutdown::Write).is_err() || LINGER.is_zero() {
-                    return Status::Done;
-                }
-                self.control.phase = Phase::Linger;
-                self.out.closed = true;
-                self.linger_until = Some(now + LINGER);
-            }
+            let mut progress = self.settle(access, now);
             if self.control.phase == Phase::Done {
                 return Status::Done;
             }
@@ -347,22 +439,10 @@ impl<H: Handler> Conn<H> {
                 return Status::More;
             }
             round += 1;
-            if self.control.phase == Phase::Open && self.control.want_writable && self.out.pending <= OUTPUT_BUFFER / 2 {
-                let before = self.out.pending;
-                self.call(access, |h, ctx| h.on_writable(ctx));
-                if self.out.pending == before {
-                    self.control.want_writable = false; // nothing to say: wait until asked again
-                } else {
-                    progress = true;
-                }
-            }
-            if self.out.congested() {
-                self.read_paused = true;
-            }
-            let open = self.control.phase == Phase::Open;
-            if !can_read || self.read_closed || (open && (self.read_paused || self.eof_pending)) {
+            progress |= self.produce(access);
+            if !can_read || !self.wants_input() {
                 // nothing to read now
-            } else if !open {
+            } else if self.control.phase != Phase::Open {
                 if self.discard(scratch, now) {
                     progress = true;
                 } else {
@@ -428,13 +508,13 @@ impl<H: Handler> Conn<H> {
             }
         }
     }
-{%- if v.model != "epoll" %}
+{%- endif %}
+{%- if v.model == "poll" || v.model == "blocking" %}
 
     /// What this connection can use now: POLLOUT only while output waits.
     fn poll_events(&self) -> libc::c_short {
         let mut events = 0;
-        let open = self.control.phase == Phase::Open;
-        if !self.read_closed && (!open || (!self.read_paused && !self.eof_pending)) {
+        if self.wants_input() {
             events |= libc::POLLIN;
         }
         if self.out.pending > 0 {

@@ -41,25 +41,6 @@ struct Dgram<H: Handler> {
     panics: u64,
 }
 
-/// The sender's address as the kernel wrote it.
-fn socket_addr_from(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
-    match storage.ss_family as libc::c_int {
-        libc::AF_INET => {
-            // SAFETY: the kernel wrote a sockaddr_in, which fits in a sockaddr_storage.
-            let sin: &libc::sockaddr_in = unsafe { &*(storage as *const libc::sockaddr_storage).cast() };
-            let ip = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
-            Some(SocketAddr::new(ip.into(), u16::from_be(sin.sin_port)))
-        }
-        libc::AF_INET6 => {
-            // SAFETY: as above, for a sockaddr_in6.
-            let sin6: &libc::sockaddr_in6 = unsafe { &*(storage as *const libc::sockaddr_storage).cast() };
-            let ip = std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr);
-            Some(SocketAddr::V6(std::net::SocketAddrV6::new(ip, u16::from_be(sin6.sin6_port), sin6.sin6_flowinfo, sin6.sin6_scope_id)))
-        }
-        _ => None,
-    }
-}
-
 impl<H: Handler> Dgram<H> {
     fn open(socket: UdpSocket, index: usize) -> Dgram<H> {
         // SAFETY: an all-zero sockaddr_storage is a valid (unspecified) address.

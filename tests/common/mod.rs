@@ -8,7 +8,7 @@ use sockgen::proof;
 use sockgen::Plan;
 
 /// Every language and model the proofs hold to the rules for generated code.
-pub const TARGETS: [(&str, &str); 7] = [
+pub const TARGETS: [(&str, &str); 8] = [
     ("c", "blocking"),
     ("c", "poll"),
     ("c", "epoll"),
@@ -16,6 +16,7 @@ pub const TARGETS: [(&str, &str); 7] = [
     ("rust", "blocking"),
     ("rust", "poll"),
     ("rust", "epoll"),
+    ("rust", "io_uring"),
 ];
 
 pub fn root() -> PathBuf {
