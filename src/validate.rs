@@ -667,44 +667,55 @@ impl Validator {
         };
         let (message, hint) = match support(lang, model) {
             Support::Emitted => return,
+            // A language with nothing emitted yet: say so once, instead of offering models
+            // that would each fail the same way.
+            Support::NotYet if emitted_models(lang).is_empty() => (
+                format!("sockgen does not generate --lang {lang} yet"),
+                format!(
+                    "{} output ({}) is planned; for a server today use --lang c or --lang rust (Linux)",
+                    platform_name(lang),
+                    choices(platform_models(lang))
+                ),
+            ),
             Support::Impossible => (
                 format!(
                     "{} is not available for --lang {lang}: {}",
                     model,
                     impossible_reason(lang, model)
                 ),
-                {
-                    // Offer what sockgen emits today; for a language not emitted yet, what the
-                    // platform has.
-                    let emitted = emitted_models(lang);
-                    let offer = if emitted.is_empty() {
-                        platform_models(lang)
-                    } else {
-                        emitted
-                    };
+                if emitted_models(lang).is_empty() {
+                    format!(
+                        "{} output ({}) is planned, not generated yet; on Linux use --lang c or --lang rust with {model}",
+                        platform_name(lang),
+                        choices(platform_models(lang))
+                    )
+                } else {
                     format!(
                         "for --lang {lang} ({}) choose {}",
                         platform_name(lang),
-                        choices(offer)
+                        choices(emitted_models(lang))
                     )
                 },
             ),
-            Support::NotYet => {
-                let emitted = emitted_models(lang);
-                let hint = if emitted.is_empty() {
-                    "use --lang c (blocking, poll or epoll) until this language lands".to_string()
-                } else {
-                    format!("sockgen emits {} for --lang {lang} today", choices(emitted))
-                };
-                (
-                    format!("sockgen does not generate {model} for --lang {lang} yet"),
-                    hint,
-                )
-            }
+            Support::NotYet => (
+                format!("sockgen does not generate {model} for --lang {lang} yet"),
+                format!(
+                    "sockgen emits {} for --lang {lang} today",
+                    choices(emitted_models(lang))
+                ),
+            ),
         };
         let mut d = Diagnostic::error(message).with_hint(hint);
+        let about_language =
+            emitted_models(lang).is_empty() && support(lang, model) == Support::NotYet;
         // Point at the spec only when the spec, not a flag, chose the model or language.
-        if target.model.is_none() {
+        if about_language {
+            if let (None, Some(l)) = (target.lang, &spec.lang) {
+                d = d
+                    .with_span(l.span.clone())
+                    .with_label(format!("lang {lang}"));
+            }
+        } else if target.model.is_none() {
             if let Some(m) = &spec.model {
                 d = d
                     .with_span(m.span.clone())

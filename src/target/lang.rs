@@ -63,10 +63,7 @@ pub fn matrix_table() -> String {
         for &model in Model::ALL {
             let (status, note) = match support(lang, model) {
                 Support::Emitted => ("emitted", note(lang, model)),
-                Support::NotYet => (
-                    "not yet",
-                    "possible on this platform; sockgen does not generate it yet",
-                ),
+                Support::NotYet => ("not yet", not_yet_note(lang, model)),
                 Support::Impossible => ("n/a", impossible_reason(lang, model)),
             };
             out.push_str(&format!(
@@ -88,13 +85,29 @@ fn note(lang: Lang, model: Model) -> &'static str {
         (_, Model::Epoll) => {
             "tcp+udp; edge-triggered epoll, drained to EAGAIN, server.workers loops"
         }
+        (Lang::C, Model::IoUring) => {
+            "tcp+udp; multishot accept/receive, provided buffers, batched submission; liburing, Linux 6.0+"
+        }
+        (_, Model::IoUring) => {
+            "tcp+udp; multishot accept/receive, provided buffers, batched submission; io-uring crate, Linux 6.0+"
+        }
         _ => "",
+    }
+}
+
+/// Why a model the platform has is not generated, and what to use meanwhile.
+fn not_yet_note(lang: Lang, _model: Model) -> &'static str {
+    match lang {
+        Lang::Winsock => {
+            "a Windows API; sockgen does not generate Winsock C yet (use --lang c or rust on Linux)"
+        }
+        _ => "sockgen does not generate it yet",
     }
 }
 
 pub fn impossible_reason(lang: Lang, model: Model) -> &'static str {
     match (lang, model) {
-        (_, Model::Iocp) => "IOCP is Windows-only",
+        (_, Model::Iocp) => "IOCP is Windows-only (Winsock C: --lang winsock)",
         (_, Model::Epoll) => "epoll is Linux-only",
         (_, Model::IoUring) => "io_uring is Linux-only",
         _ => "",
