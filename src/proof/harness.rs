@@ -263,12 +263,21 @@ impl RunningServer {
 
     /// Resident memory in KiB (VmRSS of /proc/PID/status); 0 when it cannot be read.
     pub fn rss_kib(&self) -> u64 {
+        self.status_kib("VmRSS:")
+    }
+
+    /// The most resident memory the process ever had, in KiB (VmHWM); 0 when unreadable.
+    pub fn peak_rss_kib(&self) -> u64 {
+        self.status_kib("VmHWM:")
+    }
+
+    fn status_kib(&self, field: &str) -> u64 {
         self.pid()
             .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
             .and_then(|status| {
                 status
                     .lines()
-                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .find_map(|l| l.strip_prefix(field))
                     .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             })
             .unwrap_or(0)

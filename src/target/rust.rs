@@ -70,7 +70,7 @@ impl RustView {
         };
         let time = match (tcp, plan.model) {
             (true, _) => "Duration, Instant",
-            (false, Model::IoUring) => "Duration", // the ring's wait takes a timeout
+            (false, Model::IoUring) => "Duration, Instant", // the ring's waits take timeouts
             (false, _) => "",
         };
         RustView {

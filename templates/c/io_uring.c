@@ -388,6 +388,7 @@ static int loop_run(struct loop *lp)
         }
         now = now_ms();
         io_uring_for_each_cqe(&lp->ring.uring, head, cqe) {
+            ring_seen(&lp->ring, cqe);
             stop |= loop_complete(lp, cqe, now);
             seen++;
         }
@@ -430,8 +431,8 @@ static int loop_main(int listen_fd, unsigned index)
     }
     {{ v.name }}_on_worker_start(&lp.worker, index);
     status = loop_run(&lp);
-    /* on_close for every connection; the ring's teardown then ends their requests, after
-     * which the kernel no longer touches their memory. */
+    /* on_close for every connection; ring_close then cancels their requests and waits for
+     * them, after which the kernel no longer touches their memory. */
     while (lp.all != NULL) {
         Conn *c = lp.all;
         lp.all = c->next;
@@ -632,6 +633,7 @@ static int loop_main(int fd, unsigned index)
             break;
         }
         io_uring_for_each_cqe(&d.ring.uring, head, cqe) {
+            ring_seen(&d.ring, cqe);
             if (ring_tag_op(io_uring_cqe_get_data64(cqe)) == OP_STOP) {
                 stop = 1;
             } else {
@@ -650,7 +652,7 @@ static int loop_main(int fd, unsigned index)
     }
     {{ v.name }}_on_worker_stop(&d.worker);
 out:
-    ring_close(&d.ring); /* the kernel is done with the reply slots after this */
+    ring_close(&d.ring); /* cancels and waits: the kernel is done with the reply slots */
 out_memory:
     free(d.slots);
     free(d.overflow);

@@ -149,7 +149,7 @@ static int install_signal_handlers(void)
     return 0;
 }
 
-{%- if v.tcp %}
+{%- if v.tcp || v.model == "io_uring" %}
 
 static uint64_t now_ms(void)
 {
