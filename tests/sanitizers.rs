@@ -86,3 +86,40 @@ fn every_c_output_is_clean_under_the_static_analyzer() {
     .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The fault suite (`verify --faults`) against every C echo server, TCP and UDP, built with
+/// ASan + UBSan: a fault that makes the server touch freed memory, overflow a buffer or hit
+/// undefined behaviour aborts it, and the scenario fails. Resident memory is not checked here
+/// (ASan keeps freed blocks in quarantine).
+#[test]
+fn every_c_echo_server_survives_the_fault_suite_under_asan_and_ubsan() {
+    let plans: Vec<Plan> = c_plans()
+        .into_iter()
+        .filter(|p| {
+            p.handler == sockgen::plan::Handler::Echo
+                && (p.spec_file.ends_with("echo-tcp.yaml")
+                    || p.spec_file.ends_with("echo-udp.toml"))
+        })
+        .collect();
+    assert_eq!(plans.len(), 8, "four C models × TCP and UDP");
+    let failures: Vec<String> = in_root(|| {
+        proof::run_parallel(&plans, 2, |plan| {
+            let dir = tempfile::tempdir().unwrap();
+            let label = format!("{} --model {}", plan.spec_file, plan.model);
+            let binary = match compile(plan, dir.path(), ASAN_UBSAN_FLAGS) {
+                Ok(b) => b,
+                Err(e) => return Some(format!("{label}: {e}")),
+            };
+            let failed: Vec<String> = proof::faults::prove_faults_sanitized(plan, &binary)
+                .into_iter()
+                .filter(|c| !c.passed)
+                .map(|c| format!("{label}: {}: {}", c.name, c.detail))
+                .collect();
+            (!failed.is_empty()).then(|| failed.join("\n"))
+        })
+    })
+    .into_iter()
+    .flatten()
+    .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
