@@ -46,14 +46,7 @@ static int loop_watch_listener(struct loop *lp, int op)
 
 static void loop_close(struct loop *lp, Conn *c)
 {
-    if (c->prev != NULL) {
-        c->prev->next = c->next;
-    } else {
-        lp->all = c->next;
-    }
-    if (c->next != NULL) {
-        c->next->prev = c->prev;
-    }
+    conn_list_remove(&lp->all, c);
     lp->active--;
     timers_remove(&lp->timers, c);
     conn_release(c); /* close() also removes it from the epoll set */
@@ -141,11 +134,7 @@ static void loop_accept(struct loop *lp, uint64_t now)
             free(c);
             continue;
         }
-        c->next = lp->all;
-        if (lp->all != NULL) {
-            lp->all->prev = c;
-        }
-        lp->all = c;
+        conn_list_add(&lp->all, c);
         lp->active++;
         /* Registering reports the socket writable, so output from on_open goes out then. */
         conn_start(c);

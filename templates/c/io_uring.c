@@ -134,14 +134,7 @@ static void loop_manage_accept(struct loop *lp, uint64_t now)
  * request of it. */
 static void loop_close(struct loop *lp, Conn *c)
 {
-    if (c->prev != NULL) {
-        c->prev->next = c->next;
-    } else {
-        lp->all = c->next;
-    }
-    if (c->next != NULL) {
-        c->next->prev = c->prev;
-    }
+    conn_list_remove(&lp->all, c);
     lp->active--;
     conn_release(c);
     free(c);
@@ -181,11 +174,7 @@ static void loop_open(struct loop *lp, int fd, uint64_t now)
         close(fd);
         return;
     }
-    c->next = lp->all;
-    if (lp->all != NULL) {
-        lp->all->prev = c;
-    }
-    lp->all = c;
+    conn_list_add(&lp->all, c);
     lp->active++;
     conn_start(c);
     loop_advance(lp, c, now);

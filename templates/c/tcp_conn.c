@@ -322,6 +322,31 @@ static inline int {{ v.name }}_printf(Conn *c, const char *format, ...)
 }
 
 /* ---- the machinery ---- */
+{%- if v.model == "epoll" || v.model == "io_uring" %}
+
+/* The loop's list of open connections, walked at shutdown to close each one. */
+static void conn_list_add(Conn **all, Conn *c)
+{
+    c->prev = NULL;
+    c->next = *all;
+    if (*all != NULL) {
+        (*all)->prev = c;
+    }
+    *all = c;
+}
+
+static void conn_list_remove(Conn **all, Conn *c)
+{
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        *all = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+}
+{%- endif %}
 
 /* The earliest moment the loop must look at this connection again without socket events. */
 static uint64_t conn_deadline(const Conn *c)
