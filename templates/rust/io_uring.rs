@@ -23,6 +23,8 @@ const OP_SEND: u64 = 2;
 const OP_CANCEL: u64 = 3;
 const OP_ACCEPT: u64 = 4;
 const OP_STOP: u64 = 5;
+/// The cancel of the accept: its own completion says when the accept ended.
+const OP_ACCEPT_CANCEL: u64 = 6;
 const OP_BITS: u32 = 3;
 
 fn tag(slot: usize, op: u64) -> u64 {
@@ -283,7 +285,7 @@ impl<H: Handler> Loop<H> {
 
     fn cancel_accept(&mut self) -> io::Result<()> {
         if self.accept_armed && !self.accept_cancelling {
-            self.ring.push(opcode::AsyncCancel::new(tag(0, OP_ACCEPT)).build().user_data(tag(usize::MAX >> OP_BITS, OP_CANCEL)))?;
+            self.ring.push(opcode::AsyncCancel::new(tag(0, OP_ACCEPT)).build().user_data(tag(0, OP_ACCEPT_CANCEL)))?;
             self.accept_cancelling = true;
         }
         Ok(())
@@ -521,7 +523,7 @@ fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize, startu
             match op {
                 OP_STOP => break 'run,
                 OP_ACCEPT => lp.on_accept(result, flags, now)?,
-                OP_CANCEL if slot == usize::MAX >> OP_BITS => {} // the accept's: its own completion says when it ended
+                OP_ACCEPT_CANCEL => {}
                 _ => lp.complete(slot, op, result, flags, now)?,
             }
         }
