@@ -360,7 +360,7 @@ fn warn(plan: &crate::plan::Plan) {
     }
 }
 
-/// Warnings for commands that read a spec for several targets: said once, not per target.
+/// Warnings for `verify`, which reads the spec again for each target: said once, here.
 fn warn_about_spec(spec: &std::path::Path) {
     if let Ok(plan) = crate::plan_file(spec, Target::default()) {
         warn(&plan);
@@ -660,7 +660,10 @@ fn bench(args: BenchArgs) -> ExitCode {
     };
     let plans = match crate::proof::select_plans(&args.spec, args.only.lang, args.only.model) {
         Ok(plans) => {
-            warn_about_spec(&args.spec);
+            // Warnings are about the spec, the same in every plan: said once.
+            if let Some(plan) = plans.first() {
+                warn(plan);
+            }
             plans
         }
         Err(e) => return fail(&e),
