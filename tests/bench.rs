@@ -130,18 +130,7 @@ fn bench_rejects_what_it_cannot_measure() {
 /// peer's readiness is a probe datagram, not a connection.
 #[test]
 fn bench_drives_udp_echo_servers_and_a_udp_peer() {
-    let dir = tempfile::tempdir().unwrap();
-    let source = sockgen::SourceFile::from_text(
-        "udp_peer.yaml",
-        "name: udp_peer\nprotocol: udp\n",
-        sockgen::source::Format::Yaml,
-    );
-    let target = sockgen::Target {
-        lang: Some("c".parse().unwrap()),
-        model: Some("poll".parse().unwrap()),
-    };
-    let plan = sockgen::plan_source(&source, target).unwrap();
-    let peer = sockgen::proof::build(&plan, dir.path()).unwrap();
+    let (_peer_dir, peer, _) = build("name: udp_peer\nprotocol: udp\n", "c", "poll");
     let out = Command::new(env!("CARGO_BIN_EXE_sockgen"))
         .current_dir(root())
         .args([

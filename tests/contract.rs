@@ -10,10 +10,8 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::TARGETS;
+use common::{plan_for, TARGETS};
 use sockgen::proof::{self, RunningServer};
-use sockgen::source::{Format, SourceFile};
-use sockgen::Target;
 
 /// Small buffers so back-pressure shows at test sizes; a short idle timeout and linger.
 const PROBE_SPEC: &str = "\
@@ -52,12 +50,7 @@ fn build_project_with(
     group: &str,
     c_flags: &[&str],
 ) -> PathBuf {
-    let source = SourceFile::from_text("probe.yaml", spec, Format::Yaml);
-    let target = Target {
-        lang: Some(lang.parse().unwrap()),
-        model: Some(model.parse().unwrap()),
-    };
-    let plan = sockgen::plan_source(&source, target).unwrap_or_else(|e| panic!("{e}"));
+    let plan = plan_for(spec, lang, model);
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(group)
         .join(format!("{lang}-{model}"));

@@ -4,24 +4,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use sockgen::proof::{self, RunningServer};
-use sockgen::source::Format;
-use sockgen::{SourceFile, Target};
-
-fn build(lang: &str, spec_yaml: &str, dir: &Path) -> PathBuf {
-    let source = SourceFile::from_text("uring.yaml", spec_yaml, Format::Yaml);
-    let target = Target {
-        lang: Some(lang.parse().unwrap()),
-        model: Some("io_uring".parse().unwrap()),
-    };
-    let plan = sockgen::plan_source(&source, target).unwrap_or_else(|e| panic!("{e}"));
-    proof::build(&plan, dir).unwrap_or_else(|(stage, e)| panic!("{stage}: {e}"))
-}
+use sockgen::proof::RunningServer;
 
 /// Runs a program with io_uring_setup failing with `errno`, as a container's seccomp profile
 /// (EPERM) or a kernel without io_uring (ENOSYS) makes it fail.
@@ -66,16 +53,14 @@ fn refused_io_uring_is_one_clear_line_and_a_non_zero_exit() {
         ("rust", "tcp", "uring_tcp"),
         ("rust", "udp", "uring_udp"),
     ] {
-        let sub = dir.path().join(format!("{lang}-{protocol}"));
-        std::fs::create_dir(&sub).unwrap();
-        let server = build(
-            lang,
+        let (_server_dir, server, _) = build(
             // max_connections keeps the descriptor limit from adding a line of its own.
             &format!(
                 "name: {name}\nprotocol: {protocol}\nsocket: {{ reuseport: true }}\nserver: {{ workers: 2{} }}\n",
                 if protocol == "tcp" { ", max_connections: 1000" } else { "" }
             ),
-            &sub,
+            lang,
+            "io_uring",
         );
         for (errno, cause) in [
             (libc::EPERM, "io_uring is refused here"),
@@ -126,11 +111,10 @@ fn exhausted_provided_buffers_lose_nothing() {
 
 fn exhaust_provided_buffers(lang: &str) {
     use std::io::{Read, Write};
-    let dir = tempfile::tempdir().unwrap();
-    let server = build(
-        lang,
+    let (_dir, server, _) = build(
         "name: scarce\nio: { buffer_size: 1048576, output_buffer: 4194304 }\nserver: { max_connections: 1000 }\nlog: ops\n",
-        dir.path(),
+        lang,
+        "io_uring",
     );
     let running = RunningServer::start(&server, &["-p", "0"], Duration::from_secs(10)).unwrap();
     let pid = running.pid().unwrap() as i32;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use sockgen::proof::{self, load, ProofOptions, RunningServer};
 use sockgen::source::Format;
-use sockgen::{Plan, SourceFile, Target};
+use sockgen::{SourceFile, Target};
 
 /// `sockgen verify` for every example spec: the suite and the command share one harness.
 #[test]
@@ -40,19 +40,6 @@ fn verify_every_spec_in_every_emitted_combination() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-/// Builds a server from spec text for the focused tests below.
-fn build(spec_yaml: &str, lang: &str, model: &str) -> (tempfile::TempDir, PathBuf, Plan) {
-    let source = SourceFile::from_text("test.yaml", spec_yaml, Format::Yaml);
-    let target = Target {
-        lang: Some(lang.parse().unwrap()),
-        model: Some(model.parse().unwrap()),
-    };
-    let plan = sockgen::plan_source(&source, target).unwrap_or_else(|e| panic!("{e}"));
-    let dir = tempfile::tempdir().unwrap();
-    let bin = proof::build(&plan, dir.path()).unwrap_or_else(|(stage, e)| panic!("{stage}: {e}"));
-    (dir, bin, plan)
 }
 
 /// Builds the spec for every target, two at a time; yields (label, dir to keep, binary).

@@ -162,3 +162,23 @@ pub fn corrupt_echo(code: &str, name: &str) -> String {
     assert_ne!(patched, code, "the corrupting patch did not apply");
     patched
 }
+
+/// The Plan of spec text for (lang, model); panics with the diagnostics if it is invalid.
+pub fn plan_for(spec_yaml: &str, lang: &str, model: &str) -> Plan {
+    use sockgen::source::{Format, SourceFile};
+    let source = SourceFile::from_text("test.yaml", spec_yaml, Format::Yaml);
+    let target = sockgen::Target {
+        lang: Some(lang.parse().unwrap()),
+        model: Some(model.parse().unwrap()),
+    };
+    sockgen::plan_source(&source, target).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Builds a server from spec text for (lang, model) into a fresh directory: the directory
+/// (keep it while the program runs), the program and its Plan.
+pub fn build(spec_yaml: &str, lang: &str, model: &str) -> (tempfile::TempDir, PathBuf, Plan) {
+    let plan = plan_for(spec_yaml, lang, model);
+    let dir = tempfile::tempdir().unwrap();
+    let bin = proof::build(&plan, dir.path()).unwrap_or_else(|(stage, e)| panic!("{stage}: {e}"));
+    (dir, bin, plan)
+}
