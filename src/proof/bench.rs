@@ -314,12 +314,105 @@ impl Conn {
     }
 }
 
-struct Window {
-    measuring: bool,
+/// What a run counts: messages completed in the measured window and their latencies, errors
+/// (and, for UDP, losses) during it.
+pub(super) struct Tally {
+    pub(super) measuring: bool,
     messages: u64,
-    bytes: u64,
-    errors: u64,
+    pub(super) errors: u64,
+    pub(super) losses: u64,
     histogram: Histogram<u64>,
+}
+
+impl Tally {
+    pub(super) fn new() -> Result<Tally, String> {
+        Ok(Tally {
+            measuring: false,
+            messages: 0,
+            errors: 0,
+            losses: 0,
+            histogram: Histogram::new_with_bounds(1, 60_000_000, 3).map_err(|e| e.to_string())?,
+        })
+    }
+
+    /// A message sent at `sent_at` came back whole; counted if the window is open.
+    pub(super) fn completed(&mut self, sent_at: Instant) {
+        if self.measuring {
+            self.messages += 1;
+            let _ = self
+                .histogram
+                .record(sent_at.elapsed().as_micros().max(1) as u64);
+        }
+    }
+
+    fn result(&self, case: Case, secs: f64) -> CaseResult {
+        let h = &self.histogram;
+        CaseResult {
+            server: String::new(),
+            case,
+            messages: self.messages,
+            msgs_per_s: self.messages as f64 / secs,
+            mb_per_s: (self.messages * case.size as u64) as f64 / secs / 1e6,
+            p50_us: h.value_at_quantile(0.50) as f64,
+            p99_us: h.value_at_quantile(0.99) as f64,
+            p999_us: h.value_at_quantile(0.999) as f64,
+            errors: self.errors,
+            losses: self.losses,
+            server_cpu_ns_per_msg: None,
+        }
+    }
+}
+
+/// A run's time: `warmup`, then the measured window of `duration`. `on_window` is told when the
+/// window opens (true) and closes (false), to sample the server's CPU.
+pub(super) struct Clock<F: FnMut(bool)> {
+    warm_end: Instant,
+    end: Instant,
+    window_start: Instant,
+    duration: Duration,
+    on_window: F,
+}
+
+impl<F: FnMut(bool)> Clock<F> {
+    pub(super) fn start(config: &BenchConfig, on_window: F) -> Clock<F> {
+        let warm_end = Instant::now() + config.warmup;
+        Clock {
+            warm_end,
+            end: warm_end + config.duration,
+            window_start: warm_end,
+            duration: config.duration,
+            on_window,
+        }
+    }
+
+    /// Opens the window once warm-up is over. The next moment the loop must look up from
+    /// waiting, or None when the run is over.
+    pub(super) fn tick(&mut self, tally: &mut Tally) -> Option<Instant> {
+        let now = Instant::now();
+        if !tally.measuring && now >= self.warm_end {
+            tally.measuring = true;
+            self.window_start = now;
+            (self.on_window)(true);
+        }
+        if now >= self.end {
+            return None;
+        }
+        Some(if tally.measuring {
+            self.end
+        } else {
+            self.warm_end
+        })
+    }
+
+    /// Closes the window and makes the run's result.
+    pub(super) fn finish(mut self, tally: &Tally, case: Case) -> CaseResult {
+        let elapsed = self
+            .window_start
+            .elapsed()
+            .min(self.duration + Duration::from_millis(50));
+        (self.on_window)(false);
+        tally.result(case, elapsed.as_secs_f64().max(1e-9))
+    }
 }
 
 /// Drives `case` against `addr` for warm-up + duration; `on_window` is called when the
@@ -328,7 +421,7 @@ pub fn run_case(
     addr: SocketAddr,
     case: Case,
     config: &BenchConfig,
-    mut on_window: impl FnMut(bool),
+    on_window: impl FnMut(bool),
 ) -> Result<CaseResult, String> {
     let mut poll = Poll::new().map_err(|e| e.to_string())?;
     let mut conns = Vec::with_capacity(case.connections);
@@ -360,14 +453,7 @@ pub fn run_case(
             dead: false,
         });
     }
-    let histogram = Histogram::new_with_bounds(1, 60_000_000, 3).map_err(|e| e.to_string())?;
-    let mut window = Window {
-        measuring: false,
-        messages: 0,
-        bytes: 0,
-        errors: 0,
-        histogram,
-    };
+    let mut tally = Tally::new()?;
     let started = Instant::now();
     for c in conns.iter_mut() {
         for _ in 0..case.pipeline {
@@ -375,63 +461,36 @@ pub fn run_case(
         }
         if let Err(_e) = c.flush() {
             c.dead = true;
-            window.errors += 1;
+            tally.errors += 1;
         }
     }
-    let warm_end = started + config.warmup;
-    let end = warm_end + config.duration;
-    let mut window_start = warm_end;
+    let mut clock = Clock::start(config, on_window);
     let mut events = Events::with_capacity(1024);
     let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let now = Instant::now();
-        if !window.measuring && now >= warm_end {
-            window.measuring = true;
-            window_start = now;
-            on_window(true);
-        }
-        if now >= end {
-            break;
-        }
-        let deadline = if window.measuring { end } else { warm_end };
-        poll.poll(&mut events, Some(deadline.saturating_duration_since(now)))
-            .map_err(|e| e.to_string())?;
+    while let Some(deadline) = clock.tick(&mut tally) {
+        poll.poll(
+            &mut events,
+            Some(deadline.saturating_duration_since(Instant::now())),
+        )
+        .map_err(|e| e.to_string())?;
         for event in events.iter() {
             let c = &mut conns[event.token().0];
             if c.dead {
                 continue;
             }
-            if let Err(()) = service(c, &mut buf, case, &mut window) {
+            if let Err(()) = service(c, &mut buf, case, &mut tally) {
                 c.dead = true;
-                window.errors += 1;
+                tally.errors += 1;
                 let _ = poll.registry().deregister(&mut c.stream);
             }
         }
     }
-    let elapsed = window_start
-        .elapsed()
-        .min(config.duration + Duration::from_millis(50));
-    on_window(false);
-    let secs = elapsed.as_secs_f64().max(1e-9);
-    let h = &window.histogram;
-    Ok(CaseResult {
-        server: String::new(),
-        case,
-        messages: window.messages,
-        msgs_per_s: window.messages as f64 / secs,
-        mb_per_s: window.bytes as f64 / secs / 1e6,
-        p50_us: h.value_at_quantile(0.50) as f64,
-        p99_us: h.value_at_quantile(0.99) as f64,
-        p999_us: h.value_at_quantile(0.999) as f64,
-        errors: window.errors,
-        losses: 0,
-        server_cpu_ns_per_msg: None,
-    })
+    Ok(clock.finish(&tally, case))
 }
 
 /// Reads what arrived, checks it against what was sent, completes messages and sends the
 /// next ones (closed loop), then writes what the socket takes.
-fn service(c: &mut Conn, buf: &mut [u8], case: Case, window: &mut Window) -> Result<(), ()> {
+fn service(c: &mut Conn, buf: &mut [u8], case: Case, tally: &mut Tally) -> Result<(), ()> {
     loop {
         match c.stream.read(buf) {
             Ok(0) => return Err(()),
@@ -449,13 +508,7 @@ fn service(c: &mut Conn, buf: &mut [u8], case: Case, window: &mut Window) -> Res
                     .is_some_and(|&(_, end)| end <= c.received_total)
                 {
                     let (sent_at, _) = c.inflight.pop_front().unwrap_or((now, 0));
-                    if window.measuring {
-                        window.messages += 1;
-                        window.bytes += case.size as u64;
-                        let _ = window
-                            .histogram
-                            .record((now - sent_at).as_micros().max(1) as u64);
-                    }
+                    tally.completed(sent_at);
                     c.queue_message(case.size, now);
                 }
                 if c.expected_off >= 64 * 1024 && c.expected_off * 2 >= c.expected.len() {

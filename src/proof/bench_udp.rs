@@ -9,10 +9,9 @@ use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use hdrhistogram::Histogram;
 use mio::{Events, Interest, Poll, Token};
 
-use super::bench::{BenchConfig, Case, CaseResult};
+use super::bench::{BenchConfig, Case, CaseResult, Clock, Tally};
 
 /// How long an echo may take before its datagram counts as lost.
 const LOSS_TIMEOUT: Duration = Duration::from_millis(200);
@@ -32,14 +31,6 @@ struct Socket {
     next_seq: u64,
     /// Datagrams the socket had no room for; sent as soon as it has.
     owed: usize,
-}
-
-struct Tally {
-    measuring: bool,
-    messages: u64,
-    errors: u64,
-    losses: u64,
-    histogram: Histogram<u64>,
 }
 
 impl Socket {
@@ -70,7 +61,7 @@ pub fn run_udp_case(
     addr: SocketAddr,
     case: Case,
     config: &BenchConfig,
-    mut on_window: impl FnMut(bool),
+    on_window: impl FnMut(bool),
 ) -> Result<CaseResult, String> {
     if case.size < 8 {
         return Err(
@@ -96,35 +87,18 @@ pub fn run_udp_case(
             owed: case.pipeline,
         });
     }
-    let mut tally = Tally {
-        measuring: false,
-        messages: 0,
-        errors: 0,
-        losses: 0,
-        histogram: Histogram::new_with_bounds(1, 60_000_000, 3).map_err(|e| e.to_string())?,
-    };
+    let mut tally = Tally::new()?;
     let mut scratch = Vec::with_capacity(case.size);
     for s in sockets.iter_mut() {
         s.send_owed(case.size, &mut scratch, &mut tally);
     }
-    let started = Instant::now();
-    let warm_end = started + config.warmup;
-    let end = warm_end + config.duration;
-    let mut window_start = warm_end;
-    let mut last_loss_check = started;
+    let mut clock = Clock::start(config, on_window);
+    let mut last_loss_check = Instant::now();
     let mut events = Events::with_capacity(1024);
     let mut buf = vec![0u8; 65536];
-    loop {
+    while let Some(deadline) = clock.tick(&mut tally) {
         let now = Instant::now();
-        if !tally.measuring && now >= warm_end {
-            tally.measuring = true;
-            window_start = now;
-            on_window(true);
-        }
-        if now >= end {
-            break;
-        }
-        let deadline = (if tally.measuring { end } else { warm_end }).min(now + LOSS_TIMEOUT / 4);
+        let deadline = deadline.min(now + LOSS_TIMEOUT / 4);
         poll.poll(&mut events, Some(deadline.saturating_duration_since(now)))
             .map_err(|e| e.to_string())?;
         for event in events.iter() {
@@ -151,25 +125,7 @@ pub fn run_udp_case(
             }
         }
     }
-    let elapsed = window_start
-        .elapsed()
-        .min(config.duration + Duration::from_millis(50));
-    on_window(false);
-    let secs = elapsed.as_secs_f64().max(1e-9);
-    let h = &tally.histogram;
-    Ok(CaseResult {
-        server: String::new(),
-        case,
-        messages: tally.messages,
-        msgs_per_s: tally.messages as f64 / secs,
-        mb_per_s: (tally.messages * case.size as u64) as f64 / secs / 1e6,
-        p50_us: h.value_at_quantile(0.50) as f64,
-        p99_us: h.value_at_quantile(0.99) as f64,
-        p999_us: h.value_at_quantile(0.999) as f64,
-        errors: tally.errors,
-        losses: tally.losses,
-        server_cpu_ns_per_msg: None,
-    })
+    Ok(clock.finish(&tally, case))
 }
 
 /// Reads every echo waiting on `s`: each must be a datagram this socket has in flight, whole
@@ -201,12 +157,7 @@ fn receive(s: &mut Socket, buf: &mut [u8], case: Case, scratch: &mut Vec<u8>, ta
             tally.errors += 1; // the right number, the wrong bytes: not an echo
             continue;
         }
-        if tally.measuring {
-            tally.messages += 1;
-            let _ = tally
-                .histogram
-                .record(sent_at.elapsed().as_micros().max(1) as u64);
-        }
+        tally.completed(sent_at);
     }
 }
 
