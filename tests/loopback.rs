@@ -252,6 +252,16 @@ fn abrupt_peers_do_not_hurt_the_server() {
     }
 }
 
+/// After a fault has passed: the server echoes `payloads` byte-exact again, stops with status 0,
+/// and logged `logged` on the way.
+fn serves_again_and_logged(server: RunningServer, payloads: &[usize], model: &str, logged: &str) {
+    let recovered = load::tcp_echo(server.addr, payloads, 3);
+    let stop = server.stop(Duration::from_secs(10));
+    recovered.unwrap_or_else(|e| panic!("{model}: after the fault: {e}\nstderr: {}", stop.stderr));
+    stop.check().unwrap_or_else(|e| panic!("{model}: {e}"));
+    assert!(stop.stderr.contains(logged), "{model}: {}", stop.stderr);
+}
+
 /// Out of descriptors, the server sheds new peers instead of spinning on a readable listener,
 /// keeps serving the ones it has, and accepts again once descriptors free up.
 #[test]
@@ -285,15 +295,7 @@ fn emfile_on_accept_sheds_peers_without_spinning() {
         assert_eq!(&buf, b"still here", "{model}");
         held.clear();
         std::thread::sleep(Duration::from_millis(200));
-        load::tcp_echo(server.addr, &[64 * 1024; 4], 3)
-            .unwrap_or_else(|e| panic!("{model}: after recovery: {e}"));
-        let stop = server.stop(Duration::from_secs(5));
-        stop.check().unwrap();
-        assert!(
-            stop.stderr.contains("out of file descriptors"),
-            "{model}: {}",
-            stop.stderr
-        );
+        serves_again_and_logged(server, &[64 * 1024; 4], &model, "out of file descriptors");
     }
 }
 
@@ -592,16 +594,7 @@ fn emfile_with_several_workers_does_not_spin() {
         );
         held.clear();
         std::thread::sleep(Duration::from_millis(300));
-        let recovered = load::tcp_echo(server.addr, &[64 * 1024; 4], 3);
-        let stop = server.stop(Duration::from_secs(5));
-        recovered
-            .unwrap_or_else(|e| panic!("{model}: after recovery: {e}\nstderr: {}", stop.stderr));
-        stop.check().unwrap_or_else(|e| panic!("{model}: {e}"));
-        assert!(
-            stop.stderr.contains("out of file descriptors"),
-            "{model}: {}",
-            stop.stderr
-        );
+        serves_again_and_logged(server, &[64 * 1024; 4], &model, "out of file descriptors");
     }
 }
 
@@ -632,15 +625,11 @@ fn blocking_servers_shed_connections_under_memory_pressure() {
         std::thread::sleep(Duration::from_millis(500));
         held.clear();
         std::thread::sleep(Duration::from_millis(500));
-        let recovered = load::tcp_echo(server.addr, &[4096; 4], 5);
-        let stop = server.stop(Duration::from_secs(10));
-        recovered
-            .unwrap_or_else(|e| panic!("{model}: after the load: {e}\nstderr: {}", stop.stderr));
-        stop.check().unwrap_or_else(|e| panic!("{model}: {e}"));
-        assert!(
-            stop.stderr.contains("cannot start a connection thread"),
-            "{model}: {}",
-            stop.stderr
+        serves_again_and_logged(
+            server,
+            &[4096; 4],
+            &model,
+            "cannot start a connection thread",
         );
     }
 }
