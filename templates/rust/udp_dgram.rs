@@ -24,21 +24,34 @@ struct Dgram<H: Handler> {
     /// `DGRAM_BATCH` receive buffers, each one byte longer than `BUFFER_SIZE`: a datagram
     /// that fills one was longer than the buffer, and is dropped rather than handled cut short.
     inbox: Vec<u8>,
-    senders: Vec<libc::sockaddr_storage>,
-    received_lens: Vec<usize>,
-    sender_lens: Vec<libc::socklen_t>,
-    /// Replies queued: `replies[sent..queued]` wait for room.
-    replies: Vec<Reply>,
-    reply_peers: Vec<libc::sockaddr_storage>,
-    reply_peer_lens: Vec<libc::socklen_t>,
+    /// Who sent each datagram of the last batch, and how long it was.
+    batch: Vec<Received>,
+    /// Replies queued: `outbox[sent..queued]` wait for room.
+    outbox: Vec<Outgoing>,
     queued: usize,
     sent: usize,
     index: usize,
-    received: u64,
+    /// Datagrams handed to the handler so far: the next one's id.
+    handled: u64,
     truncated: u64,
     send_errors: u64,
     recv_errors: u64,
     panics: u64,
+}
+
+/// A datagram of the last batch: its sender and its length.
+#[derive(Clone, Copy)]
+struct Received {
+    sender: libc::sockaddr_storage,
+    sender_len: libc::socklen_t,
+    len: usize,
+}
+
+/// A reply and the address it goes to.
+struct Outgoing {
+    reply: Reply,
+    peer: libc::sockaddr_storage,
+    peer_len: libc::socklen_t,
 }
 
 impl<H: Handler> Dgram<H> {
@@ -49,16 +62,14 @@ impl<H: Handler> Dgram<H> {
             socket,
             handler: H::default(),
             inbox: vec![0; DGRAM_BATCH * (BUFFER_SIZE + 1)],
-            senders: vec![empty; DGRAM_BATCH],
-            received_lens: vec![0; DGRAM_BATCH],
-            sender_lens: vec![0; DGRAM_BATCH],
-            replies: (0..DGRAM_BATCH).map(|_| Reply { buf: Vec::with_capacity(OUTPUT_BUFFER), has_reply: false }).collect(),
-            reply_peers: vec![empty; DGRAM_BATCH],
-            reply_peer_lens: vec![0; DGRAM_BATCH],
+            batch: vec![Received { sender: empty, sender_len: 0, len: 0 }; DGRAM_BATCH],
+            outbox: (0..DGRAM_BATCH)
+                .map(|_| Outgoing { reply: Reply { buf: Vec::with_capacity(OUTPUT_BUFFER), has_reply: false }, peer: empty, peer_len: 0 })
+                .collect(),
             queued: 0,
             sent: 0,
             index,
-            received: 0,
+            handled: 0,
             truncated: 0,
             send_errors: 0,
             recv_errors: 0,
@@ -78,11 +89,10 @@ impl<H: Handler> Dgram<H> {
             let mut iov: [libc::iovec; DGRAM_BATCH] = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; DGRAM_BATCH];
             // SAFETY: an all-zero mmsghdr is valid; the pointers set below outlive the call.
             let mut msgs: [libc::mmsghdr; DGRAM_BATCH] = unsafe { std::mem::zeroed() };
-            for i in 0..pending {
-                let slot = self.sent + i;
-                iov[i] = libc::iovec { iov_base: self.replies[slot].buf.as_mut_ptr().cast(), iov_len: self.replies[slot].buf.len() };
-                msgs[i].msg_hdr.msg_name = (&mut self.reply_peers[slot] as *mut libc::sockaddr_storage).cast();
-                msgs[i].msg_hdr.msg_namelen = self.reply_peer_lens[slot];
+            for (i, out) in self.outbox[self.sent..self.queued].iter_mut().enumerate() {
+                iov[i] = libc::iovec { iov_base: out.reply.buf.as_mut_ptr().cast(), iov_len: out.reply.buf.len() };
+                msgs[i].msg_hdr.msg_name = (&mut out.peer as *mut libc::sockaddr_storage).cast();
+                msgs[i].msg_hdr.msg_namelen = out.peer_len;
                 msgs[i].msg_hdr.msg_iov = &mut iov[i];
                 msgs[i].msg_hdr.msg_iovlen = 1;
             }
@@ -111,9 +121,9 @@ impl<H: Handler> Dgram<H> {
         let mut iov: [libc::iovec; DGRAM_BATCH] = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; DGRAM_BATCH];
         // SAFETY: an all-zero mmsghdr is valid; the pointers set below outlive the call.
         let mut msgs: [libc::mmsghdr; DGRAM_BATCH] = unsafe { std::mem::zeroed() };
-        for (i, buffer) in self.inbox.chunks_mut(BUFFER_SIZE + 1).enumerate() {
+        for (i, (buffer, received)) in self.inbox.chunks_mut(BUFFER_SIZE + 1).zip(self.batch.iter_mut()).enumerate() {
             iov[i] = libc::iovec { iov_base: buffer.as_mut_ptr().cast(), iov_len: buffer.len() };
-            msgs[i].msg_hdr.msg_name = (&mut self.senders[i] as *mut libc::sockaddr_storage).cast();
+            msgs[i].msg_hdr.msg_name = (&mut received.sender as *mut libc::sockaddr_storage).cast();
             msgs[i].msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             msgs[i].msg_hdr.msg_iov = &mut iov[i];
             msgs[i].msg_hdr.msg_iovlen = 1;
@@ -125,35 +135,34 @@ impl<H: Handler> Dgram<H> {
         let result = if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) };
         op_log!("{PROGRAM}: op=recvmmsg fd={} datagrams={} result={}", self.socket.as_raw_fd(), n, op_result(&result));
         let n = result?;
-        for (i, msg) in msgs[..n].iter().enumerate() {
-            self.received_lens[i] = msg.msg_len as usize;
-            self.sender_lens[i] = msg.msg_hdr.msg_namelen;
+        for (received, msg) in self.batch.iter_mut().zip(&msgs[..n]) {
+            received.len = msg.msg_len as usize;
+            received.sender_len = msg.msg_hdr.msg_namelen;
         }
         Ok(n)
     }
 
     /// Hands datagram `i` of the last batch to the handler; queues the reply it built.
     fn answer(&mut self, i: usize) {
-        let n = self.received_lens[i];
-        if n > BUFFER_SIZE {
+        let received = self.batch[i];
+        if received.len > BUFFER_SIZE {
             log_occurrence("datagram longer than io.buffer_size dropped", &mut self.truncated);
             return;
         }
-        let Some(peer) = socket_addr_from(&self.senders[i]) else { return };
-        let slot = self.queued;
-        let reply = &mut self.replies[slot];
-        reply.clear();
-        self.received += 1;
-        let info = DatagramInfo { id: self.received, worker: self.index, peer };
-        let mut ctx = Ctx { out: reply, info };
+        let Some(peer) = socket_addr_from(&received.sender) else { return };
+        let out = &mut self.outbox[self.queued];
+        out.reply.clear();
+        self.handled += 1;
+        let info = DatagramInfo { id: self.handled, worker: self.index, peer };
+        let mut ctx = Ctx { out: &mut out.reply, info };
         let start = i * (BUFFER_SIZE + 1);
-        let (handler, msg) = (&mut self.handler, &self.inbox[start..start + n]);
-        let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.on_message(msg, &mut ctx)));
-        if handled.is_err() {
+        let (handler, msg) = (&mut self.handler, &self.inbox[start..start + received.len]);
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.on_message(msg, &mut ctx)));
+        if outcome.is_err() {
             log_occurrence("a handler panicked; its datagram got no reply", &mut self.panics);
-        } else if self.replies[slot].has_reply {
-            self.reply_peers[slot] = self.senders[i];
-            self.reply_peer_lens[slot] = self.sender_lens[i];
+        } else if out.reply.has_reply {
+            out.peer = received.sender;
+            out.peer_len = received.sender_len;
             self.queued += 1;
         }
     }
