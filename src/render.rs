@@ -59,12 +59,9 @@ impl std::error::Error for RenderError {}
 
 pub fn render(plan: &Plan, layout: Layout) -> Result<Vec<GeneratedFile>, RenderError> {
     match plan.lang {
-        Lang::C => target::c::render(plan, layout).map_err(RenderError::Template),
+        // Winsock C shares the C templates' handler contract and connection core.
+        Lang::C | Lang::Winsock => target::c::render(plan, layout).map_err(RenderError::Template),
         Lang::Rust => target::rust::render(plan, layout).map_err(RenderError::Template),
-        // validate() rejects languages without a renderer, so a Plan never names one.
-        other => Err(RenderError::Template(askama::Error::Custom(
-            format!("no renderer for --lang {other}").into(),
-        ))),
     }
 }
 

@@ -378,7 +378,23 @@ impl Validator {
 
         let reuseport = socket.and_then(|s| get(&s.reuseport)).unwrap_or(false);
         let workers = server.and_then(|s| s.workers.clone());
-        self.socket_sharing_warnings(socket, protocol, workers.as_ref().map_or(1, |w| w.value));
+        let windows = lang == Lang::Winsock;
+        if windows {
+            // Winsock workers share one socket, and the server binds it exclusively.
+            if let Some(r) = socket
+                .and_then(|s| s.reuseport.as_ref())
+                .filter(|r| r.value)
+            {
+                self.error(
+                    Diagnostic::error("Windows has no SO_REUSEPORT")
+                        .with_span(r.span.clone())
+                        .with_label("--lang winsock cannot share a port between sockets this way")
+                        .with_hint("remove socket.reuseport: the workers of a Winsock server share one listening socket, which needs no option"),
+                );
+            }
+        } else {
+            self.socket_sharing_warnings(socket, protocol, workers.as_ref().map_or(1, |w| w.value));
+        }
         if let Some(w) = &workers {
             if w.value > 1 && model == Model::Blocking {
                 self.error(
@@ -387,7 +403,7 @@ impl Validator {
                         .with_label("blocking already runs a thread per connection")
                         .with_hint("remove `workers`, or choose model: poll or epoll"),
                 );
-            } else if w.value > 1 && !reuseport {
+            } else if w.value > 1 && !reuseport && !windows {
                 self.error(
                     Diagnostic::error(format!("{} workers need `socket.reuseport: true`", w.value))
                         .with_span(w.span.clone())

@@ -13,6 +13,56 @@ pub struct RunningServer {
     child: Option<Child>,
     pub addr: SocketAddr,
     stderr: Option<thread::JoinHandle<String>>,
+    stop_signal: StopSignal,
+}
+
+/// How a program is asked to stop: SIGTERM for Linux programs; SIGINT for Windows programs
+/// under Wine, which delivers it as the console's Ctrl-C (SIGTERM would kill them outright).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopSignal {
+    Term,
+    CtrlC,
+}
+
+impl StopSignal {
+    /// What stops the program at `binary`.
+    pub fn for_program(binary: &Path) -> StopSignal {
+        if is_windows_program(binary) {
+            StopSignal::CtrlC
+        } else {
+            StopSignal::Term
+        }
+    }
+
+    pub fn number(self) -> libc::c_int {
+        match self {
+            StopSignal::Term => libc::SIGTERM,
+            StopSignal::CtrlC => libc::SIGINT,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            StopSignal::Term => "SIGTERM",
+            StopSignal::CtrlC => "Ctrl-C",
+        }
+    }
+}
+
+/// A Windows program (the harness runs it under Wine).
+pub fn is_windows_program(binary: &Path) -> bool {
+    binary
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("exe"))
+}
+
+/// The command that runs `binary`: itself, or `wine binary` for a Windows program.
+pub fn program_command(binary: &Path) -> Result<Command, String> {
+    if is_windows_program(binary) {
+        Ok(super::toolchain::Wine::find()?.command(binary))
+    } else {
+        Ok(Command::new(binary))
+    }
 }
 
 #[derive(Debug)]
@@ -20,6 +70,7 @@ pub struct StopOutcome {
     pub status: Option<ExitStatus>,
     pub elapsed: Duration,
     pub stderr: String,
+    pub signal: StopSignal,
 }
 
 impl StopOutcome {
@@ -29,8 +80,9 @@ impl StopOutcome {
             Some(s) if s.success() => Ok(format!("exit 0 after {} ms", self.elapsed.as_millis())),
             Some(s) => Err(format!("exited with {s}; stderr: {}", self.stderr.trim())),
             None => Err(format!(
-                "still running {} ms after SIGTERM (killed); stderr: {}",
+                "still running {} ms after {} (killed); stderr: {}",
                 self.elapsed.as_millis(),
+                self.signal.name(),
                 self.stderr.trim()
             )),
         }
@@ -174,7 +226,7 @@ impl RunningServer {
         ready_timeout: Duration,
         launch: &Launch,
     ) -> Result<RunningServer, String> {
-        let mut command = Command::new(binary);
+        let mut command = program_command(binary)?;
         launch.apply(&mut command);
         let mut child = command
             .args(args)
@@ -203,6 +255,7 @@ impl RunningServer {
             child: Some(child),
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),
             stderr: Some(stderr),
+            stop_signal: StopSignal::for_program(binary),
         };
         match rx.recv_timeout(ready_timeout) {
             Ok(line) => match parse_ready_line(&line) {
@@ -283,13 +336,19 @@ impl RunningServer {
             .unwrap_or(0)
     }
 
-    /// Sends SIGTERM and waits up to `timeout` for the process to exit; kills it after that.
+    /// How this server is asked to stop.
+    pub fn stop_signal(&self) -> StopSignal {
+        self.stop_signal
+    }
+
+    /// Sends SIGTERM (Ctrl-C to a Windows program) and waits up to `timeout` for the process
+    /// to exit; kills it after that.
     pub fn stop(mut self, timeout: Duration) -> StopOutcome {
         let started = Instant::now();
         if let Some(child) = &self.child {
             // SAFETY: kill(2) with a pid we spawned and still own (not yet reaped).
             unsafe {
-                libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+                libc::kill(child.id() as libc::pid_t, self.stop_signal.number());
             }
         }
         let mut status = None;
@@ -332,6 +391,7 @@ impl RunningServer {
             status,
             elapsed: started.elapsed(),
             stderr,
+            signal: self.stop_signal,
         }
     }
 }

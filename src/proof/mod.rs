@@ -129,12 +129,12 @@ pub fn build_c(
     let source = workdir.join(&files[0].path);
     std::fs::write(&source, &files[0].contents)
         .map_err(|e| format!("write {}: {e}", source.display()))?;
-    let binary = workdir.join(&plan.name);
+    let binary = workdir.join(program_file(plan));
     compiler.compile_with(
         &[&source],
         &binary,
         extra,
-        crate::target::c::libraries(plan.model),
+        crate::target::c::libraries(plan.lang, plan.model),
     )?;
     Ok(binary)
 }
@@ -170,18 +170,19 @@ pub fn build_project_with(
         render::render(plan, Layout::Project).map_err(|e| ("render".to_string(), e.to_string()))?;
     render::write(workdir, &files).map_err(|e| ("write".to_string(), e.to_string()))?;
     match plan.lang {
-        Lang::C => {
-            let compiler = CCompiler::find().map_err(|e| ("toolchain".to_string(), e))?;
+        Lang::C | Lang::Winsock => {
+            let compiler =
+                CCompiler::for_lang(plan.lang).map_err(|e| ("toolchain".to_string(), e))?;
             let mut sources = vec![workdir.join(format!("{}.c", plan.name))];
             sources.extend(plan.sources.iter().map(|s| workdir.join(s)));
             let sources: Vec<&Path> = sources.iter().map(|p| p.as_path()).collect();
-            let binary = workdir.join(&plan.name);
+            let binary = workdir.join(program_file(plan));
             compiler
                 .compile_with(
                     &sources,
                     &binary,
                     c_flags,
-                    crate::target::c::libraries(plan.model),
+                    crate::target::c::libraries(plan.lang, plan.model),
                 )
                 .map_err(|e| ("compile".to_string(), e))?;
             Ok(binary)
@@ -199,10 +200,14 @@ pub fn build_project_with(
             std::fs::copy(&built, &binary).map_err(io)?;
             Ok(binary)
         }
-        Lang::Winsock => Err((
-            "toolchain".to_string(),
-            "no proof harness for --lang winsock yet".to_string(),
-        )),
+    }
+}
+
+/// The program's file name: NAME, or NAME.exe for Windows (which the harness runs under Wine).
+pub fn program_file(plan: &Plan) -> String {
+    match plan.lang {
+        crate::spec::Lang::Winsock => format!("{}.exe", plan.name),
+        _ => plan.name.clone(),
     }
 }
 
@@ -210,8 +215,9 @@ pub fn build_project_with(
 /// self-contained file; Rust, the crate `render -o` writes.
 pub fn build(plan: &Plan, workdir: &Path) -> Result<std::path::PathBuf, (String, String)> {
     match plan.lang {
-        crate::spec::Lang::C => {
-            let compiler = CCompiler::find().map_err(|e| ("toolchain".to_string(), e))?;
+        crate::spec::Lang::C | crate::spec::Lang::Winsock => {
+            let compiler =
+                CCompiler::for_lang(plan.lang).map_err(|e| ("toolchain".to_string(), e))?;
             build_c(plan, &compiler, workdir, &[]).map_err(|e| ("compile".to_string(), e))
         }
         _ => build_project(plan, workdir, &[]),
@@ -359,7 +365,10 @@ pub fn prove_binary(
         (Protocol::Udp, Handler::Chargen) => record("udp chargen", load::udp_chargen(addr, 32)),
     }
     let stop = server.stop(options.stop_timeout);
-    record("SIGTERM stops with status 0", stop.check());
+    record(
+        &format!("{} stops with status 0", stop.signal.name()),
+        stop.check(),
+    );
     Ok(ProofReport {
         spec: plan.spec_file.clone(),
         name: plan.name.clone(),

@@ -24,12 +24,57 @@ pub const STRICT_C_FLAGS: &[&str] = &[
     "-pthread",
 ];
 
+/// [`STRICT_C_FLAGS`] for Windows programs: no -pthread (they use Windows threads).
+pub const STRICT_WINDOWS_C_FLAGS: &[&str] = &[
+    "-std=c11",
+    "-O2",
+    "-Wall",
+    "-Wextra",
+    "-Wpedantic",
+    "-Werror",
+];
+
+/// The MinGW-w64 cross compiler the Debian package `gcc-mingw-w64-x86-64` installs.
+pub const MINGW_CC: &str = "x86_64-w64-mingw32-gcc";
+
 #[derive(Debug, Clone)]
 pub struct CCompiler {
     pub program: PathBuf,
+    /// The flags every compile starts with: [`STRICT_C_FLAGS`] or [`STRICT_WINDOWS_C_FLAGS`].
+    pub flags: &'static [&'static str],
 }
 
 impl CCompiler {
+    /// The compiler for a language's output: the host's for C, MinGW-w64 for Winsock C.
+    pub fn for_lang(lang: crate::spec::Lang) -> Result<CCompiler, String> {
+        match lang {
+            crate::spec::Lang::Winsock => CCompiler::mingw(),
+            _ => CCompiler::find(),
+        }
+    }
+
+    /// `$SOCKGEN_MINGW_CC` if set, else [`MINGW_CC`] from PATH.
+    pub fn mingw() -> Result<CCompiler, String> {
+        let program = std::env::var_os("SOCKGEN_MINGW_CC")
+            .filter(|cc| !cc.is_empty())
+            .map_or_else(|| PathBuf::from(MINGW_CC), PathBuf::from);
+        if Command::new(&program)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            Ok(CCompiler {
+                program,
+                flags: STRICT_WINDOWS_C_FLAGS,
+            })
+        } else {
+            Err(format!(
+                "{} not found: Winsock output is cross-compiled with MinGW-w64 (Debian: apt-get install gcc-mingw-w64-x86-64) or set SOCKGEN_MINGW_CC",
+                program.display()
+            ))
+        }
+    }
+
     /// `$CC` if set, else `cc` or `gcc` from PATH.
     pub fn find() -> Result<CCompiler, String> {
         let candidates: Vec<PathBuf> = match std::env::var_os("CC") {
@@ -42,7 +87,10 @@ impl CCompiler {
                 .output()
                 .is_ok_and(|o| o.status.success())
             {
-                return Ok(CCompiler { program });
+                return Ok(CCompiler {
+                    program,
+                    flags: STRICT_C_FLAGS,
+                });
             }
         }
         Err("no C compiler found: install one (Debian: apt-get install gcc) or set CC".to_string())
@@ -69,7 +117,7 @@ impl CCompiler {
     ) -> Result<(), String> {
         let source = sources.first().ok_or("nothing to compile")?;
         let result = Command::new(&self.program)
-            .args(STRICT_C_FLAGS)
+            .args(self.flags)
             .args(extra)
             .args(sources)
             .arg("-o")
@@ -83,7 +131,7 @@ impl CCompiler {
             Err(format!(
                 "{} {} {} {} failed:\n{}",
                 self.program.display(),
-                STRICT_C_FLAGS.join(" "),
+                self.flags.join(" "),
                 extra.join(" "),
                 source.display(),
                 String::from_utf8_lossy(&result.stderr)
@@ -170,6 +218,135 @@ impl RustToolchain {
                 String::from_utf8_lossy(&out.stderr)
             ))
         }
+    }
+}
+
+/// Wine, to run Winsock programs on Linux. Every program of one run shares a prefix (Wine's
+/// idea of a Windows installation), which is made once: `wineboot` takes seconds the first
+/// time and milliseconds after.
+#[derive(Debug, Clone)]
+pub struct Wine {
+    pub program: PathBuf,
+    pub prefix: PathBuf,
+}
+
+impl Wine {
+    /// `$SOCKGEN_WINE` or `wine` from PATH; the prefix is `$SOCKGEN_WINEPREFIX`, else
+    /// `sockgen-wine` in the Cargo target directory this program runs from, else in the system
+    /// temp directory. The prefix is ready to use (see [`prepare`](Self::prepare)).
+    pub fn find() -> Result<Wine, String> {
+        let program = std::env::var_os("SOCKGEN_WINE")
+            .filter(|w| !w.is_empty())
+            .map_or_else(|| PathBuf::from("wine"), PathBuf::from);
+        if !Command::new(&program)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            return Err(format!(
+                "{} not found: Winsock programs run under Wine on Linux (Debian: apt-get install wine64) or set SOCKGEN_WINE",
+                program.display()
+            ));
+        }
+        let prefix = std::env::var_os("SOCKGEN_WINEPREFIX")
+            .map(PathBuf::from)
+            .or_else(|| cargo_target_dir().map(|dir| dir.join("sockgen-wine")))
+            .unwrap_or_else(|| std::env::temp_dir().join("sockgen-wine"));
+        let wine = Wine { program, prefix };
+        wine.prepare()?;
+        Ok(wine)
+    }
+
+    /// Creates the prefix unless a finished one is there. Processes that start at once wait
+    /// for one another on a lock file rather than booting the same prefix twice.
+    pub fn prepare(&self) -> Result<(), String> {
+        use std::os::unix::io::AsRawFd;
+        let ready = self.prefix.join(".sockgen-ready");
+        if ready.exists() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(&self.prefix)
+            .map_err(|e| format!("create {}: {e}", self.prefix.display()))?;
+        let lock_path = self.prefix.with_extension("lock");
+        let lock = std::fs::File::create(&lock_path)
+            .map_err(|e| format!("create {}: {e}", lock_path.display()))?;
+        // SAFETY: flock on a descriptor this function owns; released when `lock` is dropped.
+        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(format!(
+                "lock {}: {}",
+                lock_path.display(),
+                std::io::Error::last_os_error()
+            ));
+        }
+        if ready.exists() {
+            return Ok(());
+        }
+        let mut boot = self.command_for("wineboot");
+        boot.arg("-i");
+        let status = run_bounded(boot, std::time::Duration::from_secs(180))
+            .map_err(|e| format!("wineboot -i in {}: {e}", self.prefix.display()))?;
+        if !status.success() {
+            return Err(format!(
+                "wineboot -i in {} failed with {status}",
+                self.prefix.display()
+            ));
+        }
+        std::fs::write(&ready, b"").map_err(|e| format!("write {}: {e}", ready.display()))
+    }
+
+    /// `wine PROGRAM` in this prefix, with Wine's own debug chatter off and no offer to install
+    /// Mono or Gecko (nothing here needs .NET or HTML).
+    pub fn command(&self, program: &Path) -> Command {
+        let mut command = Command::new(&self.program);
+        command.arg(program);
+        self.environment(&mut command);
+        command
+    }
+
+    fn command_for(&self, tool: &str) -> Command {
+        let sibling = self.program.with_file_name(tool);
+        let mut command = Command::new(if self.program.components().count() > 1 {
+            sibling
+        } else {
+            PathBuf::from(tool)
+        });
+        self.environment(&mut command);
+        command
+    }
+
+    fn environment(&self, command: &mut Command) {
+        command
+            .env("WINEPREFIX", &self.prefix)
+            .env("WINEDEBUG", "-all")
+            .env("WINEDLLOVERRIDES", "mscoree,mshtml=");
+    }
+}
+
+/// Runs a command with its output discarded, killing it after `limit`.
+fn run_bounded(
+    mut command: Command,
+    limit: std::time::Duration,
+) -> Result<std::process::ExitStatus, String> {
+    let mut child = command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            return Ok(status);
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "still running after {} s (killed)",
+                limit.as_secs()
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
 

@@ -1,10 +1,11 @@
-//! C for POSIX/Linux: one askama template per model, sharing partials for the handler, socket
-//! setup, the connection state machine and `main`.
+//! C for POSIX/Linux and Winsock C for Windows: one askama template per model, sharing
+//! partials for the handler contract, the connection state machine and the timers; each
+//! platform has its own process plumbing (`c/runtime.c`, `winsock/runtime.c`) and `main`.
 
 use askama::Template;
 
 use super::view::View;
-use crate::plan::{Model, Plan};
+use crate::plan::{Lang, Model, Plan};
 use crate::render::{GeneratedFile, Layout};
 
 /// What the C templates read beyond the shared [`View`].
@@ -17,6 +18,14 @@ pub struct CView {
     /// Single-file output carries the handler inline; a project includes NAME_handler.h.
     pub inline_handler: bool,
     pub handler_location: String,
+    /// Winsock C for Windows rather than C for POSIX/Linux.
+    pub windows: bool,
+    /// A socket's type: `int` or `SOCKET`.
+    pub socket_type: &'static str,
+    /// The last socket call's error: `errno` or `WSAGetLastError()`.
+    pub socket_error: &'static str,
+    /// Winsock error names and numbers the generated code can name in its messages.
+    pub wsa_names: Vec<(&'static str, i32)>,
 }
 
 impl std::ops::Deref for CView {
@@ -35,7 +44,16 @@ impl CView {
 
     pub fn new(plan: &Plan, inline_handler: bool) -> CView {
         let base = View::new(plan);
+        let windows = plan.lang == Lang::Winsock;
         CView {
+            windows,
+            socket_type: if windows { "SOCKET" } else { "int" },
+            socket_error: if windows {
+                "WSAGetLastError()"
+            } else {
+                "errno"
+            },
+            wsa_names: if windows { wsa_names() } else { Vec::new() },
             upper: plan.name.to_ascii_uppercase(),
             protocol_upper: if base.tcp { "TCP" } else { "UDP" },
             socktype: if base.tcp {
@@ -80,6 +98,36 @@ struct IoUringC<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "winsock/blocking.c", escape = "none")]
+struct WinsockBlocking<'a> {
+    v: &'a CView,
+}
+
+#[derive(Template)]
+#[template(path = "winsock/poll.c", escape = "none")]
+struct WinsockPoll<'a> {
+    v: &'a CView,
+}
+
+#[derive(Template)]
+#[template(path = "winsock/iocp.c", escape = "none")]
+struct WinsockIocp<'a> {
+    v: &'a CView,
+}
+
+#[derive(Template)]
+#[template(path = "winsock/Makefile", escape = "none")]
+struct WinsockMakefile<'a> {
+    v: &'a CView,
+}
+
+#[derive(Template)]
+#[template(path = "winsock/CMakeLists.txt", escape = "none")]
+struct CMakeLists<'a> {
+    v: &'a CView,
+}
+
+#[derive(Template)]
 #[template(path = "c/handler.h", escape = "none")]
 struct HandlerH<'a> {
     v: &'a CView,
@@ -91,23 +139,65 @@ struct Makefile<'a> {
     v: &'a CView,
 }
 
-/// Libraries a program of this model links with, beyond libc and -pthread.
-pub fn libraries(model: Model) -> &'static [&'static str] {
-    match model {
-        Model::IoUring => &["-luring"],
+/// Libraries a program of this language and model links with, beyond libc and -pthread.
+pub fn libraries(lang: Lang, model: Model) -> &'static [&'static str] {
+    match (lang, model) {
+        (Lang::Winsock, _) => &["-lws2_32"],
+        (_, Model::IoUring) => &["-luring"],
         _ => &[],
     }
 }
 
+/// Winsock's error names from the `explain` catalogue, and the few more a server meets that
+/// have no Linux twin there, so generated messages say WSAECONNRESET rather than only 10054.
+fn wsa_names() -> Vec<(&'static str, i32)> {
+    let mut names: Vec<(&'static str, i32)> = crate::diagnose::explain::CATALOGUE
+        .iter()
+        .filter_map(|e| e.winsock)
+        .collect();
+    names.extend([
+        ("WSA_OPERATION_ABORTED", 995),
+        ("WSA_IO_PENDING", 997),
+        ("WSAEBADF", 10009),
+        ("WSAEFAULT", 10014),
+        ("WSAEINVAL", 10022),
+        ("WSAENOTSOCK", 10038),
+        ("WSAENOPROTOOPT", 10042),
+        ("WSAEOPNOTSUPP", 10045),
+        ("WSAEAFNOSUPPORT", 10047),
+        ("WSAENETDOWN", 10050),
+        ("WSAENETRESET", 10052),
+        ("WSAECONNABORTED", 10053),
+        ("WSAESHUTDOWN", 10058),
+        ("WSASYSNOTREADY", 10091),
+        ("WSAVERNOTSUPPORTED", 10092),
+        ("WSANOTINITIALISED", 10093),
+        ("WSAHOST_NOT_FOUND", 11001),
+        ("WSATRY_AGAIN", 11002),
+        ("WSANO_RECOVERY", 11003),
+        ("WSANO_DATA", 11004),
+    ]);
+    names.sort_by_key(|&(_, number)| number);
+    names.dedup_by_key(|&mut (_, number)| number);
+    names
+}
+
 fn server_source(view: &CView, model: Model) -> Result<String, askama::Error> {
-    match model {
-        Model::Blocking => BlockingC { v: view }.render(),
-        Model::Poll => PollC { v: view }.render(),
-        Model::Epoll => EpollC { v: view }.render(),
-        Model::IoUring => IoUringC { v: view }.render(),
+    match (view.windows, model) {
+        (false, Model::Blocking) => BlockingC { v: view }.render(),
+        (false, Model::Poll) => PollC { v: view }.render(),
+        (false, Model::Epoll) => EpollC { v: view }.render(),
+        (false, Model::IoUring) => IoUringC { v: view }.render(),
+        (true, Model::Blocking) => WinsockBlocking { v: view }.render(),
+        (true, Model::Poll) => WinsockPoll { v: view }.render(),
+        (true, Model::Iocp) => WinsockIocp { v: view }.render(),
         // validate() only lets emitted models through; see target::lang::support.
-        Model::Iocp => Err(askama::Error::Custom(
-            format!("C has no {model} template").into(),
+        (windows, _) => Err(askama::Error::Custom(
+            format!(
+                "{} has no {model} template",
+                if windows { "Winsock C" } else { "C" }
+            )
+            .into(),
         )),
     }
 }
@@ -128,14 +218,30 @@ pub fn render(plan: &Plan, layout: Layout) -> Result<Vec<GeneratedFile>, askama:
                 contents: tidy(HandlerH { v: &view }.render()?),
                 user_owned: view.user_owned_handler,
             };
-            Ok(vec![
-                GeneratedFile::generated(
-                    format!("{}.c", plan.name),
-                    tidy(server_source(&view, plan.model)?),
-                ),
-                handler,
-                GeneratedFile::generated("Makefile", tidy(Makefile { v: &view }.render()?)),
-            ])
+            let source = GeneratedFile::generated(
+                format!("{}.c", plan.name),
+                tidy(server_source(&view, plan.model)?),
+            );
+            if view.windows {
+                Ok(vec![
+                    source,
+                    handler,
+                    GeneratedFile::generated(
+                        "Makefile",
+                        tidy(WinsockMakefile { v: &view }.render()?),
+                    ),
+                    GeneratedFile::generated(
+                        "CMakeLists.txt",
+                        tidy(CMakeLists { v: &view }.render()?),
+                    ),
+                ])
+            } else {
+                Ok(vec![
+                    source,
+                    handler,
+                    GeneratedFile::generated("Makefile", tidy(Makefile { v: &view }.render()?)),
+                ])
+            }
         }
     }
 }

@@ -17,7 +17,8 @@ pub fn support(lang: Lang, model: Model) -> Support {
     use Model::*;
     match (lang, model) {
         (C | Rust, Blocking | Poll | Epoll | IoUring) => Support::Emitted,
-        (Winsock, Blocking | Poll | Iocp) => Support::NotYet,
+        (Winsock, Blocking | Poll) => Support::Emitted,
+        (Winsock, Iocp) => Support::NotYet,
         (C | Rust, Iocp) | (Winsock, Epoll | IoUring) => Support::Impossible,
     }
 }

@@ -39,10 +39,10 @@ struct out_chunk {
 };
 
 struct {{ v.name }}_conn {
-    int fd;
+    {{ v.socket_type }} fd;
     enum conn_phase phase;
     enum {{ v.name }}_close_reason reason;
-    int error;               /* errno for the error reasons */
+    int error;               /* {% if v.windows %}the Winsock error (or ENOMEM){% else %}errno{% endif %} for the error reasons */
     int opened;              /* on_open ran, so on_close is owed */
     int read_closed;         /* the peer's FIN was read */
     int eof_pending;         /* ...and on_eof is still owed */
@@ -93,14 +93,33 @@ struct {{ v.name }}_conn {
     size_t slot;             /* its index in the loop's pollfd array */
 {%- endif %}
 {%- if v.model == "blocking" %}
+{%- if v.windows %}
+    SRWLOCK *worker_lock;    /* callbacks of one worker never run at the same time */
+{%- else %}
     pthread_mutex_t *worker_lock; /* callbacks of one worker never run at the same time */
+{%- endif %}
+{%- endif %}
+{%- if v.model == "iocp" %}
+    /* Overlapped requests of this connection. It is freed only when none is left, since
+     * Windows may still write to its buffers or read its output queue until then. */
+    struct overlapped_op recv_op, send_op;
+    int recv_pending;        /* a WSARecv is outstanding */
+    int send_pending;        /* at most one WSASend at a time, so bytes never overtake each other */
+    int closing_socket;      /* closesocket() ran: what is outstanding completes as aborted */
+    struct {{ v.name }}_conn *prev, *next; /* every open connection, for shutdown */
+    WSABUF send_bufs[OUT_IOV];
 {%- endif %}
 };
 
 typedef struct {{ v.name }}_conn Conn;
 
+{% if v.windows %}
+static shared_counter last_conn_id;
+static shared_counter output_limit_closes, input_limit_closes; /* every worker counts here */
+{%- else %}
 static atomic_ullong next_conn_id = 1;
 static atomic_ullong output_limit_closes, input_limit_closes; /* every worker counts here */
+{%- endif %}
 
 {%- if v.model == "blocking" %}
 
@@ -108,12 +127,20 @@ static atomic_ullong output_limit_closes, input_limit_closes; /* every worker co
  * handler needs no locking of its own, exactly as in the event-loop models. */
 static void handler_enter(Conn *c)
 {
+{%- if v.windows %}
+    AcquireSRWLockExclusive(c->worker_lock);
+{%- else %}
     pthread_mutex_lock(c->worker_lock);
+{%- endif %}
 }
 
 static void handler_leave(Conn *c)
 {
+{%- if v.windows %}
+    ReleaseSRWLockExclusive(c->worker_lock);
+{%- else %}
     pthread_mutex_unlock(c->worker_lock);
+{%- endif %}
 }
 {%- else %}
 
@@ -219,7 +246,12 @@ static void conn_reject_input(Conn *c)
 /* A failed send or receive: resets are the peer's doing, anything else is an error. */
 static void conn_fail(Conn *c, int error)
 {
+{%- if v.windows %}
+    int reset = error == WSAECONNRESET || error == WSAECONNABORTED || error == WSAETIMEDOUT || error == WSAESHUTDOWN
+                || error == WSAENETRESET;
+{%- else %}
     int reset = error == ECONNRESET || error == EPIPE || error == ECONNABORTED || error == ETIMEDOUT;
+{%- endif %}
     conn_end(c, reset ? {{ v.upper }}_CLOSE_RESET : {{ v.upper }}_CLOSE_ERROR, error);
 }
 
@@ -322,7 +354,7 @@ static inline int {{ v.name }}_printf(Conn *c, const char *format, ...)
 }
 
 /* ---- the machinery ---- */
-{%- if v.model == "epoll" || v.model == "io_uring" %}
+{%- if v.model == "epoll" || v.model == "io_uring" || v.model == "iocp" %}
 
 /* The loop's list of open connections, walked at shutdown to close each one. */
 static void conn_list_add(Conn **all, Conn *c)
@@ -363,10 +395,14 @@ static uint64_t conn_deadline(const Conn *c)
     return at;
 }
 
-static Conn *conn_open(int fd, const struct sockaddr_storage *peer, struct {{ v.name }}_worker *worker,
+static Conn *conn_open({{ v.socket_type }} fd, const struct sockaddr_storage *peer, struct {{ v.name }}_worker *worker,
                        unsigned worker_index, uint64_t now)
 {
+{%- if v.windows %}
+    int local_len = (int)sizeof(struct sockaddr_storage);
+{%- else %}
     socklen_t local_len = sizeof(struct sockaddr_storage);
+{%- endif %}
     Conn *c = calloc(1, sizeof *c);
     if (c == NULL) {
         log_errno("calloc");
@@ -378,7 +414,11 @@ static Conn *conn_open(int fd, const struct sockaddr_storage *peer, struct {{ v.
     c->timer_at_ms = NO_DEADLINE;
     c->heap_index = SIZE_MAX;
     c->worker = worker;
+{%- if v.windows %}
+    c->info.id = shared_counter_next(&last_conn_id);
+{%- else %}
     c->info.id = atomic_fetch_add(&next_conn_id, 1);
+{%- endif %}
     c->info.worker = worker_index;
     c->info.peer = *peer;
     if (getsockname(fd, (struct sockaddr *)&c->info.local, &local_len) != 0) {
@@ -411,11 +451,20 @@ static void conn_release(Conn *c)
         struct linger lg;
         lg.l_onoff = 1;
         lg.l_linger = 0;
+{%- if v.windows %}
+        (void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, (const char *)&lg, (int)sizeof lg);
+{%- else %}
         (void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+{%- endif %}
     }
     OP_LOG("close", c->fd, " reason=%s error=%d", {{ v.name }}_close_reason_name(c->reason), c->error);
+{%- if v.windows %}
+    closesocket(c->fd);
+    c->fd = INVALID_SOCKET;
+{%- else %}
     close(c->fd);
     c->fd = -1;
+{%- endif %}
     while (chunk != NULL) {
         struct out_chunk *next = chunk->next;
         free(chunk);
@@ -453,6 +502,25 @@ static void out_consume(Conn *c, size_t n, uint64_t now)
     }
 }
 
+{%- if v.windows %}
+
+/* Points `bufs` at up to OUT_IOV chunks of queued output; returns how many. */
+static DWORD out_gather(const Conn *c, WSABUF *bufs)
+{
+    const struct out_chunk *chunk;
+    DWORD count = 0;
+    for (chunk = c->out_head; chunk != NULL && count < OUT_IOV; chunk = chunk->next) {
+        size_t len = chunk->tail - chunk->head;
+        if (len > 0) {
+            bufs[count].buf = (CHAR *)(chunk->data + chunk->head);
+            bufs[count].len = len > 0x40000000u ? 0x40000000u : (ULONG)len; /* ULONG; the rest goes next time */
+            count++;
+        }
+    }
+    return count;
+}
+{%- else %}
+
 /* Points `iov` at up to OUT_IOV chunks of queued output; returns how many. */
 static int out_gather(const Conn *c, struct iovec *iov)
 {
@@ -467,7 +535,26 @@ static int out_gather(const Conn *c, struct iovec *iov)
     }
     return count;
 }
-{%- if v.model != "io_uring" %}
+{%- endif %}
+{%- if v.windows && v.model != "iocp" %}
+
+/* Sends queued output. 1: all sent; 0: the socket is full; -1: failed (WSAGetLastError). */
+static int conn_flush(Conn *c, uint64_t now)
+{
+    while (c->out_pending > 0) {
+        WSABUF bufs[OUT_IOV];
+        DWORD sent = 0;
+        DWORD count = out_gather(c, bufs);
+        int rc = WSASend(c->fd, bufs, count, &sent, 0, NULL, NULL);
+        OP_LOG("send", c->fd, " bytes=%lu result=%s", (unsigned long)sent, OP_RESULT(rc == 0));
+        if (rc != 0) {
+            return WSAGetLastError() == WSAEWOULDBLOCK ? 0 : -1;
+        }
+        out_consume(c, sent, now);
+    }
+    return 1;
+}
+{%- else if v.model != "io_uring" && v.model != "iocp" %}
 
 /* Sends queued output. 1: all sent; 0: the socket is full; -1: failed (errno set). */
 static int conn_flush(Conn *c, uint64_t now)
@@ -563,6 +650,21 @@ static inline int {{ v.name }}_send_message(Conn *c, const void *msg, size_t len
 {%- endif %}
 }
 
+{%- if v.windows && v.framing == "delimiter" %}
+
+/* The first occurrence of needle in haystack, or NULL: memmem, which Windows' C runtime lacks. */
+static const unsigned char *find_bytes(const unsigned char *haystack, size_t len, const unsigned char *needle, size_t needle_len)
+{
+    size_t i;
+    for (i = 0; needle_len <= len && i <= len - needle_len; i++) {
+        if (haystack[i] == needle[0] && memcmp(haystack + i, needle, needle_len) == 0) {
+            return haystack + i;
+        }
+    }
+    return NULL;
+}
+{%- endif %}
+
 /* Built-in framing ({{ v.framing }}): hands every whole message to on_message and consumes it.
  * Stops while the output is congested, so a pipelining peer is paced by what it reads. */
 static size_t framing_deliver(Conn *c, const unsigned char *data, size_t len)
@@ -589,7 +691,7 @@ static size_t framing_deliver(Conn *c, const unsigned char *data, size_t len)
         {{ v.name }}_on_message(&c->session, c, start, msg_len);
 {%- else if v.framing == "delimiter" %}
         static const unsigned char delimiter[{{ v.delimiter_len }}] = { {{ v.delimiter_bytes }} };
-        const unsigned char *end = memmem(start, avail, delimiter, sizeof delimiter);
+        const unsigned char *end = {% if v.windows %}find_bytes{% else %}memmem{% endif %}(start, avail, delimiter, sizeof delimiter);
         size_t msg_len;
         if (end == NULL) {
             break;
@@ -762,8 +864,13 @@ static int conn_settle(Conn *c, uint64_t now)
             c->phase = PHASE_DONE; /* the peer already finished: nothing to linger for */
             return 1;
         }
+{%- if v.windows %}
+        OP_LOG("shutdown", c->fd, " how=SD_SEND");
+        if (shutdown(c->fd, SD_SEND) != 0 || {{ v.upper }}_LINGER_MS == 0) {
+{%- else %}
         OP_LOG("shutdown", c->fd, " how=SHUT_WR");
         if (shutdown(c->fd, SHUT_WR) != 0 || {{ v.upper }}_LINGER_MS == 0) {
+{%- endif %}
             c->phase = PHASE_DONE;
             return 1;
         }
@@ -796,7 +903,7 @@ static int conn_produce(Conn *c)
     return progress;
 }
 
-{%- if v.model == "io_uring" %}
+{%- if v.model == "io_uring" || v.model == "iocp" %}
 
 /* Bytes a completion delivered. While open they go to the handler after what it kept (or
  * are kept, while it holds input back); while closing they are dropped. */
@@ -827,7 +934,11 @@ static void conn_receive(Conn *c, const unsigned char *data, size_t n, uint64_t 
 /* Read and dropped while closing, so the peer's writes cannot stall our last bytes. */
 static int conn_discard(Conn *c, unsigned char *scratch, uint64_t now)
 {
+{%- if v.windows %}
+    int n = recv(c->fd, (char *)scratch, (int){{ v.upper }}_BUFFER_SIZE, 0);
+{%- else %}
     ssize_t n = recv(c->fd, scratch, {{ v.upper }}_BUFFER_SIZE, MSG_DONTWAIT);
+{%- endif %}
     if (n > 0) {
         c->last_active_ms = now;
         return 1;
@@ -836,6 +947,12 @@ static int conn_discard(Conn *c, unsigned char *scratch, uint64_t now)
         c->read_closed = 1;
         return 1;
     }
+{%- if v.windows %}
+    if (WSAGetLastError() != WSAEWOULDBLOCK) {
+        conn_fail(c, WSAGetLastError());
+        return 1;
+    }
+{%- else %}
     if (errno == EINTR) {
         return 1;
     }
@@ -843,6 +960,7 @@ static int conn_discard(Conn *c, unsigned char *scratch, uint64_t now)
         conn_fail(c, errno);
         return 1;
     }
+{%- endif %}
     return 0;
 }
 
@@ -864,7 +982,7 @@ static int conn_service(Conn *c, unsigned char *scratch, uint64_t now)
         }
         flushed = conn_flush(c, now);
         if (flushed < 0) {
-            conn_fail(c, errno);
+            conn_fail(c, {{ v.socket_error }});
             return CONN_DONE;
         }
         progress = conn_settle(c, now);
@@ -888,7 +1006,11 @@ static int conn_service(Conn *c, unsigned char *scratch, uint64_t now)
             }
         } else {
             unsigned char *into = scratch;
+{%- if v.windows %}
+            int n;
+{%- else %}
             ssize_t n;
+{%- endif %}
             if (c->in_len > 0) {
                 if (conn_input_room(c) != 0) {
                     conn_end(c, {{ v.upper }}_CLOSE_ERROR, ENOMEM);
@@ -896,8 +1018,13 @@ static int conn_service(Conn *c, unsigned char *scratch, uint64_t now)
                 }
                 into = c->in_buf + c->in_start + c->in_len;
             }
+{%- if v.windows %}
+            n = recv(c->fd, (char *)into, (int){{ v.upper }}_BUFFER_SIZE, 0);
+            OP_LOG("recv", c->fd, " bytes=%d result=%s", n, n == 0 ? "EOF" : OP_RESULT(n > 0));
+{%- else %}
             n = recv(c->fd, into, {{ v.upper }}_BUFFER_SIZE, MSG_DONTWAIT);
             OP_LOG("recv", c->fd, " bytes=%zd result=%s", n, n == 0 ? "EOF" : OP_RESULT(n > 0));
+{%- endif %}
             if (n > 0) {
                 c->last_active_ms = now;
                 if (c->in_len > 0) {
@@ -916,6 +1043,14 @@ static int conn_service(Conn *c, unsigned char *scratch, uint64_t now)
                 c->read_closed = 1;
                 c->eof_pending = 1;
                 progress = 1;
+{%- if v.windows %}
+            } else if (WSAGetLastError() == WSAEWOULDBLOCK) {
+                can_read = 0;
+            } else {
+                conn_fail(c, WSAGetLastError());
+                return CONN_DONE;
+            }
+{%- else %}
             } else if (errno == EINTR) {
                 progress = 1;
             } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -924,6 +1059,7 @@ static int conn_service(Conn *c, unsigned char *scratch, uint64_t now)
                 conn_fail(c, errno);
                 return CONN_DONE;
             }
+{%- endif %}
         }
         if (!progress) {
             return CONN_WAIT;

@@ -19,6 +19,18 @@ pub const TARGETS: [(&str, &str); 8] = [
     ("rust", "io_uring"),
 ];
 
+/// Winsock C outputs: cross-compiled with MinGW-w64 and run under Wine.
+pub const WINSOCK_TARGETS: [(&str, &str); 2] = [("winsock", "blocking"), ("winsock", "poll")];
+
+/// Linux and Windows outputs alike, for the tests that hold all of them to the same rules.
+pub fn all_targets() -> Vec<(&'static str, &'static str)> {
+    TARGETS
+        .iter()
+        .chain(WINSOCK_TARGETS.iter())
+        .copied()
+        .collect()
+}
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -64,7 +76,8 @@ pub fn all_plans() -> Vec<Plan> {
                 for (lang, model, why) in &m.excluded {
                     // Only settings that truly can't apply may exclude a combination.
                     assert!(
-                        why.contains("does not apply to the blocking model"),
+                        why.contains("does not apply to the blocking model")
+                            || why.contains("Windows has no SO_REUSEPORT"),
                         "{} excluded for --lang {lang} --model {model}: {why}",
                         spec.display()
                     );

@@ -1,0 +1,119 @@
+/* Settings from the spec (change the spec and regenerate, rather than these). */
+#define {{ v.upper }}_ADDRESS "{{ v.address }}"
+#define {{ v.upper }}_PORT {{ v.port }}
+#define {{ v.upper }}_BUFFER_SIZE {{ v.buffer_size }}u  /* bytes per receive call */
+{%- if v.tcp %}
+#define {{ v.upper }}_OUTPUT_BUFFER {{ v.output_buffer }}u  /* output high-water mark: above it the peer is not read */
+#define {{ v.upper }}_OUTPUT_LOW_WATER {{ v.output_buffer / 2 }}u  /* reading resumes below this */
+#define {{ v.upper }}_OUTPUT_LIMIT {{ v.output_limit }}ull  /* a connection queuing more is closed */
+#define {{ v.upper }}_MAX_MESSAGE {{ v.max_message }}u  /* most unconsumed input per connection */
+#define {{ v.upper }}_BACKLOG {{ v.backlog }}
+#define {{ v.upper }}_MAX_CONNECTIONS {{ v.max_connections }}u
+#define {{ v.upper }}_IDLE_TIMEOUT_MS {{ v.idle_timeout_ms }}u  /* 0 = never */
+#define {{ v.upper }}_LINGER_MS {{ v.linger_ms }}u  /* lingering close: read and drop for at most this long */
+{%- else %}
+#define {{ v.upper }}_OUTPUT_BUFFER {{ v.output_buffer }}u  /* most bytes of one reply datagram */
+{%- endif %}
+#define {{ v.upper }}_WORKERS {{ v.workers }}u  /* event loops, one thread each */
+{%- if v.model == "epoll" %}
+#define {{ v.upper }}_MAX_EVENTS {{ v.max_events }}  /* events taken per epoll_wait */
+{%- endif %}
+{%- if v.model == "blocking" && v.tcp %}
+#define {{ v.upper }}_STACK_SIZE {{ v.stack_size }}u  /* bytes of stack per connection thread */
+{%- endif %}
+
+/* ---------------------------------------------------------------------------------------------
+ * The handler contract: what your callbacks may call. The same in every model.
+ */
+
+{%- if v.tcp %}
+
+/* One connection, from on_open until on_close returns. Never keep the pointer beyond that. */
+struct {{ v.name }}_conn;
+
+/* Why a connection ended; on_close receives it, with an errno value for the error reasons. */
+enum {{ v.name }}_close_reason {
+    {{ v.upper }}_CLOSE_PEER,         /* the peer half-closed and everything queued was sent */
+    {{ v.upper }}_CLOSE_HANDLER,      /* {{ v.name }}_close(): queued output was sent first */
+    {{ v.upper }}_CLOSE_ABORT,        /* {{ v.name }}_abort(): reset, queued output dropped */
+    {{ v.upper }}_CLOSE_RESET,        /* the peer reset the connection (error: ECONNRESET, EPIPE...) */
+    {{ v.upper }}_CLOSE_IDLE,         /* nothing moved for server.idle_timeout_ms */
+    {{ v.upper }}_CLOSE_OUTPUT_LIMIT, /* more than io.output_limit bytes were queued */
+    {{ v.upper }}_CLOSE_INPUT_LIMIT,  /* more than io.max_message bytes were left unconsumed */
+    {{ v.upper }}_CLOSE_STOPPING,     /* the server is shutting down */
+    {{ v.upper }}_CLOSE_ERROR         /* a system call failed (error: its errno) */
+};
+
+static inline const char *{{ v.name }}_close_reason_name(enum {{ v.name }}_close_reason reason)
+{
+    static const char *const names[] = { "peer", "handler", "abort", "reset", "idle_timeout",
+                                         "output_limit", "input_limit", "stopping", "error" };
+    return (unsigned)reason < sizeof names / sizeof names[0] ? names[reason] : "unknown";
+}
+
+/* What the handler may know about a connection. */
+struct {{ v.name }}_info {
+    unsigned long long id;          /* unique within this process, counting from 1 */
+    unsigned worker;                /* which event loop serves it, from 0 */
+    struct sockaddr_storage peer;   /* the remote address */
+    struct sockaddr_storage local;  /* the address it reached */
+    char peer_text[INET6_ADDRSTRLEN + 8];  /* "192.0.2.1:5000" or "[2001:db8::1]:5000" */
+    char local_text[INET6_ADDRSTRLEN + 8];
+};
+
+static inline const struct {{ v.name }}_info *{{ v.name }}_info(struct {{ v.name }}_conn *c);
+/* The per-worker state every connection of this event loop shares (see on_worker_start). */
+static inline struct {{ v.name }}_worker *{{ v.name }}_worker(struct {{ v.name }}_conn *c);
+
+/* Queues bytes for the peer; they are sent in order. There is no soft limit: a handler may
+ * always write (check {{ v.name }}_congested() to pace a large producer). Returns 0, or -1 when
+ * the queue would pass io.output_limit (the connection is then closed with reason
+ * output_limit) or the connection is already closing. */
+static inline int {{ v.name }}_write(struct {{ v.name }}_conn *c, const void *data, size_t len);
+{%- if v.framed %}
+/* Writes one message framed the way input is framed ({{ v.framing }}); 0, or -1 like {{ v.name }}_write
+ * (also when it is too long for the length prefix). */
+static inline int {{ v.name }}_send_message(struct {{ v.name }}_conn *c, const void *msg, size_t len);
+{%- endif %}
+/* printf into the output queue; returns 0 or -1 like {{ v.name }}_write. */
+static inline int {{ v.name }}_printf(struct {{ v.name }}_conn *c, const char *format, ...);
+/* Bytes queued and not yet taken by the kernel. */
+static inline size_t {{ v.name }}_pending(const struct {{ v.name }}_conn *c);
+/* 1 while the queue is above the high-water mark (io.output_buffer): the peer is not read,
+ * and a producer should stop and wait for on_writable. */
+static inline int {{ v.name }}_congested(const struct {{ v.name }}_conn *c);
+/* on = 1: call on_writable whenever the queue is below the low-water mark (half of
+ * io.output_buffer), until a call queues nothing or on = 0. Nothing is polled otherwise. */
+static inline void {{ v.name }}_want_writable(struct {{ v.name }}_conn *c, int on);
+/* Presents the unconsumed input to on_data again once the output queue is below the
+ * low-water mark, without waiting for new bytes: for a handler that stopped consuming for a
+ * reason of its own (a reply still streaming) and is ready for the next request. */
+static inline void {{ v.name }}_resume_input(struct {{ v.name }}_conn *c);
+/* Arms the connection's one timer (re-arming replaces it): on_timer runs after ms. */
+static inline void {{ v.name }}_timer_set(struct {{ v.name }}_conn *c, uint32_t ms);
+static inline void {{ v.name }}_timer_cancel(struct {{ v.name }}_conn *c);
+/* Graceful close: send everything queued, half-close, read and drop the peer's input for up
+ * to server.linger_ms, then close. No more callbacks but on_close. */
+static inline void {{ v.name }}_close(struct {{ v.name }}_conn *c);
+/* Reset now: queued output is dropped and the peer sees ECONNRESET. */
+static inline void {{ v.name }}_abort(struct {{ v.name }}_conn *c);
+{%- else %}
+
+/* The datagram being answered: who sent it, and the reply being built. */
+struct {{ v.name }}_conn;
+
+struct {{ v.name }}_info {
+    unsigned long long id;          /* counts the datagrams this worker received, from 1 */
+    unsigned worker;                /* which event loop received it, from 0 */
+    struct sockaddr_storage peer;   /* the sender; the reply goes back to it */
+    char peer_text[INET6_ADDRSTRLEN + 8];
+};
+
+static inline const struct {{ v.name }}_info *{{ v.name }}_info(struct {{ v.name }}_conn *c);
+/* Appends to the reply datagram (io.output_buffer bytes at most). Returns 0, or -1 with
+ * nothing appended when it would not fit. Writing nothing sends no reply; writing zero bytes
+ * sends an empty datagram. */
+static inline int {{ v.name }}_write(struct {{ v.name }}_conn *c, const void *data, size_t len);
+static inline int {{ v.name }}_printf(struct {{ v.name }}_conn *c, const char *format, ...);
+{%- endif %}
+

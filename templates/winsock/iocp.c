@@ -1,0 +1,1 @@
+#error "IOCP output is being written"

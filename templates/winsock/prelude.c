@@ -1,0 +1,42 @@
+/* Windows Vista or later: WSAPoll, inet_ntop, GetTickCount64, condition variables. */
+#ifndef _WIN32_WINNT
+#define _WIN32_WINNT 0x0600
+#endif
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#include <mswsock.h>
+#include <windows.h>
+#include <process.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _MSC_VER
+#pragma comment(lib, "ws2_32.lib")
+#include <BaseTsd.h>
+typedef SSIZE_T ssize_t;
+#endif
+{%- if v.tcp && v.keepalive %}
+#include <mstcpip.h>
+/* The keep-alive probe count: Windows 10 1703 and later (ws2ipdef.h of newer SDKs). */
+#ifndef TCP_KEEPCNT
+#define TCP_KEEPCNT 16
+#endif
+{%- endif %}
+{%- if v.tcp %}
+
+/* C11 atomics are optional in MSVC; counters shared by threads use the Interlocked calls. */
+typedef volatile LONG64 shared_counter;
+
+static unsigned long long shared_counter_next(shared_counter *counter)
+{
+    return (unsigned long long)InterlockedIncrement64(counter);
+}
+{%- endif %}
+
+{% include "c/contract.c" %}
