@@ -42,8 +42,15 @@ fn verify_every_spec_in_every_emitted_combination() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// Builds the spec for every target, two at a time; yields (label, dir to keep, binary).
+/// Builds the spec for every target, Linux and Windows, two at a time; yields (label, dir to
+/// keep, binary).
 fn build_all(spec_yaml: &str) -> Vec<(String, tempfile::TempDir, PathBuf)> {
+    build_on(spec_yaml, &all_targets())
+}
+
+/// Builds the spec for every Linux target: for tests of what only Linux has (rlimits,
+/// descriptor numbers, /proc).
+fn build_linux(spec_yaml: &str) -> Vec<(String, tempfile::TempDir, PathBuf)> {
     build_on(spec_yaml, &TARGETS)
 }
 
@@ -56,6 +63,24 @@ fn build_on(
         let (dir, bin, _) = build(spec_yaml, lang, model);
         (format!("{lang}/{model}"), dir, bin)
     })
+}
+
+/// Runs a generated program to its end (under Wine for a Windows one).
+fn run_program(bin: &Path, args: &[&str]) -> std::process::Output {
+    proof::harness::program_command(bin)
+        .unwrap()
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// How the target's error text names EADDRINUSE.
+fn address_in_use(target: &str) -> &'static str {
+    if target.starts_with("winsock") {
+        "WSAEADDRINUSE (10048)"
+    } else {
+        "Address already in use"
+    }
 }
 
 fn start(bin: &Path) -> RunningServer {
@@ -162,12 +187,21 @@ fn idle_connections_are_closed() {
 
 #[test]
 fn sigint_also_stops_cleanly_and_workers_share_the_port() {
-    for lang in ["c", "rust"] {
-        let (_dir, bin, _) = build(
-            "name: multi\nsocket: { reuseport: true }\nserver: { workers: 3 }\n",
-            lang,
+    // Winsock workers share one listening socket, with no SO_REUSEPORT.
+    for (lang, model, spec) in [
+        (
+            "c",
             "epoll",
-        );
+            "name: multi\nsocket: { reuseport: true }\nserver: { workers: 3 }\n",
+        ),
+        (
+            "rust",
+            "epoll",
+            "name: multi\nsocket: { reuseport: true }\nserver: { workers: 3 }\n",
+        ),
+        ("winsock", "poll", "name: multi\nserver: { workers: 3 }\n"),
+    ] {
+        let (_dir, bin, _) = build(spec, lang, model);
         let server = start(&bin);
         load::tcp_echo(server.addr, &[64 * 1024; 16], 5).unwrap();
         // SAFETY: kill(2) on the child we own.
@@ -182,9 +216,9 @@ fn sigint_also_stops_cleanly_and_workers_share_the_port() {
 /// The generated program's own command line: bad input is a clear error, never a crash.
 #[test]
 fn generated_program_rejects_bad_arguments() {
-    for lang in ["c", "rust"] {
+    for lang in ["c", "rust", "winsock"] {
         let (_dir, bin, _) = build("name: args\n", lang, "poll");
-        let run = |args: &[&str]| Command::new(&bin).args(args).output().unwrap();
+        let run = |args: &[&str]| run_program(&bin, args);
         let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).into_owned();
         let out = run(&["-p", "70000"]);
         assert_eq!(out.status.code(), Some(2), "{lang}");
@@ -211,7 +245,8 @@ fn generated_program_rejects_bad_arguments() {
         let text = stderr(&out);
         assert!(
             text.contains(&format!(
-                "bind 127.0.0.1 port {port}: Address already in use"
+                "bind 127.0.0.1 port {port}: {}",
+                address_in_use(lang)
             )),
             "{lang}: {text}"
         );
@@ -266,7 +301,7 @@ fn serves_again_and_logged(server: RunningServer, payloads: &[usize], model: &st
 /// keeps serving the ones it has, and accepts again once descriptors free up.
 #[test]
 fn emfile_on_accept_sheds_peers_without_spinning() {
-    for (model, _dir, bin) in build_all("name: fds\nserver: { idle_timeout_ms: 0 }\n") {
+    for (model, _dir, bin) in build_linux("name: fds\nserver: { idle_timeout_ms: 0 }\n") {
         let server = RunningServer::start_with_fd_limit(
             &bin,
             &["-p", "0"],
@@ -409,7 +444,7 @@ fn echo_on(port: u16) -> Result<(), String> {
 #[test]
 fn closed_or_broken_stdio_does_not_stop_a_server() {
     use std::os::unix::process::CommandExt;
-    for (model, _dir, bin) in build_all("name: stdio\n") {
+    for (model, _dir, bin) in build_linux("name: stdio\n") {
         for case in ["closed", "broken"] {
             let port = free_port();
             let mut command = Command::new(&bin);
@@ -456,14 +491,14 @@ fn a_second_udp_server_cannot_take_the_port() {
     for (model, _dir, bin) in build_all("name: once\nprotocol: udp\n") {
         let first = start(&bin);
         let port = first.addr.port().to_string();
-        let second = Command::new(&bin).args(["-p", &port]).output().unwrap();
+        let second = run_program(&bin, &["-p", &port]);
         assert_eq!(
             second.status.code(),
             Some(1),
             "{model}: a second UDP server started"
         );
         assert!(
-            String::from_utf8_lossy(&second.stderr).contains("Address already in use"),
+            String::from_utf8_lossy(&second.stderr).contains(address_in_use(&model)),
             "{model}: {}",
             String::from_utf8_lossy(&second.stderr)
         );
@@ -693,7 +728,7 @@ fn log_ops_logs_every_socket_operation_and_is_compiled_out_otherwise() {
             );
         }
     }
-    for lang in ["c", "rust"] {
+    for lang in ["c", "rust", "winsock"] {
         for protocol in ["tcp", "udp"] {
             let source = SourceFile::from_text(
                 "quiet.yaml",
@@ -709,9 +744,9 @@ fn log_ops_logs_every_socket_operation_and_is_compiled_out_otherwise() {
                 .unwrap()
                 .remove(0)
                 .contents;
-            // C: OP_LOG is `((void)0)`; Rust: `op_log!` expands to nothing. Neither output
+            // C and Winsock C: OP_LOG is `((void)0)`; Rust: `op_log!` expands to nothing. Neither output
             // keeps the code that formats a line.
-            let machinery = if lang == "c" {
+            let machinery = if lang != "rust" {
                 "static void op_log("
             } else {
                 "fn op_result"
