@@ -200,10 +200,21 @@ fn sigint_also_stops_cleanly_and_workers_share_the_port() {
             "name: multi\nsocket: { reuseport: true }\nserver: { workers: 3 }\n",
         ),
         ("winsock", "poll", "name: multi\nserver: { workers: 3 }\n"),
+        ("winsock", "iocp", "name: multi\nserver: { workers: 3 }\n"),
+        (
+            "winsock",
+            "iocp",
+            "name: multi\nprotocol: udp\nserver: { workers: 3 }\n",
+        ),
     ] {
         let (_dir, bin, _) = build(spec, lang, model);
         let server = start(&bin);
-        load::tcp_echo(server.addr, &[64 * 1024; 16], 5).unwrap();
+        let echoed = if spec.contains("udp") {
+            load::udp_echo(server.addr, &[0, 1, 1472, 65507], 16, 5)
+        } else {
+            load::tcp_echo(server.addr, &[64 * 1024; 16], 5)
+        };
+        echoed.unwrap_or_else(|e| panic!("{lang}/{model}: {e}"));
         // SAFETY: kill(2) on the child we own.
         unsafe { libc::kill(server.pid().unwrap() as i32, libc::SIGINT) };
         server

@@ -17,8 +17,7 @@ pub fn support(lang: Lang, model: Model) -> Support {
     use Model::*;
     match (lang, model) {
         (C | Rust, Blocking | Poll | Epoll | IoUring) => Support::Emitted,
-        (Winsock, Blocking | Poll) => Support::Emitted,
-        (Winsock, Iocp) => Support::NotYet,
+        (Winsock, Blocking | Poll | Iocp) => Support::Emitted,
         (C | Rust, Iocp) | (Winsock, Epoll | IoUring) => Support::Impossible,
     }
 }

@@ -103,9 +103,10 @@ struct {{ v.name }}_conn {
     /* Overlapped requests of this connection. It is freed only when none is left, since
      * Windows may still write to its buffers or read its output queue until then. */
     struct overlapped_op recv_op, send_op;
+    unsigned char *recv_buf; /* what the outstanding WSARecv fills */
     int recv_pending;        /* a WSARecv is outstanding */
     int send_pending;        /* at most one WSASend at a time, so bytes never overtake each other */
-    int closing_socket;      /* closesocket() ran: what is outstanding completes as aborted */
+    int cancelled;           /* CancelIoEx ran: what is outstanding completes as aborted */
     struct {{ v.name }}_conn *prev, *next; /* every open connection, for shutdown */
     WSABUF send_bufs[OUT_IOV];
 {%- endif %}

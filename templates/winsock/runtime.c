@@ -56,6 +56,15 @@ static const char *socket_error_name(int code)
     return name != NULL ? name : "unknown";
 }
 
+{%- if v.model == "iocp" %}
+
+/* The name of the last socket call's error, for a completion's result. */
+static const char *socket_result_name(void)
+{
+    return socket_error_name(WSAGetLastError());
+}
+{%- endif %}
+
 static void op_log(const char *op, unsigned long long fd, const char *format, ...)
 {
     va_list args;
@@ -271,6 +280,8 @@ static int set_int_option(SOCKET s, int level, int name, int value, const char *
     return 0;
 }
 
+{%- if v.model != "iocp" %}
+
 /* Sockets are nonblocking for the waits (WSAPoll) to decide when to call; IOCP needs no mode. */
 static int set_nonblocking(SOCKET s)
 {
@@ -281,6 +292,7 @@ static int set_nonblocking(SOCKET s)
     }
     return 0;
 }
+{%- endif %}
 {%- if v.tcp %}
 
 /* Options that belong to each accepted connection. */

@@ -20,7 +20,11 @@ pub const TARGETS: [(&str, &str); 8] = [
 ];
 
 /// Winsock C outputs: cross-compiled with MinGW-w64 and run under Wine.
-pub const WINSOCK_TARGETS: [(&str, &str); 2] = [("winsock", "blocking"), ("winsock", "poll")];
+pub const WINSOCK_TARGETS: [(&str, &str); 3] = [
+    ("winsock", "blocking"),
+    ("winsock", "poll"),
+    ("winsock", "iocp"),
+];
 
 /// Linux and Windows outputs alike, for the tests that hold all of them to the same rules.
 pub fn all_targets() -> Vec<(&'static str, &'static str)> {
