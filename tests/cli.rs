@@ -58,8 +58,7 @@ fn model_flag_is_checked_against_the_language() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("epoll is Linux-only"));
 
-    // IOCP asked of C points to Winsock; Winsock, not generated yet, is said to be so once,
-    // without offering models that would each fail the same way.
+    // IOCP asked of C points to Winsock, which has it, as it has blocking and WSAPoll.
     let out = sockgen(&["check", "specs/echo-tcp.yaml", "--model", "iocp"]);
     assert!(
         text(&out.stderr).contains("--lang winsock"),
@@ -75,17 +74,25 @@ fn model_flag_is_checked_against_the_language() {
             "--model",
             model,
         ]);
-        assert_eq!(out.status.code(), Some(2));
-        let err = text(&out.stderr);
-        assert!(
-            err.contains("sockgen does not generate --lang winsock yet"),
-            "{err}"
-        );
-        assert!(err.contains("use --lang c or --lang rust"), "{err}");
-        assert!(!err.contains("choose"), "{err}");
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     }
+    // Windows has no SO_REUSEPORT: said where the spec asks for it, with what to do instead.
+    let out = sockgen(&["check", "specs/custom-workers.yaml", "--lang", "winsock"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("Windows has no SO_REUSEPORT"), "{err}");
+    assert!(err.contains("custom-workers.yaml:12:"), "{err}");
+    assert!(err.contains("share one listening socket"), "{err}");
     let models = text(&sockgen(&["models"]).stdout);
     assert!(!models.contains("possible on this platform"), "{models}");
+    for model in ["blocking", "poll", "iocp"] {
+        assert!(
+            models
+                .lines()
+                .any(|l| l.starts_with("winsock ") && l.contains(model) && l.contains("emitted")),
+            "{models}"
+        );
+    }
     assert!(
         models
             .lines()
@@ -141,6 +148,63 @@ fn render_invalid_spec_fails_like_check() {
         "nothing rendered for an invalid spec"
     );
     assert!(text(&out.stderr).contains("`port` is 70000, outside 0..=65535"));
+}
+
+/// A Winsock project: the Makefile builds NAME.exe with MinGW-w64, a CMakeLists.txt is there
+/// for MSVC, and the program serves under Wine.
+#[test]
+fn winsock_project_builds_with_its_makefile_and_runs_under_wine() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("proj");
+    let out_str = out_dir.to_str().unwrap();
+    let out = sockgen(&[
+        "render",
+        "specs/echo-tcp.yaml",
+        "--lang",
+        "winsock",
+        "--model",
+        "iocp",
+        "-o",
+        out_str,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    for f in [
+        "echo_tcp.c",
+        "echo_tcp_handler.h",
+        "Makefile",
+        "CMakeLists.txt",
+    ] {
+        assert!(out_dir.join(f).is_file(), "{f} missing");
+    }
+    let cmake = std::fs::read_to_string(out_dir.join("CMakeLists.txt")).unwrap();
+    assert!(
+        cmake.contains("add_executable(echo_tcp echo_tcp.c)")
+            && cmake.contains("target_link_libraries(echo_tcp PRIVATE ws2_32)"),
+        "{cmake}"
+    );
+    let make = Command::new("make")
+        .current_dir(&out_dir)
+        .output()
+        .expect("make (installed by the README's test command)");
+    assert!(
+        make.status.success(),
+        "make failed:\n{}{}",
+        text(&make.stdout),
+        text(&make.stderr)
+    );
+    let exe = out_dir.join("echo_tcp.exe");
+    assert!(exe.is_file());
+    let server = sockgen::proof::RunningServer::start(
+        &exe,
+        &["-p", "0"],
+        std::time::Duration::from_secs(20),
+    )
+    .unwrap();
+    sockgen::proof::load::tcp_echo(server.addr, &[1, 100_000], 7).unwrap();
+    server
+        .stop(std::time::Duration::from_secs(5))
+        .check()
+        .unwrap();
 }
 
 #[test]
@@ -332,10 +396,10 @@ fn verify_reports_text_and_json() {
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["failed"], 0);
     assert_eq!(
-        doc["passed"], 8,
-        "c and rust × blocking, poll, epoll, io_uring"
+        doc["passed"], 11,
+        "c and rust × blocking, poll, epoll, io_uring; winsock × blocking, poll, iocp"
     );
-    assert_eq!(doc["results"].as_array().unwrap().len(), 8);
+    assert_eq!(doc["results"].as_array().unwrap().len(), 11);
     assert_eq!(doc["results"][0]["checks"][0]["name"], "udp chargen");
 
     // A combination the spec rules out is a spec error, explained.

@@ -59,6 +59,20 @@ fn project_layout_files() {
             f.contents
         );
     }
+    // Winsock projects build with MinGW-w64 (Makefile) or MSVC (CMakeLists.txt).
+    let target = Target {
+        lang: Some("winsock".parse().unwrap()),
+        model: Some("iocp".parse().unwrap()),
+    };
+    let plan = in_root(|| sockgen::plan_file("specs/echo-udp.toml".as_ref(), target)).unwrap();
+    for f in render(&plan, Layout::Project).unwrap() {
+        if f.path == "Makefile" || f.path == "CMakeLists.txt" {
+            insta::assert_snapshot!(
+                format!("project__winsock_echo_udp__{}", f.path.replace('.', "_")),
+                f.contents
+            );
+        }
+    }
 }
 
 #[test]

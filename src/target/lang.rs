@@ -80,6 +80,15 @@ pub fn matrix_table() -> String {
 
 fn note(lang: Lang, model: Model) -> &'static str {
     match (lang, model) {
+        (Lang::Winsock, Model::Blocking) => {
+            "tcp+udp; thread per connection, capped by server.max_connections; MinGW-w64 or MSVC"
+        }
+        (Lang::Winsock, Model::Poll) => {
+            "tcp+udp; level-triggered WSAPoll, server.workers loops on one shared socket"
+        }
+        (Lang::Winsock, Model::Iocp) => {
+            "tcp+udp; AcceptEx, overlapped WSARecv/WSASend, GetQueuedCompletionStatusEx batches"
+        }
         (_, Model::Blocking) => "tcp+udp; thread per connection, capped by server.max_connections",
         (_, Model::Poll) => "tcp+udp; level-triggered poll(2), server.workers loops",
         (_, Model::Epoll) => {
