@@ -668,6 +668,17 @@ fn bench(args: BenchArgs) -> ExitCode {
         }
         Err(e) => return fail(&e),
     };
+    // Winsock servers run under Wine, whose socket calls pass through its server process:
+    // their figures compare with one another, not with Linux servers. They are benched when
+    // the spec's language (or --lang) is winsock, and then alone.
+    let only_windows = plans.iter().all(|p| p.lang == crate::spec::Lang::Winsock);
+    let windows = only_windows
+        || crate::plan_file(&args.spec, crate::Target::default())
+            .is_ok_and(|p| p.lang == crate::spec::Lang::Winsock);
+    let plans: Vec<_> = plans
+        .into_iter()
+        .filter(|p| (p.lang == crate::spec::Lang::Winsock) == windows)
+        .collect();
     if let Some(p) = plans
         .iter()
         .find(|p| p.handler != crate::spec::Handler::Echo)

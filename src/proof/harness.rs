@@ -49,6 +49,9 @@ impl StopSignal {
     }
 }
 
+/// The least time a Windows program gets to print its ready line under Wine.
+const WINE_READY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// A Windows program (the harness runs it under Wine).
 pub fn is_windows_program(binary: &Path) -> bool {
     binary
@@ -227,6 +230,12 @@ impl RunningServer {
         launch: &Launch,
     ) -> Result<RunningServer, String> {
         let mut command = program_command(binary)?;
+        // A Windows program starts Wine first, which takes seconds on a busy machine.
+        let ready_timeout = if is_windows_program(binary) {
+            ready_timeout.max(WINE_READY_TIMEOUT)
+        } else {
+            ready_timeout
+        };
         launch.apply(&mut command);
         let mut child = command
             .args(args)

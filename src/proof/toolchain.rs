@@ -254,7 +254,20 @@ impl Wine {
             .unwrap_or_else(|| std::env::temp_dir().join("sockgen-wine"));
         let wine = Wine { program, prefix };
         wine.prepare()?;
+        wine.keep_server_up();
         Ok(wine)
+    }
+
+    /// Wine's server normally quits 3 s after its last program, and the next program then
+    /// waits for a new one; a run of tests starts programs one after another, so the server
+    /// is asked to stay 30 s instead (once per process; a server already running stays as is).
+    fn keep_server_up(&self) {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            let mut server = self.command_for("wineserver");
+            server.arg("-p30");
+            let _ = run_bounded(server, std::time::Duration::from_secs(10));
+        });
     }
 
     /// Creates the prefix unless a finished one is there. Processes that start at once wait

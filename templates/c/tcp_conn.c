@@ -107,6 +107,8 @@ struct {{ v.name }}_conn {
     int recv_pending;        /* a WSARecv is outstanding */
     int send_pending;        /* at most one WSASend at a time, so bytes never overtake each other */
     int cancelled;           /* CancelIoEx ran: what is outstanding completes as aborted */
+    int skips_port;          /* a request that completes at once queues no completion */
+    int resume_pending;      /* a resume packet for it is in the port */
     struct {{ v.name }}_conn *prev, *next; /* every open connection, for shutdown */
     WSABUF send_bufs[OUT_IOV];
 {%- endif %}

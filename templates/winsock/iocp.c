@@ -3,7 +3,7 @@
 {% include "winsock/prelude.c" %}
 
 /* Completion keys: what a completion packet is about. */
-enum { STOP_KEY = 1, ACCEPT_KEY, CONN_KEY, HANDOFF_KEY, REARM_KEY{% if !v.tcp %}, DGRAM_KEY{% endif %} };
+enum { STOP_KEY = 1, ACCEPT_KEY, CONN_KEY, HANDOFF_KEY, REARM_KEY, RESUME_KEY{% if !v.tcp %}, DGRAM_KEY{% endif %} };
 /* Completions taken per GetQueuedCompletionStatusEx call. */
 enum { COMPLETION_BATCH = 64 };
 /* How long a stopping worker waits for the requests it cancelled to complete. */
@@ -70,6 +70,10 @@ static volatile LONG connections_total; /* accepted and not yet freed, every wor
 static uint64_t accept_resume_ms;       /* out of sockets: post accepts again from then */
 static shared_counter accept_shed;
 static int accepting = 1;               /* cleared when worker 0 stops */
+/* Requests that complete at once are handled at once, with no trip through the port
+ * (FILE_SKIP_COMPLETION_PORT_ON_SUCCESS), where the socket provider is the system's own: a
+ * layered provider that is not may lose such completions, so there every one is queued. */
+static int skip_port_on_success;
 
 /* Posts an AcceptEx into every idle slot while the limit allows. */
 static void accept_refill(uint64_t now)
@@ -174,42 +178,94 @@ static void accept_completed(struct accept_slot *slot, BOOL ok, uint64_t now)
     }
 }
 
-/* Starts what the connection can do now: a receive while it takes input, a send while
- * output waits. A request that cannot start ends the connection. */
-static void conn_post(Conn *c)
+/* A receive ended: bytes for the handler, the peer's FIN, or the error that ends it. */
+static void conn_received(Conn *c, int error, DWORD moved, uint64_t now)
+{
+    c->recv_pending = 0;
+    OP_LOG("recv", c->fd, " bytes=%lu result=%s", (unsigned long)moved,
+           error != 0 ? socket_error_name(error) : moved == 0 ? "EOF" : "ok");
+    if (error != 0) {
+        if (error != WSA_OPERATION_ABORTED) {
+            conn_fail(c, error);
+        }
+    } else if (moved == 0) {
+        c->read_closed = 1;
+        if (c->phase == PHASE_OPEN) {
+            c->eof_pending = 1;
+        } else if (c->phase == PHASE_LINGER) {
+            c->phase = PHASE_DONE; /* the peer's FIN: it has everything */
+        }
+    } else {
+        conn_receive(c, c->recv_buf, moved, now);
+    }
+}
+
+/* A send ended: its bytes leave the queue, or the error ends the connection. */
+static void conn_sent(Conn *c, int error, DWORD moved, uint64_t now)
+{
+    c->send_pending = 0;
+    OP_LOG("send", c->fd, " bytes=%lu result=%s", (unsigned long)moved, error != 0 ? socket_error_name(error) : "ok");
+    if (error != 0) {
+        if (error != WSA_OPERATION_ABORTED) {
+            conn_fail(c, error);
+        }
+    } else {
+        out_consume(c, moved, now);
+    }
+}
+
+/* Starts what the connection can do now: a send while output waits, a receive while it
+ * takes input. Returns 1 when one of them completed at once and was handled (the caller
+ * looks again); a request that cannot start ends the connection. */
+static int conn_post(Conn *c, uint64_t now)
 {
     if (c->phase == PHASE_DONE) {
-        return;
+        return 0;
     }
     if (!c->send_pending && c->out_pending > 0) {
         DWORD count = out_gather(c, c->send_bufs);
+        DWORD sent = 0;
+        int rc;
         memset(&c->send_op.ov, 0, sizeof c->send_op.ov);
-        if (WSASend(c->fd, c->send_bufs, count, NULL, 0, &c->send_op.ov, NULL) != 0
-            && WSAGetLastError() != WSA_IO_PENDING) {
-            conn_fail(c, WSAGetLastError());
-            return;
-        }
         c->send_pending = 1;
+        rc = WSASend(c->fd, c->send_bufs, count, &sent, 0, &c->send_op.ov, NULL);
+        if (rc == 0 && c->skips_port) {
+            conn_sent(c, 0, sent, now);
+            return 1;
+        }
+        if (rc != 0 && WSAGetLastError() != WSA_IO_PENDING) {
+            conn_sent(c, WSAGetLastError(), 0, now);
+            return 0;
+        }
     }
     if (!c->recv_pending && conn_wants_input(c)) {
         WSABUF buf;
-        DWORD flags = 0;
+        DWORD flags = 0, got = 0;
+        int rc;
         buf.buf = (CHAR *)c->recv_buf;
         buf.len = {{ v.upper }}_BUFFER_SIZE;
         memset(&c->recv_op.ov, 0, sizeof c->recv_op.ov);
-        if (WSARecv(c->fd, &buf, 1, NULL, &flags, &c->recv_op.ov, NULL) != 0
-            && WSAGetLastError() != WSA_IO_PENDING) {
-            conn_fail(c, WSAGetLastError());
-            return;
-        }
         c->recv_pending = 1;
+        rc = WSARecv(c->fd, &buf, 1, &got, &flags, &c->recv_op.ov, NULL);
+        if (rc == 0 && c->skips_port) {
+            conn_received(c, 0, got, now);
+            return 1;
+        }
+        if (rc != 0 && WSAGetLastError() != WSA_IO_PENDING) {
+            conn_received(c, WSAGetLastError(), 0, now);
+            return 0;
+        }
     }
+    return 0;
 }
 
 /* Frees a finished connection once Windows holds none of its requests; until then its
  * requests are cancelled and their completions awaited. Returns 1 when it was freed. */
 static int conn_retire(struct loop *lp, Conn *c)
 {
+    if (c->resume_pending) {
+        return 0; /* its packet is in the port: freed when it is taken */
+    }
     if (c->recv_pending || c->send_pending) {
         if (!c->cancelled) {
             c->cancelled = 1;
@@ -233,18 +289,31 @@ static int conn_retire(struct loop *lp, Conn *c)
 }
 
 /* After anything happened to a connection: the contract's steps, then the requests they
- * call for, then its deadline; a finished connection is retired. */
+ * call for, then its deadline; a finished connection is retired. Requests that complete at
+ * once are handled here, CONN_BUDGET rounds at most: then a resume packet lets the other
+ * connections of the worker have their turn first. */
 static void conn_drive(struct loop *lp, Conn *c, uint64_t now)
 {
-    int guard;
-    for (guard = 0; guard < 64 && c->phase != PHASE_DONE; guard++) {
-        int progress = conn_settle(c, now);
-        progress |= conn_produce(c);
-        if (!progress) {
+    int round;
+    for (round = 0; c->phase != PHASE_DONE; round++) {
+        int guard;
+        for (guard = 0; guard < CONN_BUDGET && c->phase != PHASE_DONE; guard++) {
+            if (!(conn_settle(c, now) | conn_produce(c))) {
+                break;
+            }
+        }
+        if (round == CONN_BUDGET) {
+            if (PostQueuedCompletionStatus(lp->port, 0, RESUME_KEY, (LPOVERLAPPED)(void *)c)) {
+                c->resume_pending = 1;
+            } else {
+                conn_end(c, {{ v.upper }}_CLOSE_ERROR, (int)GetLastError());
+            }
+            break;
+        }
+        if (!conn_post(c, now)) {
             break;
         }
     }
-    conn_post(c);
     if (c->phase == PHASE_DONE) {
         (void)conn_retire(lp, c);
         return;
@@ -264,48 +333,23 @@ static void conn_adopt(struct loop *lp, Conn *c, uint64_t now)
     } else if (CreateIoCompletionPort((HANDLE)c->fd, lp->port, CONN_KEY, 0) == NULL) {
         conn_end(c, {{ v.upper }}_CLOSE_ERROR, (int)GetLastError());
     } else {
+        c->skips_port = skip_port_on_success
+                        && SetFileCompletionNotificationModes((HANDLE)c->fd, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS | FILE_SKIP_SET_EVENT_ON_HANDLE);
         conn_start(c);
     }
     conn_drive(lp, c, now);
 }
 
 /* One request of a connection completed (bytes moved, or the error that ended it). */
-static void conn_completed(struct loop *lp, struct overlapped_op *op, DWORD bytes, uint64_t now)
+static void conn_completed(struct loop *lp, struct overlapped_op *op, uint64_t now)
 {
     Conn *c = op->conn;
     DWORD moved = 0, flags = 0;
-    int error = 0;
-    if (!WSAGetOverlappedResult(c->fd, &op->ov, &moved, FALSE, &flags)) {
-        error = WSAGetLastError();
-    }
-    (void)bytes;
+    int error = WSAGetOverlappedResult(c->fd, &op->ov, &moved, FALSE, &flags) ? 0 : WSAGetLastError();
     if (op == &c->recv_op) {
-        c->recv_pending = 0;
-        OP_LOG("recv", c->fd, " bytes=%lu result=%s", (unsigned long)moved, error != 0 ? socket_result_name() : moved == 0 ? "EOF" : "ok");
-        if (error != 0) {
-            if (error != WSA_OPERATION_ABORTED) {
-                conn_fail(c, error);
-            }
-        } else if (moved == 0) {
-            c->read_closed = 1;
-            if (c->phase == PHASE_OPEN) {
-                c->eof_pending = 1;
-            } else if (c->phase == PHASE_LINGER) {
-                c->phase = PHASE_DONE; /* the peer's FIN: it has everything */
-            }
-        } else {
-            conn_receive(c, c->recv_buf, moved, now);
-        }
+        conn_received(c, error, moved, now);
     } else {
-        c->send_pending = 0;
-        OP_LOG("send", c->fd, " bytes=%lu result=%s", (unsigned long)moved, error != 0 ? socket_result_name() : "ok");
-        if (error != 0) {
-            if (error != WSA_OPERATION_ABORTED) {
-                conn_fail(c, error);
-            }
-        } else {
-            out_consume(c, moved, now);
-        }
+        conn_sent(c, error, moved, now);
     }
     if (c->phase == PHASE_DONE) {
         (void)conn_retire(lp, c);
@@ -334,8 +378,14 @@ static int loop_dispatch(struct loop *lp, const OVERLAPPED_ENTRY *entry, uint64_
     case REARM_KEY:
         accept_refill(now);
         return 1;
+    case RESUME_KEY: {
+        Conn *c = (Conn *)(void *)entry->lpOverlapped;
+        c->resume_pending = 0;
+        conn_drive(lp, c, now);
+        return 1;
+    }
     default:
-        conn_completed(lp, (struct overlapped_op *)(void *)entry->lpOverlapped, entry->dwNumberOfBytesTransferred, now);
+        conn_completed(lp, (struct overlapped_op *)(void *)entry->lpOverlapped, now);
         return 1;
     }
 }
@@ -424,6 +474,10 @@ static void loop_drain(struct loop *lp)
                     c->send_pending = 0;
                 }
                 (void)conn_retire(lp, c);
+            } else if (entries[n].lpCompletionKey == RESUME_KEY) {
+                c = (Conn *)(void *)entries[n].lpOverlapped;
+                c->resume_pending = 0;
+                (void)conn_retire(lp, c);
             } else if (entries[n].lpCompletionKey == HANDOFF_KEY) {
                 c = (Conn *)(void *)entries[n].lpOverlapped;
                 c->opened = 0; /* never opened here: no on_close owed */
@@ -455,6 +509,7 @@ static int accept_setup(SOCKET listener, HANDLE port)
         return -1;
     }
     accept_family = info.iAddressFamily;
+    skip_port_on_success = (info.dwServiceFlags1 & XP1_IFS_HANDLES) != 0;
     if (WSAIoctl(listener, SIO_GET_EXTENSION_FUNCTION_POINTER, &guid, (DWORD)sizeof guid, &accept_ex,
                  (DWORD)sizeof accept_ex, &returned, NULL, NULL) != 0) {
         log_socket_error("WSAIoctl AcceptEx");
