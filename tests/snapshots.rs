@@ -110,6 +110,8 @@ fn no_unreferenced_snapshots() {
     expected.extend([
         "project__custom_workers__custom_workers_handler_h".to_string(),
         "project__custom_workers__Makefile".to_string(),
+        "project__winsock_echo_udp__Makefile".to_string(),
+        "project__winsock_echo_udp__CMakeLists_txt".to_string(),
     ]);
     let on_disk: BTreeSet<String> = file_stems("snapshots", ".snap").into_iter().collect();
     let stale: Vec<_> = on_disk.difference(&expected).collect();
