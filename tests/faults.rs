@@ -1,4 +1,4 @@
-//! `sockgen verify --faults` on every language × model, TCP and UDP: the fault suite
+//! `sockgen verify --faults` on every language × model (Winsock under Wine), TCP and UDP: the fault suite
 //! (src/proof/faults.rs) runs each scenario against a fresh server and checks afterwards that
 //! it serves byte-exact, holds no extra descriptors, does not spin and stops with status 0.
 //! (loopback.rs and contract.rs hold the scenarios that need special builds or limits: closed
@@ -23,7 +23,11 @@ fn every_echo_server_survives_the_fault_suite() {
             })
             .collect()
     });
-    assert_eq!(reports.len(), 16, "eight TCP and eight UDP servers");
+    assert_eq!(
+        reports.len(),
+        22,
+        "eleven TCP and eleven UDP servers: eight Linux, three Winsock (under Wine)"
+    );
     let mut failures = Vec::new();
     for report in &reports {
         let faults = report

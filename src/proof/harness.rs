@@ -299,6 +299,44 @@ impl RunningServer {
         self.proc_entries("fd")
     }
 
+    /// What the server's descriptors are, counted by kind (`socket`, `pipe`, `anon_inode`) or
+    /// file name: "/dev/null 2, pipe 4, socket 3", for messages about descriptors left open.
+    pub fn descriptor_kinds(&self) -> String {
+        let Some(pid) = self.pid() else {
+            return String::new();
+        };
+        let mut kinds = std::collections::BTreeMap::<String, usize>::new();
+        if let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
+            for entry in entries.flatten() {
+                let target = std::fs::read_link(entry.path())
+                    .map(|t| t.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                // Sockets and pipes by kind; files by name, since which file says why.
+                let kind = match target.split_once(':') {
+                    Some((kind, _)) if !target.starts_with('/') => kind.to_string(),
+                    _ => target,
+                };
+                *kinds.entry(kind).or_default() += 1;
+            }
+        }
+        kinds
+            .iter()
+            .map(|(kind, n)| format!("{kind} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The fewest descriptors the server held in five looks 20 ms apart: one it keeps shows in
+    /// every look, one opened for a moment (Wine's runtime does that while idle) does not.
+    pub fn settled_descriptors(&self) -> usize {
+        let mut fewest = self.open_descriptors();
+        for _ in 0..4 {
+            thread::sleep(Duration::from_millis(20));
+            fewest = fewest.min(self.open_descriptors());
+        }
+        fewest
+    }
+
     /// Threads the server runs now (/proc/PID/task).
     /// The program's own threads. io_uring's kernel workers (`iou-wrk-*`, `iou-sqp-*`) show up
     /// in /proc/PID/task too, but the kernel starts and keeps them as it sees fit (one io-wq
