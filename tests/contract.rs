@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::{plan_for, TARGETS};
+use common::{all_targets, plan_for, TARGETS};
 use sockgen::proof::{self, RunningServer};
 
 /// Small buffers so back-pressure shows at test sizes; a short idle timeout and linger.
@@ -66,8 +66,9 @@ fn build_project_with(
 fn probes() -> &'static [(String, PathBuf)] {
     static PROBES: OnceLock<Vec<(String, PathBuf)>> = OnceLock::new();
     PROBES.get_or_init(|| {
+        // Winsock C takes the C probe, built for Windows and run under Wine.
         let mut builds: Vec<(&str, &str, bool)> =
-            TARGETS.iter().map(|&(l, m)| (l, m, false)).collect();
+            all_targets().iter().map(|&(l, m)| (l, m, false)).collect();
         builds.extend(
             TARGETS
                 .iter()
@@ -75,7 +76,7 @@ fn probes() -> &'static [(String, PathBuf)] {
                 .map(|&(l, m)| (l, m, true)),
         );
         proof::run_parallel(&builds, 2, |&(lang, model, sanitized)| {
-            let files = if lang == "c" {
+            let files = if lang != "rust" {
                 vec![("probe_handler.h".to_string(), fixture("probe_handler.h"))]
             } else {
                 vec![("src/main.rs".to_string(), fixture("src/main.rs"))]
@@ -368,24 +369,26 @@ fn exchange(server: &RunningServer, pieces: &[&[u8]]) -> Vec<u8> {
 /// Built-in framing: the echo handler receives whole messages in on_message and sends each
 /// back framed the same way; a partial message at EOF is not delivered; a length prefix past
 /// io.max_message closes the connection. Length prefixes run on every target; line and
-/// delimiter framing share that machinery and run on epoll.
+/// delimiter framing share that machinery and run on epoll and IOCP.
 #[test]
 fn framing_delivers_whole_messages() {
+    let every_target = all_targets();
+    // Winsock C has its own search for a delimiter (the C runtime there has no memmem).
     let kinds: [(&str, &str, &Targets); 3] = [
         (
             "length_prefix",
             "{ kind: length_prefix, bytes: 2 }",
-            &TARGETS,
+            &every_target,
         ),
         (
             "line",
             "{ kind: line }",
-            &[("c", "epoll"), ("rust", "epoll")],
+            &[("c", "epoll"), ("rust", "epoll"), ("winsock", "iocp")],
         ),
         (
             "delimiter",
             "{ kind: delimiter, delimiter: \"\\r\\n\\r\\n\" }",
-            &[("c", "epoll"), ("rust", "epoll")],
+            &[("c", "epoll"), ("rust", "epoll"), ("winsock", "iocp")],
         ),
     ];
     for (kind, framing, targets) in kinds {
@@ -500,8 +503,8 @@ impl Handler for Probe {
 fn main() -> std::process::ExitCode { udp_probe::main_with::<Probe>() }
 "#;
     let spec = "name: udp_probe\nprotocol: udp\nhandler: custom\n";
-    let built = proof::run_parallel(&TARGETS, 2, |&(lang, model)| {
-        let files = if lang == "c" {
+    let built = proof::run_parallel(&all_targets(), 2, |&(lang, model)| {
+        let files = if lang != "rust" {
             vec![("udp_probe_handler.h".to_string(), C_HANDLER.to_string())]
         } else {
             vec![("src/main.rs".to_string(), RUST_MAIN.to_string())]
