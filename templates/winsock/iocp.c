@@ -78,13 +78,10 @@ static int skip_port_on_success;
 /* Posts an AcceptEx into every idle slot while the limit allows. */
 static void accept_refill(uint64_t now)
 {
-    int i;
-    if (!accepting) {
-        return;
-    }
     LONG room = (LONG)({{ v.upper }}_WORKERS * {{ v.upper }}_MAX_CONNECTIONS) - InterlockedCompareExchange(&connections_total, 0, 0);
     int posted = 0;
-    if (accept_resume_ms != 0 && now < accept_resume_ms) {
+    int i;
+    if (!accepting || (accept_resume_ms != 0 && now < accept_resume_ms)) {
         return;
     }
     accept_resume_ms = 0;
