@@ -203,7 +203,8 @@ impl From<TargetArgs> for Target {
 /// Narrows the (lang, model) combinations a command runs through.
 #[derive(clap::Args, Debug, Clone, Copy)]
 pub struct FilterArgs {
-    /// Only this language [default: every language sockgen emits].
+    /// Only this language [default: every language sockgen emits; bench: C and Rust, or only
+    /// winsock (under Wine) when the spec's lang is winsock].
     #[arg(long, value_parser = keyword_parser::<Lang>())]
     pub lang: Option<Lang>,
     /// Only this model [default: every model the spec allows].

@@ -78,6 +78,57 @@ fn bench_runs_generated_servers_and_a_peer_with_json_and_chart() {
     );
 }
 
+/// A spec whose language is winsock benches its three Windows models under Wine, and only
+/// them: their figures compare with one another, not with Linux servers.
+#[test]
+fn bench_runs_winsock_servers_under_wine_when_the_spec_says_winsock() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("win.yaml");
+    std::fs::write(&spec, "name: win\nlang: winsock\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sockgen"))
+        .arg("bench")
+        .arg(&spec)
+        .args([
+            "--connections",
+            "4",
+            "--sizes",
+            "64",
+            "--duration-ms",
+            "300",
+        ])
+        .args([
+            "--warmup-ms",
+            "100",
+            "--repeats",
+            "1",
+            "--no-stream",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let servers: Vec<&str> = doc["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert_eq!(c["errors"], 0, "{c}");
+            assert!(c["messages"].as_u64().unwrap() > 0, "{c}");
+            c["server"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(
+        servers,
+        ["winsock/blocking", "winsock/poll", "winsock/iocp"],
+        "{doc}"
+    );
+}
+
 #[test]
 fn the_load_generator_counts_corrupted_echoes_as_errors() {
     let dir = tempfile::tempdir().unwrap();
