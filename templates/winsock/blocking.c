@@ -112,29 +112,6 @@ static int start_connection(SOCKET s, const struct sockaddr_storage *peer)
     return 0;
 }
 
-/* Waits until the listener is readable (1), a stop is requested (0) or timeout_ms pass (2);
- * -1 after logging an error. With INVALID_SOCKET it waits for the stop or the time only. */
-static int wait_for_listener_or_stop(SOCKET listener, int timeout_ms)
-{
-    WSAPOLLFD fds[2];
-    int n;
-    fds[0].fd = stop_socket;
-    fds[0].events = POLLRDNORM;
-    fds[0].revents = 0;
-    fds[1].fd = listener;
-    fds[1].events = POLLRDNORM;
-    fds[1].revents = 0;
-    n = WSAPoll(fds, listener == INVALID_SOCKET ? 1 : 2, timeout_ms);
-    if (n == SOCKET_ERROR) {
-        log_socket_error("WSAPoll");
-        return -1;
-    }
-    if (fds[0].revents != 0) {
-        return 0;
-    }
-    return n == 0 ? 2 : 1;
-}
-
 /* The accept loop; every connection thread watches the stop socket too. */
 static int loop_main(SOCKET listener, unsigned index)
 {
@@ -155,7 +132,7 @@ static int loop_main(SOCKET listener, unsigned index)
             SleepConditionVariableSRW(&slots_changed, &slots_lock, INFINITE, 0);
         }
         ReleaseSRWLockExclusive(&slots_lock);
-        ready = wait_for_listener_or_stop(listener, -1);
+        ready = wait_for_socket_or_stop(listener, POLLRDNORM, -1);
         if (ready <= 0) {
             status = ready;
             break;
@@ -163,7 +140,7 @@ static int loop_main(SOCKET listener, unsigned index)
         got = accept_connection(listener, &s, &peer);
         if (got == ACCEPT_EXHAUSTED) {
             /* Out of sockets or memory: pause, or the readable listener would spin us. */
-            ready = wait_for_listener_or_stop(INVALID_SOCKET, ACCEPT_PAUSE_MS);
+            ready = wait_for_socket_or_stop(INVALID_SOCKET, 0, ACCEPT_PAUSE_MS);
             if (ready == 0 || ready < 0) {
                 status = ready;
                 break;

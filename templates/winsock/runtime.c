@@ -280,6 +280,32 @@ static int set_int_option(SOCKET s, int level, int name, int value, const char *
     return 0;
 }
 
+{%- if v.model == "blocking" || (v.model == "poll" && !v.tcp) %}
+
+/* Waits until s is ready for `events` (1), the stop socket is readable (0) or timeout_ms pass
+ * (2; -1 waits for ever); -1 after logging an error. With INVALID_SOCKET it waits for the
+ * stop or the time only. */
+static int wait_for_socket_or_stop(SOCKET s, SHORT events, int timeout_ms)
+{
+    WSAPOLLFD fds[2];
+    int n;
+    fds[0].fd = stop_socket;
+    fds[0].events = POLLRDNORM;
+    fds[0].revents = 0;
+    fds[1].fd = s;
+    fds[1].events = events;
+    fds[1].revents = 0;
+    n = WSAPoll(fds, s == INVALID_SOCKET ? 1 : 2, timeout_ms);
+    if (n == SOCKET_ERROR) {
+        log_socket_error("WSAPoll");
+        return -1;
+    }
+    if (fds[0].revents != 0) {
+        return 0;
+    }
+    return n == 0 ? 2 : 1;
+}
+{%- endif %}
 {%- if v.model != "iocp" %}
 
 /* Sockets are nonblocking for the waits (WSAPoll) to decide when to call; IOCP needs no mode. */

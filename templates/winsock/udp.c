@@ -11,29 +11,6 @@ enum { DGRAM_BUDGET = 64 };
 /* How long a reply may wait for room in the send buffer before it is dropped. */
 enum { REPLY_WAIT_MS = 1000 };
 
-/* Waits until s is ready for `events`, the stop socket is readable or timeout_ms pass.
- * 1: ready; 0: stop requested; 2: timed out; -1: failed (logged). */
-static int wait_for_socket_or_stop(SOCKET s, SHORT events, int timeout_ms)
-{
-    WSAPOLLFD fds[2];
-    int n;
-    fds[0].fd = stop_socket;
-    fds[0].events = POLLRDNORM;
-    fds[0].revents = 0;
-    fds[1].fd = s;
-    fds[1].events = events;
-    fds[1].revents = 0;
-    n = WSAPoll(fds, 2, timeout_ms);
-    if (n == SOCKET_ERROR) {
-        log_socket_error("WSAPoll");
-        return -1;
-    }
-    if (fds[0].revents != 0) {
-        return 0;
-    }
-    return n == 0 ? 2 : 1;
-}
-
 /* Sends the reply; a full send buffer is waited out for up to REPLY_WAIT_MS. */
 static void dgram_reply(SOCKET s, Conn *current, unsigned long long *send_errors)
 {
