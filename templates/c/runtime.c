@@ -41,28 +41,7 @@ static void op_log(const char *op, int fd, const char *format, ...)
 #define OP_LOG(op, fd, ...) ((void)0)
 {%- endif %}
 
-{%- if !v.tcp %}
-
-/* Logs the 1st, 2nd, 4th, 8th... occurrence, so a hostile peer cannot flood the log. */
-static void log_occurrence(const char *what, unsigned long long *count)
-{
-    *count += 1;
-    if ((*count & (*count - 1)) == 0) {
-        fprintf(stderr, "%s: %s (%llu so far)\n", {{ v.name }}_program, what, *count);
-    }
-}
-{%- else %}
-
-/* Logs the 1st, 2nd, 4th, 8th... occurrence, so a hostile peer cannot flood the log; the
- * count is shared by every worker thread. */
-static void log_shared_occurrence(const char *what, atomic_ullong *count)
-{
-    unsigned long long seen = atomic_fetch_add(count, 1) + 1;
-    if ((seen & (seen - 1)) == 0) {
-        fprintf(stderr, "%s: %s (%llu so far)\n", {{ v.name }}_program, what, seen);
-    }
-}
-{%- endif %}
+{% include "c/occurrence.c" %}
 
 /* Descriptors 0, 1 and 2 may be closed by whoever started us (a supervisor, `<&- >&-`): the
  * stop pipe or a socket would then take their numbers, and the ready line or a log line would

@@ -84,28 +84,7 @@ static void op_log(const char *op, unsigned long long fd, const char *format, ..
 #define OP_LOG(op, fd, ...) ((void)0)
 {%- endif %}
 
-{%- if !v.tcp %}
-
-/* Logs the 1st, 2nd, 4th, 8th... occurrence, so a hostile peer cannot flood the log. */
-static void log_occurrence(const char *what, unsigned long long *count)
-{
-    *count += 1;
-    if ((*count & (*count - 1)) == 0) {
-        fprintf(stderr, "%s: %s (%llu so far)\n", {{ v.name }}_program, what, *count);
-    }
-}
-{%- else %}
-
-/* Logs the 1st, 2nd, 4th, 8th... occurrence, so a hostile peer cannot flood the log; the
- * count is shared by every worker thread. */
-static void log_shared_occurrence(const char *what, shared_counter *count)
-{
-    unsigned long long seen = shared_counter_next(count);
-    if ((seen & (seen - 1)) == 0) {
-        fprintf(stderr, "%s: %s (%llu so far)\n", {{ v.name }}_program, what, seen);
-    }
-}
-{%- endif %}
+{% include "c/occurrence.c" %}
 
 /*
  * Shutdown. A console program gets no signals on Windows but control events (Ctrl-C, Ctrl-Break,
