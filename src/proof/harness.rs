@@ -371,6 +371,52 @@ impl RunningServer {
             .count()
     }
 
+    /// Each counted thread as `TID COMM (STATE, waiting in WCHAN)`, for a message that has to
+    /// say which thread outlived a fault: one of the program's, or one its runtime started.
+    pub fn thread_details(&self) -> String {
+        let Some(pid) = self.pid() else {
+            return String::new();
+        };
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return String::new();
+        };
+        let read = |task: &Path, file: &str| {
+            std::fs::read_to_string(task.join(file))
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        };
+        let mut details: Vec<String> = tasks
+            .flatten()
+            .map(|task| task.path())
+            .filter(|task| {
+                let comm = read(task, "comm");
+                !comm.starts_with("iou-wrk-") && !comm.starts_with("iou-sqp-")
+            })
+            .map(|task| {
+                let tid = task
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
+                // `stat` is "TID (COMM) STATE ...": the state follows the last ')'.
+                let stat = read(&task, "stat");
+                let state = stat
+                    .rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().next())
+                    .unwrap_or("?")
+                    .to_string();
+                format!(
+                    "{tid} {} ({state}, waiting in {})",
+                    read(&task, "comm"),
+                    read(&task, "wchan")
+                )
+            })
+            .collect();
+        details.sort();
+        details.join("; ")
+    }
+
     fn proc_entries(&self, dir: &str) -> usize {
         self.pid()
             .and_then(|pid| std::fs::read_dir(format!("/proc/{pid}/{dir}")).ok())
