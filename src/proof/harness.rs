@@ -358,9 +358,17 @@ impl RunningServer {
     /// in /proc/PID/task too, but the kernel starts and keeps them as it sees fit (one io-wq
     /// worker stays for good once used), so they are not the program's to account for.
     pub fn threads(&self) -> usize {
-        let Some(pid) = self.pid() else { return 0 };
+        self.thread_ids().len()
+    }
+
+    /// The ids of the threads [`threads`](Self::threads) counts: a changing set means the
+    /// program is still starting and ending threads.
+    pub fn thread_ids(&self) -> std::collections::BTreeSet<u32> {
+        let Some(pid) = self.pid() else {
+            return Default::default();
+        };
         let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-            return 0;
+            return Default::default();
         };
         tasks
             .flatten()
@@ -368,7 +376,8 @@ impl RunningServer {
                 let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
                 !comm.starts_with("iou-wrk-") && !comm.starts_with("iou-sqp-")
             })
-            .count()
+            .filter_map(|task| task.file_name().to_str()?.parse().ok())
+            .collect()
     }
 
     /// Each counted thread as `TID COMM (STATE, waiting in WCHAN)`, for a message that has to
