@@ -685,10 +685,11 @@ fn bench(args: BenchArgs) -> ExitCode {
         .find(|p| p.handler != crate::spec::Handler::Echo)
     {
         return bad_usage(format!(
-            "bench drives echo servers (TCP or UDP); {} is a {} {} server",
+            "bench drives echo servers (TCP or UDP); {} is a {} {} {}",
             args.spec.display(),
             p.protocol,
-            p.handler
+            p.handler,
+            p.role
         ));
     }
     let udp = plans.iter().any(|p| !p.is_tcp());
@@ -929,6 +930,8 @@ fn check(spec: &std::path::Path, target: Target, port_free: bool) -> ExitCode {
         Err(e) => return fail(&e),
     };
     warn(&plan);
+    // A client binds no port: there is nothing to find free.
+    let port_free = port_free && !plan.is_client();
     if port_free && plan.port != 0 {
         if let Err(error) = crate::diagnose::port_is_free(&plan) {
             let owners = crate::diagnose::port_owners(plan.port, plan.protocol);
@@ -965,10 +968,11 @@ fn check(spec: &std::path::Path, target: Target, port_free: bool) -> ExitCode {
         String::new()
     };
     println!(
-        "{}: ok ({} {} server, --lang {} --model {}{free})",
+        "{}: ok ({} {} {}, --lang {} --model {}{free})",
         spec.display(),
         plan.protocol,
         plan.handler,
+        plan.role,
         plan.lang,
         plan.model
     );

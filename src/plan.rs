@@ -22,12 +22,15 @@ pub struct Plan {
     pub model: Model,
     pub role: Role,
     pub protocol: Protocol,
+    /// What a server binds. A client's target is `client.host` instead (this is then unused).
     pub address: IpAddr,
     pub port: u16,
     pub handler: Handler,
     pub socket: SocketPlan,
     pub server: ServerPlan,
     pub io: IoPlan,
+    /// Present exactly when `role` is client.
+    pub client: Option<ClientPlan>,
     /// How input is cut into messages; always `None` for UDP (a datagram is a message).
     pub framing: Framing,
     /// The user's extra C files, relative to the project directory; safe in a Makefile.
@@ -179,6 +182,25 @@ pub struct ServerPlan {
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ClientPlan {
+    /// An IP literal or a DNS name (letters, digits, `-` and `.` only, so it is safe in every
+    /// generated string); resolved by the program at start.
+    pub host: String,
+    pub connect_timeout_ms: u32,
+    /// 0 means connections never time out.
+    pub idle_timeout_ms: u32,
+    pub max_attempts: u32,
+    pub backoff_base_ms: u32,
+    pub backoff_max_ms: u32,
+    pub pool_size: u32,
+    /// Built-in handlers: messages per connection (echo-check) and payload sizes.
+    pub messages: u32,
+    pub sizes: Vec<u32>,
+    /// How long `load` runs.
+    pub duration_ms: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct IoPlan {
     pub buffer_size: u32,
     /// High-water mark of a connection's output queue: above it, the peer is not read.
@@ -197,5 +219,9 @@ impl Plan {
 
     pub fn is_ipv6(&self) -> bool {
         self.address.is_ipv6()
+    }
+
+    pub fn is_client(&self) -> bool {
+        self.role == Role::Client
     }
 }

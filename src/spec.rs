@@ -61,6 +61,15 @@ pub mod limits {
     pub const STACK_MIN: i128 = 64 << 10;
     pub const STACK_MAX: i128 = 64 << 20;
     pub const DELIMITER_MAX_LEN: usize = 16;
+    pub const CONNECT_TIMEOUT_MAX: i128 = 600_000;
+    pub const ATTEMPTS_MAX: i128 = 1_000;
+    pub const BACKOFF_MAX: i128 = 600_000;
+    pub const POOL_MAX: i128 = 10_000;
+    pub const MESSAGES_MAX: i128 = 1_000_000;
+    pub const PAYLOAD_MAX: i128 = 64 << 20;
+    pub const SIZES_MAX_LEN: usize = 32;
+    pub const DURATION_MAX: i128 = 3_600_000;
+    pub const HOST_MAX_LEN: usize = 253;
 }
 
 macro_rules! keyword_enum {
@@ -157,7 +166,13 @@ keyword_enum!(
         /// RFC 864: send a stream of printable characters, ignore input.
         Chargen = "chargen",
         /// Your own protocol in the generated handler callbacks.
-        Custom = "custom"
+        Custom = "custom",
+        /// Client: sends random payloads of `client.sizes`, checks every echoed byte, prints
+        /// one summary line; exit 0 only when everything came back intact.
+        EchoCheck = "echo-check",
+        /// Client: closed-loop load (each connection sends, waits for the echo, sends again)
+        /// for `client.duration_ms`, then prints msgs/s and latency percentiles.
+        Load = "load"
     }
 );
 
@@ -196,13 +211,16 @@ pub struct Spec {
     /// starting with a letter; at most 48 characters. Required.
     #[schemars(length(min = 1, max = 48), regex(pattern = r"^[A-Za-z][A-Za-z0-9_]*$"))]
     pub name: Option<Spanned<String>>,
-    /// `server` (default). `client` generation is not available yet.
+    /// `server` (default) or `client` (settings in `client`).
     pub role: Option<Spanned<Role>>,
     /// `tcp` (default) or `udp`.
     pub protocol: Option<Spanned<Protocol>>,
-    /// IPv4 or IPv6 literal the server binds (default `127.0.0.1`). Use `0.0.0.0` or `::` for all interfaces.
+    /// Server: the IPv4 or IPv6 literal it binds (default `127.0.0.1`; `0.0.0.0` or `::` for
+    /// all interfaces). Client: the host it connects to, a literal or a DNS name resolved at
+    /// start (every address tried in order; default `127.0.0.1`).
     pub address: Option<Spanned<String>>,
-    /// Port to bind, 0–65535 (default 0: the kernel picks one and the program prints it).
+    /// Server: port to bind, 0–65535 (default 0: the kernel picks one and the program prints
+    /// it). Client: port to connect to (0: the program must be given `-p PORT`).
     #[schemars(range(min = 0, max = 65535))]
     pub port: Option<Spanned<u16>>,
     /// Output language when `--lang` is not given (default `c`).
@@ -213,8 +231,10 @@ pub struct Spec {
     pub handler: Option<Spanned<Handler>>,
     /// Socket options.
     pub socket: Option<Spanned<SocketSpec>>,
-    /// Server limits.
+    /// Server limits (role: server).
     pub server: Option<Spanned<ServerSpec>>,
+    /// Connecting, retrying and the built-in client handlers (role: client).
+    pub client: Option<Spanned<ClientSpec>>,
     /// Application buffers and event batching.
     pub io: Option<Spanned<IoSpec>>,
     /// Built-in framing (TCP only): the handler receives whole messages in `on_message`.
@@ -314,6 +334,61 @@ pub struct ServerSpec {
     /// Stack of each connection thread in bytes, 65536–67108864 (default 262144; blocking only).
     #[schemars(range(min = 65536, max = 67108864))]
     pub stack_size: Option<Spanned<u32>>,
+}
+
+/// How a client connects, retries and (with the built-in handlers) what it sends.
+#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ClientSpec {
+    /// How long one connect to one address may take, 1–600000 ms (default 5000); then the
+    /// next address is tried, or the attempt counts as failed.
+    #[schemars(range(min = 1, max = 600000))]
+    pub connect_timeout_ms: Option<Spanned<u32>>,
+    /// Close a connection after this many ms without traffic, 0–86400000; 0 = never (default
+    /// 30000). It ends with reason `idle_timeout` and is retried like a reset.
+    #[schemars(range(min = 0, max = 86400000))]
+    pub idle_timeout_ms: Option<Spanned<u32>>,
+    /// Reconnecting after a refused, timed-out or reset connection.
+    pub retry: Option<Spanned<RetrySpec>>,
+    /// How many connections the client keeps open at once.
+    pub pool: Option<Spanned<PoolSpec>>,
+    /// Messages each connection sends (echo-check), 1–1000000 (default 16).
+    #[schemars(range(min = 1, max = 1000000))]
+    pub messages: Option<Spanned<u32>>,
+    /// Payload sizes in bytes, 1–67108864 each, used in turn (echo-check; load uses the
+    /// first); at most 32 (default [1, 1024, 65536]).
+    #[schemars(length(min = 1, max = 32))]
+    pub sizes: Option<Spanned<Vec<Spanned<u32>>>>,
+    /// How long `load` runs, 1–3600000 ms (default 5000).
+    #[schemars(range(min = 1, max = 3600000))]
+    pub duration_ms: Option<Spanned<u32>>,
+}
+
+/// Exponential backoff with full jitter: before retry n the client waits a random time
+/// between 0 and min(max_ms, base_ms × 2^(n-1)).
+#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct RetrySpec {
+    /// Failed attempts in a row after which a connection gives up and the program exits
+    /// non-zero, 1–1000 (default 5; 1 = never retry).
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_attempts: Option<Spanned<u32>>,
+    /// First backoff ceiling in ms, 1–600000 (default 100).
+    #[schemars(range(min = 1, max = 600000))]
+    pub base_ms: Option<Spanned<u32>>,
+    /// Largest backoff ceiling in ms, 1–600000 (default 5000), at least base_ms.
+    #[schemars(range(min = 1, max = 600000))]
+    pub max_ms: Option<Spanned<u32>>,
+}
+
+/// The client's connections.
+#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct PoolSpec {
+    /// Connections open at once, 1–10000 (default 1). A broken one is replaced (with
+    /// backoff) while the others keep working.
+    #[schemars(range(min = 1, max = 10000))]
+    pub size: Option<Spanned<u32>>,
 }
 
 /// Application buffers.
@@ -557,6 +632,66 @@ impl<'n> Table<'n> {
         Some(spanned(values, entry))
     }
 
+    fn int_list(
+        &mut self,
+        key: &'static str,
+        range: RangeInclusive<i128>,
+        max_len: usize,
+        dec: &mut Decoder,
+    ) -> Option<Spanned<Vec<Spanned<u32>>>> {
+        let entry = self.entry(key, dec)?;
+        let full = self.full_key(key);
+        let Value::Seq(items) = &entry.value.value else {
+            dec.error(
+                Diagnostic::error(format!(
+                    "`{full}` must be a list of integers, found {}",
+                    entry.value.value.kind_name()
+                ))
+                .with_span(entry.value.span.clone())
+                .with_hint(format!("write {key}: [1, 1024, 65536]")),
+            );
+            return None;
+        };
+        if items.is_empty() || items.len() > max_len {
+            dec.error(
+                Diagnostic::error(format!(
+                    "`{full}` has {} entries; it takes 1 to {max_len}",
+                    items.len()
+                ))
+                .with_span(entry.value.span.clone()),
+            );
+            return None;
+        }
+        let mut values = Vec::new();
+        for item in items {
+            match &item.value {
+                Value::Int(i) if range.contains(i) => values.push(Spanned {
+                    value: *i as u32,
+                    span: item.span.clone(),
+                    key_span: item.span.clone(),
+                }),
+                Value::Int(i) => dec.error(
+                    Diagnostic::error(format!(
+                        "`{full}` holds {i}, outside {}..={}",
+                        range.start(),
+                        range.end()
+                    ))
+                    .with_span(item.span.clone())
+                    .with_label("out of range"),
+                ),
+                other => dec.error(
+                    Diagnostic::error(format!(
+                        "`{full}` must hold integers, found {}",
+                        other.kind_name()
+                    ))
+                    .with_span(item.span.clone())
+                    .with_label("expected an integer"),
+                ),
+            }
+        }
+        Some(spanned(values, entry))
+    }
+
     fn keyword<K: Keyword>(&mut self, key: &'static str, dec: &mut Decoder) -> Option<Spanned<K>> {
         let entry = self.entry(key, dec)?;
         let full = self.full_key(key);
@@ -701,6 +836,21 @@ fn decode_root(root: &Node, dec: &mut Decoder) -> Spec {
             idle_timeout_ms: t.int("idle_timeout_ms", 0..=IDLE_TIMEOUT_MAX, dec),
             linger_ms: t.int("linger_ms", 0..=LINGER_MS_MAX, dec),
             stack_size: t.int("stack_size", STACK_MIN..=STACK_MAX, dec),
+        }),
+        client: t.table("client", dec, |t, dec| ClientSpec {
+            connect_timeout_ms: t.int("connect_timeout_ms", 1..=CONNECT_TIMEOUT_MAX, dec),
+            idle_timeout_ms: t.int("idle_timeout_ms", 0..=IDLE_TIMEOUT_MAX, dec),
+            retry: t.table("retry", dec, |t, dec| RetrySpec {
+                max_attempts: t.int("max_attempts", 1..=ATTEMPTS_MAX, dec),
+                base_ms: t.int("base_ms", 1..=BACKOFF_MAX, dec),
+                max_ms: t.int("max_ms", 1..=BACKOFF_MAX, dec),
+            }),
+            pool: t.table("pool", dec, |t, dec| PoolSpec {
+                size: t.int("size", 1..=POOL_MAX, dec),
+            }),
+            messages: t.int("messages", 1..=MESSAGES_MAX, dec),
+            sizes: t.int_list("sizes", 1..=PAYLOAD_MAX, SIZES_MAX_LEN, dec),
+            duration_ms: t.int("duration_ms", 1..=DURATION_MAX, dec),
         }),
         io: t.table("io", dec, |t, dec| IoSpec {
             buffer_size: t.int("buffer_size", IO_BUFFER_MIN..=IO_BUFFER_MAX, dec),

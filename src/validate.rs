@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use crate::diagnostic::{did_you_mean, Diagnostic};
-use crate::plan::{Framing, IoPlan, Keepalive, Plan, ServerPlan, SocketPlan};
+use crate::plan::{ClientPlan, Framing, IoPlan, Keepalive, Plan, ServerPlan, SocketPlan};
 use crate::spec::{
     limits, Endian, FramingKind, Handler, Keyword, Lang, Model, Protocol, Role, Spanned, Spec,
 };
@@ -302,17 +302,27 @@ impl Validator {
 
         let name = self.name(spec, lang);
         let role = get(&spec.role).unwrap_or(Role::Server);
-        if let (Role::Client, Some(r)) = (role, &spec.role) {
-            self.error(
-                Diagnostic::error("client generation is not available yet")
-                    .with_span(r.span.clone())
-                    .with_label("only `server` is generated today")
-                    .with_hint("use role: server (or leave `role` out)"),
-            );
-        }
         let protocol = get(&spec.protocol).unwrap_or(Protocol::Tcp);
-        let address = self.address(spec);
-        let handler = get(&spec.handler).unwrap_or(Handler::Echo);
+        let is_client = role == Role::Client;
+        let client = if is_client {
+            self.client(spec, lang, model, protocol)
+        } else {
+            if let Some(c) = &spec.client {
+                self.error(
+                    Diagnostic::error("`client` settings apply to role: client")
+                        .with_span(c.key_span.clone())
+                        .with_label("this spec describes a server")
+                        .with_hint("remove `client`, or set role: client"),
+                );
+            }
+            None
+        };
+        let address = if is_client {
+            Some(IpAddr::from([0, 0, 0, 0]))
+        } else {
+            self.address(spec)
+        };
+        let handler = self.handler(spec, role);
 
         let socket = spec.socket.as_ref().map(|s| &s.value);
         let server = spec.server.as_ref().map(|s| &s.value);
@@ -482,7 +492,9 @@ impl Validator {
             port: get(&spec.port).unwrap_or(0),
             handler,
             socket: SocketPlan {
-                reuseaddr: socket.and_then(|s| get(&s.reuseaddr)).unwrap_or(tcp),
+                reuseaddr: socket
+                    .and_then(|s| get(&s.reuseaddr))
+                    .unwrap_or(tcp && !is_client),
                 v6only: socket.and_then(|s| get(&s.v6only)).unwrap_or(true),
                 reuseport,
                 nodelay: tcp && socket.and_then(|s| get(&s.nodelay)).unwrap_or(true),
@@ -494,12 +506,20 @@ impl Validator {
             server: ServerPlan {
                 backlog: server.and_then(|s| get(&s.backlog)).unwrap_or(1024),
                 workers: workers.map(|w| w.value).unwrap_or(1),
-                max_connections: server
-                    .and_then(|s| get(&s.max_connections))
-                    .unwrap_or(10_000),
-                idle_timeout_ms: server
-                    .and_then(|s| get(&s.idle_timeout_ms))
-                    .unwrap_or(30_000),
+                // The connection core reads its limits here; a client's come from `client`:
+                // one loop holding the pool's connections, with the client's idle timeout.
+                max_connections: match &client {
+                    Some(c) => c.pool_size,
+                    None => server
+                        .and_then(|s| get(&s.max_connections))
+                        .unwrap_or(10_000),
+                },
+                idle_timeout_ms: match &client {
+                    Some(c) => c.idle_timeout_ms,
+                    None => server
+                        .and_then(|s| get(&s.idle_timeout_ms))
+                        .unwrap_or(30_000),
+                },
                 linger_ms: server.and_then(|s| get(&s.linger_ms)).unwrap_or(2_000),
                 stack_size: server.and_then(|s| get(&s.stack_size)).unwrap_or(256 << 10),
             },
@@ -509,6 +529,11 @@ impl Validator {
                 output_limit,
                 max_message,
                 max_events: io.and_then(|i| get(&i.max_events)).unwrap_or(256),
+            },
+            client: match (is_client, client) {
+                (true, Some(c)) => Some(c),
+                (true, None) => return None,
+                (false, _) => None,
             },
             framing: framing.filter(|_| tcp).unwrap_or(Framing::None),
             sources: self.sources(spec, name_for_sources.as_deref())?,
@@ -660,6 +685,230 @@ impl Validator {
             },
         };
         ok.then_some(framing)
+    }
+
+    /// The handler, checked against the role: servers answer, clients ask.
+    fn handler(&mut self, spec: &Spec, role: Role) -> Handler {
+        let default = match role {
+            Role::Server => Handler::Echo,
+            Role::Client => Handler::EchoCheck,
+        };
+        let Some(h) = &spec.handler else {
+            return default;
+        };
+        let for_client = matches!(h.value, Handler::EchoCheck | Handler::Load);
+        let usable = h.value == Handler::Custom || for_client == (role == Role::Client);
+        if !usable {
+            let (label, hint) = match role {
+                Role::Server => (
+                    format!("{} is a client handler", h.value),
+                    "set role: client to generate a client, or use echo, discard, chargen or custom",
+                ),
+                Role::Client => (
+                    format!("{} answers peers: it is a server handler", h.value),
+                    "a client runs echo-check, load or custom; or set role: server",
+                ),
+            };
+            self.error(
+                Diagnostic::error(format!(
+                    "handler `{}` does not apply to role: {role}",
+                    h.value
+                ))
+                .with_span(h.span.clone())
+                .with_label(label)
+                .with_hint(hint),
+            );
+        }
+        h.value
+    }
+
+    /// A client's settings; None (with errors reported) when they cannot be used.
+    fn client(
+        &mut self,
+        spec: &Spec,
+        lang: Lang,
+        model: Model,
+        protocol: Protocol,
+    ) -> Option<ClientPlan> {
+        let mut ok = true;
+        if let Some(r) = &spec.role {
+            match crate::target::client_support(lang, model, protocol) {
+                Support::Emitted => {}
+                support => {
+                    let why = if support == Support::Impossible {
+                        impossible_reason(lang, model).to_string()
+                    } else {
+                        format!("sockgen does not generate a {protocol} {model} client for --lang {lang} yet")
+                    };
+                    self.error(
+                        Diagnostic::error(why)
+                            .with_span(r.span.clone())
+                            .with_label("role: client")
+                            .with_hint(format!(
+                                "clients are generated today for {}",
+                                crate::target::emitted_clients()
+                            )),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        if let Some(s) = &spec.server {
+            self.error(
+                Diagnostic::error("`server` settings do not apply to role: client")
+                    .with_span(s.key_span.clone())
+                    .with_label("a client has no listening socket")
+                    .with_hint("a client's timeouts, retries and pool go in the `client` table"),
+            );
+            ok = false;
+        }
+        if let Some(socket) = spec.socket.as_ref().map(|s| &s.value) {
+            for (key, span) in [
+                ("reuseaddr", socket.reuseaddr.as_ref().map(|f| &f.key_span)),
+                ("reuseport", socket.reuseport.as_ref().map(|f| &f.key_span)),
+                ("v6only", socket.v6only.as_ref().map(|f| &f.key_span)),
+            ] {
+                if let Some(span) = span {
+                    self.error(
+                        Diagnostic::error(format!(
+                            "`socket.{key}` applies to a server's listening socket"
+                        ))
+                        .with_span(span.clone())
+                        .with_label("this spec describes a client")
+                        .with_hint(
+                            "remove it: a client's socket takes a port of its own from the kernel",
+                        ),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        let host = self.client_host(spec);
+        let c = spec.client.as_ref().map(|c| &c.value);
+        let retry = c.and_then(|c| c.retry.as_ref()).map(|r| &r.value);
+        let base_ms = retry.and_then(|r| get(&r.base_ms)).unwrap_or(100);
+        let max_ms = match retry.and_then(|r| r.max_ms.clone()) {
+            Some(m) if m.value < base_ms => {
+                self.error(
+                    Diagnostic::error(format!(
+                        "`client.retry.max_ms` ({}) is smaller than `client.retry.base_ms` ({base_ms})",
+                        m.value
+                    ))
+                    .with_span(m.span.clone())
+                    .with_label("the largest backoff must be at least the first")
+                    .with_hint(format!("use at least {base_ms}")),
+                );
+                ok = false;
+                base_ms
+            }
+            Some(m) => m.value,
+            None => 5_000.max(base_ms),
+        };
+        let handler = get(&spec.handler).unwrap_or(Handler::EchoCheck);
+        let builtin = matches!(handler, Handler::EchoCheck | Handler::Load);
+        if let (true, Some(f)) = (builtin, &spec.framing) {
+            self.error(
+                Diagnostic::error(format!(
+                    "`framing` does not apply to the built-in {handler} handler"
+                ))
+                .with_span(f.key_span.clone())
+                .with_label(format!("{handler} sends and checks raw payloads"))
+                .with_hint("remove `framing`, or use handler: custom"),
+            );
+            ok = false;
+        }
+        // Settings only a built-in handler reads: set with custom they would do nothing.
+        if let (Handler::Custom, Some(c)) = (handler, c) {
+            for (key, span) in [
+                ("messages", c.messages.as_ref().map(|f| &f.key_span)),
+                ("sizes", c.sizes.as_ref().map(|f| &f.key_span)),
+                ("duration_ms", c.duration_ms.as_ref().map(|f| &f.key_span)),
+            ] {
+                if let Some(span) = span {
+                    self.error(
+                        Diagnostic::error(format!("`client.{key}` is read by the built-in echo-check and load handlers only"))
+                            .with_span(span.clone())
+                            .with_label(format!("handler: {handler}"))
+                            .with_hint("remove it; your callbacks decide what to send"),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        let plan = ClientPlan {
+            host: host?,
+            connect_timeout_ms: c.and_then(|c| get(&c.connect_timeout_ms)).unwrap_or(5_000),
+            idle_timeout_ms: c.and_then(|c| get(&c.idle_timeout_ms)).unwrap_or(30_000),
+            max_attempts: retry.and_then(|r| get(&r.max_attempts)).unwrap_or(5),
+            backoff_base_ms: base_ms,
+            backoff_max_ms: max_ms,
+            pool_size: c
+                .and_then(|c| c.pool.as_ref())
+                .and_then(|p| get(&p.value.size))
+                .unwrap_or(1),
+            messages: c.and_then(|c| get(&c.messages)).unwrap_or(16),
+            sizes: c
+                .and_then(|c| c.sizes.as_ref())
+                .map(|s| s.value.iter().map(|v| v.value).collect())
+                .unwrap_or_else(|| vec![1, 1024, 65_536]),
+            duration_ms: c.and_then(|c| get(&c.duration_ms)).unwrap_or(5_000),
+        };
+        ok.then_some(plan)
+    }
+
+    /// A client's target: an IP literal, or a DNS name the program resolves.
+    fn client_host(&mut self, spec: &Spec) -> Option<String> {
+        let Some(addr) = &spec.address else {
+            return Some("127.0.0.1".to_string());
+        };
+        let text = addr.value.trim();
+        let unbracketed = text.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = unbracketed.parse::<IpAddr>() {
+            return Some(ip.to_string());
+        }
+        let problem = if text.is_empty() {
+            Some("it is empty".to_string())
+        } else if text.len() > limits::HOST_MAX_LEN {
+            Some(format!(
+                "it is {} characters long; a DNS name has at most {}",
+                text.len(),
+                limits::HOST_MAX_LEN
+            ))
+        } else if text
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        {
+            Some("put the port in `port`, not in `address`".to_string())
+        } else if let Some(bad) = text
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '.'))
+        {
+            Some(format!(
+                "`{}` cannot appear in a host name (letters, digits, `-` and `.` only)",
+                bad.escape_debug()
+            ))
+        } else if text.split('.').any(|label| {
+            label.is_empty() || label.len() > 63 || label.starts_with('-') || label.ends_with('-')
+        }) {
+            Some("each dot-separated part takes 1 to 63 letters, digits or inner `-`".to_string())
+        } else {
+            None
+        };
+        match problem {
+            None => Some(text.to_string()),
+            Some(hint) => {
+                self.error(
+                    Diagnostic::error(format!(
+                        "`{}` is not a host name or IP address",
+                        text.escape_debug()
+                    ))
+                    .with_span(addr.span.clone())
+                    .with_label("the client connects here")
+                    .with_hint(hint),
+                );
+                None
+            }
+        }
     }
 
     fn tcp_only<T>(&mut self, key: &str, field: &Option<Spanned<T>>) {

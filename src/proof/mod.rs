@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod bench_udp;
+pub mod client;
 pub mod faults;
 pub mod harness;
 pub mod load;
@@ -239,7 +240,7 @@ pub fn prove(plan: &Plan, options: &ProofOptions) -> ProofReport {
         Ok(report) => report,
         Err(e) => return ProofReport::failed_before_running(plan, "start", e),
     };
-    if options.faults {
+    if options.faults && !plan.is_client() {
         report.checks.extend(faults::prove_faults(plan, &binary));
     }
     report
@@ -327,6 +328,9 @@ pub fn prove_binary(
     binary: &Path,
     options: &ProofOptions,
 ) -> Result<ProofReport, String> {
+    if plan.is_client() {
+        return client::prove_client(plan, binary, options);
+    }
     let loopback = if plan.is_ipv6() { "::1" } else { "127.0.0.1" };
     let server = RunningServer::start(binary, &["-a", loopback, "-p", "0"], options.ready_timeout)?;
     let addr = server.addr;
@@ -363,6 +367,8 @@ pub fn prove_binary(
         ),
         (Protocol::Udp, Handler::Discard) => record("udp discard", load::udp_discard(addr)),
         (Protocol::Udp, Handler::Chargen) => record("udp chargen", load::udp_chargen(addr, 32)),
+        // Clients are proven above, against servers of the harness's own.
+        (_, Handler::EchoCheck | Handler::Load) => {}
     }
     let stop = server.stop(options.stop_timeout);
     record(

@@ -92,6 +92,12 @@ struct EpollC<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "c/epoll_client.c", escape = "none")]
+struct EpollClientC<'a> {
+    v: &'a CView,
+}
+
+#[derive(Template)]
 #[template(path = "c/io_uring.c", escape = "none")]
 struct IoUringC<'a> {
     v: &'a CView,
@@ -182,7 +188,16 @@ fn wsa_names() -> Vec<(&'static str, i32)> {
     names
 }
 
-fn server_source(view: &CView, model: Model) -> Result<String, askama::Error> {
+fn program_source(view: &CView, model: Model) -> Result<String, askama::Error> {
+    if view.client {
+        // validate() lets through only the clients target::lang::client_support emits.
+        return match (view.windows, model) {
+            (false, Model::Epoll) => EpollClientC { v: view }.render(),
+            _ => Err(askama::Error::Custom(
+                format!("no {model} client template for this language").into(),
+            )),
+        };
+    }
     match (view.windows, model) {
         (false, Model::Blocking) => BlockingC { v: view }.render(),
         (false, Model::Poll) => PollC { v: view }.render(),
@@ -208,7 +223,7 @@ pub fn render(plan: &Plan, layout: Layout) -> Result<Vec<GeneratedFile>, askama:
             let view = CView::new(plan, true);
             Ok(vec![GeneratedFile::generated(
                 format!("{}.c", plan.name),
-                tidy(server_source(&view, plan.model)?),
+                tidy(program_source(&view, plan.model)?),
             )])
         }
         Layout::Project => {
@@ -220,7 +235,7 @@ pub fn render(plan: &Plan, layout: Layout) -> Result<Vec<GeneratedFile>, askama:
             };
             let source = GeneratedFile::generated(
                 format!("{}.c", plan.name),
-                tidy(server_source(&view, plan.model)?),
+                tidy(program_source(&view, plan.model)?),
             );
             if view.windows {
                 Ok(vec![

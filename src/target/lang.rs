@@ -1,6 +1,6 @@
 //! The language × model matrix: what sockgen emits, what is planned, and what cannot exist.
 
-use crate::spec::{Keyword, Lang, Model};
+use crate::spec::{Keyword, Lang, Model, Protocol};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Support {
@@ -20,6 +20,31 @@ pub fn support(lang: Lang, model: Model) -> Support {
         (Winsock, Blocking | Poll | Iocp) => Support::Emitted,
         (C | Rust, Iocp) | (Winsock, Epoll | IoUring) => Support::Impossible,
     }
+}
+
+/// Whether sockgen generates a client for this combination. Clients land model by model; the
+/// rest say so in validation rather than rendering something unproven.
+pub fn client_support(lang: Lang, model: Model, protocol: Protocol) -> Support {
+    match (support(lang, model), lang, model, protocol) {
+        (Support::Impossible, ..) => Support::Impossible,
+        (_, Lang::C, Model::Epoll, Protocol::Tcp) => Support::Emitted,
+        _ => Support::NotYet,
+    }
+}
+
+/// The client combinations generated today, for hints: "tcp with --lang c --model epoll".
+pub fn emitted_clients() -> String {
+    let mut found = Vec::new();
+    for &protocol in Protocol::ALL {
+        for &lang in Lang::ALL {
+            for &model in Model::ALL {
+                if client_support(lang, model, protocol) == Support::Emitted {
+                    found.push(format!("{protocol} with --lang {lang} --model {model}"));
+                }
+            }
+        }
+    }
+    found.join("; ")
 }
 
 /// Models the platform of `lang` has at all, emitted or not.

@@ -5,4 +5,4 @@ pub mod lang;
 pub mod rust;
 pub mod view;
 
-pub use lang::{support, Support};
+pub use lang::{client_support, emitted_clients, support, Support};

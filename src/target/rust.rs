@@ -89,7 +89,8 @@ impl RustView {
                 Handler::Echo => "Echo",
                 Handler::Discard => "Discard",
                 Handler::Chargen => "Chargen",
-                Handler::Custom => "",
+                // Rust clients are not generated yet (validation refuses them).
+                Handler::Custom | Handler::EchoCheck | Handler::Load => "",
             },
             summary: format!(
                 "{} {} server, {} model",

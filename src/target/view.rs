@@ -60,12 +60,27 @@ pub struct View {
     pub sources: Vec<String>,
     /// Log every socket operation (`log: ops`).
     pub log_ops: bool,
+    /// role: client; the fields below are the client's settings (zero for a server).
+    pub client: bool,
+    pub connect_timeout_ms: u32,
+    pub max_attempts: u32,
+    pub backoff_base_ms: u32,
+    pub backoff_max_ms: u32,
+    pub pool_size: u32,
+    pub messages: u32,
+    /// The payload sizes as an initializer list (`1u, 1024u, 65536u`).
+    pub sizes: String,
+    pub sizes_len: usize,
+    pub duration_ms: u32,
+    /// The built-in client handlers' own options, as the usage line shows them.
+    pub client_extra_usage: &'static str,
 }
 
 impl View {
     pub fn new(plan: &Plan) -> View {
         let tcp = plan.is_tcp();
         let keepalive = plan.socket.keepalive;
+        let client = plan.client.as_ref();
         View {
             version: env!("CARGO_PKG_VERSION"),
             spec_file: plan.spec_file.clone(),
@@ -76,7 +91,10 @@ impl View {
             model: plan.model.as_str(),
             handler: plan.handler.as_str(),
             unit: if tcp { "connection" } else { "server" },
-            address: plan.address.to_string(),
+            address: match &plan.client {
+                Some(c) => c.host.clone(),
+                None => plan.address.to_string(),
+            },
             port: plan.port,
             buffer_size: plan.io.buffer_size,
             output_buffer: plan.io.output_buffer,
@@ -134,6 +152,27 @@ impl View {
             delimiter_len: match &plan.framing {
                 Framing::Delimiter(d) => d.len(),
                 _ => 0,
+            },
+            client: plan.client.is_some(),
+            connect_timeout_ms: client.map_or(0, |c| c.connect_timeout_ms),
+            max_attempts: client.map_or(0, |c| c.max_attempts),
+            backoff_base_ms: client.map_or(0, |c| c.backoff_base_ms),
+            backoff_max_ms: client.map_or(0, |c| c.backoff_max_ms),
+            pool_size: client.map_or(0, |c| c.pool_size),
+            messages: client.map_or(0, |c| c.messages),
+            sizes: client.map_or(String::new(), |c| {
+                c.sizes
+                    .iter()
+                    .map(|s| format!("{s}u"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }),
+            sizes_len: client.map_or(0, |c| c.sizes.len()),
+            duration_ms: client.map_or(0, |c| c.duration_ms),
+            client_extra_usage: match plan.handler {
+                Handler::EchoCheck => " [-n MESSAGES]",
+                Handler::Load => " [-d DURATION_MS]",
+                _ => "",
             },
         }
     }

@@ -28,6 +28,7 @@ static void format_address(const struct sockaddr_storage *addr, char *text, size
         snprintf(text, size, "%s:%d", ip, bound_port(addr));
     }
 }
+{%- if !v.client %}
 
 /* The ready line tests and scripts wait for; flushed so a pipe sees it at once. */
 static void print_ready(const struct sockaddr_storage *addr)
@@ -37,4 +38,4 @@ static void print_ready(const struct sockaddr_storage *addr)
     printf("listening on %s\n", text);
     fflush(stdout);
 }
-
+{%- endif %}

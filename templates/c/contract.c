@@ -1,14 +1,40 @@
 /* Settings from the spec (change the spec and regenerate, rather than these). */
+{%- if v.client %}
+#define {{ v.upper }}_HOST "{{ v.address }}"  /* what -a overrides: resolved at start, every address tried */
+#define {{ v.upper }}_PORT {{ v.port }}  /* what -p overrides{% if v.port == 0 %}; 0: -p is required{% endif %} */
+#define {{ v.upper }}_CONNECT_TIMEOUT_MS {{ v.connect_timeout_ms }}u  /* one connect to one address */
+#define {{ v.upper }}_MAX_ATTEMPTS {{ v.max_attempts }}u  /* failed attempts in a row before giving up */
+#define {{ v.upper }}_BACKOFF_BASE_MS {{ v.backoff_base_ms }}u  /* backoff before retry n: random in [0, min(max, base * 2^(n-1))] */
+#define {{ v.upper }}_BACKOFF_MAX_MS {{ v.backoff_max_ms }}u
+#define {{ v.upper }}_POOL_SIZE {{ v.pool_size }}u  /* connections at once (what -c overrides) */
+{%- if v.handler == "echo-check" %}
+#define {{ v.upper }}_MESSAGES {{ v.messages }}u  /* per connection (what -n overrides) */
+{%- endif %}
+{%- if v.handler == "load" %}
+#define {{ v.upper }}_DURATION_MS {{ v.duration_ms }}u  /* how long the load runs (what -d overrides) */
+{%- endif %}
+{%- if v.handler == "echo-check" || v.handler == "load" %}
+#define {{ v.upper }}_SIZES { {{ v.sizes }} }  /* payload bytes, used in turn */
+#define {{ v.upper }}_SIZE_COUNT {{ v.sizes_len }}u
+{%- endif %}
+{%- else %}
 #define {{ v.upper }}_ADDRESS "{{ v.address }}"
 #define {{ v.upper }}_PORT {{ v.port }}
+{%- endif %}
 #define {{ v.upper }}_BUFFER_SIZE {{ v.buffer_size }}u  /* bytes per receive call */
 {%- if v.tcp %}
 #define {{ v.upper }}_OUTPUT_BUFFER {{ v.output_buffer }}u  /* output high-water mark: above it the peer is not read */
 #define {{ v.upper }}_OUTPUT_LOW_WATER {{ v.output_buffer / 2 }}u  /* reading resumes below this */
 #define {{ v.upper }}_OUTPUT_LIMIT {{ v.output_limit }}ull  /* a connection queuing more is closed */
 #define {{ v.upper }}_MAX_MESSAGE {{ v.max_message }}u  /* most unconsumed input per connection */
+{%- if !v.client %}
 #define {{ v.upper }}_BACKLOG {{ v.backlog }}
+{%- endif %}
+{%- if v.client %}
+#define {{ v.upper }}_MAX_CONNECTIONS (client_options.connections)  /* the pool: -c, or client.pool.size */
+{%- else %}
 #define {{ v.upper }}_MAX_CONNECTIONS {{ v.max_connections }}u
+{%- endif %}
 #define {{ v.upper }}_IDLE_TIMEOUT_MS {{ v.idle_timeout_ms }}u  /* 0 = never */
 #define {{ v.upper }}_LINGER_MS {{ v.linger_ms }}u  /* lingering close: read and drop for at most this long */
 {%- else %}
@@ -18,7 +44,7 @@
 {%- if v.model == "epoll" %}
 #define {{ v.upper }}_MAX_EVENTS {{ v.max_events }}  /* events taken per epoll_wait */
 {%- endif %}
-{%- if v.model == "blocking" && v.tcp %}
+{%- if v.model == "blocking" && v.tcp && !v.client %}
 #define {{ v.upper }}_STACK_SIZE {{ v.stack_size }}u  /* bytes of stack per connection thread */
 {%- endif %}
 
@@ -37,10 +63,10 @@ enum {{ v.name }}_close_reason {
     {{ v.upper }}_CLOSE_HANDLER,      /* {{ v.name }}_close(): queued output was sent first */
     {{ v.upper }}_CLOSE_ABORT,        /* {{ v.name }}_abort(): reset, queued output dropped */
     {{ v.upper }}_CLOSE_RESET,        /* the peer reset the connection (error: ECONNRESET, EPIPE...) */
-    {{ v.upper }}_CLOSE_IDLE,         /* nothing moved for server.idle_timeout_ms */
+    {{ v.upper }}_CLOSE_IDLE,         /* nothing moved for {% if v.client %}client{% else %}server{% endif %}.idle_timeout_ms */
     {{ v.upper }}_CLOSE_OUTPUT_LIMIT, /* more than io.output_limit bytes were queued */
     {{ v.upper }}_CLOSE_INPUT_LIMIT,  /* more than io.max_message bytes were left unconsumed */
-    {{ v.upper }}_CLOSE_STOPPING,     /* the server is shutting down */
+    {{ v.upper }}_CLOSE_STOPPING,     /* the {% if v.client %}client{% else %}server{% endif %} is shutting down */
     {{ v.upper }}_CLOSE_ERROR         /* a system call failed (error: its errno) */
 };
 
@@ -97,6 +123,29 @@ static inline void {{ v.name }}_timer_cancel(struct {{ v.name }}_conn *c);
 static inline void {{ v.name }}_close(struct {{ v.name }}_conn *c);
 /* Reset now: queued output is dropped and the peer sees ECONNRESET. */
 static inline void {{ v.name }}_abort(struct {{ v.name }}_conn *c);
+{%- if v.client %}
+
+/* The client's run as the command line set it (the spec's values by default). */
+struct {{ v.name }}_options {
+    const char *host;       /* -a */
+    int port;               /* -p */
+    unsigned connections;   /* -c: the pool's size */
+{%- if v.handler == "echo-check" %}
+    unsigned messages;      /* -n: per connection */
+{%- endif %}
+{%- if v.handler == "load" %}
+    uint32_t duration_ms;   /* -d: how long the load runs */
+{%- endif %}
+};
+
+static struct {{ v.name }}_options client_options; /* set from the command line before anything runs */
+static inline const struct {{ v.name }}_options *{{ v.name }}_options(void);
+/* The protocol failed: prints "NAME: connection ID (PEER): <message>" on stderr, resets the
+ * connection (also from on_close, where it only reports) and makes the program exit 1. A
+ * failed connection is not retried; the others carry on. */
+static inline void {{ v.name }}_fail(struct {{ v.name }}_conn *c, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+{%- endif %}
 {%- else %}
 
 /* The datagram being answered: who sent it, and the reply being built. */

@@ -1,3 +1,6 @@
+{%- if v.client %}
+{%- include "c/client_handler.h" %}
+{%- else %}
 /*
  * Handler callbacks for {{ v.name }}: the one place for your protocol.
 {%- if v.user_owned_handler %}
@@ -385,4 +388,5 @@ static void {{ v.name }}_on_worker_stop(struct {{ v.name }}_worker *w)
 {
     (void)w;
 }
+{%- endif %}
 {%- endif %}

@@ -139,6 +139,7 @@ static uint64_t now_ms(void)
 {%- endif %}
 
 {% include "c/address.c" %}
+{%- if !v.client %}
 
 struct {{ v.name }}_config {
     const char *address;
@@ -186,6 +187,7 @@ static int parse_args(int argc, char **argv, struct {{ v.name }}_config *cfg)
     }
     return 0;
 }
+{%- endif %}
 
 static int set_int_option(int fd, int level, int name, int value, const char *what)
 {
@@ -199,7 +201,7 @@ static int set_int_option(int fd, int level, int name, int value, const char *wh
 }
 {%- if v.tcp %}
 
-/* Options that belong to each accepted connection. */
+/* Options that belong to each {% if v.client %}connection{% else %}accepted connection{% endif %}. */
 static int configure_connection(int fd)
 {
 {%- if !v.nodelay && !v.keepalive && !v.linger %}
@@ -231,6 +233,7 @@ static int configure_connection(int fd)
 {%- endif %}
     return 0;
 }
+{%- if !v.client %}
 
 /* What accept_connection() returns besides a descriptor. */
 enum { ACCEPT_NONE = -1, ACCEPT_EXHAUSTED = -2 };
@@ -288,6 +291,8 @@ static int accept_connection(int listen_fd, int *spare_fd, struct sockaddr_stora
     }
 }
 {%- endif %}
+{%- endif %}
+{%- if !v.client %}
 
 /* The spec's socket options, set before bind so buffer sizes shape the TCP window. */
 static int configure_listener(int fd, int family)
@@ -393,3 +398,4 @@ static int open_listener(const char *address, int port, int nonblocking, struct 
  * descriptors it needs). The ready line is printed once all are set up, never when one failed.
  * Returns 1 to run the loop, 0 to stop. Defined with main below. */
 static int startup_ready(int ok);
+{%- endif %}

@@ -51,6 +51,10 @@ struct {{ v.name }}_conn {
     int want_writable;
     int reset_on_close;      /* {{ v.name }}_abort(): SO_LINGER 0 */
     int info_text_ready;     /* info's text forms are filled in */
+{%- if v.client %}
+    unsigned member;         /* its slot in the client's pool */
+    int failed;              /* {{ v.name }}_fail() was called: not retried */
+{%- endif %}
 {%- if v.model == "epoll" %}
     int read_to_eagain;      /* a short read may not mean empty: the peer hung up (the FIN can
                               * sit behind the data) or sent urgent data (a read stops at its mark) */

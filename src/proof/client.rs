@@ -1,0 +1,379 @@
+//! Proving generated clients: peers of the harness's own (an echo server that can also reset
+//! connections or never answer), a runner that bounds a client's time, and the checks
+//! `verify` runs. The tests drive the same pieces against servers sockgen did not write.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::harness::program_command;
+use super::{CheckResult, ProofOptions, ProofReport};
+use crate::plan::{Handler, Plan};
+
+/// What the harness's peer does with a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerBehaviour {
+    /// Echo every byte back (RFC 862).
+    Echo,
+    /// Echo, but reset (SO_LINGER 0 and close) each of the first `connections` connections
+    /// once `after_bytes` bytes have come back.
+    ResetFirst { connections: u64, after_bytes: u64 },
+}
+
+#[derive(Default)]
+struct PeerStats {
+    connections: AtomicU64,
+    bytes_echoed: AtomicU64,
+}
+
+/// A loopback TCP peer on its own threads; stops (and joins them) when dropped.
+pub struct EchoPeer {
+    pub addr: SocketAddr,
+    stats: Arc<PeerStats>,
+    stop: Arc<AtomicBool>,
+    acceptor: Option<thread::JoinHandle<()>>,
+}
+
+impl EchoPeer {
+    /// Listens on 127.0.0.1 (or ::1) with a port of the kernel's choosing.
+    pub fn start(behaviour: PeerBehaviour, ipv6: bool) -> Result<EchoPeer, String> {
+        let bind = if ipv6 { "[::1]:0" } else { "127.0.0.1:0" };
+        let listener = TcpListener::bind(bind).map_err(|e| format!("peer bind: {e}"))?;
+        Self::serve(listener, behaviour)
+    }
+
+    /// Serves on a listener the caller bound (a port that had to be known in advance).
+    pub fn serve(listener: TcpListener, behaviour: PeerBehaviour) -> Result<EchoPeer, String> {
+        let addr = listener
+            .local_addr()
+            .map_err(|e| format!("peer address: {e}"))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| format!("peer nonblocking: {e}"))?;
+        let stats = Arc::new(PeerStats::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let acceptor = {
+            let (stats, stop) = (stats.clone(), stop.clone());
+            thread::spawn(move || accept_loop(listener, behaviour, &stats, &stop))
+        };
+        Ok(EchoPeer {
+            addr,
+            stats,
+            stop,
+            acceptor: Some(acceptor),
+        })
+    }
+
+    pub fn connections(&self) -> u64 {
+        self.stats.connections.load(Ordering::SeqCst)
+    }
+
+    pub fn bytes_echoed(&self) -> u64 {
+        self.stats.bytes_echoed.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for EchoPeer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.join();
+        }
+    }
+}
+
+fn accept_loop(
+    listener: TcpListener,
+    behaviour: PeerBehaviour,
+    stats: &Arc<PeerStats>,
+    stop: &Arc<AtomicBool>,
+) {
+    let mut workers = Vec::new();
+    while !stop.load(Ordering::SeqCst) {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                let ordinal = stats.connections.fetch_add(1, Ordering::SeqCst);
+                let (stats, stop) = (stats.clone(), stop.clone());
+                workers.push(thread::spawn(move || {
+                    echo_connection(stream, ordinal, behaviour, &stats, &stop)
+                }));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                thread::sleep(Duration::from_millis(5));
+            }
+            Err(_) => thread::sleep(Duration::from_millis(5)),
+        }
+    }
+    for worker in workers {
+        let _ = worker.join();
+    }
+}
+
+fn echo_connection(
+    mut stream: TcpStream,
+    ordinal: u64,
+    behaviour: PeerBehaviour,
+    stats: &PeerStats,
+    stop: &AtomicBool,
+) {
+    // Short read timeouts so the thread notices the stop; the connection itself may idle.
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
+    let _ = stream.set_nodelay(true);
+    let reset_after = match behaviour {
+        PeerBehaviour::ResetFirst {
+            connections,
+            after_bytes,
+        } if ordinal < connections => Some(after_bytes),
+        _ => None,
+    };
+    let mut echoed = 0u64;
+    let mut buf = vec![0u8; 64 * 1024];
+    while !stop.load(Ordering::SeqCst) {
+        let n = match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                continue
+            }
+            Err(_) => return,
+        };
+        let n = match reset_after {
+            Some(limit) => n.min(usize::try_from(limit.saturating_sub(echoed)).unwrap_or(n)),
+            None => n,
+        };
+        if stream.write_all(&buf[..n]).is_err() {
+            return;
+        }
+        echoed += n as u64;
+        stats.bytes_echoed.fetch_add(n as u64, Ordering::SeqCst);
+        if reset_after.is_some_and(|limit| echoed >= limit) {
+            reset(&stream);
+            return;
+        }
+    }
+}
+
+/// Closes with SO_LINGER 0, so the peer gets a reset rather than a FIN.
+fn reset(stream: &TcpStream) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: a valid socket descriptor and a properly sized linger struct.
+    unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+}
+
+/// How a client run ended.
+#[derive(Debug)]
+pub struct ClientRun {
+    /// The exit status; None when it was killed (it ran past its time).
+    pub status: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl ClientRun {
+    /// "exit 0 after 120 ms" or "killed after 60 s", then what it printed.
+    pub fn describe(&self) -> String {
+        let end = match self.status {
+            Some(code) => format!("exit {code} after {} ms", self.elapsed.as_millis()),
+            None => format!("still running after {} s: killed", self.elapsed.as_secs()),
+        };
+        format!(
+            "{end}; stdout: {:?}; stderr: {:?}",
+            self.stdout.trim_end(),
+            self.stderr.trim_end()
+        )
+    }
+}
+
+/// Runs a client to its end, killing it after `limit`; `on_start` gets its process id.
+pub fn run_client_with(
+    binary: &Path,
+    args: &[&str],
+    limit: Duration,
+    on_start: impl FnOnce(u32),
+) -> Result<ClientRun, String> {
+    let mut command = program_command(binary)?;
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let started = Instant::now();
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+    on_start(child.id());
+    let read_all = |pipe: Option<Box<dyn Read + Send>>| {
+        thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut pipe) = pipe {
+                let mut bytes = Vec::new();
+                let _ = pipe.read_to_end(&mut bytes);
+                text = String::from_utf8_lossy(&bytes).into_owned();
+            }
+            text
+        })
+    };
+    let stdout = read_all(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = read_all(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status.code(),
+            Ok(None) if started.elapsed() < limit => thread::sleep(Duration::from_millis(10)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    Ok(ClientRun {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+        elapsed: started.elapsed(),
+    })
+}
+
+pub fn run_client(binary: &Path, args: &[&str], limit: Duration) -> Result<ClientRun, String> {
+    run_client_with(binary, args, limit, |_| {})
+}
+
+/// Every unsigned number in a line, in order ("4 of 4 connections" → [4, 4]).
+pub fn numbers_in(line: &str) -> Vec<u64> {
+    line.split(|c: char| !c.is_ascii_digit())
+        .filter(|w| !w.is_empty())
+        .filter_map(|w| w.parse().ok())
+        .collect()
+}
+
+/// Checks an echo-check run: exit 0 and a summary saying every connection and message was
+/// checked, with exactly the bytes the peer says it echoed (when the peer can tell).
+pub fn check_echo_check(run: &ClientRun, peer_bytes: Option<u64>) -> Result<String, String> {
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("echo-check: "))
+        .ok_or_else(|| format!("no echo-check summary: {}", run.describe()))?;
+    let n = numbers_in(line);
+    let [done, connections, checked, messages, bytes, ..] = n[..] else {
+        return Err(format!("unreadable summary {line:?}"));
+    };
+    if run.status != Some(0) || done != connections || checked != messages {
+        return Err(run.describe());
+    }
+    if let Some(peer) = peer_bytes.filter(|&p| p != bytes) {
+        return Err(format!(
+            "the client checked {bytes} bytes, the server echoed {peer}: {}",
+            run.describe()
+        ));
+    }
+    Ok(format!("{line} (exit 0)"))
+}
+
+/// Proves a generated client against the harness's echo server.
+pub fn prove_client(
+    plan: &Plan,
+    binary: &Path,
+    _options: &ProofOptions,
+) -> Result<ProofReport, String> {
+    let ipv6 = plan
+        .client
+        .as_ref()
+        .is_some_and(|c| c.host.parse::<std::net::Ipv6Addr>().is_ok());
+    let peer = EchoPeer::start(PeerBehaviour::Echo, ipv6)?;
+    let host = peer.addr.ip().to_string();
+    let port = peer.addr.port().to_string();
+    let mut args = vec!["-a", host.as_str(), "-p", port.as_str()];
+    if plan.handler == Handler::Load {
+        args.extend(["-d", "1000"]);
+    }
+    let run = run_client(binary, &args, Duration::from_secs(120))?;
+    let (name, result) = match plan.handler {
+        Handler::EchoCheck => (
+            "echo-check against an echo server",
+            check_echo_check(&run, Some(peer.bytes_echoed())),
+        ),
+        Handler::Load => ("load against an echo server", check_load(&run, plan, &peer)),
+        _ => ("one request and its reply", check_custom(&run, plan)),
+    };
+    Ok(ProofReport {
+        spec: plan.spec_file.clone(),
+        name: plan.name.clone(),
+        lang: plan.lang.to_string(),
+        model: plan.model.to_string(),
+        protocol: plan.protocol.to_string(),
+        checks: vec![CheckResult {
+            name: name.to_string(),
+            passed: result.is_ok(),
+            detail: result.unwrap_or_else(|e| e),
+        }],
+    })
+}
+
+fn check_load(run: &ClientRun, plan: &Plan, peer: &EchoPeer) -> Result<String, String> {
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("load: "))
+        .ok_or_else(|| format!("no load summary: {}", run.describe()))?;
+    let round_trips = *numbers_in(line)
+        .get(2)
+        .ok_or_else(|| format!("unreadable summary {line:?}"))?;
+    let size = plan
+        .client
+        .as_ref()
+        .and_then(|c| c.sizes.first())
+        .copied()
+        .unwrap_or(0);
+    if run.status != Some(0) || round_trips == 0 {
+        return Err(run.describe());
+    }
+    if peer.bytes_echoed() != round_trips * u64::from(size) {
+        return Err(format!(
+            "{round_trips} round trips of {size} bytes, but the server echoed {} bytes: {}",
+            peer.bytes_echoed(),
+            run.describe()
+        ));
+    }
+    Ok(format!("{line} (exit 0)"))
+}
+
+fn check_custom(run: &ClientRun, plan: &Plan) -> Result<String, String> {
+    let expected = format!("reply: hello from {}", plan.name);
+    match run.stdout.lines().find(|l| l.starts_with(&expected)) {
+        Some(line) if run.status == Some(0) => Ok(format!("{line} (exit 0)")),
+        _ => Err(run.describe()),
+    }
+}

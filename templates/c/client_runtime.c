@@ -1,0 +1,308 @@
+
+/* ---------------------------------------------------------------------------------------------
+ * The client: command line, name resolution, connect attempts with backoff. Once a connection
+ * is up it runs on the same machinery as a server's connections, so the handler contract is
+ * the same on both sides.
+ */
+
+static int client_failed; /* a connection failed or gave up: the program exits 1 */
+
+static inline const struct {{ v.name }}_options *{{ v.name }}_options(void)
+{
+    return &client_options;
+}
+
+static inline void {{ v.name }}_fail(Conn *c, const char *format, ...)
+{
+    char message[512];
+    va_list args;
+    const struct {{ v.name }}_info *info = {{ v.name }}_info(c);
+    va_start(args, format);
+    vsnprintf(message, sizeof message, format, args);
+    va_end(args);
+    fprintf(stderr, "%s: connection %llu (%s): %s\n", {{ v.name }}_program, info->id, info->peer_text, message);
+    c->failed = 1;
+    client_failed = 1;
+    {{ v.name }}_abort(c);
+}
+
+/* "ECONNREFUSED (Connection refused)": the name a search finds, and the text a person reads. */
+static void describe_error(int error, char *text, size_t size)
+{
+    const char *name = strerrorname_np(error);
+    snprintf(text, size, "%s (%s)", name != NULL ? name : "unknown error", strerror(error));
+}
+
+/* A decimal number from min to max; -1 for anything else (signs, spaces, overflow). */
+static int parse_number(const char *text, unsigned long min, unsigned long max, unsigned long *value)
+{
+    char *end = NULL;
+    if (*text < '0' || *text > '9') {
+        return -1;
+    }
+    errno = 0;
+    *value = strtoul(text, &end, 10);
+    return errno != 0 || *end != '\0' || *value < min || *value > max ? -1 : 0;
+}
+
+static void usage(FILE *to)
+{
+    fprintf(to, "usage: %s [-a HOST] [-p PORT] [-c CONNECTIONS]{{ v.client_extra_usage }}\n", {{ v.name }}_program);
+}
+
+static int parse_args(int argc, char **argv)
+{
+    int opt;
+    client_options.host = {{ v.upper }}_HOST;
+    client_options.port = {{ v.upper }}_PORT;
+    client_options.connections = {{ v.upper }}_POOL_SIZE;
+{%- if v.handler == "echo-check" %}
+    client_options.messages = {{ v.upper }}_MESSAGES;
+{%- endif %}
+{%- if v.handler == "load" %}
+    client_options.duration_ms = {{ v.upper }}_DURATION_MS;
+{%- endif %}
+    while ((opt = getopt(argc, argv, "a:p:c:{% if v.handler == "echo-check" %}n:{% endif %}{% if v.handler == "load" %}d:{% endif %}h")) != -1) {
+        unsigned long value;
+        switch (opt) {
+        case 'a':
+            if (optarg[0] == '\0' || strlen(optarg) > 253) {
+                fprintf(stderr, "%s: invalid host '%s' (expected a name or an IP address)\n", {{ v.name }}_program, optarg);
+                return -1;
+            }
+            client_options.host = optarg;
+            break;
+        case 'p':
+            if (parse_number(optarg, 1, 65535, &value) != 0) {
+                fprintf(stderr, "%s: invalid port '%s' (expected 1 to 65535)\n", {{ v.name }}_program, optarg);
+                return -1;
+            }
+            client_options.port = (int)value;
+            break;
+        case 'c':
+            if (parse_number(optarg, 1, 10000, &value) != 0) {
+                fprintf(stderr, "%s: invalid connection count '%s' (expected 1 to 10000)\n", {{ v.name }}_program, optarg);
+                return -1;
+            }
+            client_options.connections = (unsigned)value;
+            break;
+{%- if v.handler == "echo-check" %}
+        case 'n':
+            if (parse_number(optarg, 1, 1000000, &value) != 0) {
+                fprintf(stderr, "%s: invalid message count '%s' (expected 1 to 1000000)\n", {{ v.name }}_program, optarg);
+                return -1;
+            }
+            client_options.messages = (unsigned)value;
+            break;
+{%- endif %}
+{%- if v.handler == "load" %}
+        case 'd':
+            if (parse_number(optarg, 1, 3600000, &value) != 0) {
+                fprintf(stderr, "%s: invalid duration '%s' (expected 1 to 3600000 ms)\n", {{ v.name }}_program, optarg);
+                return -1;
+            }
+            client_options.duration_ms = (uint32_t)value;
+            break;
+{%- endif %}
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return -1;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'\n", {{ v.name }}_program, argv[optind]);
+        return -1;
+    }
+    if (client_options.port == 0) {
+        fprintf(stderr, "%s: no port to connect to: give -p PORT (the spec sets none)\n", {{ v.name }}_program);
+        return -1;
+    }
+    return 0;
+}
+
+/* The server's addresses in getaddrinfo's order (RFC 6724: the preferred one first); an
+ * attempt tries each in turn. */
+enum { MAX_ADDRESSES = 16 };
+static struct sockaddr_storage target_addresses[MAX_ADDRESSES];
+static socklen_t target_lengths[MAX_ADDRESSES];
+static size_t target_count;
+
+static int resolve_target(void)
+{
+    struct addrinfo hints;
+    struct addrinfo *list = NULL, *ai;
+    char port_text[8];
+    int rc;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    snprintf(port_text, sizeof port_text, "%d", client_options.port);
+    rc = getaddrinfo(client_options.host, port_text, &hints, &list);
+    if (rc != 0) {
+        fprintf(stderr, "%s: cannot resolve '%s': %s\n", {{ v.name }}_program, client_options.host,
+                rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+        return -1;
+    }
+    for (ai = list; ai != NULL && target_count < MAX_ADDRESSES; ai = ai->ai_next) {
+        if ((ai->ai_family == AF_INET || ai->ai_family == AF_INET6) && ai->ai_addrlen <= sizeof target_addresses[0]) {
+            memcpy(&target_addresses[target_count], ai->ai_addr, ai->ai_addrlen);
+            target_lengths[target_count] = ai->ai_addrlen;
+            target_count++;
+        }
+    }
+    freeaddrinfo(list);
+    if (target_count == 0) {
+        fprintf(stderr, "%s: '%s' has no IPv4 or IPv6 address\n", {{ v.name }}_program, client_options.host);
+        return -1;
+    }
+    return 0;
+}
+
+/* Exponential backoff with full jitter: a uniform draw below min(max, base * 2^(n-1)), so
+ * clients that failed together do not come back together. */
+static uint64_t backoff_rng;
+
+static uint32_t backoff_ms(unsigned failures)
+{
+    uint64_t ceiling = {{ v.upper }}_BACKOFF_BASE_MS;
+    unsigned i;
+    for (i = 1; i < failures && ceiling < {{ v.upper }}_BACKOFF_MAX_MS; i++) {
+        ceiling *= 2;
+    }
+    if (ceiling > {{ v.upper }}_BACKOFF_MAX_MS) {
+        ceiling = {{ v.upper }}_BACKOFF_MAX_MS;
+    }
+    /* xorshift64: the draw needs to be spread, not secret */
+    backoff_rng ^= backoff_rng << 13;
+    backoff_rng ^= backoff_rng >> 7;
+    backoff_rng ^= backoff_rng << 17;
+    return (uint32_t)(backoff_rng % (ceiling + 1));
+}
+
+/* One place in the pool: an open connection, or the attempt to make one. */
+enum member_state {
+    MEMBER_CONNECTING, /* a nonblocking connect to target_addresses[address] is under way */
+    MEMBER_OPEN,       /* conn serves it */
+    MEMBER_WAITING,    /* backing off until deadline_ms */
+    MEMBER_DONE        /* finished, or gave up */
+};
+
+struct member {
+    unsigned index;
+    enum member_state state;
+    int fd;                 /* the socket being connected, or -1 */
+    size_t address;         /* which of target_addresses is being tried */
+    unsigned failures;      /* failed attempts in a row */
+    uint64_t deadline_ms;   /* the connect timeout, or the end of the backoff */
+    Conn *conn;
+    char last_error[256];   /* what went wrong last, for the give-up message */
+};
+
+/* Starts a nonblocking connect to the member's current address. 0: under way (or done);
+ * -1: failed at once, errno says why. */
+static int member_connect(struct member *m, uint64_t now)
+{
+    const struct sockaddr_storage *to = &target_addresses[m->address];
+    int fd = socket(to->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int rc;
+    OP_LOG("socket", fd, " family=%s type=stream result=%s", to->ss_family == AF_INET6 ? "inet6" : "inet", OP_RESULT(fd >= 0));
+    if (fd < 0) {
+        return -1;
+    }
+    if (configure_connection(fd) != 0
+{%- if let Some(bytes) = v.recv_buffer %}
+        || set_int_option(fd, SOL_SOCKET, SO_RCVBUF, {{ bytes }}, "setsockopt SO_RCVBUF") != 0
+{%- endif %}
+{%- if let Some(bytes) = v.send_buffer %}
+        || set_int_option(fd, SOL_SOCKET, SO_SNDBUF, {{ bytes }}, "setsockopt SO_SNDBUF") != 0
+{%- endif %}
+        || set_int_option(fd, SOL_SOCKET, SO_OOBINLINE, 1, "setsockopt SO_OOBINLINE") != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    rc = connect(fd, (const struct sockaddr *)to, target_lengths[m->address]);
+    OP_LOG("connect", fd, " peer_port=%d result=%s", bound_port(to), rc == 0 ? "ok" : errno == EINPROGRESS ? "EINPROGRESS" : OP_RESULT(0));
+    if (rc != 0 && errno != EINPROGRESS) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    m->fd = fd;
+    m->state = MEMBER_CONNECTING;
+    m->deadline_ms = now + {{ v.upper }}_CONNECT_TIMEOUT_MS;
+    return 0;
+}
+
+/* Remembers why the current address failed, for the messages that follow. */
+static void member_note_error(struct member *m, const char *what, int error)
+{
+    char address[INET6_ADDRSTRLEN + 8];
+    char reason[128];
+    format_address(&target_addresses[m->address], address, sizeof address);
+    describe_error(error, reason, sizeof reason);
+    snprintf(m->last_error, sizeof m->last_error, "%s %s: %s", what, address, reason);
+}
+
+/* A whole attempt failed (every address, or the connection it made): back off and try again,
+ * or give up once client.retry.max_attempts attempts in a row have failed. */
+static void member_attempt_failed(struct member *m, uint64_t now)
+{
+    m->failures++;
+    m->address = 0;
+    if (m->failures >= {{ v.upper }}_MAX_ATTEMPTS) {
+        fprintf(stderr, "%s: connection %u of %u: gave up after %u failed attempt%s; last error: %s\n", {{ v.name }}_program,
+                m->index + 1, client_options.connections, m->failures, m->failures == 1 ? "" : "s", m->last_error);
+        m->state = MEMBER_DONE;
+        client_failed = 1;
+    } else {
+        uint32_t delay = backoff_ms(m->failures);
+        fprintf(stderr, "%s: connection %u of %u: attempt %u of %u failed: %s; next attempt in %u ms\n", {{ v.name }}_program,
+                m->index + 1, client_options.connections, m->failures, {{ v.upper }}_MAX_ATTEMPTS, m->last_error, (unsigned)delay);
+        m->state = MEMBER_WAITING;
+        m->deadline_ms = now + delay;
+    }
+}
+
+/* The member's connection ended (on_close has run): reset, error and idle timeout count as a
+ * failed attempt and are retried; anything else (the handler or the server closed it, or the
+ * handler failed it) finishes this member. */
+static void member_connection_ended(struct member *m, Conn *c, uint64_t now)
+{
+    const char *what = NULL;
+    m->conn = NULL;
+    switch (c->reason) {
+    case {{ v.upper }}_CLOSE_RESET:
+        what = "reset";
+        break;
+    case {{ v.upper }}_CLOSE_ERROR:
+        what = "failed";
+        break;
+    case {{ v.upper }}_CLOSE_IDLE:
+        what = "idle timeout";
+        break;
+    default:
+        break;
+    }
+    if (what != NULL && !c->failed) {
+        char reason[128];
+        if (c->reason == {{ v.upper }}_CLOSE_IDLE) {
+            snprintf(reason, sizeof reason, "nothing moved for %u ms", {{ v.upper }}_IDLE_TIMEOUT_MS);
+        } else {
+            describe_error(c->error, reason, sizeof reason);
+        }
+        snprintf(m->last_error, sizeof m->last_error, "connection to %s %s: %s", {{ v.name }}_info(c)->peer_text, what, reason);
+        member_attempt_failed(m, now);
+        return;
+    }
+    m->state = MEMBER_DONE;
+    if (!c->failed) {
+        m->failures = 0;
+    }
+}
