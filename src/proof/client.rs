@@ -24,6 +24,11 @@ pub enum PeerBehaviour {
     /// Echo, but reset (SO_LINGER 0 and close) each of the first `connections` connections
     /// once `after_bytes` bytes have come back.
     ResetFirst { connections: u64, after_bytes: u64 },
+    /// Echo with one byte altered: the byte at offset `at` of each connection comes back
+    /// with its bits flipped (a hostile or broken server).
+    Corrupt { at: u64 },
+    /// Accept and read, never answer (a server that hangs).
+    Silent,
 }
 
 #[derive(Default)]
@@ -151,6 +156,13 @@ fn echo_connection(
             Some(limit) => n.min(usize::try_from(limit.saturating_sub(echoed)).unwrap_or(n)),
             None => n,
         };
+        match behaviour {
+            PeerBehaviour::Silent => continue,
+            PeerBehaviour::Corrupt { at } if (echoed..echoed + n as u64).contains(&at) => {
+                buf[(at - echoed) as usize] ^= 0xff;
+            }
+            _ => {}
+        }
         if stream.write_all(&buf[..n]).is_err() {
             return;
         }

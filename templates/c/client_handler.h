@@ -117,12 +117,15 @@ static int {{ v.name }}_check(struct {{ v.name }}_payload *p, struct {{ v.name }
  */
 struct {{ v.name }}_worker {
     uint64_t start_ns;
-    unsigned long long messages_checked, bytes_checked;
+    unsigned long long messages_checked, bytes_checked; /* of the connections that finished */
     unsigned connections_done; /* checked every message */
+    unsigned connections_cut;  /* ended early (reset and retried, failed, stopped) */
+    unsigned long long messages_cut; /* checked on those before they ended */
 };
 
 struct {{ v.name }}_session {
     struct {{ v.name }}_payload out;
+    unsigned long long bytes_checked; /* of the messages before out */
     int complete; /* every message came back intact */
 };
 
@@ -136,10 +139,14 @@ static void {{ v.name }}_on_worker_start(struct {{ v.name }}_worker *w, unsigned
 static void {{ v.name }}_on_worker_stop(struct {{ v.name }}_worker *w)
 {
     const struct {{ v.name }}_options *o = {{ v.name }}_options();
-    printf("echo-check: %u of %u connections, %llu of %llu messages, %llu bytes echoed byte-exact in %llu ms\n",
+    printf("echo-check: %u of %u connections, %llu of %llu messages, %llu bytes echoed byte-exact in %llu ms",
            w->connections_done, o->connections, w->messages_checked,
            (unsigned long long)o->connections * o->messages, w->bytes_checked,
            (unsigned long long)(({{ v.name }}_now_ns() - w->start_ns) / 1000000u));
+    if (w->connections_cut > 0) {
+        printf("; connections that ended early: %u, with %llu messages checked", w->connections_cut, w->messages_cut);
+    }
+    printf("\n");
     fflush(stdout);
 }
 
@@ -162,11 +169,12 @@ static size_t {{ v.name }}_on_data(struct {{ v.name }}_session *s, struct {{ v.n
         }
         used += take;
         if (s->out.checked == s->out.size) {
-            w->messages_checked++;
-            w->bytes_checked += s->out.size;
+            s->bytes_checked += s->out.size;
             if (++s->out.message == {{ v.name }}_options()->messages) {
                 s->complete = 1;
                 w->connections_done++;
+                w->messages_checked += s->out.message;
+                w->bytes_checked += s->bytes_checked;
                 {{ v.name }}_close(c);
             } else {
                 {{ v.name }}_send_message_of(&s->out, c, {{ v.name }}_sizes[s->out.message % {{ v.upper }}_SIZE_COUNT]);
@@ -201,7 +209,12 @@ static void {{ v.name }}_on_timer(struct {{ v.name }}_session *s, struct {{ v.na
 static void {{ v.name }}_on_close(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c,
 {{ v.align("void", "on_close") }}enum {{ v.name }}_close_reason reason, int error)
 {
+    struct {{ v.name }}_worker *w = {{ v.name }}_worker(c);
     (void)error;
+    if (!s->complete) {
+        w->connections_cut++;
+        w->messages_cut += s->out.message;
+    }
     /* Resets, errors and idle timeouts are retried by the runtime; these end the run. */
     if (!s->complete && (reason == {{ v.upper }}_CLOSE_STOPPING || reason == {{ v.upper }}_CLOSE_OUTPUT_LIMIT
                          || reason == {{ v.upper }}_CLOSE_INPUT_LIMIT)) {

@@ -1,0 +1,637 @@
+//! Generated clients (role: client) against generated servers of every model, servers sockgen
+//! did not write (Python asyncio, socat, ncat) and the harness's misbehaving peers: a server
+//! not up yet, one that refuses, resets, corrupts, never answers or never accepts.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use sockgen::proof::client::{
+    check_echo_check, numbers_in, run_client, run_client_with, ClientRun, EchoPeer, PeerBehaviour,
+};
+use sockgen::proof::harness::RunningServer;
+use sockgen::proof::{self};
+
+/// An echo-check client; `client_extra` goes into its `client:` table.
+fn echo_check_spec(client_extra: &str) -> String {
+    format!(
+        "name: echo_check\nrole: client\nhandler: echo-check\nport: 7000\nclient:\n  pool: {{ size: 1 }}\n{client_extra}"
+    )
+}
+
+fn build_client(spec: &str) -> (tempfile::TempDir, PathBuf) {
+    let (dir, bin, _) = build(spec, "c", "epoll");
+    (dir, bin)
+}
+
+fn port_nobody_listens_on() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+fn args_for(addr: SocketAddr) -> (String, String) {
+    (addr.ip().to_string(), addr.port().to_string())
+}
+
+fn lines_with<'a>(text: &'a str, needle: &str) -> Vec<&'a str> {
+    text.lines().filter(|l| l.contains(needle)).collect()
+}
+
+const ECHO_SERVER: &str = "name: echo_srv\nhandler: echo\n";
+
+/// The acceptance test of the client: it checks every byte against a generated echo server of
+/// every language and model (Winsock under Wine), four connections at once.
+#[test]
+fn echo_check_passes_against_a_generated_server_of_every_model() {
+    let (_cdir, client) = build_client(&echo_check_spec(
+        "  messages: 12\n  sizes: [1, 4096, 300000]\n  retry: { max_attempts: 10, base_ms: 20, max_ms: 200 }\n",
+    ));
+    let targets = all_targets();
+    let results = proof::run_parallel(&targets, 2, |&(lang, model)| {
+        let (_dir, bin, _) = build(ECHO_SERVER, lang, model);
+        let server = RunningServer::start(&bin, &["-p", "0"], Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("{lang}/{model}: {e}"));
+        let (host, port) = args_for(server.addr);
+        let run = run_client(
+            &client,
+            &["-a", &host, "-p", &port, "-c", "4"],
+            Duration::from_secs(120),
+        )
+        .unwrap();
+        let checked = check_echo_check(&run, None);
+        let stopped = server.stop(Duration::from_secs(10)).check();
+        (lang, model, checked, stopped)
+    });
+    let mut failures = Vec::new();
+    for (lang, model, checked, stopped) in results {
+        match (&checked, &stopped) {
+            (Ok(line), Ok(_)) => println!("{lang}/{model}: {line}"),
+            _ => failures.push(format!("{lang}/{model}: {checked:?} {stopped:?}")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A server process of someone else's, with its port.
+struct ForeignServer {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for ForeignServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const ASYNCIO_ECHO: &str = r#"
+import asyncio, sys
+
+async def echo(reader, writer):
+    while True:
+        data = await reader.read(65536)
+        if not data:
+            break
+        writer.write(data)
+        await writer.drain()
+    writer.close()
+
+async def main():
+    server = await asyncio.start_server(echo, "127.0.0.1", 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    async with server:
+        await server.serve_forever()
+
+asyncio.run(main())
+"#;
+
+fn python_asyncio_echo(dir: &Path) -> ForeignServer {
+    let script = dir.join("echo.py");
+    std::fs::write(&script, ASYNCIO_ECHO).unwrap();
+    let mut child = Command::new("python3")
+        .arg(&script)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line.trim().parse().expect("the script prints its port");
+    ForeignServer {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+    }
+}
+
+/// socat or ncat on a port picked here; the client's retries cover their start-up.
+fn command_echo(program: &str, args: &[String], port: u16) -> ForeignServer {
+    let child = Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program}: {e} (scripts/test.sh installs it)"));
+    ForeignServer {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+    }
+}
+
+#[test]
+fn echo_check_passes_against_servers_sockgen_did_not_write() {
+    let (dir, client) = build_client(&echo_check_spec(
+        "  messages: 8\n  sizes: [1, 65536, 200000]\n  retry: { max_attempts: 40, base_ms: 20, max_ms: 100 }\n",
+    ));
+    let socat_port = port_nobody_listens_on();
+    let ncat_port = port_nobody_listens_on();
+    let servers = [
+        ("python asyncio", python_asyncio_echo(dir.path())),
+        (
+            "socat",
+            command_echo(
+                "socat",
+                &[
+                    format!("TCP-LISTEN:{socat_port},bind=127.0.0.1,reuseaddr,fork"),
+                    "PIPE".into(),
+                ],
+                socat_port,
+            ),
+        ),
+        (
+            "ncat",
+            command_echo(
+                "ncat",
+                &[
+                    "-l".into(),
+                    "-k".into(),
+                    "127.0.0.1".into(),
+                    ncat_port.to_string(),
+                    "--exec".into(),
+                    "/bin/cat".into(),
+                ],
+                ncat_port,
+            ),
+        ),
+    ];
+    for (name, server) in &servers {
+        let (host, port) = args_for(server.addr);
+        let run = run_client(
+            &client,
+            &["-a", &host, "-p", &port, "-c", "3"],
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        match check_echo_check(&run, None) {
+            Ok(line) => println!("{name}: {line}"),
+            Err(e) => panic!("{name}: {e}"),
+        }
+    }
+}
+
+#[test]
+fn a_server_that_is_not_up_yet_is_reached_with_backoff_and_the_attempts_are_logged() {
+    let (_dir, client) = build_client(&echo_check_spec(
+        "  messages: 4\n  sizes: [1000]\n  retry: { max_attempts: 50, base_ms: 20, max_ms: 100 }\n",
+    ));
+    let port = port_nobody_listens_on();
+    let late_server = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(600));
+        EchoPeer::serve(
+            TcpListener::bind(("127.0.0.1", port)).unwrap(),
+            PeerBehaviour::Echo,
+        )
+        .unwrap()
+    });
+    let run = run_client(
+        &client,
+        &["-a", "127.0.0.1", "-p", &port.to_string()],
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    let peer = late_server.join().unwrap();
+    check_echo_check(&run, Some(peer.bytes_echoed())).unwrap();
+    let attempts = lines_with(&run.stderr, "failed: connect 127.0.0.1:");
+    assert!(
+        !attempts.is_empty()
+            && attempts[0].contains("attempt 1 of 50 failed")
+            && attempts[0].contains("ECONNREFUSED (Connection refused); next attempt in"),
+        "{}",
+        run.describe()
+    );
+    assert!(
+        run.elapsed >= Duration::from_millis(500),
+        "{}",
+        run.describe()
+    );
+}
+
+#[test]
+fn a_refusing_server_makes_it_give_up_after_max_attempts_naming_the_error() {
+    let (_dir, client) = build_client(&echo_check_spec(
+        "  retry: { max_attempts: 3, base_ms: 10, max_ms: 40 }\n",
+    ));
+    let port = port_nobody_listens_on().to_string();
+    let run = run_client(
+        &client,
+        &["-a", "127.0.0.1", "-p", &port, "-c", "2"],
+        Duration::from_secs(20),
+    )
+    .unwrap();
+    assert_eq!(run.status, Some(1), "{}", run.describe());
+    let gave_up = lines_with(
+        &run.stderr,
+        "gave up after 3 failed attempts; last error: connect 127.0.0.1:",
+    );
+    assert_eq!(gave_up.len(), 2, "one per connection: {}", run.describe());
+    assert!(gave_up
+        .iter()
+        .all(|l| l.ends_with("ECONNREFUSED (Connection refused)")));
+    assert_eq!(
+        lines_with(&run.stderr, "next attempt in").len(),
+        4,
+        "{}",
+        run.describe()
+    );
+    assert!(
+        run.stdout.starts_with("echo-check: 0 of 2 connections"),
+        "{}",
+        run.describe()
+    );
+}
+
+#[test]
+fn every_resolved_address_is_tried_in_order() {
+    // localhost is ::1 and 127.0.0.1; the server is on the IPv4 one only, so whichever comes
+    // first, the client ends up checking every byte without counting a failed attempt.
+    let (_dir, client) = build_client(&echo_check_spec("  messages: 4\n  sizes: [100]\n"));
+    let peer = EchoPeer::start(PeerBehaviour::Echo, false).unwrap();
+    let port = peer.addr.port().to_string();
+    let run = run_client(
+        &client,
+        &["-a", "localhost", "-p", &port],
+        Duration::from_secs(20),
+    )
+    .unwrap();
+    check_echo_check(&run, Some(peer.bytes_echoed())).unwrap();
+    assert!(!run.stderr.contains("attempt"), "{}", run.describe());
+    // And an IPv6 literal.
+    let peer6 = EchoPeer::start(PeerBehaviour::Echo, true).unwrap();
+    let port6 = peer6.addr.port().to_string();
+    let run = run_client(
+        &client,
+        &["-a", "::1", "-p", &port6],
+        Duration::from_secs(20),
+    )
+    .unwrap();
+    check_echo_check(&run, Some(peer6.bytes_echoed())).unwrap();
+}
+
+#[test]
+fn a_reset_mid_stream_is_retried_and_a_server_that_always_resets_is_given_up_on() {
+    let (_dir, client) = build_client(&echo_check_spec(
+        "  messages: 8\n  sizes: [1000]\n  retry: { max_attempts: 3, base_ms: 10, max_ms: 50 }\n",
+    ));
+    // The first two connections are reset after 3,000 bytes; the third does it all.
+    let peer = EchoPeer::start(
+        PeerBehaviour::ResetFirst {
+            connections: 2,
+            after_bytes: 3000,
+        },
+        false,
+    )
+    .unwrap();
+    let (host, port) = args_for(peer.addr);
+    let run = run_client(
+        &client,
+        &["-a", &host, "-p", &port],
+        Duration::from_secs(20),
+    )
+    .unwrap();
+    check_echo_check(&run, None).unwrap();
+    assert!(
+        run.stdout
+            .contains("1 of 1 connections, 8 of 8 messages, 8000 bytes")
+            && run
+                .stdout
+                .contains("; connections that ended early: 2, with 6 messages checked"),
+        "{}",
+        run.describe()
+    );
+    let resets = lines_with(&run.stderr, "reset: ECONNRESET (Connection reset by peer)");
+    assert_eq!(resets.len(), 2, "{}", run.describe());
+    assert!(
+        resets[1].contains("attempt 2 of 3 failed"),
+        "{}",
+        run.describe()
+    );
+    assert_eq!(peer.connections(), 3);
+
+    let always = EchoPeer::start(
+        PeerBehaviour::ResetFirst {
+            connections: u64::MAX,
+            after_bytes: 3000,
+        },
+        false,
+    )
+    .unwrap();
+    let (host, port) = args_for(always.addr);
+    let run = run_client(
+        &client,
+        &["-a", &host, "-p", &port],
+        Duration::from_secs(20),
+    )
+    .unwrap();
+    assert_eq!(run.status, Some(1), "{}", run.describe());
+    assert!(
+        run.stderr
+            .contains("gave up after 3 failed attempts; last error: connection to 127.0.0.1:")
+            && run
+                .stderr
+                .trim_end()
+                .ends_with("reset: ECONNRESET (Connection reset by peer)"),
+        "{}",
+        run.describe()
+    );
+    assert_eq!(always.connections(), 3);
+}
+
+/// A listener with a backlog of 0 that never accepts, filled up: further SYNs are dropped,
+/// so a connect neither succeeds nor fails until its timeout.
+fn black_hole() -> (std::os::fd::OwnedFd, SocketAddr, Vec<TcpStream>) {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    // SAFETY: plain socket calls on a descriptor this function owns.
+    let fd = unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0);
+        OwnedFd::from_raw_fd(fd)
+    };
+    let mut addr: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    addr.sin_family = libc::AF_INET as libc::sa_family_t;
+    addr.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
+    let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: addr and len describe a sockaddr_in.
+    unsafe {
+        assert_eq!(
+            libc::bind(
+                fd.as_raw_fd(),
+                (&addr as *const libc::sockaddr_in).cast(),
+                len
+            ),
+            0
+        );
+        assert_eq!(libc::listen(fd.as_raw_fd(), 0), 0);
+        libc::getsockname(
+            fd.as_raw_fd(),
+            (&mut addr as *mut libc::sockaddr_in).cast(),
+            &mut len,
+        );
+    }
+    let target = SocketAddr::from(([127, 0, 0, 1], u16::from_be(addr.sin_port)));
+    let mut fillers = Vec::new();
+    while let Ok(s) = TcpStream::connect_timeout(&target, Duration::from_millis(200)) {
+        fillers.push(s);
+        assert!(fillers.len() < 16, "the backlog never filled up");
+    }
+    (fd, target, fillers)
+}
+
+#[test]
+fn a_black_holed_connect_times_out_and_is_retried_then_given_up() {
+    let (_dir, client) = build_client(&echo_check_spec(
+        "  connect_timeout_ms: 300\n  retry: { max_attempts: 2, base_ms: 10, max_ms: 20 }\n",
+    ));
+    let (_listener, target, _fillers) = black_hole();
+    let (host, port) = args_for(target);
+    let run = run_client(
+        &client,
+        &["-a", &host, "-p", &port],
+        Duration::from_secs(20),
+    )
+    .unwrap();
+    assert_eq!(run.status, Some(1), "{}", run.describe());
+    assert!(
+        run.stderr
+            .contains("attempt 1 of 2 failed: connect 127.0.0.1:")
+            && run
+                .stderr
+                .contains("gave up after 2 failed attempts; last error: connect 127.0.0.1:")
+            && run
+                .stderr
+                .trim_end()
+                .ends_with("ETIMEDOUT (Connection timed out)"),
+        "{}",
+        run.describe()
+    );
+    // Two timeouts of 300 ms: not before, and not much after.
+    assert!(
+        run.elapsed >= Duration::from_millis(600) && run.elapsed < Duration::from_secs(5),
+        "{}",
+        run.describe()
+    );
+}
+
+#[test]
+fn a_pool_member_whose_server_side_is_killed_is_replaced_while_the_others_keep_working() {
+    let spec = "name: load_pool\nrole: client\nhandler: load\nport: 7000\nclient:\n  pool: { size: 4 }\n  sizes: [64]\n  duration_ms: 1500\n  retry: { max_attempts: 3, base_ms: 10, max_ms: 50 }\n";
+    let (_dir, client) = build_client(spec);
+    let peer = EchoPeer::start(
+        PeerBehaviour::ResetFirst {
+            connections: 1,
+            after_bytes: 64 * 200,
+        },
+        false,
+    )
+    .unwrap();
+    let (host, port) = args_for(peer.addr);
+    let run = run_client(
+        &client,
+        &["-a", &host, "-p", &port],
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    assert_eq!(run.status, Some(0), "{}", run.describe());
+    let replaced = lines_with(
+        &run.stderr,
+        "attempt 1 of 3 failed: connection to 127.0.0.1:",
+    );
+    assert_eq!(replaced.len(), 1, "{}", run.describe());
+    assert!(
+        replaced[0].contains("reset: ECONNRESET"),
+        "{}",
+        run.describe()
+    );
+    assert_eq!(peer.connections(), 5, "four members and one replacement");
+    let summary = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("load: 4 connections"))
+        .unwrap();
+    let round_trips = numbers_in(summary)[2];
+    // Every message that completed was echoed whole; the reset one's last message was cut.
+    assert!(round_trips > 1000, "{summary}");
+    assert!(peer.bytes_echoed() >= round_trips * 64, "{summary}");
+}
+
+#[test]
+fn a_corrupted_byte_fails_the_run_naming_it_and_is_not_retried() {
+    let (_dir, client) = build_client(&echo_check_spec("  messages: 4\n  sizes: [1000]\n"));
+    let peer = EchoPeer::start(PeerBehaviour::Corrupt { at: 1500 }, false).unwrap();
+    let (host, port) = args_for(peer.addr);
+    let run = run_client(
+        &client,
+        &["-a", &host, "-p", &port],
+        Duration::from_secs(20),
+    )
+    .unwrap();
+    assert_eq!(run.status, Some(1), "{}", run.describe());
+    assert!(
+        run.stderr
+            .contains("message 2 (1000 bytes), byte 500: sent 0x"),
+        "{}",
+        run.describe()
+    );
+    assert!(
+        run.stdout
+            .starts_with("echo-check: 0 of 1 connections, 0 of 4 messages")
+            && run
+                .stdout
+                .contains("; connections that ended early: 1, with 1 messages checked"),
+        "{}",
+        run.describe()
+    );
+    assert_eq!(peer.connections(), 1, "a failed check is not retried");
+}
+
+#[test]
+fn a_server_that_never_answers_hits_the_idle_timeout() {
+    let (_dir, client) = build_client(&echo_check_spec(
+        "  idle_timeout_ms: 300\n  retry: { max_attempts: 2, base_ms: 10, max_ms: 20 }\n",
+    ));
+    let peer = EchoPeer::start(PeerBehaviour::Silent, false).unwrap();
+    let (host, port) = args_for(peer.addr);
+    let run = run_client(
+        &client,
+        &["-a", &host, "-p", &port],
+        Duration::from_secs(20),
+    )
+    .unwrap();
+    assert_eq!(run.status, Some(1), "{}", run.describe());
+    assert!(
+        run.stderr
+            .contains("idle timeout: nothing moved for 300 ms")
+            && run.stderr.contains("gave up after 2 failed attempts"),
+        "{}",
+        run.describe()
+    );
+    assert_eq!(peer.connections(), 2);
+}
+
+fn interrupt_after(delay: Duration) -> impl FnOnce(u32) {
+    move |pid| {
+        std::thread::spawn(move || {
+            std::thread::sleep(delay);
+            // SAFETY: signalling a child this test started.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) };
+        });
+    }
+}
+
+#[test]
+fn sigint_stops_a_client_load_reports_and_echo_check_fails_incomplete() {
+    let spec = "name: load_long\nrole: client\nhandler: load\nport: 7000\nclient:\n  pool: { size: 2 }\n  sizes: [64]\n  duration_ms: 60000\n";
+    let (_dir, client) = build_client(spec);
+    let peer = EchoPeer::start(PeerBehaviour::Echo, false).unwrap();
+    let (host, port) = args_for(peer.addr);
+    let started = Instant::now();
+    let run = run_client_with(
+        &client,
+        &["-a", &host, "-p", &port],
+        Duration::from_secs(20),
+        interrupt_after(Duration::from_millis(500)),
+    )
+    .unwrap();
+    assert_eq!(run.status, Some(0), "{}", run.describe());
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        run.stdout.starts_with("load: 2 connections"),
+        "{}",
+        run.describe()
+    );
+
+    let (_dir2, checker) = build_client(&echo_check_spec("  idle_timeout_ms: 0\n"));
+    let silent = EchoPeer::start(PeerBehaviour::Silent, false).unwrap();
+    let (host, port) = args_for(silent.addr);
+    let run: ClientRun = run_client_with(
+        &checker,
+        &["-a", &host, "-p", &port],
+        Duration::from_secs(20),
+        interrupt_after(Duration::from_millis(500)),
+    )
+    .unwrap();
+    assert_eq!(run.status, Some(1), "{}", run.describe());
+    assert!(
+        run.stderr.contains("stopping during message 1 of 16"),
+        "{}",
+        run.describe()
+    );
+}
+
+#[test]
+fn a_custom_client_sends_its_request_and_prints_the_reply() {
+    for framing in ["", "framing: { kind: line }\n"] {
+        let spec = format!("name: hello\nrole: client\nhandler: custom\nport: 7000\n{framing}");
+        let (_dir, client) = build_client(&spec);
+        let peer = EchoPeer::start(PeerBehaviour::Echo, false).unwrap();
+        let (host, port) = args_for(peer.addr);
+        let run = run_client(
+            &client,
+            &["-a", &host, "-p", &port, "-c", "3"],
+            Duration::from_secs(20),
+        )
+        .unwrap();
+        assert_eq!(run.status, Some(0), "{}", run.describe());
+        assert_eq!(
+            lines_with(&run.stdout, "reply: hello from hello").len(),
+            3,
+            "{}",
+            run.describe()
+        );
+    }
+}
+
+#[test]
+fn bad_command_lines_are_refused_with_status_2() {
+    let (_dir, client) = build_client(&echo_check_spec(""));
+    for (args, says) in [
+        (&["-p", "0"][..], "invalid port '0'"),
+        (&["-p", "70000"][..], "invalid port '70000'"),
+        (&["-c", "0"][..], "invalid connection count '0'"),
+        (&["-n", "-3"][..], "invalid message count '-3'"),
+        (&["-a", ""][..], "invalid host ''"),
+        (&["-d", "5"][..], "usage:"), // load's option, not echo-check's
+        (&["extra"][..], "unexpected argument 'extra'"),
+    ] {
+        let run = run_client(&client, args, Duration::from_secs(10)).unwrap();
+        assert_eq!(run.status, Some(2), "{args:?}: {}", run.describe());
+        assert!(run.stderr.contains(says), "{args:?}: {}", run.describe());
+    }
+    let run = run_client(
+        &client,
+        &["-a", "no-such-host.invalid", "-p", "1"],
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    assert_eq!(run.status, Some(1), "{}", run.describe());
+    assert!(
+        run.stderr.contains("cannot resolve 'no-such-host.invalid'"),
+        "{}",
+        run.describe()
+    );
+}
