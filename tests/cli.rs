@@ -347,6 +347,10 @@ fn models_lists_the_matrix() {
             .any(|l| l.starts_with("c ") && l.contains("iocp") && l.contains("Windows-only")),
         "{table}"
     );
+    assert!(
+        table.contains("clients (role: client) are generated for tcp with --lang c --model epoll"),
+        "{table}"
+    );
 }
 
 #[test]

@@ -100,6 +100,10 @@ pub fn matrix_table() -> String {
             ));
         }
     }
+    out.push_str(&format!(
+        "\nclients (role: client) are generated for {}; other combinations not yet\n",
+        emitted_clients()
+    ));
     out
 }
 
