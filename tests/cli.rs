@@ -348,7 +348,9 @@ fn models_lists_the_matrix() {
         "{table}"
     );
     assert!(
-        table.contains("clients (role: client) are generated for tcp with --lang c --model epoll"),
+        table.contains(
+            "clients (role: client) are generated for tcp with --lang c --model poll or epoll"
+        ),
         "{table}"
     );
 }

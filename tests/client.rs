@@ -6,7 +6,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -24,9 +24,17 @@ fn echo_check_spec(client_extra: &str) -> String {
     )
 }
 
-fn build_client(spec: &str) -> (tempfile::TempDir, PathBuf) {
-    let (dir, bin, _) = build(spec, "c", "epoll");
-    (dir, bin)
+/// The client models generated today (target::lang::client_support).
+const CLIENT_MODELS: [&str; 2] = ["epoll", "poll"];
+
+/// Builds the client spec for every client model and runs `check` with each (its build
+/// directory and program); the model is printed first, so a failure's output names it.
+fn for_each_client(spec: &str, check: impl Fn(&Path, &Path)) {
+    for model in CLIENT_MODELS {
+        let (dir, bin, _) = build(spec, "c", model);
+        println!("client model: {model}");
+        check(dir.path(), &bin);
+    }
 }
 
 fn port_nobody_listens_on() -> u16 {
@@ -48,30 +56,45 @@ const ECHO_SERVER: &str = "name: echo_srv\nhandler: echo\n";
 /// every language and model (Winsock under Wine), four connections at once.
 #[test]
 fn echo_check_passes_against_a_generated_server_of_every_model() {
-    let (_cdir, client) = build_client(&echo_check_spec(
+    let spec = echo_check_spec(
         "  messages: 12\n  sizes: [1, 4096, 300000]\n  retry: { max_attempts: 10, base_ms: 20, max_ms: 200 }\n",
-    ));
+    );
+    let clients: Vec<_> = CLIENT_MODELS
+        .iter()
+        .map(|model| (*model, build(&spec, "c", model)))
+        .collect();
     let targets = all_targets();
     let results = proof::run_parallel(&targets, 2, |&(lang, model)| {
         let (_dir, bin, _) = build(ECHO_SERVER, lang, model);
         let server = RunningServer::start(&bin, &["-p", "0"], Duration::from_secs(30))
             .unwrap_or_else(|e| panic!("{lang}/{model}: {e}"));
         let (host, port) = args_for(server.addr);
-        let run = run_client(
-            &client,
-            &["-a", &host, "-p", &port, "-c", "4"],
-            Duration::from_secs(120),
-        )
-        .unwrap();
-        let checked = check_echo_check(&run, None);
+        let checked: Vec<_> = clients
+            .iter()
+            .map(|(client_model, (_, client, _))| {
+                let run = run_client(
+                    client,
+                    &["-a", &host, "-p", &port, "-c", "4"],
+                    Duration::from_secs(120),
+                )
+                .unwrap();
+                (*client_model, check_echo_check(&run, None))
+            })
+            .collect();
         let stopped = server.stop(Duration::from_secs(10)).check();
         (lang, model, checked, stopped)
     });
     let mut failures = Vec::new();
     for (lang, model, checked, stopped) in results {
-        match (&checked, &stopped) {
-            (Ok(line), Ok(_)) => println!("{lang}/{model}: {line}"),
-            _ => failures.push(format!("{lang}/{model}: {checked:?} {stopped:?}")),
+        for (client_model, result) in &checked {
+            match (result, &stopped) {
+                (Ok(line), Ok(_)) => {
+                    println!("{client_model} client, {lang}/{model} server: {line}")
+                }
+                _ => failures.push(format!(
+                    "{client_model} client, {lang}/{model} server: {result:?} {stopped:?}"
+                )),
+            }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -146,13 +169,13 @@ fn command_echo(program: &str, args: &[String], port: u16) -> ForeignServer {
 
 #[test]
 fn echo_check_passes_against_servers_sockgen_did_not_write() {
-    let (dir, client) = build_client(&echo_check_spec(
+    for_each_client(&echo_check_spec(
         "  messages: 8\n  sizes: [1, 65536, 200000]\n  retry: { max_attempts: 40, base_ms: 20, max_ms: 100 }\n",
-    ));
+    ), |dir, client| {
     let socat_port = port_nobody_listens_on();
     let ncat_port = port_nobody_listens_on();
     let servers = [
-        ("python asyncio", python_asyncio_echo(dir.path())),
+        ("python asyncio", python_asyncio_echo(dir)),
         (
             "socat",
             command_echo(
@@ -183,7 +206,7 @@ fn echo_check_passes_against_servers_sockgen_did_not_write() {
     for (name, server) in &servers {
         let (host, port) = args_for(server.addr);
         let run = run_client(
-            &client,
+            client,
             &["-a", &host, "-p", &port, "-c", "3"],
             Duration::from_secs(60),
         )
@@ -193,13 +216,14 @@ fn echo_check_passes_against_servers_sockgen_did_not_write() {
             Err(e) => panic!("{name}: {e}"),
         }
     }
+    });
 }
 
 #[test]
 fn a_server_that_is_not_up_yet_is_reached_with_backoff_and_the_attempts_are_logged() {
-    let (_dir, client) = build_client(&echo_check_spec(
+    for_each_client(&echo_check_spec(
         "  messages: 4\n  sizes: [1000]\n  retry: { max_attempts: 50, base_ms: 20, max_ms: 100 }\n",
-    ));
+    ), |_dir, client| {
     let port = port_nobody_listens_on();
     let late_server = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(600));
@@ -210,7 +234,7 @@ fn a_server_that_is_not_up_yet_is_reached_with_backoff_and_the_attempts_are_logg
         .unwrap()
     });
     let run = run_client(
-        &client,
+        client,
         &["-a", "127.0.0.1", "-p", &port.to_string()],
         Duration::from_secs(30),
     )
@@ -230,39 +254,42 @@ fn a_server_that_is_not_up_yet_is_reached_with_backoff_and_the_attempts_are_logg
         "{}",
         run.describe()
     );
+    });
 }
 
 #[test]
 fn a_refusing_server_makes_it_give_up_after_max_attempts_naming_the_error() {
-    let (_dir, client) = build_client(&echo_check_spec(
-        "  retry: { max_attempts: 3, base_ms: 10, max_ms: 40 }\n",
-    ));
-    let port = port_nobody_listens_on().to_string();
-    let run = run_client(
-        &client,
-        &["-a", "127.0.0.1", "-p", &port, "-c", "2"],
-        Duration::from_secs(20),
-    )
-    .unwrap();
-    assert_eq!(run.status, Some(1), "{}", run.describe());
-    let gave_up = lines_with(
-        &run.stderr,
-        "gave up after 3 failed attempts; last error: connect 127.0.0.1:",
-    );
-    assert_eq!(gave_up.len(), 2, "one per connection: {}", run.describe());
-    assert!(gave_up
-        .iter()
-        .all(|l| l.ends_with("ECONNREFUSED (Connection refused)")));
-    assert_eq!(
-        lines_with(&run.stderr, "next attempt in").len(),
-        4,
-        "{}",
-        run.describe()
-    );
-    assert!(
-        run.stdout.starts_with("echo-check: 0 of 2 connections"),
-        "{}",
-        run.describe()
+    for_each_client(
+        &echo_check_spec("  retry: { max_attempts: 3, base_ms: 10, max_ms: 40 }\n"),
+        |_dir, client| {
+            let port = port_nobody_listens_on().to_string();
+            let run = run_client(
+                client,
+                &["-a", "127.0.0.1", "-p", &port, "-c", "2"],
+                Duration::from_secs(20),
+            )
+            .unwrap();
+            assert_eq!(run.status, Some(1), "{}", run.describe());
+            let gave_up = lines_with(
+                &run.stderr,
+                "gave up after 3 failed attempts; last error: connect 127.0.0.1:",
+            );
+            assert_eq!(gave_up.len(), 2, "one per connection: {}", run.describe());
+            assert!(gave_up
+                .iter()
+                .all(|l| l.ends_with("ECONNREFUSED (Connection refused)")));
+            assert_eq!(
+                lines_with(&run.stderr, "next attempt in").len(),
+                4,
+                "{}",
+                run.describe()
+            );
+            assert!(
+                run.stdout.starts_with("echo-check: 0 of 2 connections"),
+                "{}",
+                run.describe()
+            );
+        },
     );
 }
 
@@ -270,34 +297,38 @@ fn a_refusing_server_makes_it_give_up_after_max_attempts_naming_the_error() {
 fn every_resolved_address_is_tried_in_order() {
     // localhost is ::1 and 127.0.0.1; the server is on the IPv4 one only, so whichever comes
     // first, the client ends up checking every byte without counting a failed attempt.
-    let (_dir, client) = build_client(&echo_check_spec("  messages: 4\n  sizes: [100]\n"));
-    let peer = EchoPeer::start(PeerBehaviour::Echo, false).unwrap();
-    let port = peer.addr.port().to_string();
-    let run = run_client(
-        &client,
-        &["-a", "localhost", "-p", &port],
-        Duration::from_secs(20),
-    )
-    .unwrap();
-    check_echo_check(&run, Some(peer.bytes_echoed())).unwrap();
-    assert!(!run.stderr.contains("attempt"), "{}", run.describe());
-    // And an IPv6 literal.
-    let peer6 = EchoPeer::start(PeerBehaviour::Echo, true).unwrap();
-    let port6 = peer6.addr.port().to_string();
-    let run = run_client(
-        &client,
-        &["-a", "::1", "-p", &port6],
-        Duration::from_secs(20),
-    )
-    .unwrap();
-    check_echo_check(&run, Some(peer6.bytes_echoed())).unwrap();
+    for_each_client(
+        &echo_check_spec("  messages: 4\n  sizes: [100]\n"),
+        |_dir, client| {
+            let peer = EchoPeer::start(PeerBehaviour::Echo, false).unwrap();
+            let port = peer.addr.port().to_string();
+            let run = run_client(
+                client,
+                &["-a", "localhost", "-p", &port],
+                Duration::from_secs(20),
+            )
+            .unwrap();
+            check_echo_check(&run, Some(peer.bytes_echoed())).unwrap();
+            assert!(!run.stderr.contains("attempt"), "{}", run.describe());
+            // And an IPv6 literal.
+            let peer6 = EchoPeer::start(PeerBehaviour::Echo, true).unwrap();
+            let port6 = peer6.addr.port().to_string();
+            let run = run_client(
+                client,
+                &["-a", "::1", "-p", &port6],
+                Duration::from_secs(20),
+            )
+            .unwrap();
+            check_echo_check(&run, Some(peer6.bytes_echoed())).unwrap();
+        },
+    );
 }
 
 #[test]
 fn a_reset_mid_stream_is_retried_and_a_server_that_always_resets_is_given_up_on() {
-    let (_dir, client) = build_client(&echo_check_spec(
+    for_each_client(&echo_check_spec(
         "  messages: 8\n  sizes: [1000]\n  retry: { max_attempts: 3, base_ms: 10, max_ms: 50 }\n",
-    ));
+    ), |_dir, client| {
     // The first two connections are reset after 3,000 bytes; the third does it all.
     let peer = EchoPeer::start(
         PeerBehaviour::ResetFirst {
@@ -309,7 +340,7 @@ fn a_reset_mid_stream_is_retried_and_a_server_that_always_resets_is_given_up_on(
     .unwrap();
     let (host, port) = args_for(peer.addr);
     let run = run_client(
-        &client,
+        client,
         &["-a", &host, "-p", &port],
         Duration::from_secs(20),
     )
@@ -343,7 +374,7 @@ fn a_reset_mid_stream_is_retried_and_a_server_that_always_resets_is_given_up_on(
     .unwrap();
     let (host, port) = args_for(always.addr);
     let run = run_client(
-        &client,
+        client,
         &["-a", &host, "-p", &port],
         Duration::from_secs(20),
     )
@@ -360,6 +391,7 @@ fn a_reset_mid_stream_is_retried_and_a_server_that_always_resets_is_given_up_on(
         run.describe()
     );
     assert_eq!(always.connections(), 3);
+    });
 }
 
 /// A listener with a backlog of 0 that never accepts, filled up: further SYNs are dropped,
@@ -404,133 +436,129 @@ fn black_hole() -> (std::os::fd::OwnedFd, SocketAddr, Vec<TcpStream>) {
 
 #[test]
 fn a_black_holed_connect_times_out_and_is_retried_then_given_up() {
-    let (_dir, client) = build_client(&echo_check_spec(
-        "  connect_timeout_ms: 300\n  retry: { max_attempts: 2, base_ms: 10, max_ms: 20 }\n",
-    ));
-    let (_listener, target, _fillers) = black_hole();
-    let (host, port) = args_for(target);
-    let run = run_client(
-        &client,
-        &["-a", &host, "-p", &port],
-        Duration::from_secs(20),
-    )
-    .unwrap();
-    assert_eq!(run.status, Some(1), "{}", run.describe());
-    assert!(
-        run.stderr
-            .contains("attempt 1 of 2 failed: connect 127.0.0.1:")
-            && run
-                .stderr
-                .contains("gave up after 2 failed attempts; last error: connect 127.0.0.1:")
-            && run
-                .stderr
-                .trim_end()
-                .ends_with("ETIMEDOUT (Connection timed out)"),
-        "{}",
-        run.describe()
-    );
-    // Two timeouts of 300 ms: not before, and not much after.
-    assert!(
-        run.elapsed >= Duration::from_millis(600) && run.elapsed < Duration::from_secs(5),
-        "{}",
-        run.describe()
+    for_each_client(
+        &echo_check_spec(
+            "  connect_timeout_ms: 300\n  retry: { max_attempts: 2, base_ms: 10, max_ms: 20 }\n",
+        ),
+        |_dir, client| {
+            let (_listener, target, _fillers) = black_hole();
+            let (host, port) = args_for(target);
+            let run =
+                run_client(client, &["-a", &host, "-p", &port], Duration::from_secs(20)).unwrap();
+            assert_eq!(run.status, Some(1), "{}", run.describe());
+            assert!(
+                run.stderr
+                    .contains("attempt 1 of 2 failed: connect 127.0.0.1:")
+                    && run.stderr.contains(
+                        "gave up after 2 failed attempts; last error: connect 127.0.0.1:"
+                    )
+                    && run
+                        .stderr
+                        .trim_end()
+                        .ends_with("ETIMEDOUT (Connection timed out)"),
+                "{}",
+                run.describe()
+            );
+            // Two timeouts of 300 ms: not before, and not much after.
+            assert!(
+                run.elapsed >= Duration::from_millis(600) && run.elapsed < Duration::from_secs(5),
+                "{}",
+                run.describe()
+            );
+        },
     );
 }
 
 #[test]
 fn a_pool_member_whose_server_side_is_killed_is_replaced_while_the_others_keep_working() {
     let spec = "name: load_pool\nrole: client\nhandler: load\nport: 7000\nclient:\n  pool: { size: 4 }\n  sizes: [64]\n  duration_ms: 1500\n  retry: { max_attempts: 3, base_ms: 10, max_ms: 50 }\n";
-    let (_dir, client) = build_client(spec);
-    let peer = EchoPeer::start(
-        PeerBehaviour::ResetFirst {
-            connections: 1,
-            after_bytes: 64 * 200,
-        },
-        false,
-    )
-    .unwrap();
-    let (host, port) = args_for(peer.addr);
-    let run = run_client(
-        &client,
-        &["-a", &host, "-p", &port],
-        Duration::from_secs(30),
-    )
-    .unwrap();
-    assert_eq!(run.status, Some(0), "{}", run.describe());
-    let replaced = lines_with(
-        &run.stderr,
-        "attempt 1 of 3 failed: connection to 127.0.0.1:",
-    );
-    assert_eq!(replaced.len(), 1, "{}", run.describe());
-    assert!(
-        replaced[0].contains("reset: ECONNRESET"),
-        "{}",
-        run.describe()
-    );
-    assert_eq!(peer.connections(), 5, "four members and one replacement");
-    let summary = run
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("load: 4 connections"))
+    for_each_client(spec, |_dir, client| {
+        let peer = EchoPeer::start(
+            PeerBehaviour::ResetFirst {
+                connections: 1,
+                after_bytes: 64 * 200,
+            },
+            false,
+        )
         .unwrap();
-    let round_trips = numbers_in(summary)[2];
-    // Every message that completed was echoed whole; the reset one's last message was cut.
-    assert!(round_trips > 1000, "{summary}");
-    assert!(peer.bytes_echoed() >= round_trips * 64, "{summary}");
+        let (host, port) = args_for(peer.addr);
+        let run = run_client(client, &["-a", &host, "-p", &port], Duration::from_secs(30)).unwrap();
+        assert_eq!(run.status, Some(0), "{}", run.describe());
+        let replaced = lines_with(
+            &run.stderr,
+            "attempt 1 of 3 failed: connection to 127.0.0.1:",
+        );
+        assert_eq!(replaced.len(), 1, "{}", run.describe());
+        assert!(
+            replaced[0].contains("reset: ECONNRESET"),
+            "{}",
+            run.describe()
+        );
+        assert_eq!(peer.connections(), 5, "four members and one replacement");
+        let summary = run
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("load: 4 connections"))
+            .unwrap();
+        let round_trips = numbers_in(summary)[2];
+        // Every message that completed was echoed whole; the reset one's last message was cut.
+        assert!(round_trips > 1000, "{summary}");
+        assert!(peer.bytes_echoed() >= round_trips * 64, "{summary}");
+    });
 }
 
 #[test]
 fn a_corrupted_byte_fails_the_run_naming_it_and_is_not_retried() {
-    let (_dir, client) = build_client(&echo_check_spec("  messages: 4\n  sizes: [1000]\n"));
-    let peer = EchoPeer::start(PeerBehaviour::Corrupt { at: 1500 }, false).unwrap();
-    let (host, port) = args_for(peer.addr);
-    let run = run_client(
-        &client,
-        &["-a", &host, "-p", &port],
-        Duration::from_secs(20),
-    )
-    .unwrap();
-    assert_eq!(run.status, Some(1), "{}", run.describe());
-    assert!(
-        run.stderr
-            .contains("message 2 (1000 bytes), byte 500: sent 0x"),
-        "{}",
-        run.describe()
+    for_each_client(
+        &echo_check_spec("  messages: 4\n  sizes: [1000]\n"),
+        |_dir, client| {
+            let peer = EchoPeer::start(PeerBehaviour::Corrupt { at: 1500 }, false).unwrap();
+            let (host, port) = args_for(peer.addr);
+            let run =
+                run_client(client, &["-a", &host, "-p", &port], Duration::from_secs(20)).unwrap();
+            assert_eq!(run.status, Some(1), "{}", run.describe());
+            assert!(
+                run.stderr
+                    .contains("message 2 (1000 bytes), byte 500: sent 0x"),
+                "{}",
+                run.describe()
+            );
+            assert!(
+                run.stdout
+                    .starts_with("echo-check: 0 of 1 connections, 0 of 4 messages")
+                    && run
+                        .stdout
+                        .contains("; connections that ended early: 1, with 1 messages checked"),
+                "{}",
+                run.describe()
+            );
+            assert_eq!(peer.connections(), 1, "a failed check is not retried");
+        },
     );
-    assert!(
-        run.stdout
-            .starts_with("echo-check: 0 of 1 connections, 0 of 4 messages")
-            && run
-                .stdout
-                .contains("; connections that ended early: 1, with 1 messages checked"),
-        "{}",
-        run.describe()
-    );
-    assert_eq!(peer.connections(), 1, "a failed check is not retried");
 }
 
 #[test]
 fn a_server_that_never_answers_hits_the_idle_timeout() {
-    let (_dir, client) = build_client(&echo_check_spec(
-        "  idle_timeout_ms: 300\n  retry: { max_attempts: 2, base_ms: 10, max_ms: 20 }\n",
-    ));
-    let peer = EchoPeer::start(PeerBehaviour::Silent, false).unwrap();
-    let (host, port) = args_for(peer.addr);
-    let run = run_client(
-        &client,
-        &["-a", &host, "-p", &port],
-        Duration::from_secs(20),
-    )
-    .unwrap();
-    assert_eq!(run.status, Some(1), "{}", run.describe());
-    assert!(
-        run.stderr
-            .contains("idle timeout: nothing moved for 300 ms")
-            && run.stderr.contains("gave up after 2 failed attempts"),
-        "{}",
-        run.describe()
+    for_each_client(
+        &echo_check_spec(
+            "  idle_timeout_ms: 300\n  retry: { max_attempts: 2, base_ms: 10, max_ms: 20 }\n",
+        ),
+        |_dir, client| {
+            let peer = EchoPeer::start(PeerBehaviour::Silent, false).unwrap();
+            let (host, port) = args_for(peer.addr);
+            let run =
+                run_client(client, &["-a", &host, "-p", &port], Duration::from_secs(20)).unwrap();
+            assert_eq!(run.status, Some(1), "{}", run.describe());
+            assert!(
+                run.stderr
+                    .contains("idle timeout: nothing moved for 300 ms")
+                    && run.stderr.contains("gave up after 2 failed attempts"),
+                "{}",
+                run.describe()
+            );
+            assert_eq!(peer.connections(), 2);
+        },
     );
-    assert_eq!(peer.connections(), 2);
 }
 
 fn interrupt_after(delay: Duration) -> impl FnOnce(u32) {
@@ -546,92 +574,99 @@ fn interrupt_after(delay: Duration) -> impl FnOnce(u32) {
 #[test]
 fn sigint_stops_a_client_load_reports_and_echo_check_fails_incomplete() {
     let spec = "name: load_long\nrole: client\nhandler: load\nport: 7000\nclient:\n  pool: { size: 2 }\n  sizes: [64]\n  duration_ms: 60000\n";
-    let (_dir, client) = build_client(spec);
-    let peer = EchoPeer::start(PeerBehaviour::Echo, false).unwrap();
-    let (host, port) = args_for(peer.addr);
-    let started = Instant::now();
-    let run = run_client_with(
-        &client,
-        &["-a", &host, "-p", &port],
-        Duration::from_secs(20),
-        interrupt_after(Duration::from_millis(500)),
-    )
-    .unwrap();
-    assert_eq!(run.status, Some(0), "{}", run.describe());
-    assert!(started.elapsed() < Duration::from_secs(5));
-    assert!(
-        run.stdout.starts_with("load: 2 connections"),
-        "{}",
-        run.describe()
-    );
+    for_each_client(spec, |_dir, client| {
+        let peer = EchoPeer::start(PeerBehaviour::Echo, false).unwrap();
+        let (host, port) = args_for(peer.addr);
+        let started = Instant::now();
+        let run = run_client_with(
+            client,
+            &["-a", &host, "-p", &port],
+            Duration::from_secs(20),
+            interrupt_after(Duration::from_millis(500)),
+        )
+        .unwrap();
+        assert_eq!(run.status, Some(0), "{}", run.describe());
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(
+            run.stdout.starts_with("load: 2 connections"),
+            "{}",
+            run.describe()
+        );
 
-    let (_dir2, checker) = build_client(&echo_check_spec("  idle_timeout_ms: 0\n"));
-    let silent = EchoPeer::start(PeerBehaviour::Silent, false).unwrap();
-    let (host, port) = args_for(silent.addr);
-    let run: ClientRun = run_client_with(
-        &checker,
-        &["-a", &host, "-p", &port],
-        Duration::from_secs(20),
-        interrupt_after(Duration::from_millis(500)),
-    )
-    .unwrap();
-    assert_eq!(run.status, Some(1), "{}", run.describe());
-    assert!(
-        run.stderr.contains("stopping during message 1 of 16"),
-        "{}",
-        run.describe()
-    );
+        for_each_client(
+            &echo_check_spec("  idle_timeout_ms: 0\n"),
+            |_dir2, checker| {
+                let silent = EchoPeer::start(PeerBehaviour::Silent, false).unwrap();
+                let (host, port) = args_for(silent.addr);
+                let run: ClientRun = run_client_with(
+                    checker,
+                    &["-a", &host, "-p", &port],
+                    Duration::from_secs(20),
+                    interrupt_after(Duration::from_millis(500)),
+                )
+                .unwrap();
+                assert_eq!(run.status, Some(1), "{}", run.describe());
+                assert!(
+                    run.stderr.contains("stopping during message 1 of 16"),
+                    "{}",
+                    run.describe()
+                );
+            },
+        );
+    });
 }
 
 #[test]
 fn a_custom_client_sends_its_request_and_prints_the_reply() {
     for framing in ["", "framing: { kind: line }\n"] {
         let spec = format!("name: hello\nrole: client\nhandler: custom\nport: 7000\n{framing}");
-        let (_dir, client) = build_client(&spec);
-        let peer = EchoPeer::start(PeerBehaviour::Echo, false).unwrap();
-        let (host, port) = args_for(peer.addr);
-        let run = run_client(
-            &client,
-            &["-a", &host, "-p", &port, "-c", "3"],
-            Duration::from_secs(20),
-        )
-        .unwrap();
-        assert_eq!(run.status, Some(0), "{}", run.describe());
-        assert_eq!(
-            lines_with(&run.stdout, "reply: hello from hello").len(),
-            3,
-            "{}",
-            run.describe()
-        );
+        for_each_client(&spec, |_dir, client| {
+            let peer = EchoPeer::start(PeerBehaviour::Echo, false).unwrap();
+            let (host, port) = args_for(peer.addr);
+            let run = run_client(
+                client,
+                &["-a", &host, "-p", &port, "-c", "3"],
+                Duration::from_secs(20),
+            )
+            .unwrap();
+            assert_eq!(run.status, Some(0), "{}", run.describe());
+            assert_eq!(
+                lines_with(&run.stdout, "reply: hello from hello").len(),
+                3,
+                "{}",
+                run.describe()
+            );
+        });
     }
 }
 
 #[test]
 fn bad_command_lines_are_refused_with_status_2() {
-    let (_dir, client) = build_client(&echo_check_spec(""));
-    for (args, says) in [
-        (&["-p", "0"][..], "invalid port '0'"),
-        (&["-p", "70000"][..], "invalid port '70000'"),
-        (&["-c", "0"][..], "invalid connection count '0'"),
-        (&["-n", "-3"][..], "invalid message count '-3'"),
-        (&["-a", ""][..], "invalid host ''"),
-        (&["-d", "5"][..], "usage:"), // load's option, not echo-check's
-        (&["extra"][..], "unexpected argument 'extra'"),
-    ] {
-        let run = run_client(&client, args, Duration::from_secs(10)).unwrap();
-        assert_eq!(run.status, Some(2), "{args:?}: {}", run.describe());
-        assert!(run.stderr.contains(says), "{args:?}: {}", run.describe());
-    }
-    let run = run_client(
-        &client,
-        &["-a", "no-such-host.invalid", "-p", "1"],
-        Duration::from_secs(30),
-    )
-    .unwrap();
-    assert_eq!(run.status, Some(1), "{}", run.describe());
-    assert!(
-        run.stderr.contains("cannot resolve 'no-such-host.invalid'"),
-        "{}",
-        run.describe()
-    );
+    for_each_client(&echo_check_spec(""), |_dir, client| {
+        for (args, says) in [
+            (&["-p", "0"][..], "invalid port '0'"),
+            (&["-p", "70000"][..], "invalid port '70000'"),
+            (&["-c", "0"][..], "invalid connection count '0'"),
+            (&["-n", "-3"][..], "invalid message count '-3'"),
+            (&["-a", ""][..], "invalid host ''"),
+            (&["-d", "5"][..], "usage:"), // load's option, not echo-check's
+            (&["extra"][..], "unexpected argument 'extra'"),
+        ] {
+            let run = run_client(client, args, Duration::from_secs(10)).unwrap();
+            assert_eq!(run.status, Some(2), "{args:?}: {}", run.describe());
+            assert!(run.stderr.contains(says), "{args:?}: {}", run.describe());
+        }
+        let run = run_client(
+            client,
+            &["-a", "no-such-host.invalid", "-p", "1"],
+            Duration::from_secs(30),
+        )
+        .unwrap();
+        assert_eq!(run.status, Some(1), "{}", run.describe());
+        assert!(
+            run.stderr.contains("cannot resolve 'no-such-host.invalid'"),
+            "{}",
+            run.describe()
+        );
+    });
 }

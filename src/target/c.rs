@@ -98,6 +98,12 @@ struct EpollClientC<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "c/poll_client.c", escape = "none")]
+struct PollClientC<'a> {
+    v: &'a CView,
+}
+
+#[derive(Template)]
 #[template(path = "c/io_uring.c", escape = "none")]
 struct IoUringC<'a> {
     v: &'a CView,
@@ -193,6 +199,7 @@ fn program_source(view: &CView, model: Model) -> Result<String, askama::Error> {
         // validate() lets through only the clients target::lang::client_support emits.
         return match (view.windows, model) {
             (false, Model::Epoll) => EpollClientC { v: view }.render(),
+            (false, Model::Poll) => PollClientC { v: view }.render(),
             _ => Err(askama::Error::Custom(
                 format!("no {model} client template for this language").into(),
             )),

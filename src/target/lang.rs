@@ -27,7 +27,7 @@ pub fn support(lang: Lang, model: Model) -> Support {
 pub fn client_support(lang: Lang, model: Model, protocol: Protocol) -> Support {
     match (support(lang, model), lang, model, protocol) {
         (Support::Impossible, ..) => Support::Impossible,
-        (_, Lang::C, Model::Epoll, Protocol::Tcp) => Support::Emitted,
+        (_, Lang::C, Model::Epoll | Model::Poll, Protocol::Tcp) => Support::Emitted,
         _ => Support::NotYet,
     }
 }
@@ -37,10 +37,16 @@ pub fn emitted_clients() -> String {
     let mut found = Vec::new();
     for &protocol in Protocol::ALL {
         for &lang in Lang::ALL {
-            for &model in Model::ALL {
-                if client_support(lang, model, protocol) == Support::Emitted {
-                    found.push(format!("{protocol} with --lang {lang} --model {model}"));
-                }
+            let models: Vec<&str> = Model::ALL
+                .iter()
+                .filter(|&&m| client_support(lang, m, protocol) == Support::Emitted)
+                .map(|m| m.as_str())
+                .collect();
+            if !models.is_empty() {
+                found.push(format!(
+                    "{protocol} with --lang {lang} --model {}",
+                    models.join(" or ")
+                ));
             }
         }
     }

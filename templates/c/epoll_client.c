@@ -36,40 +36,24 @@ static struct member *loop_member_of(const struct loop *lp, void *tag)
     return (const char *)tag >= first && (const char *)tag < end ? tag : NULL;
 }
 
-static void loop_member_settled(struct loop *lp, struct member *m)
+/* Watches a member's connecting socket for the end of its connect; 0, or -1 with errno. */
+static int loop_watch_connecting(struct loop *lp, struct member *m)
 {
-    if (m->state == MEMBER_DONE) {
-        lp->members_left--;
-    } else if (m->state != MEMBER_OPEN && m->deadline_ms < lp->members_due_ms) {
-        lp->members_due_ms = m->deadline_ms;
-    }
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLOUT;
+    ev.data.ptr = m;
+    return epoll_ctl(lp->epfd, EPOLL_CTL_ADD, m->fd, &ev);
 }
 
-/* Starts an attempt at the member's current address, moving on to the next address when a
- * connect fails at once; when none is left the attempt has failed. */
-static void loop_connect(struct loop *lp, struct member *m, uint64_t now)
+/* A connecting socket is about to be closed: close() takes it out of the epoll set. */
+static void loop_unwatch_connecting(struct loop *lp, struct member *m)
 {
-    while (m->address < target_count) {
-        if (member_connect(m, now) == 0) {
-            struct epoll_event ev;
-            memset(&ev, 0, sizeof ev);
-            ev.events = EPOLLOUT;
-            ev.data.ptr = m;
-            if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, m->fd, &ev) == 0) {
-                loop_member_settled(lp, m);
-                return;
-            }
-            member_note_error(m, "epoll_ctl", errno);
-            close(m->fd);
-            m->fd = -1;
-        } else {
-            member_note_error(m, "connect", errno);
-        }
-        m->address++;
-    }
-    member_attempt_failed(m, now);
-    loop_member_settled(lp, m);
+    (void)lp;
+    (void)m;
 }
+
+{% include "c/client_pool.c" %}
 
 /* The connecting socket became writable: the connect finished, one way or the other. */
 static void loop_connected(struct loop *lp, struct member *m, uint64_t now)
@@ -99,11 +83,7 @@ static void loop_connected(struct loop *lp, struct member *m, uint64_t now)
         error = ENOMEM;
     }
     if (c == NULL) {
-        member_note_error(m, "connect", error);
-        close(m->fd); /* also leaves the epoll set */
-        m->fd = -1;
-        m->address++;
-        loop_connect(lp, m, now);
+        loop_connect_failed(lp, m, error, now);
         return;
     }
     c->member = m->index;
@@ -114,30 +94,6 @@ static void loop_connected(struct loop *lp, struct member *m, uint64_t now)
     /* Re-registering reports the socket writable, so output from on_open goes out then. */
     conn_start(c);
     timers_schedule(&lp->timers, c);
-}
-
-/* Connect timeouts and ended backoffs; also finds the next such moment. */
-static void loop_members_due(struct loop *lp, uint64_t now)
-{
-    unsigned i;
-    if (lp->members_due_ms > now) {
-        return;
-    }
-    lp->members_due_ms = NO_DEADLINE;
-    for (i = 0; i < client_options.connections; i++) {
-        struct member *m = &lp->members[i];
-        if (m->state == MEMBER_CONNECTING && m->deadline_ms <= now) {
-            member_note_error(m, "connect", ETIMEDOUT);
-            close(m->fd);
-            m->fd = -1;
-            m->address++;
-            loop_connect(lp, m, now);
-        } else if (m->state == MEMBER_WAITING && m->deadline_ms <= now) {
-            loop_connect(lp, m, now);
-        } else if (m->state == MEMBER_CONNECTING || m->state == MEMBER_WAITING) {
-            loop_member_settled(lp, m);
-        }
-    }
 }
 
 static void loop_close(struct loop *lp, Conn *c, uint64_t now)
@@ -152,11 +108,7 @@ static void loop_close(struct loop *lp, Conn *c, uint64_t now)
     } else {
         free(c);
     }
-    if (m->state == MEMBER_DONE) {
-        lp->members_left--;
-    } else {
-        loop_member_settled(lp, m);
-    }
+    loop_member_settled(lp, m);
 }
 
 static void loop_service(struct loop *lp, Conn *c, uint64_t now)
@@ -197,12 +149,8 @@ static int loop_run(struct loop *lp)
     }
     while (lp->members_left > 0) {
         Conn *ready;
-        int timeout = lp->ready != NULL ? 0 : timers_timeout(&lp->timers, now);
+        int timeout = loop_members_timeout(lp, lp->ready != NULL ? 0 : timers_timeout(&lp->timers, now), now);
         int n, i;
-        if (lp->members_due_ms != NO_DEADLINE) {
-            int until_due = lp->members_due_ms > now ? (int)(lp->members_due_ms - now) : 0;
-            timeout = timeout < 0 || until_due < timeout ? until_due : timeout;
-        }
         n = epoll_wait(lp->epfd, events, {{ v.upper }}_MAX_EVENTS, timeout);
         if (n < 0) {
             if (errno == EINTR) {
@@ -309,26 +257,4 @@ out:
     return status;
 }
 
-int main(int argc, char **argv)
-{
-    struct timespec seed;
-    int status;
-
-    if (open_standard_descriptors() != 0) {
-        return 1;
-    }
-    if (parse_args(argc, argv) != 0) {
-        return 2;
-    }
-    if (install_signal_handlers() != 0) {
-        return 1;
-    }
-    raise_descriptor_limit();
-    if (resolve_target() != 0) {
-        return 1;
-    }
-    clock_gettime(CLOCK_REALTIME, &seed);
-    backoff_rng = ((uint64_t)seed.tv_nsec << 20) ^ (uint64_t)seed.tv_sec ^ ((uint64_t)getpid() << 40) ^ 0x9e3779b97f4a7c15ull;
-    status = loop_main();
-    return status != 0 || client_failed ? 1 : 0;
-}
+{% include "c/client_main.c" %}

@@ -1,0 +1,80 @@
+
+/* ---------------------------------------------------------------------------------------------
+ * The pool's connect attempts, the same in every event loop. The loop provides `members`,
+ * `members_left` and `members_due_ms`, and watches connecting sockets with
+ * loop_watch_connecting() / loop_unwatch_connecting().
+ */
+
+/* Files the member's next deadline, or counts it out when it is done. */
+static void loop_member_settled(struct loop *lp, struct member *m)
+{
+    if (m->state == MEMBER_DONE) {
+        lp->members_left--;
+    } else if (m->state != MEMBER_OPEN && m->deadline_ms < lp->members_due_ms) {
+        lp->members_due_ms = m->deadline_ms;
+    }
+}
+
+/* Starts an attempt at the member's current address, moving on to the next address when a
+ * connect fails at once; when none is left the attempt has failed. */
+static void loop_connect(struct loop *lp, struct member *m, uint64_t now)
+{
+    while (m->address < target_count) {
+        if (member_connect(m, now) == 0) {
+            if (loop_watch_connecting(lp, m) == 0) {
+                loop_member_settled(lp, m);
+                return;
+            }
+            member_note_error(m, "watching a connect to", errno);
+            close(m->fd);
+            m->fd = -1;
+        } else {
+            member_note_error(m, "connect", errno);
+        }
+        m->address++;
+    }
+    member_attempt_failed(m, now);
+    loop_member_settled(lp, m);
+}
+
+/* The connect to the current address failed (error): the next address, or the attempt failed. */
+static void loop_connect_failed(struct loop *lp, struct member *m, int error, uint64_t now)
+{
+    member_note_error(m, "connect", error);
+    loop_unwatch_connecting(lp, m);
+    close(m->fd);
+    m->fd = -1;
+    m->address++;
+    loop_connect(lp, m, now);
+}
+
+/* Connect timeouts and ended backoffs; also finds the next such moment. */
+static void loop_members_due(struct loop *lp, uint64_t now)
+{
+    unsigned i;
+    if (lp->members_due_ms > now) {
+        return;
+    }
+    lp->members_due_ms = NO_DEADLINE;
+    for (i = 0; i < client_options.connections; i++) {
+        struct member *m = &lp->members[i];
+        if (m->state == MEMBER_CONNECTING && m->deadline_ms <= now) {
+            loop_connect_failed(lp, m, ETIMEDOUT, now);
+        } else if (m->state == MEMBER_WAITING && m->deadline_ms <= now) {
+            loop_connect(lp, m, now);
+        } else if (m->state == MEMBER_CONNECTING || m->state == MEMBER_WAITING) {
+            loop_member_settled(lp, m);
+        }
+    }
+}
+
+/* How long the loop may sleep given its own timeout and the pool's next deadline. */
+static int loop_members_timeout(const struct loop *lp, int timeout, uint64_t now)
+{
+    int until_due;
+    if (lp->members_due_ms == NO_DEADLINE) {
+        return timeout;
+    }
+    until_due = lp->members_due_ms > now ? (int)(lp->members_due_ms - now) : 0;
+    return timeout < 0 || until_due < timeout ? until_due : timeout;
+}
