@@ -25,7 +25,7 @@ fn echo_check_spec(client_extra: &str) -> String {
 }
 
 /// The client models generated today (target::lang::client_support).
-const CLIENT_MODELS: [&str; 2] = ["epoll", "poll"];
+const CLIENT_MODELS: [&str; 3] = ["epoll", "poll", "blocking"];
 
 /// Builds the client spec for every client model and runs `check` with each (its build
 /// directory and program); the model is printed first, so a failure's output names it.

@@ -98,6 +98,12 @@ struct EpollClientC<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "c/blocking_client.c", escape = "none")]
+struct BlockingClientC<'a> {
+    v: &'a CView,
+}
+
+#[derive(Template)]
 #[template(path = "c/poll_client.c", escape = "none")]
 struct PollClientC<'a> {
     v: &'a CView,
@@ -200,6 +206,7 @@ fn program_source(view: &CView, model: Model) -> Result<String, askama::Error> {
         return match (view.windows, model) {
             (false, Model::Epoll) => EpollClientC { v: view }.render(),
             (false, Model::Poll) => PollClientC { v: view }.render(),
+            (false, Model::Blocking) => BlockingClientC { v: view }.render(),
             _ => Err(askama::Error::Custom(
                 format!("no {model} client template for this language").into(),
             )),

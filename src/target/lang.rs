@@ -27,7 +27,9 @@ pub fn support(lang: Lang, model: Model) -> Support {
 pub fn client_support(lang: Lang, model: Model, protocol: Protocol) -> Support {
     match (support(lang, model), lang, model, protocol) {
         (Support::Impossible, ..) => Support::Impossible,
-        (_, Lang::C, Model::Epoll | Model::Poll, Protocol::Tcp) => Support::Emitted,
+        (_, Lang::C, Model::Blocking | Model::Poll | Model::Epoll, Protocol::Tcp) => {
+            Support::Emitted
+        }
         _ => Support::NotYet,
     }
 }
@@ -43,10 +45,12 @@ pub fn emitted_clients() -> String {
                 .map(|m| m.as_str())
                 .collect();
             if !models.is_empty() {
-                found.push(format!(
-                    "{protocol} with --lang {lang} --model {}",
-                    models.join(" or ")
-                ));
+                let choices = match models.split_last() {
+                    Some((last, [])) => last.to_string(),
+                    Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+                    None => String::new(),
+                };
+                found.push(format!("{protocol} with --lang {lang} --model {choices}"));
             }
         }
     }

@@ -5,7 +5,7 @@
  * the same on both sides.
  */
 
-static int client_failed; /* a connection failed or gave up: the program exits 1 */
+static atomic_int client_failed; /* a connection failed or gave up: the program exits 1 */
 
 static inline const struct {{ v.name }}_options *{{ v.name }}_options(void)
 {
@@ -22,7 +22,7 @@ static inline void {{ v.name }}_fail(Conn *c, const char *format, ...)
     va_end(args);
     fprintf(stderr, "%s: connection %llu (%s): %s\n", {{ v.name }}_program, info->id, info->peer_text, message);
     c->failed = 1;
-    client_failed = 1;
+    atomic_store(&client_failed, 1);
     {{ v.name }}_abort(c);
 }
 
@@ -164,9 +164,9 @@ static int resolve_target(void)
 
 /* Exponential backoff with full jitter: a uniform draw below min(max, base * 2^(n-1)), so
  * clients that failed together do not come back together. */
-static uint64_t backoff_rng;
+static uint64_t backoff_seed; /* set once in main; each member draws from its own state */
 
-static uint32_t backoff_ms(unsigned failures)
+static uint32_t backoff_ms(uint64_t *rng, unsigned failures)
 {
     uint64_t ceiling = {{ v.upper }}_BACKOFF_BASE_MS;
     unsigned i;
@@ -177,10 +177,10 @@ static uint32_t backoff_ms(unsigned failures)
         ceiling = {{ v.upper }}_BACKOFF_MAX_MS;
     }
     /* xorshift64: the draw needs to be spread, not secret */
-    backoff_rng ^= backoff_rng << 13;
-    backoff_rng ^= backoff_rng >> 7;
-    backoff_rng ^= backoff_rng << 17;
-    return (uint32_t)(backoff_rng % (ceiling + 1));
+    *rng ^= *rng << 13;
+    *rng ^= *rng >> 7;
+    *rng ^= *rng << 17;
+    return (uint32_t)(*rng % (ceiling + 1));
 }
 
 /* One place in the pool: an open connection, or the attempt to make one. */
@@ -198,9 +198,18 @@ struct member {
     size_t address;         /* which of target_addresses is being tried */
     unsigned failures;      /* failed attempts in a row */
     uint64_t deadline_ms;   /* the connect timeout, or the end of the backoff */
+    uint64_t rng;           /* its backoff draws */
     Conn *conn;
     char last_error[256];   /* what went wrong last, for the give-up message */
 };
+
+/* A member's first state: its own backoff draws, no socket yet. */
+static void member_init(struct member *m, unsigned index)
+{
+    m->index = index;
+    m->fd = -1;
+    m->rng = backoff_seed ^ ((uint64_t)(index + 1) * 0x9e3779b97f4a7c15ull);
+}
 
 /* Starts a nonblocking connect to the member's current address. 0: under way (or done);
  * -1: failed at once, errno says why. */
@@ -260,9 +269,9 @@ static void member_attempt_failed(struct member *m, uint64_t now)
         fprintf(stderr, "%s: connection %u of %u: gave up after %u failed attempt%s; last error: %s\n", {{ v.name }}_program,
                 m->index + 1, client_options.connections, m->failures, m->failures == 1 ? "" : "s", m->last_error);
         m->state = MEMBER_DONE;
-        client_failed = 1;
+        atomic_store(&client_failed, 1);
     } else {
-        uint32_t delay = backoff_ms(m->failures);
+        uint32_t delay = backoff_ms(&m->rng, m->failures);
         fprintf(stderr, "%s: connection %u of %u: attempt %u of %u failed: %s; next attempt in %u ms\n", {{ v.name }}_program,
                 m->index + 1, client_options.connections, m->failures, {{ v.upper }}_MAX_ATTEMPTS, m->last_error, (unsigned)delay);
         m->state = MEMBER_WAITING;

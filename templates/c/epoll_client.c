@@ -227,8 +227,7 @@ static int loop_main(void)
     {{ v.name }}_on_worker_start(&lp.worker, 0);
     lp.members_left = client_options.connections;
     for (i = 0; i < client_options.connections; i++) {
-        lp.members[i].index = i;
-        lp.members[i].fd = -1;
+        member_init(&lp.members[i], i);
         loop_connect(&lp, &lp.members[i], now);
     }
     status = loop_run(&lp);

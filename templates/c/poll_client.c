@@ -157,8 +157,7 @@ static int loop_main(void)
     {{ v.name }}_on_worker_start(&lp.worker, 0);
     lp.members_left = client_options.connections;
     for (i = 0; i < client_options.connections; i++) {
-        lp.members[i].index = i;
-        lp.members[i].fd = -1;
+        member_init(&lp.members[i], i);
         lp.fds[FIRST_MEMBER_SLOT + i].fd = -1;
     }
     for (i = 0; i < client_options.connections; i++) {
