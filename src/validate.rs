@@ -835,6 +835,34 @@ impl Validator {
                 }
             }
         }
+        if protocol == Protocol::Udp {
+            // A datagram goes out and comes back whole: it must fit IPv4's UDP limit, one
+            // receive and one send.
+            let io = spec.io.as_ref().map(|i| &i.value);
+            let buffer = io.and_then(|i| get(&i.buffer_size)).unwrap_or(65_536);
+            let output = io
+                .and_then(|i| get(&i.output_buffer))
+                .unwrap_or(buffer.saturating_mul(4));
+            let limit = buffer.min(output).min(65_507);
+            for size in c
+                .and_then(|c| c.sizes.as_ref())
+                .map(|s| s.value.as_slice())
+                .unwrap_or_default()
+                .iter()
+                .filter(|size| size.value > limit)
+            {
+                self.error(
+                    Diagnostic::error(format!(
+                        "a UDP client cannot send a {}-byte datagram",
+                        size.value
+                    ))
+                    .with_span(size.span.clone())
+                    .with_label(format!("at most {limit} bytes here"))
+                    .with_hint("a datagram must fit 65507 bytes (IPv4), io.buffer_size and io.output_buffer"),
+                );
+                ok = false;
+            }
+        }
         let plan = ClientPlan {
             host: host?,
             connect_timeout_ms: c.and_then(|c| get(&c.connect_timeout_ms)).unwrap_or(5_000),
@@ -850,7 +878,10 @@ impl Validator {
             sizes: c
                 .and_then(|c| c.sizes.as_ref())
                 .map(|s| s.value.iter().map(|v| v.value).collect())
-                .unwrap_or_else(|| vec![1, 1024, 65_536]),
+                .unwrap_or_else(|| match protocol {
+                    Protocol::Tcp => vec![1, 1024, 65_536],
+                    Protocol::Udp => vec![1, 1024, 1472],
+                }),
             duration_ms: c.and_then(|c| get(&c.duration_ms)).unwrap_or(5_000),
         };
         ok.then_some(plan)

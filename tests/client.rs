@@ -670,3 +670,235 @@ fn bad_command_lines_are_refused_with_status_2() {
         );
     });
 }
+
+// ---- UDP clients ----
+
+use sockgen::proof::client::{UdpBehaviour, UdpEchoPeer};
+
+fn udp_echo_check_spec(client_extra: &str) -> String {
+    format!(
+        "name: echo_check_udp\nrole: client\nprotocol: udp\nhandler: echo-check\nport: 7000\nclient:\n  pool: {{ size: 1 }}\n{client_extra}"
+    )
+}
+
+const UDP_ECHO_SERVER: &str = "name: echo_srv_udp\nprotocol: udp\nhandler: echo\n";
+
+#[test]
+fn udp_echo_check_passes_against_a_generated_udp_server_of_every_model() {
+    let spec = udp_echo_check_spec(
+        "  messages: 12\n  sizes: [1, 1472, 65507]\n  idle_timeout_ms: 2000\n  retry: { max_attempts: 10, base_ms: 20, max_ms: 200 }\n",
+    );
+    let clients: Vec<_> = CLIENT_MODELS
+        .iter()
+        .map(|model| (*model, build(&spec, "c", model)))
+        .collect();
+    let targets = all_targets();
+    let results = proof::run_parallel(&targets, 2, |&(lang, model)| {
+        let (_dir, bin, _) = build(UDP_ECHO_SERVER, lang, model);
+        let server = RunningServer::start(&bin, &["-p", "0"], Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("{lang}/{model}: {e}"));
+        let (host, port) = args_for(server.addr);
+        let checked: Vec<_> = clients
+            .iter()
+            .map(|(client_model, (_, client, _))| {
+                let run = run_client(
+                    client,
+                    &["-a", &host, "-p", &port, "-c", "3"],
+                    Duration::from_secs(120),
+                )
+                .unwrap();
+                (*client_model, check_echo_check(&run, None))
+            })
+            .collect();
+        let stopped = server.stop(Duration::from_secs(10)).check();
+        (lang, model, checked, stopped)
+    });
+    let mut failures = Vec::new();
+    for (lang, model, checked, stopped) in results {
+        for (client_model, result) in &checked {
+            match (result, &stopped) {
+                (Ok(line), Ok(_)) => {
+                    println!("{client_model} client, {lang}/{model} server: {line}")
+                }
+                _ => failures.push(format!(
+                    "{client_model} client, {lang}/{model} server: {result:?} {stopped:?}"
+                )),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+const ASYNCIO_UDP_ECHO: &str = r#"
+import asyncio
+
+class Echo(asyncio.DatagramProtocol):
+    def connection_made(self, transport):
+        self.transport = transport
+    def datagram_received(self, data, addr):
+        self.transport.sendto(data, addr)
+
+async def main():
+    transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(Echo, local_addr=("127.0.0.1", 0))
+    print(transport.get_extra_info("sockname")[1], flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"#;
+
+#[test]
+fn udp_echo_check_passes_against_servers_sockgen_did_not_write() {
+    let spec = udp_echo_check_spec(
+        "  messages: 8\n  sizes: [1, 1472, 8192]\n  idle_timeout_ms: 2000\n  retry: { max_attempts: 40, base_ms: 20, max_ms: 100 }\n",
+    );
+    for_each_client(&spec, |dir, client| {
+        let script = dir.join("udp_echo.py");
+        std::fs::write(&script, ASYNCIO_UDP_ECHO).unwrap();
+        let mut child = Command::new("python3")
+            .arg(&script)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let python = ForeignServer {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], line.trim().parse::<u16>().unwrap())),
+        };
+        let socat_port = {
+            let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().port()
+        };
+        let socat = command_echo(
+            "socat",
+            &[
+                "-b".into(),
+                "65536".into(),
+                format!("UDP4-RECVFROM:{socat_port},bind=127.0.0.1,fork"),
+                "PIPE".into(),
+            ],
+            socat_port,
+        );
+        for (name, server) in [("python asyncio", &python), ("socat", &socat)] {
+            let (host, port) = args_for(server.addr);
+            let run = run_client(
+                client,
+                &["-a", &host, "-p", &port, "-c", "2"],
+                Duration::from_secs(60),
+            )
+            .unwrap();
+            match check_echo_check(&run, None) {
+                Ok(line) => println!("{name}: {line}"),
+                Err(e) => panic!("{name}: {e}"),
+            }
+        }
+    });
+}
+
+#[test]
+fn a_lost_datagram_ends_in_the_idle_timeout_and_the_socket_starts_over() {
+    let spec = udp_echo_check_spec(
+        "  messages: 4\n  sizes: [100]\n  idle_timeout_ms: 300\n  retry: { max_attempts: 3, base_ms: 10, max_ms: 20 }\n",
+    );
+    for_each_client(&spec, |_dir, client| {
+        let peer = UdpEchoPeer::start(UdpBehaviour::DropFirst { datagrams: 1 }, false).unwrap();
+        let (host, port) = args_for(peer.addr);
+        let run = run_client(client, &["-a", &host, "-p", &port], Duration::from_secs(20)).unwrap();
+        check_echo_check(&run, None).unwrap();
+        assert!(
+            run.stderr
+                .contains("attempt 1 of 3 failed: connection to 127.0.0.1:")
+                && run
+                    .stderr
+                    .contains("idle timeout: nothing moved for 300 ms"),
+            "{}",
+            run.describe()
+        );
+        assert_eq!(peer.datagrams(), 5, "one lost, then four echoed");
+    });
+}
+
+#[test]
+fn a_refused_udp_port_is_retried_then_given_up_naming_econnrefused() {
+    let spec = udp_echo_check_spec("  retry: { max_attempts: 3, base_ms: 10, max_ms: 20 }\n");
+    for_each_client(&spec, |_dir, client| {
+        let port = {
+            let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().port().to_string()
+        };
+        let run = run_client(
+            client,
+            &["-a", "127.0.0.1", "-p", &port],
+            Duration::from_secs(20),
+        )
+        .unwrap();
+        assert_eq!(run.status, Some(1), "{}", run.describe());
+        assert!(
+            run.stderr
+                .contains("gave up after 3 failed attempts; last error: connection to 127.0.0.1:")
+                && run
+                    .stderr
+                    .trim_end()
+                    .ends_with("refused: ECONNREFUSED (Connection refused)"),
+            "{}",
+            run.describe()
+        );
+    });
+}
+
+#[test]
+fn a_corrupted_datagram_fails_the_run_naming_the_byte() {
+    let spec = udp_echo_check_spec("  messages: 4\n  sizes: [1000]\n");
+    for_each_client(&spec, |_dir, client| {
+        let peer = UdpEchoPeer::start(UdpBehaviour::Corrupt { at: 700 }, false).unwrap();
+        let (host, port) = args_for(peer.addr);
+        let run = run_client(client, &["-a", &host, "-p", &port], Duration::from_secs(20)).unwrap();
+        assert_eq!(run.status, Some(1), "{}", run.describe());
+        assert!(
+            run.stderr
+                .contains("datagram 1 (1000 bytes), byte 700: sent 0x"),
+            "{}",
+            run.describe()
+        );
+        assert_eq!(peer.datagrams(), 1, "a failed check is not retried");
+    });
+}
+
+#[test]
+fn udp_load_and_custom_clients_run_against_an_echo_peer() {
+    let load = "name: load_udp\nrole: client\nprotocol: udp\nhandler: load\nport: 7000\nclient:\n  pool: { size: 4 }\n  sizes: [512]\n  duration_ms: 500\n";
+    for_each_client(load, |_dir, client| {
+        let peer = UdpEchoPeer::start(UdpBehaviour::Echo, false).unwrap();
+        let (host, port) = args_for(peer.addr);
+        let run = run_client(client, &["-a", &host, "-p", &port], Duration::from_secs(20)).unwrap();
+        assert_eq!(run.status, Some(0), "{}", run.describe());
+        let summary = run
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("load: 4 connections, 512-byte messages"))
+            .unwrap_or_else(|| panic!("{}", run.describe()));
+        let round_trips = numbers_in(summary)[2];
+        assert!(round_trips > 100, "{summary}");
+        assert_eq!(peer.bytes_echoed(), round_trips * 512, "{summary}");
+    });
+    let custom = "name: hello_udp\nrole: client\nprotocol: udp\nhandler: custom\nport: 7000\n";
+    for_each_client(custom, |_dir, client| {
+        let peer = UdpEchoPeer::start(UdpBehaviour::Echo, true).unwrap();
+        let (host, port) = args_for(peer.addr);
+        let run = run_client(
+            client,
+            &["-a", &host, "-p", &port, "-c", "2"],
+            Duration::from_secs(20),
+        )
+        .unwrap();
+        assert_eq!(run.status, Some(0), "{}", run.describe());
+        assert_eq!(
+            lines_with(&run.stdout, "reply: hello from hello_udp, connection").len(),
+            2,
+            "{}",
+            run.describe()
+        );
+    });
+}

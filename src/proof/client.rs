@@ -163,11 +163,13 @@ fn echo_connection(
             }
             _ => {}
         }
+        // Counted before it leaves: the client may have it and exit before this thread runs
+        // again. A failed write ends the connection, and the client cannot have those bytes.
+        stats.bytes_echoed.fetch_add(n as u64, Ordering::SeqCst);
         if stream.write_all(&buf[..n]).is_err() {
             return;
         }
         echoed += n as u64;
-        stats.bytes_echoed.fetch_add(n as u64, Ordering::SeqCst);
         if reset_after.is_some_and(|limit| echoed >= limit) {
             reset(&stream);
             return;
@@ -190,6 +192,89 @@ fn reset(stream: &TcpStream) {
             (&linger as *const libc::linger).cast(),
             std::mem::size_of::<libc::linger>() as libc::socklen_t,
         );
+    }
+}
+
+/// What the harness's UDP peer does with each datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UdpBehaviour {
+    /// Send it back to its sender.
+    Echo,
+    /// Drop the first `datagrams`, then echo (loss, as a network may cause).
+    DropFirst { datagrams: u64 },
+    /// Echo with the byte at offset `at` flipped, in every datagram long enough.
+    Corrupt { at: usize },
+}
+
+/// A loopback UDP peer on its own thread; stops (and joins it) when dropped.
+pub struct UdpEchoPeer {
+    pub addr: SocketAddr,
+    stats: Arc<PeerStats>,
+    stop: Arc<AtomicBool>,
+    worker: Option<thread::JoinHandle<()>>,
+}
+
+impl UdpEchoPeer {
+    pub fn start(behaviour: UdpBehaviour, ipv6: bool) -> Result<UdpEchoPeer, String> {
+        let bind = if ipv6 { "[::1]:0" } else { "127.0.0.1:0" };
+        let socket = std::net::UdpSocket::bind(bind).map_err(|e| format!("peer bind: {e}"))?;
+        let addr = socket
+            .local_addr()
+            .map_err(|e| format!("peer address: {e}"))?;
+        socket
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .map_err(|e| format!("peer timeout: {e}"))?;
+        let stats = Arc::new(PeerStats::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let worker = {
+            let (stats, stop) = (stats.clone(), stop.clone());
+            thread::spawn(move || {
+                let mut buf = vec![0u8; 65_536];
+                let mut seen = 0u64;
+                while !stop.load(Ordering::SeqCst) {
+                    let Ok((n, from)) = socket.recv_from(&mut buf) else {
+                        continue;
+                    };
+                    seen += 1;
+                    stats.connections.store(seen, Ordering::SeqCst);
+                    match behaviour {
+                        UdpBehaviour::DropFirst { datagrams } if seen <= datagrams => continue,
+                        UdpBehaviour::Corrupt { at } if at < n => buf[at] ^= 0xff,
+                        _ => {}
+                    }
+                    // Counted before it leaves: the client may have it and exit before
+                    // this thread runs again.
+                    stats.bytes_echoed.fetch_add(n as u64, Ordering::SeqCst);
+                    if socket.send_to(&buf[..n], from).is_err() {
+                        stats.bytes_echoed.fetch_sub(n as u64, Ordering::SeqCst);
+                    }
+                }
+            })
+        };
+        Ok(UdpEchoPeer {
+            addr,
+            stats,
+            stop,
+            worker: Some(worker),
+        })
+    }
+
+    /// Datagrams received so far.
+    pub fn datagrams(&self) -> u64 {
+        self.stats.connections.load(Ordering::SeqCst)
+    }
+
+    pub fn bytes_echoed(&self) -> u64 {
+        self.stats.bytes_echoed.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for UdpEchoPeer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
     }
 }
 
@@ -324,9 +409,16 @@ pub fn prove_client(
         .client
         .as_ref()
         .is_some_and(|c| c.host.parse::<std::net::Ipv6Addr>().is_ok());
-    let peer = EchoPeer::start(PeerBehaviour::Echo, ipv6)?;
-    let host = peer.addr.ip().to_string();
-    let port = peer.addr.port().to_string();
+    // Each peer reports the bytes it echoed, to hold against what the client says it checked.
+    let (addr, echoed): (SocketAddr, Box<dyn Fn() -> u64>) = if plan.is_tcp() {
+        let peer = EchoPeer::start(PeerBehaviour::Echo, ipv6)?;
+        (peer.addr, Box::new(move || peer.bytes_echoed()))
+    } else {
+        let peer = UdpEchoPeer::start(UdpBehaviour::Echo, ipv6)?;
+        (peer.addr, Box::new(move || peer.bytes_echoed()))
+    };
+    let host = addr.ip().to_string();
+    let port = addr.port().to_string();
     let mut args = vec!["-a", host.as_str(), "-p", port.as_str()];
     if plan.handler == Handler::Load {
         args.extend(["-d", "1000"]);
@@ -335,9 +427,12 @@ pub fn prove_client(
     let (name, result) = match plan.handler {
         Handler::EchoCheck => (
             "echo-check against an echo server",
-            check_echo_check(&run, Some(peer.bytes_echoed())),
+            check_echo_check(&run, Some(echoed())),
         ),
-        Handler::Load => ("load against an echo server", check_load(&run, plan, &peer)),
+        Handler::Load => (
+            "load against an echo server",
+            check_load(&run, plan, echoed()),
+        ),
         _ => ("one request and its reply", check_custom(&run, plan)),
     };
     Ok(ProofReport {
@@ -354,7 +449,7 @@ pub fn prove_client(
     })
 }
 
-fn check_load(run: &ClientRun, plan: &Plan, peer: &EchoPeer) -> Result<String, String> {
+fn check_load(run: &ClientRun, plan: &Plan, peer_echoed: u64) -> Result<String, String> {
     let line = run
         .stdout
         .lines()
@@ -372,10 +467,9 @@ fn check_load(run: &ClientRun, plan: &Plan, peer: &EchoPeer) -> Result<String, S
     if run.status != Some(0) || round_trips == 0 {
         return Err(run.describe());
     }
-    if peer.bytes_echoed() != round_trips * u64::from(size) {
+    if peer_echoed != round_trips * u64::from(size) {
         return Err(format!(
-            "{round_trips} round trips of {size} bytes, but the server echoed {} bytes: {}",
-            peer.bytes_echoed(),
+            "{round_trips} round trips of {size} bytes, but the server echoed {peer_echoed} bytes: {}",
             run.describe()
         ));
     }

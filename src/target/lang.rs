@@ -27,34 +27,46 @@ pub fn support(lang: Lang, model: Model) -> Support {
 pub fn client_support(lang: Lang, model: Model, protocol: Protocol) -> Support {
     match (support(lang, model), lang, model, protocol) {
         (Support::Impossible, ..) => Support::Impossible,
-        (_, Lang::C, Model::Blocking | Model::Poll | Model::Epoll, Protocol::Tcp) => {
-            Support::Emitted
-        }
+        (_, Lang::C, Model::Blocking | Model::Poll | Model::Epoll, _) => Support::Emitted,
         _ => Support::NotYet,
     }
 }
 
 /// The client combinations generated today, for hints: "tcp with --lang c --model epoll".
 pub fn emitted_clients() -> String {
-    let mut found = Vec::new();
-    for &protocol in Protocol::ALL {
-        for &lang in Lang::ALL {
+    // (lang, models, protocols): protocols that share the same models are named together.
+    let mut found: Vec<(Lang, String, Vec<&str>)> = Vec::new();
+    for &lang in Lang::ALL {
+        for &protocol in Protocol::ALL {
             let models: Vec<&str> = Model::ALL
                 .iter()
                 .filter(|&&m| client_support(lang, m, protocol) == Support::Emitted)
                 .map(|m| m.as_str())
                 .collect();
-            if !models.is_empty() {
-                let choices = match models.split_last() {
-                    Some((last, [])) => last.to_string(),
-                    Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
-                    None => String::new(),
-                };
-                found.push(format!("{protocol} with --lang {lang} --model {choices}"));
+            let choices = match models.split_last() {
+                Some((last, [])) => last.to_string(),
+                Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+                None => continue,
+            };
+            match found
+                .iter_mut()
+                .find(|(l, c, _)| *l == lang && *c == choices)
+            {
+                Some((_, _, protocols)) => protocols.push(protocol.as_str()),
+                None => found.push((lang, choices, vec![protocol.as_str()])),
             }
         }
     }
-    found.join("; ")
+    found
+        .iter()
+        .map(|(lang, choices, protocols)| {
+            format!(
+                "{} with --lang {lang} --model {choices}",
+                protocols.join(" and ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Models the platform of `lang` has at all, emitted or not.

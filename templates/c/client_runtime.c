@@ -23,7 +23,11 @@ static inline void {{ v.name }}_fail(Conn *c, const char *format, ...)
     fprintf(stderr, "%s: connection %llu (%s): %s\n", {{ v.name }}_program, info->id, info->peer_text, message);
     c->failed = 1;
     atomic_store(&client_failed, 1);
+{%- if v.tcp %}
     {{ v.name }}_abort(c);
+{%- else %}
+    {{ v.name }}_close(c);
+{%- endif %}
 }
 
 /* "ECONNREFUSED (Connection refused)": the name a search finds, and the text a person reads. */
@@ -138,7 +142,7 @@ static int resolve_target(void)
     int rc;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_socktype = {{ v.socktype }};
     hints.ai_flags = AI_NUMERICSERV;
     snprintf(port_text, sizeof port_text, "%d", client_options.port);
     rc = getaddrinfo(client_options.host, port_text, &hints, &list);
@@ -211,25 +215,44 @@ static void member_init(struct member *m, unsigned index)
     m->rng = backoff_seed ^ ((uint64_t)(index + 1) * 0x9e3779b97f4a7c15ull);
 }
 
+/* The spec's options for a client socket, set before connect so buffer sizes shape the
+ * window. */
+static int configure_client_socket(int fd)
+{
+{%- if !v.tcp && v.recv_buffer.is_none() && v.send_buffer.is_none() %}
+    (void)fd;
+{%- endif %}
+{%- if v.tcp %}
+    /* Urgent data is read inline, as ordinary bytes, as servers do. */
+    if (configure_connection(fd) != 0 || set_int_option(fd, SOL_SOCKET, SO_OOBINLINE, 1, "setsockopt SO_OOBINLINE") != 0) {
+        return -1;
+    }
+{%- endif %}
+{%- if let Some(bytes) = v.recv_buffer %}
+    if (set_int_option(fd, SOL_SOCKET, SO_RCVBUF, {{ bytes }}, "setsockopt SO_RCVBUF") != 0) {
+        return -1;
+    }
+{%- endif %}
+{%- if let Some(bytes) = v.send_buffer %}
+    if (set_int_option(fd, SOL_SOCKET, SO_SNDBUF, {{ bytes }}, "setsockopt SO_SNDBUF") != 0) {
+        return -1;
+    }
+{%- endif %}
+    return 0;
+}
+
 /* Starts a nonblocking connect to the member's current address. 0: under way (or done);
  * -1: failed at once, errno says why. */
 static int member_connect(struct member *m, uint64_t now)
 {
     const struct sockaddr_storage *to = &target_addresses[m->address];
-    int fd = socket(to->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int fd = socket(to->ss_family, {{ v.socktype }} | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     int rc;
-    OP_LOG("socket", fd, " family=%s type=stream result=%s", to->ss_family == AF_INET6 ? "inet6" : "inet", OP_RESULT(fd >= 0));
+    OP_LOG("socket", fd, " family=%s type={% if v.tcp %}stream{% else %}dgram{% endif %} result=%s", to->ss_family == AF_INET6 ? "inet6" : "inet", OP_RESULT(fd >= 0));
     if (fd < 0) {
         return -1;
     }
-    if (configure_connection(fd) != 0
-{%- if let Some(bytes) = v.recv_buffer %}
-        || set_int_option(fd, SOL_SOCKET, SO_RCVBUF, {{ bytes }}, "setsockopt SO_RCVBUF") != 0
-{%- endif %}
-{%- if let Some(bytes) = v.send_buffer %}
-        || set_int_option(fd, SOL_SOCKET, SO_SNDBUF, {{ bytes }}, "setsockopt SO_SNDBUF") != 0
-{%- endif %}
-        || set_int_option(fd, SOL_SOCKET, SO_OOBINLINE, 1, "setsockopt SO_OOBINLINE") != 0) {
+    if (configure_client_socket(fd) != 0) {
         int saved = errno;
         close(fd);
         errno = saved;
@@ -288,7 +311,7 @@ static void member_connection_ended(struct member *m, Conn *c, uint64_t now)
     m->conn = NULL;
     switch (c->reason) {
     case {{ v.upper }}_CLOSE_RESET:
-        what = "reset";
+        what = c->error == ECONNREFUSED ? "refused" : "reset";
         break;
     case {{ v.upper }}_CLOSE_ERROR:
         what = "failed";

@@ -37,6 +37,10 @@
 {%- endif %}
 #define {{ v.upper }}_IDLE_TIMEOUT_MS {{ v.idle_timeout_ms }}u  /* 0 = never */
 #define {{ v.upper }}_LINGER_MS {{ v.linger_ms }}u  /* lingering close: read and drop for at most this long */
+{%- else if v.client %}
+#define {{ v.upper }}_OUTPUT_BUFFER {{ v.output_buffer }}u  /* most bytes of one datagram sent */
+#define {{ v.upper }}_MAX_CONNECTIONS (client_options.connections)  /* the pool: -c, or client.pool.size */
+#define {{ v.upper }}_IDLE_TIMEOUT_MS {{ v.idle_timeout_ms }}u  /* 0 = never */
 {%- else %}
 #define {{ v.upper }}_OUTPUT_BUFFER {{ v.output_buffer }}u  /* most bytes of one reply datagram */
 {%- endif %}
@@ -124,28 +128,10 @@ static inline void {{ v.name }}_close(struct {{ v.name }}_conn *c);
 /* Reset now: queued output is dropped and the peer sees ECONNRESET. */
 static inline void {{ v.name }}_abort(struct {{ v.name }}_conn *c);
 {%- if v.client %}
-
-/* The client's run as the command line set it (the spec's values by default). */
-struct {{ v.name }}_options {
-    const char *host;       /* -a */
-    int port;               /* -p */
-    unsigned connections;   /* -c: the pool's size */
-{%- if v.handler == "echo-check" %}
-    unsigned messages;      /* -n: per connection */
+{% include "c/client_contract.c" %}
 {%- endif %}
-{%- if v.handler == "load" %}
-    uint32_t duration_ms;   /* -d: how long the load runs */
-{%- endif %}
-};
-
-static struct {{ v.name }}_options client_options; /* set from the command line before anything runs */
-static inline const struct {{ v.name }}_options *{{ v.name }}_options(void);
-/* The protocol failed: prints "NAME: connection ID (PEER): <message>" on stderr, resets the
- * connection (also from on_close, where it only reports) and makes the program exit 1. A
- * failed connection is not retried; the others carry on. */
-static inline void {{ v.name }}_fail(struct {{ v.name }}_conn *c, const char *format, ...)
-    __attribute__((format(printf, 2, 3)));
-{%- endif %}
+{%- else if v.client %}
+{% include "c/udp_client_contract.c" %}
 {%- else %}
 
 /* The datagram being answered: who sent it, and the reply being built. */

@@ -1,5 +1,7 @@
-{%- if v.client %}
+{%- if v.client && v.tcp %}
 {%- include "c/client_handler.h" %}
+{%- else if v.client %}
+{%- include "c/udp_client_handler.h" %}
 {%- else %}
 /*
  * Handler callbacks for {{ v.name }}: the one place for your protocol.

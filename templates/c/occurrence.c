@@ -1,4 +1,4 @@
-{%- if !v.tcp %}
+{%- if !v.tcp && !v.client %}
 
 /* Logs the 1st, 2nd, 4th, 8th... occurrence, so a hostile peer cannot flood the log. */
 static void log_occurrence(const char *what, unsigned long long *count)

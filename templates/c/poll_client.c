@@ -3,7 +3,11 @@
 {% include "c/prelude.c" %}
 {% include "c/handler_slot.c" %}
 {% include "c/runtime.c" %}
+{%- if v.tcp %}
 {% include "c/tcp_conn.c" %}
+{%- else %}
+{% include "c/udp_client_conn.c" %}
+{%- endif %}
 
 {% include "c/timers.c" %}
 {% include "c/client_runtime.c" %}

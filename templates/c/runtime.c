@@ -61,7 +61,7 @@ static int open_standard_descriptors(void)
         (void)fcntl(fd, F_SETFD, 0);
     }
 }
-{%- if v.tcp %}
+{%- if v.tcp || v.client %}
 
 /* Raises the soft limit on open descriptors toward what the spec needs (every worker's
  * max_connections and some slack), as redis does; logs once when the hard limit is lower. */
@@ -128,7 +128,7 @@ static int install_signal_handlers(void)
     return 0;
 }
 
-{%- if v.tcp || v.model == "io_uring" %}
+{%- if v.tcp || v.client || v.model == "io_uring" %}
 
 static uint64_t now_ms(void)
 {
@@ -189,6 +189,8 @@ static int parse_args(int argc, char **argv, struct {{ v.name }}_config *cfg)
 }
 {%- endif %}
 
+{%- if !v.client || v.tcp || v.recv_buffer.is_some() || v.send_buffer.is_some() %}
+
 static int set_int_option(int fd, int level, int name, int value, const char *what)
 {
     int rc = setsockopt(fd, level, name, &value, sizeof value);
@@ -199,6 +201,7 @@ static int set_int_option(int fd, int level, int name, int value, const char *wh
     }
     return 0;
 }
+{%- endif %}
 {%- if v.tcp %}
 
 /* Options that belong to each {% if v.client %}connection{% else %}accepted connection{% endif %}. */

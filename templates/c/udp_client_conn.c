@@ -1,0 +1,314 @@
+
+/* ---------------------------------------------------------------------------------------------
+ * A client's UDP socket: connect()ed to the server, so only its datagrams arrive and an ICMP
+ * port unreachable comes back as ECONNREFUSED. Same shape as a TCP connection for the loops
+ * (open, service, deadlines, release), minus the byte stream: a datagram is handed over whole
+ * and a write sends one at once.
+ */
+
+/* Receive calls per socket per wakeup, so one busy socket cannot starve the others. */
+enum { CONN_BUDGET = 16 };
+
+enum conn_status {
+    CONN_WAIT, /* nothing more to do until the socket is ready or a timer is due */
+    CONN_MORE, /* budget spent with work left: service again soon */
+    CONN_DONE  /* finished or failed: close it */
+};
+
+enum conn_phase { PHASE_OPEN, PHASE_DONE };
+
+#define NO_DEADLINE UINT64_MAX
+
+struct {{ v.name }}_conn {
+    int fd;
+    enum conn_phase phase;
+    enum {{ v.name }}_close_reason reason;
+    int error;               /* errno for the error reasons */
+    int opened;              /* on_open ran, so on_close is owed */
+    int info_text_ready;     /* info's text forms are filled in */
+    unsigned member;         /* its slot in the client's pool */
+    int failed;              /* {{ v.name }}_fail() was called: not retried */
+    uint64_t last_active_ms; /* for the idle timeout */
+    uint64_t timer_at_ms;    /* the handler's timer, or NO_DEADLINE */
+    struct {{ v.name }}_info info;
+    struct {{ v.name }}_worker *worker;
+    struct {{ v.name }}_session session;
+{%- if v.model != "blocking" %}
+    size_t heap_index;       /* position in the timer heap, or SIZE_MAX */
+    uint64_t heap_key;       /* the deadline it is filed under (never later than the real one) */
+{%- endif %}
+{%- if v.model == "epoll" %}
+    struct {{ v.name }}_conn *prev, *next; /* every open socket, for shutdown */
+    struct {{ v.name }}_conn *ready_next;  /* the loop's list of sockets with work left */
+    int in_ready;
+    int released;            /* closed while still on the ready list; freed when popped */
+    int read_to_eagain;      /* unused for datagrams: every read goes on until EAGAIN */
+{%- endif %}
+{%- if v.model == "poll" %}
+    int more;                /* spent its budget with work left */
+    size_t slot;             /* its index in the loop's pollfd array */
+{%- endif %}
+{%- if v.model == "blocking" %}
+    pthread_mutex_t *worker_lock; /* callbacks of one worker never run at the same time */
+{%- endif %}
+};
+
+typedef struct {{ v.name }}_conn Conn;
+
+static atomic_ullong next_conn_id = 1;
+static atomic_ullong oversized_datagrams; /* longer than io.buffer_size: dropped */
+{%- if v.model == "blocking" %}
+
+/* Member threads share the worker's state, so callbacks take the worker's lock: a handler
+ * needs no locking of its own, exactly as in the event-loop models. */
+static void handler_enter(Conn *c)
+{
+    pthread_mutex_lock(c->worker_lock);
+}
+
+static void handler_leave(Conn *c)
+{
+    pthread_mutex_unlock(c->worker_lock);
+}
+{%- else %}
+
+/* Callbacks run on the loop's thread only: nothing to lock. */
+static void handler_enter(Conn *c)
+{
+    (void)c;
+}
+
+static void handler_leave(Conn *c)
+{
+    (void)c;
+}
+{%- endif %}
+
+/* ---- the contract's functions ---- */
+
+static inline const struct {{ v.name }}_info *{{ v.name }}_info(Conn *c)
+{
+    if (!c->info_text_ready) {
+        format_address(&c->info.peer, c->info.peer_text, sizeof c->info.peer_text);
+        format_address(&c->info.local, c->info.local_text, sizeof c->info.local_text);
+        c->info_text_ready = 1;
+    }
+    return &c->info;
+}
+
+static inline struct {{ v.name }}_worker *{{ v.name }}_worker(Conn *c)
+{
+    return c->worker;
+}
+
+/* Ends the socket at once for a reason the loop found. */
+static void conn_end(Conn *c, enum {{ v.name }}_close_reason reason, int error)
+{
+    if (c->phase == PHASE_OPEN) {
+        c->reason = reason;
+        c->error = error;
+    }
+    c->phase = PHASE_DONE;
+}
+
+/* A failed send or receive: a refused port is the server's doing, anything else an error. */
+static void conn_fail(Conn *c, int error)
+{
+    conn_end(c, error == ECONNREFUSED ? {{ v.upper }}_CLOSE_RESET : {{ v.upper }}_CLOSE_ERROR, error);
+}
+
+static inline int {{ v.name }}_write(Conn *c, const void *data, size_t len)
+{
+    ssize_t n;
+    if (c->phase != PHASE_OPEN || len > {{ v.upper }}_OUTPUT_BUFFER) {
+        return -1;
+    }
+    n = send(c->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    OP_LOG("send", c->fd, " bytes=%zd result=%s", n, OP_RESULT(n >= 0));
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) {
+            conn_fail(c, errno);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+static inline int {{ v.name }}_printf(Conn *c, const char *format, ...)
+{
+    char text[{{ v.upper }}_OUTPUT_BUFFER < 65536 ? {{ v.upper }}_OUTPUT_BUFFER + 1 : 65536];
+    va_list args;
+    int n;
+    va_start(args, format);
+    n = vsnprintf(text, sizeof text, format, args);
+    va_end(args);
+    if (n < 0 || (size_t)n >= sizeof text) {
+        return -1;
+    }
+    return {{ v.name }}_write(c, text, (size_t)n);
+}
+
+static inline void {{ v.name }}_timer_set(Conn *c, uint32_t ms)
+{
+    c->timer_at_ms = now_ms() + ms;
+}
+
+static inline void {{ v.name }}_timer_cancel(Conn *c)
+{
+    c->timer_at_ms = NO_DEADLINE;
+}
+
+static inline void {{ v.name }}_close(Conn *c)
+{
+    if (c->phase == PHASE_OPEN) {
+        c->phase = PHASE_DONE;
+        c->reason = {{ v.upper }}_CLOSE_HANDLER;
+    }
+}
+
+/* ---- the machinery ---- */
+{%- if v.model == "epoll" %}
+
+/* The loop's list of open sockets, walked at shutdown to close each one. */
+static void conn_list_add(Conn **all, Conn *c)
+{
+    c->prev = NULL;
+    c->next = *all;
+    if (*all != NULL) {
+        (*all)->prev = c;
+    }
+    *all = c;
+}
+
+static void conn_list_remove(Conn **all, Conn *c)
+{
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        *all = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+}
+{%- endif %}
+
+/* The earliest moment the loop must look at this socket again without socket events. */
+static uint64_t conn_deadline(const Conn *c)
+{
+    uint64_t at = c->phase == PHASE_OPEN ? c->timer_at_ms : NO_DEADLINE;
+{%- if v.idle_timeout_ms > 0 %}
+    if (c->phase == PHASE_OPEN && c->last_active_ms + {{ v.upper }}_IDLE_TIMEOUT_MS < at) {
+        at = c->last_active_ms + {{ v.upper }}_IDLE_TIMEOUT_MS;
+    }
+{%- endif %}
+    return at;
+}
+
+static Conn *conn_open(int fd, const struct sockaddr_storage *peer, struct {{ v.name }}_worker *worker, unsigned worker_index,
+                       uint64_t now)
+{
+    socklen_t local_len = sizeof(struct sockaddr_storage);
+    Conn *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        log_errno("calloc");
+        return NULL;
+    }
+    c->fd = fd;
+    c->phase = PHASE_OPEN;
+    c->last_active_ms = now;
+    c->timer_at_ms = NO_DEADLINE;
+{%- if v.model != "blocking" %}
+    c->heap_index = SIZE_MAX;
+{%- endif %}
+    c->worker = worker;
+    c->info.id = atomic_fetch_add(&next_conn_id, 1);
+    c->info.worker = worker_index;
+    c->info.peer = *peer;
+    if (getsockname(fd, (struct sockaddr *)&c->info.local, &local_len) != 0) {
+        memset(&c->info.local, 0, sizeof c->info.local);
+    }
+    return c;
+}
+
+/* Runs on_open once the loop has filed the socket (it may write, close or set a timer). */
+static void conn_start(Conn *c)
+{
+    handler_enter(c);
+    c->opened = 1;
+    {{ v.name }}_on_open(&c->session, c);
+    handler_leave(c);
+}
+
+/* Calls on_close with the reason decided earlier and closes the socket; the struct is the
+ * caller's. */
+static void conn_release(Conn *c)
+{
+    c->phase = PHASE_DONE;
+    if (c->opened) {
+        handler_enter(c);
+        {{ v.name }}_on_close(&c->session, c, c->reason, c->error);
+        handler_leave(c);
+    }
+    OP_LOG("close", c->fd, " reason=%s error=%d", {{ v.name }}_close_reason_name(c->reason), c->error);
+    close(c->fd);
+    c->fd = -1;
+}
+
+/* The loop found a deadline passed: the handler's timer or the idle timeout. */
+static void conn_expire(Conn *c, uint64_t now)
+{
+    if (c->phase != PHASE_OPEN) {
+        return;
+    }
+    if (c->timer_at_ms <= now) {
+        c->timer_at_ms = NO_DEADLINE;
+        handler_enter(c);
+        {{ v.name }}_on_timer(&c->session, c);
+        handler_leave(c);
+    }
+{%- if v.idle_timeout_ms > 0 %}
+    if (c->phase == PHASE_OPEN && c->last_active_ms + {{ v.upper }}_IDLE_TIMEOUT_MS <= now) {
+        conn_end(c, {{ v.upper }}_CLOSE_IDLE, 0);
+    }
+{%- endif %}
+}
+{%- if v.model == "poll" || v.model == "blocking" %}
+
+/* What a poll()-based wait asks for: datagrams (errors such as a refused port come with them). */
+static short conn_poll_events(const Conn *c)
+{
+    (void)c;
+    return POLLIN;
+}
+{%- endif %}
+
+/* Reads datagrams until the socket is empty or the budget is spent, handing each to
+ * on_message whole. One longer than io.buffer_size (MSG_TRUNC reports its real length) is
+ * dropped and logged, never handled cut short. */
+static int conn_service(Conn *c, unsigned char *scratch, uint64_t now)
+{
+    int budget;
+    for (budget = 0; budget < CONN_BUDGET && c->phase == PHASE_OPEN; budget++) {
+        ssize_t n = recv(c->fd, scratch, {{ v.upper }}_BUFFER_SIZE, MSG_DONTWAIT | MSG_TRUNC);
+        OP_LOG("recv", c->fd, " bytes=%zd result=%s", n, n >= 0 ? "ok" : errno == EAGAIN ? "EAGAIN" : OP_RESULT(0));
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                return CONN_WAIT;
+            }
+            if (errno != EINTR) {
+                conn_fail(c, errno);
+            }
+            continue;
+        }
+        c->last_active_ms = now;
+        if ((size_t)n > {{ v.upper }}_BUFFER_SIZE) {
+            log_shared_occurrence("dropped a datagram longer than io.buffer_size", &oversized_datagrams);
+            continue;
+        }
+        handler_enter(c);
+        {{ v.name }}_on_message(&c->session, c, scratch, (size_t)n);
+        handler_leave(c);
+    }
+    return c->phase != PHASE_OPEN ? CONN_DONE : CONN_MORE;
+}
