@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use sockgen::proof::client::{
     check_echo_check, numbers_in, run_client, run_client_with, ClientRun, EchoPeer, PeerBehaviour,
+    UdpBehaviour, UdpEchoPeer,
 };
 use sockgen::proof::harness::RunningServer;
 use sockgen::proof::{self};
@@ -56,16 +57,25 @@ const ECHO_SERVER: &str = "name: echo_srv\nhandler: echo\n";
 /// every language and model (Winsock under Wine), four connections at once.
 #[test]
 fn echo_check_passes_against_a_generated_server_of_every_model() {
-    let spec = echo_check_spec(
-        "  messages: 12\n  sizes: [1, 4096, 300000]\n  retry: { max_attempts: 10, base_ms: 20, max_ms: 200 }\n",
+    echo_check_against_every_server(
+        &echo_check_spec(
+            "  messages: 12\n  sizes: [1, 4096, 300000]\n  retry: { max_attempts: 10, base_ms: 20, max_ms: 200 }\n",
+        ),
+        ECHO_SERVER,
+        "4",
     );
+}
+
+/// Builds the client for every client model and the echo server for every language and
+/// model (two at a time), and runs each client against each server with `connections`.
+fn echo_check_against_every_server(client_spec: &str, server_spec: &str, connections: &str) {
     let clients: Vec<_> = CLIENT_MODELS
         .iter()
-        .map(|model| (*model, build(&spec, "c", model)))
+        .map(|model| (*model, build(client_spec, "c", model)))
         .collect();
     let targets = all_targets();
     let results = proof::run_parallel(&targets, 2, |&(lang, model)| {
-        let (_dir, bin, _) = build(ECHO_SERVER, lang, model);
+        let (_dir, bin, _) = build(server_spec, lang, model);
         let server = RunningServer::start(&bin, &["-p", "0"], Duration::from_secs(30))
             .unwrap_or_else(|e| panic!("{lang}/{model}: {e}"));
         let (host, port) = args_for(server.addr);
@@ -74,7 +84,7 @@ fn echo_check_passes_against_a_generated_server_of_every_model() {
             .map(|(client_model, (_, client, _))| {
                 let run = run_client(
                     client,
-                    &["-a", &host, "-p", &port, "-c", "4"],
+                    &["-a", &host, "-p", &port, "-c", connections],
                     Duration::from_secs(120),
                 )
                 .unwrap();
@@ -673,8 +683,6 @@ fn bad_command_lines_are_refused_with_status_2() {
 
 // ---- UDP clients ----
 
-use sockgen::proof::client::{UdpBehaviour, UdpEchoPeer};
-
 fn udp_echo_check_spec(client_extra: &str) -> String {
     format!(
         "name: echo_check_udp\nrole: client\nprotocol: udp\nhandler: echo-check\nport: 7000\nclient:\n  pool: {{ size: 1 }}\n{client_extra}"
@@ -685,48 +693,13 @@ const UDP_ECHO_SERVER: &str = "name: echo_srv_udp\nprotocol: udp\nhandler: echo\
 
 #[test]
 fn udp_echo_check_passes_against_a_generated_udp_server_of_every_model() {
-    let spec = udp_echo_check_spec(
-        "  messages: 12\n  sizes: [1, 1472, 65507]\n  idle_timeout_ms: 2000\n  retry: { max_attempts: 10, base_ms: 20, max_ms: 200 }\n",
+    echo_check_against_every_server(
+        &udp_echo_check_spec(
+            "  messages: 12\n  sizes: [1, 1472, 65507]\n  idle_timeout_ms: 2000\n  retry: { max_attempts: 10, base_ms: 20, max_ms: 200 }\n",
+        ),
+        UDP_ECHO_SERVER,
+        "3",
     );
-    let clients: Vec<_> = CLIENT_MODELS
-        .iter()
-        .map(|model| (*model, build(&spec, "c", model)))
-        .collect();
-    let targets = all_targets();
-    let results = proof::run_parallel(&targets, 2, |&(lang, model)| {
-        let (_dir, bin, _) = build(UDP_ECHO_SERVER, lang, model);
-        let server = RunningServer::start(&bin, &["-p", "0"], Duration::from_secs(30))
-            .unwrap_or_else(|e| panic!("{lang}/{model}: {e}"));
-        let (host, port) = args_for(server.addr);
-        let checked: Vec<_> = clients
-            .iter()
-            .map(|(client_model, (_, client, _))| {
-                let run = run_client(
-                    client,
-                    &["-a", &host, "-p", &port, "-c", "3"],
-                    Duration::from_secs(120),
-                )
-                .unwrap();
-                (*client_model, check_echo_check(&run, None))
-            })
-            .collect();
-        let stopped = server.stop(Duration::from_secs(10)).check();
-        (lang, model, checked, stopped)
-    });
-    let mut failures = Vec::new();
-    for (lang, model, checked, stopped) in results {
-        for (client_model, result) in &checked {
-            match (result, &stopped) {
-                (Ok(line), Ok(_)) => {
-                    println!("{client_model} client, {lang}/{model} server: {line}")
-                }
-                _ => failures.push(format!(
-                    "{client_model} client, {lang}/{model} server: {result:?} {stopped:?}"
-                )),
-            }
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 const ASYNCIO_UDP_ECHO: &str = r#"

@@ -38,23 +38,7 @@ struct {{ v.name }}_payload {
 
 static const uint32_t {{ v.name }}_sizes[] = {{ v.upper }}_SIZES;
 
-static uint64_t {{ v.name }}_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* Byte `at` of message `message` on connection `id`: splitmix64 over (id, message, at / 8),
- * so sender and checker agree without sharing state. */
-static unsigned char {{ v.name }}_payload_byte(unsigned long long id, unsigned message, size_t at)
-{
-    uint64_t z = id * 0x9e3779b97f4a7c15ull ^ ((uint64_t)message << 40) ^ (uint64_t)(at / 8);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    return (unsigned char)(z >> (8 * (at % 8)));
-}
+{% include "c/client_payload.h" %}
 
 /* Queues the rest of the message while the queue has room; asks for on_writable to be called
  * for what is left. */
@@ -129,26 +113,7 @@ struct {{ v.name }}_session {
     int complete; /* every message came back intact */
 };
 
-static void {{ v.name }}_on_worker_start(struct {{ v.name }}_worker *w, unsigned index)
-{
-    (void)index;
-    memset(w, 0, sizeof *w);
-    w->start_ns = {{ v.name }}_now_ns();
-}
-
-static void {{ v.name }}_on_worker_stop(struct {{ v.name }}_worker *w)
-{
-    const struct {{ v.name }}_options *o = {{ v.name }}_options();
-    printf("echo-check: %u of %u connections, %llu of %llu messages, %llu bytes echoed byte-exact in %llu ms",
-           w->connections_done, o->connections, w->messages_checked,
-           (unsigned long long)o->connections * o->messages, w->bytes_checked,
-           (unsigned long long)(({{ v.name }}_now_ns() - w->start_ns) / 1000000u));
-    if (w->connections_cut > 0) {
-        printf("; connections that ended early: %u, with %llu messages checked", w->connections_cut, w->messages_cut);
-    }
-    printf("\n");
-    fflush(stdout);
-}
+{% include "c/client_summary_echo_check.h" %}
 
 static void {{ v.name }}_on_open(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c)
 {
@@ -244,41 +209,7 @@ struct {{ v.name }}_session {
     uint64_t sent_ns; /* when the message in flight was queued */
 };
 
-/* Bucket of a value: its power of two, then the five bits below the top one. */
-static unsigned {{ v.name }}_bucket(uint64_t ns)
-{
-    unsigned top;
-    if (ns < {{ v.upper }}_SUB_BUCKETS) {
-        return (unsigned)ns;
-    }
-    top = 63u - (unsigned)__builtin_clzll(ns);
-    return (top - 4u) * {{ v.upper }}_SUB_BUCKETS + (unsigned)((ns >> (top - 5u)) & ({{ v.upper }}_SUB_BUCKETS - 1));
-}
-
-/* The largest value bucket b holds: percentiles are reported as upper bounds. */
-static uint64_t {{ v.name }}_bucket_top(unsigned b)
-{
-    unsigned group = b / {{ v.upper }}_SUB_BUCKETS, sub = b % {{ v.upper }}_SUB_BUCKETS;
-    if (group == 0) {
-        return sub;
-    }
-    return ((uint64_t)({{ v.upper }}_SUB_BUCKETS + sub + 1) << (group - 1u)) - 1u;
-}
-
-static double {{ v.name }}_percentile_us(const struct {{ v.name }}_worker *w, double fraction)
-{
-    unsigned long long want = (unsigned long long)(fraction * (double)w->messages + 0.999999);
-    unsigned long long seen = 0;
-    unsigned b;
-    for (b = 0; b < 64 * {{ v.upper }}_SUB_BUCKETS; b++) {
-        seen += w->histogram[b];
-        if (seen >= want && seen > 0) {
-            uint64_t top = {{ v.name }}_bucket_top(b);
-            return (double)(top < w->latency_ns_max ? top : w->latency_ns_max) / 1000.0;
-        }
-    }
-    return (double)w->latency_ns_max / 1000.0;
-}
+{% include "c/client_latency.h" %}
 
 /* Sends the next message, or closes once the run's time is up. */
 static void {{ v.name }}_next(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c)
@@ -292,24 +223,7 @@ static void {{ v.name }}_next(struct {{ v.name }}_session *s, struct {{ v.name }
     {{ v.name }}_send_message_of(&s->out, c, {{ v.name }}_sizes[0]);
 }
 
-static void {{ v.name }}_on_worker_start(struct {{ v.name }}_worker *w, unsigned index)
-{
-    (void)index;
-    memset(w, 0, sizeof *w);
-    w->start_ns = {{ v.name }}_now_ns();
-}
-
-static void {{ v.name }}_on_worker_stop(struct {{ v.name }}_worker *w)
-{
-    double seconds = (double)({{ v.name }}_now_ns() - w->start_ns) / 1e9;
-    printf("load: %u connections, %u-byte messages, %llu round trips in %.2f s: %.0f msgs/s, %.1f MB/s; "
-           "latency p50 %.0f us, p90 %.0f us, p99 %.0f us, max %.0f us\n",
-           {{ v.name }}_options()->connections, (unsigned){{ v.name }}_sizes[0], w->messages, seconds,
-           seconds > 0 ? (double)w->messages / seconds : 0.0, seconds > 0 ? (double)w->bytes / seconds / 1e6 : 0.0,
-           {{ v.name }}_percentile_us(w, 0.50), {{ v.name }}_percentile_us(w, 0.90), {{ v.name }}_percentile_us(w, 0.99),
-           (double)w->latency_ns_max / 1000.0);
-    fflush(stdout);
-}
+{% include "c/client_summary_load.h" %}
 
 static void {{ v.name }}_on_open(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c)
 {
