@@ -47,6 +47,13 @@ fn args_for(addr: SocketAddr) -> (String, String) {
     (addr.ip().to_string(), addr.port().to_string())
 }
 
+/// Whether the give-up line (the last error) ends with `suffix`.
+fn gave_up_line_ends_with(stderr: &str, suffix: &str) -> bool {
+    stderr
+        .lines()
+        .any(|l| l.contains(" gave up after ") && l.ends_with(suffix))
+}
+
 fn lines_with<'a>(text: &'a str, needle: &str) -> Vec<&'a str> {
     text.lines().filter(|l| l.contains(needle)).collect()
 }
@@ -393,10 +400,7 @@ fn a_reset_mid_stream_is_retried_and_a_server_that_always_resets_is_given_up_on(
     assert!(
         run.stderr
             .contains("gave up after 3 failed attempts; last error: connection to 127.0.0.1:")
-            && run
-                .stderr
-                .trim_end()
-                .ends_with("reset: ECONNRESET (Connection reset by peer)"),
+            && gave_up_line_ends_with(&run.stderr, "reset: ECONNRESET (Connection reset by peer)"),
         "{}",
         run.describe()
     );
@@ -462,10 +466,7 @@ fn a_black_holed_connect_times_out_and_is_retried_then_given_up() {
                     && run.stderr.contains(
                         "gave up after 2 failed attempts; last error: connect 127.0.0.1:"
                     )
-                    && run
-                        .stderr
-                        .trim_end()
-                        .ends_with("ETIMEDOUT (Connection timed out)"),
+                    && gave_up_line_ends_with(&run.stderr, "ETIMEDOUT (Connection timed out)"),
                 "{}",
                 run.describe()
             );
@@ -622,6 +623,28 @@ fn sigint_stops_a_client_load_reports_and_echo_check_fails_incomplete() {
                     run.describe()
                 );
             },
+        );
+    });
+    // Stopped while backing off from a refusing port: no connection was open to fail, and
+    // the run still fails, since nothing was checked.
+    let spec = echo_check_spec("  retry: { max_attempts: 50, base_ms: 5000, max_ms: 5000 }\n");
+    for_each_client(&spec, |_dir, checker| {
+        let port = port_nobody_listens_on().to_string();
+        let run = run_client_with(
+            checker,
+            &["-a", "127.0.0.1", "-p", &port],
+            Duration::from_secs(20),
+            interrupt_after(Duration::from_millis(300)),
+        )
+        .unwrap();
+        assert_eq!(run.status, Some(1), "{}", run.describe());
+        assert!(
+            run.elapsed < Duration::from_secs(4)
+                && run
+                    .stderr
+                    .contains("echo-check failed: 1 of 1 connections did not check every message"),
+            "{}",
+            run.describe()
         );
     });
 }
@@ -822,10 +845,10 @@ fn a_refused_udp_port_is_retried_then_given_up_naming_econnrefused() {
         assert!(
             run.stderr
                 .contains("gave up after 3 failed attempts; last error: connection to 127.0.0.1:")
-                && run
-                    .stderr
-                    .trim_end()
-                    .ends_with("refused: ECONNREFUSED (Connection refused)"),
+                && gave_up_line_ends_with(
+                    &run.stderr,
+                    "refused: ECONNREFUSED (Connection refused)"
+                ),
             "{}",
             run.describe()
         );

@@ -233,8 +233,19 @@ pub struct Wine {
 impl Wine {
     /// `$SOCKGEN_WINE` or `wine` from PATH; the prefix is `$SOCKGEN_WINEPREFIX`, else
     /// `sockgen-wine` in the Cargo target directory this program runs from, else in the system
-    /// temp directory. The prefix is ready to use (see [`prepare`](Self::prepare)).
+    /// temp directory. The prefix is ready to use (see [`prepare`](Self::prepare)). Found once
+    /// per process: every Windows program the harness starts asks, and `wine --version` and
+    /// the prefix check cost tens of milliseconds each time.
     pub fn find() -> Result<Wine, String> {
+        static FOUND: std::sync::OnceLock<Wine> = std::sync::OnceLock::new();
+        if let Some(wine) = FOUND.get() {
+            return Ok(wine.clone());
+        }
+        let wine = Self::locate()?;
+        Ok(FOUND.get_or_init(|| wine).clone())
+    }
+
+    fn locate() -> Result<Wine, String> {
         let program = std::env::var_os("SOCKGEN_WINE")
             .filter(|w| !w.is_empty())
             .map_or_else(|| PathBuf::from("wine"), PathBuf::from);

@@ -19,3 +19,6 @@ static inline const struct {{ v.name }}_options *{{ v.name }}_options(void);
  * failed connection is not retried; the others carry on. */
 static inline void {{ v.name }}_fail(struct {{ v.name }}_conn *c, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
+/* The run failed for a reason no one connection owns (say, in on_worker_stop): prints
+ * "NAME: <message>" on stderr and makes the program exit 1. */
+static inline void {{ v.name }}_fail_run(const char *format, ...) __attribute__((format(printf, 1, 2)));

@@ -30,6 +30,17 @@ static inline void {{ v.name }}_fail(Conn *c, const char *format, ...)
 {%- endif %}
 }
 
+static inline void {{ v.name }}_fail_run(const char *format, ...)
+{
+    char message[512];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(message, sizeof message, format, args);
+    va_end(args);
+    fprintf(stderr, "%s: %s\n", {{ v.name }}_program, message);
+    atomic_store(&client_failed, 1);
+}
+
 /* "ECONNREFUSED (Connection refused)": the name a search finds, and the text a person reads. */
 static void describe_error(int error, char *text, size_t size)
 {

@@ -17,4 +17,9 @@ static void {{ v.name }}_on_worker_stop(struct {{ v.name }}_worker *w)
     }
     printf("\n");
     fflush(stdout);
+    /* Also when a stop came while a connection was backing off: it never checked its messages. */
+    if (w->connections_done < o->connections) {
+        {{ v.name }}_fail_run("echo-check failed: %u of %u connections did not check every message",
+                              o->connections - w->connections_done, o->connections);
+    }
 }
