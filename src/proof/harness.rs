@@ -52,6 +52,9 @@ impl StopSignal {
 /// When the harness presses Ctrl-C again for a Windows program that has not stopped.
 const WINE_CTRL_C_REPEAT: Duration = Duration::from_secs(3);
 
+/// How a start that printed nothing in its time is reported (and recognised for a retry).
+const NO_READY_LINE: &str = "no ready line";
+
 /// The least time a Windows program gets to print its ready line under Wine.
 const WINE_READY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -238,8 +241,30 @@ impl RunningServer {
         Self::launch(binary, args, ready_timeout, &launch)
     }
 
-    /// Starts the program and waits for its ready line.
+    /// Starts the program and waits for its ready line. A Windows program that shows nothing
+    /// at all in its time is started once more: a full test run saw Wine stall one start for
+    /// 30 s under load (the same program started at once in every other run). A program that
+    /// never gets ready still fails, the second time.
     pub fn launch(
+        binary: &Path,
+        args: &[&str],
+        ready_timeout: Duration,
+        launch: &Launch,
+    ) -> Result<RunningServer, String> {
+        match Self::launch_once(binary, args, ready_timeout, launch) {
+            Err(first) if is_windows_program(binary) && first.starts_with(NO_READY_LINE) => {
+                eprintln!(
+                    "note: {} under Wine: {first}; starting it once more",
+                    binary.display()
+                );
+                Self::launch_once(binary, args, ready_timeout, launch)
+                    .map_err(|second| format!("{second} (and before that: {first})"))
+            }
+            result => result,
+        }
+    }
+
+    fn launch_once(
         binary: &Path,
         args: &[&str],
         ready_timeout: Duration,
@@ -293,7 +318,7 @@ impl RunningServer {
             Err(_) => {
                 let outcome = server.kill();
                 Err(format!(
-                    "no ready line within {} ms; stderr: {}",
+                    "{NO_READY_LINE} within {} ms; stderr: {}",
                     ready_timeout.as_millis(),
                     outcome.stderr.trim()
                 ))
