@@ -57,49 +57,7 @@ typedef struct {{ v.name }}_conn Conn;
 
 static atomic_ullong next_conn_id = 1;
 static atomic_ullong oversized_datagrams; /* longer than io.buffer_size: dropped */
-{%- if v.model == "blocking" %}
-
-/* Member threads share the worker's state, so callbacks take the worker's lock: a handler
- * needs no locking of its own, exactly as in the event-loop models. */
-static void handler_enter(Conn *c)
-{
-    pthread_mutex_lock(c->worker_lock);
-}
-
-static void handler_leave(Conn *c)
-{
-    pthread_mutex_unlock(c->worker_lock);
-}
-{%- else %}
-
-/* Callbacks run on the loop's thread only: nothing to lock. */
-static void handler_enter(Conn *c)
-{
-    (void)c;
-}
-
-static void handler_leave(Conn *c)
-{
-    (void)c;
-}
-{%- endif %}
-
-/* ---- the contract's functions ---- */
-
-static inline const struct {{ v.name }}_info *{{ v.name }}_info(Conn *c)
-{
-    if (!c->info_text_ready) {
-        format_address(&c->info.peer, c->info.peer_text, sizeof c->info.peer_text);
-        format_address(&c->info.local, c->info.local_text, sizeof c->info.local_text);
-        c->info_text_ready = 1;
-    }
-    return &c->info;
-}
-
-static inline struct {{ v.name }}_worker *{{ v.name }}_worker(Conn *c)
-{
-    return c->worker;
-}
+{% include "c/conn_shims.c" %}
 
 /* Ends the socket at once for a reason the loop found. */
 static void conn_end(Conn *c, enum {{ v.name }}_close_reason reason, int error)
