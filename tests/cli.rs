@@ -349,7 +349,7 @@ fn models_lists_the_matrix() {
     );
     assert!(
         table.contains(
-            "clients (role: client) are generated for tcp and udp with --lang c --model blocking, poll or epoll"
+            "clients (role: client) are generated for tcp and udp with --lang c --model blocking, poll, epoll or io_uring"
         ),
         "{table}"
     );

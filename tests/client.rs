@@ -25,15 +25,12 @@ fn echo_check_spec(client_extra: &str) -> String {
     )
 }
 
-/// The client models generated today (target::lang::client_support).
-const CLIENT_MODELS: [&str; 3] = ["epoll", "poll", "blocking"];
-
-/// Builds the client spec for every client model and runs `check` with each (its build
-/// directory and program); the model is printed first, so a failure's output names it.
+/// Builds the client spec for every generated client and runs `check` with each (its build
+/// directory and program); the target is printed first, so a failure's output names it.
 fn for_each_client(spec: &str, check: impl Fn(&Path, &Path)) {
-    for model in CLIENT_MODELS {
-        let (dir, bin, _) = build(spec, "c", model);
-        println!("client model: {model}");
+    for (lang, model) in client_targets() {
+        let (dir, bin, _) = build(spec, lang, model);
+        println!("client: {lang}/{model}");
         check(dir.path(), &bin);
     }
 }
@@ -76,9 +73,9 @@ fn echo_check_passes_against_a_generated_server_of_every_model() {
 /// Builds the client for every client model and the echo server for every language and
 /// model (two at a time), and runs each client against each server with `connections`.
 fn echo_check_against_every_server(client_spec: &str, server_spec: &str, connections: &str) {
-    let clients: Vec<_> = CLIENT_MODELS
-        .iter()
-        .map(|model| (*model, build(client_spec, "c", model)))
+    let clients: Vec<_> = client_targets()
+        .into_iter()
+        .map(|(lang, model)| (format!("{lang}/{model}"), build(client_spec, lang, model)))
         .collect();
     let targets = all_targets();
     let results = proof::run_parallel(&targets, 2, |&(lang, model)| {
@@ -95,7 +92,7 @@ fn echo_check_against_every_server(client_spec: &str, server_spec: &str, connect
                     Duration::from_secs(120),
                 )
                 .unwrap();
-                (*client_model, check_echo_check(&run, None))
+                (client_model.clone(), check_echo_check(&run, None))
             })
             .collect();
         let stopped = server.stop(Duration::from_secs(10)).check();

@@ -110,6 +110,12 @@ struct PollClientC<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "c/io_uring_client.c", escape = "none")]
+struct IoUringClientC<'a> {
+    v: &'a CView,
+}
+
+#[derive(Template)]
 #[template(path = "c/io_uring.c", escape = "none")]
 struct IoUringC<'a> {
     v: &'a CView,
@@ -207,6 +213,7 @@ fn program_source(view: &CView, model: Model) -> Result<String, askama::Error> {
             (false, Model::Epoll) => EpollClientC { v: view }.render(),
             (false, Model::Poll) => PollClientC { v: view }.render(),
             (false, Model::Blocking) => BlockingClientC { v: view }.render(),
+            (false, Model::IoUring) => IoUringClientC { v: view }.render(),
             _ => Err(askama::Error::Custom(
                 format!("no {model} client template for this language").into(),
             )),

@@ -20,7 +20,12 @@ static void loop_member_settled(struct loop *lp, struct member *m)
 static void loop_connect(struct loop *lp, struct member *m, uint64_t now)
 {
     while (m->address < target_count) {
+{%- if v.model == "io_uring" %}
+        /* Only the socket: the ring makes the connect, in loop_watch_connecting(). */
+        if (member_open(m, now) == 0) {
+{%- else %}
         if (member_connect(m, now) == 0) {
+{%- endif %}
             if (loop_watch_connecting(lp, m) == 0) {
                 loop_member_settled(lp, m);
                 return;

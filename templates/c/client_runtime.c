@@ -252,13 +252,12 @@ static int configure_client_socket(int fd)
     return 0;
 }
 
-/* Starts a nonblocking connect to the member's current address. 0: under way (or done);
- * -1: failed at once, errno says why. */
-static int member_connect(struct member *m, uint64_t now)
+/* Opens and configures a nonblocking socket for the member's current address, the attempt
+ * under way from now. 0, or -1 with errno. */
+static int member_open(struct member *m, uint64_t now)
 {
     const struct sockaddr_storage *to = &target_addresses[m->address];
     int fd = socket(to->ss_family, {{ v.socktype }} | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    int rc;
     OP_LOG("socket", fd, " family=%s type={% if v.tcp %}stream{% else %}dgram{% endif %} result=%s", to->ss_family == AF_INET6 ? "inet6" : "inet", OP_RESULT(fd >= 0));
     if (fd < 0) {
         return -1;
@@ -269,19 +268,34 @@ static int member_connect(struct member *m, uint64_t now)
         errno = saved;
         return -1;
     }
-    rc = connect(fd, (const struct sockaddr *)to, target_lengths[m->address]);
-    OP_LOG("connect", fd, " peer_port=%d result=%s", bound_port(to), rc == 0 ? "ok" : errno == EINPROGRESS ? "EINPROGRESS" : OP_RESULT(0));
-    if (rc != 0 && errno != EINPROGRESS) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
-        return -1;
-    }
     m->fd = fd;
     m->state = MEMBER_CONNECTING;
     m->deadline_ms = now + {{ v.upper }}_CONNECT_TIMEOUT_MS;
     return 0;
 }
+{%- if v.model != "io_uring" %}
+
+/* Starts a nonblocking connect to the member's current address. 0: under way (or done);
+ * -1: failed at once, errno says why. */
+static int member_connect(struct member *m, uint64_t now)
+{
+    const struct sockaddr_storage *to = &target_addresses[m->address];
+    int rc;
+    if (member_open(m, now) != 0) {
+        return -1;
+    }
+    rc = connect(m->fd, (const struct sockaddr *)to, target_lengths[m->address]);
+    OP_LOG("connect", m->fd, " peer_port=%d result=%s", bound_port(to), rc == 0 ? "ok" : errno == EINPROGRESS ? "EINPROGRESS" : OP_RESULT(0));
+    if (rc != 0 && errno != EINPROGRESS) {
+        int saved = errno;
+        close(m->fd);
+        m->fd = -1;
+        errno = saved;
+        return -1;
+    }
+    return 0;
+}
+{%- endif %}
 
 /* Remembers why the current address failed, for the messages that follow. */
 static void member_note_error(struct member *m, const char *what, int error)

@@ -37,8 +37,16 @@ struct {{ v.name }}_conn {
     size_t heap_index;       /* position in the timer heap, or SIZE_MAX */
     uint64_t heap_key;       /* the deadline it is filed under (never later than the real one) */
 {%- endif %}
-{%- if v.model == "epoll" %}
+{%- if v.model == "epoll" || v.model == "io_uring" %}
     struct {{ v.name }}_conn *prev, *next; /* every open socket, for shutdown */
+{%- endif %}
+{%- if v.model == "io_uring" %}
+    /* Requests in the ring for this socket: it is freed only when none is left. */
+    int recv_armed;          /* a multishot receive is active */
+    int cancel_inflight;     /* its cancel, when the socket is done */
+    struct msghdr recv_msg;  /* the layout the multishot receive fills in: no name, no control */
+{%- endif %}
+{%- if v.model == "epoll" %}
     struct {{ v.name }}_conn *ready_next;  /* the loop's list of sockets with work left */
     int in_ready;
     int released;            /* closed while still on the ready list; freed when popped */
@@ -125,7 +133,7 @@ static inline void {{ v.name }}_close(Conn *c)
 }
 
 /* ---- the machinery ---- */
-{%- if v.model == "epoll" %}
+{%- if v.model == "epoll" || v.model == "io_uring" %}
 
 /* The loop's list of open sockets, walked at shutdown to close each one. */
 static void conn_list_add(Conn **all, Conn *c)
@@ -241,9 +249,22 @@ static short conn_poll_events(const Conn *c)
 }
 {%- endif %}
 
-/* Reads datagrams until the socket is empty or the budget is spent, handing each to
- * on_message whole. One longer than io.buffer_size (MSG_TRUNC reports its real length) is
- * dropped and logged, never handled cut short. */
+/* One datagram for the handler, whole. One longer than io.buffer_size (MSG_TRUNC reports its
+ * real length) is dropped and logged, never handled cut short. */
+static void conn_deliver(Conn *c, const unsigned char *data, size_t len, uint64_t now)
+{
+    c->last_active_ms = now;
+    if (len > {{ v.upper }}_BUFFER_SIZE) {
+        log_shared_occurrence("dropped a datagram longer than io.buffer_size", &oversized_datagrams);
+        return;
+    }
+    handler_enter(c);
+    {{ v.name }}_on_message(&c->session, c, data, len);
+    handler_leave(c);
+}
+{%- if v.model != "io_uring" %}
+
+/* Reads datagrams until the socket is empty or the budget is spent. */
 static int conn_service(Conn *c, unsigned char *scratch, uint64_t now)
 {
     int budget;
@@ -259,14 +280,8 @@ static int conn_service(Conn *c, unsigned char *scratch, uint64_t now)
             }
             continue;
         }
-        c->last_active_ms = now;
-        if ((size_t)n > {{ v.upper }}_BUFFER_SIZE) {
-            log_shared_occurrence("dropped a datagram longer than io.buffer_size", &oversized_datagrams);
-            continue;
-        }
-        handler_enter(c);
-        {{ v.name }}_on_message(&c->session, c, scratch, (size_t)n);
-        handler_leave(c);
+        conn_deliver(c, scratch, (size_t)n, now);
     }
     return c->phase != PHASE_OPEN ? CONN_DONE : CONN_MORE;
 }
+{%- endif %}

@@ -14,7 +14,7 @@
 
 /* What a completion belongs to, kept in the low bits of user_data; the rest is the pointer of
  * the connection it concerns (allocations are aligned to at least 8 bytes). */
-enum ring_op { OP_RECV = 1, OP_SEND, OP_CANCEL, OP_ACCEPT, OP_STOP };
+enum ring_op { OP_RECV = 1, OP_SEND, OP_CANCEL, {% if v.client %}OP_CONNECT, OP_CONNECT_TIMEOUT, {% else %}OP_ACCEPT, {% endif %}OP_STOP };
 #define RING_OP_MASK 7u
 
 struct ring {
@@ -46,7 +46,7 @@ static void ring_unavailable(const char *what, int error)
     static atomic_flag said = ATOMIC_FLAG_INIT;
     const char *cause = error == ENOSYS ? "this kernel has no io_uring"
                       : error == EPERM || error == EACCES ? "io_uring is refused here (a seccomp profile, as in many containers, or the kernel.io_uring_disabled sysctl)"
-                      : error == EINVAL ? "this kernel's io_uring lacks what this server uses (Linux 6.0 or later)"
+                      : error == EINVAL ? "this kernel's io_uring lacks what this {% if v.client %}client{% else %}server{% endif %} uses (Linux 6.0 or later)"
                       : "io_uring could not be set up";
     if (!atomic_flag_test_and_set(&said)) {
         fprintf(stderr, "%s: %s: %s: %s; render the spec with --model epoll to run without it\n",
