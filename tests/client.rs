@@ -28,7 +28,7 @@ fn echo_check_spec(client_extra: &str) -> String {
 /// Builds the client spec for every generated client and runs `check` with each (its build
 /// directory and program); the target is printed first, so a failure's output names it.
 fn for_each_client(spec: &str, check: impl Fn(&Path, &Path)) {
-    for (lang, model) in client_targets() {
+    for (lang, model) in client_targets(spec_protocol(spec)) {
         let (dir, bin, _) = build(spec, lang, model);
         println!("client: {lang}/{model}");
         check(dir.path(), &bin);
@@ -73,7 +73,7 @@ fn echo_check_passes_against_a_generated_server_of_every_model() {
 /// Builds the client for every client model and the echo server for every language and
 /// model (two at a time), and runs each client against each server with `connections`.
 fn echo_check_against_every_server(client_spec: &str, server_spec: &str, connections: &str) {
-    let clients: Vec<_> = client_targets()
+    let clients: Vec<_> = client_targets(spec_protocol(client_spec))
         .into_iter()
         .map(|(lang, model)| (format!("{lang}/{model}"), build(client_spec, lang, model)))
         .collect();

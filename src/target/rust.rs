@@ -27,6 +27,8 @@ pub struct RustView {
     pub time_imports: String,
     /// The built-in handler's type (`Echo`, …); empty for `custom`.
     pub handler_type: &'static str,
+    /// A client's payload sizes as a Rust list (`1, 1024, 65536`).
+    pub sizes_rust: String,
     pub summary: String,
 }
 
@@ -63,10 +65,11 @@ impl RustView {
         if tcp && plan.model != Model::IoUring {
             io.push("Read");
         }
-        let net = if tcp {
-            "IpAddr, SocketAddr, TcpListener, TcpStream"
-        } else {
-            "IpAddr, SocketAddr, UdpSocket"
+        let net = match (tcp, plan.client.is_some()) {
+            (true, false) => "IpAddr, SocketAddr, TcpListener, TcpStream",
+            (false, false) => "IpAddr, SocketAddr, UdpSocket",
+            (true, true) => "SocketAddr, TcpStream",
+            (false, true) => "SocketAddr, UdpSocket",
         };
         let time = match (tcp, plan.model) {
             (true, _) => "Duration, Instant",
@@ -89,13 +92,26 @@ impl RustView {
                 Handler::Echo => "Echo",
                 Handler::Discard => "Discard",
                 Handler::Chargen => "Chargen",
-                // Rust clients are not generated yet (validation refuses them).
-                Handler::Custom | Handler::EchoCheck | Handler::Load => "",
+                Handler::EchoCheck => "EchoCheck",
+                Handler::Load => "Load",
+                Handler::Custom => "",
             },
+            sizes_rust: plan.client.as_ref().map_or(String::new(), |c| {
+                c.sizes
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }),
             summary: format!(
-                "{} {} server, {} model",
+                "{} {} {}, {} model",
                 if tcp { "TCP" } else { "UDP" },
                 plan.handler,
+                if plan.client.is_some() {
+                    "client"
+                } else {
+                    "server"
+                },
                 plan.model
             ),
             base,
@@ -124,6 +140,12 @@ struct EpollRs<'a> {
 #[derive(Template)]
 #[template(path = "rust/io_uring.rs", escape = "none")]
 struct IoUringRs<'a> {
+    v: &'a RustView,
+}
+
+#[derive(Template)]
+#[template(path = "rust/epoll_client.rs", escape = "none")]
+struct EpollClientRs<'a> {
     v: &'a RustView,
 }
 
@@ -182,12 +204,19 @@ fn header(plan: &Plan) -> String {
 /// for `include!`, so it has no inner attributes.
 pub fn module(plan: &Plan) -> Result<syn::File, askama::Error> {
     let view = RustView::new(plan);
-    let text = match plan.model {
-        Model::Blocking => BlockingRs { v: &view }.render()?,
-        Model::Poll => PollRs { v: &view }.render()?,
-        Model::Epoll => EpollRs { v: &view }.render()?,
-        Model::IoUring => IoUringRs { v: &view }.render()?,
-        Model::Iocp => {
+    let text = match (plan.client.is_some(), plan.model) {
+        // validate() lets through only the clients target::lang::client_support emits.
+        (true, Model::Epoll) => EpollClientRs { v: &view }.render()?,
+        (true, model) => {
+            return Err(askama::Error::Custom(
+                format!("no Rust {model} client template").into(),
+            ))
+        }
+        (false, Model::Blocking) => BlockingRs { v: &view }.render()?,
+        (false, Model::Poll) => PollRs { v: &view }.render()?,
+        (false, Model::Epoll) => EpollRs { v: &view }.render()?,
+        (false, Model::IoUring) => IoUringRs { v: &view }.render()?,
+        (false, Model::Iocp) => {
             return Err(askama::Error::Custom(
                 format!("Rust has no {} template", plan.model).into(),
             ))

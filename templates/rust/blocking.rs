@@ -1,38 +1,10 @@
 {%- include "rust/common.rs" %}
 
-/// Blocks until `fd` is readable (true) or a stop is requested (false). Watching the stop pipe
-/// in the same poll means no signal is lost between two calls.
-fn wait_for_input_or_stop(stop: RawFd, fd: RawFd) -> io::Result<bool> {
-    wait_for_input_or_stop_until(stop, fd, -1)
-}
-
-/// The same, but true also when `timeout_ms` pass (`fd` -1: wait for the stop or the time only).
-fn wait_for_input_or_stop_until(stop: RawFd, fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
-    let mut fds = [pollfd(stop, libc::POLLIN), pollfd(fd, libc::POLLIN)];
-    loop {
-        match sys_poll(&mut fds, timeout_ms) {
-            Ok(0) => return Ok(true),
-            Ok(_) if fds[0].revents != 0 => return Ok(false),
-            Ok(_) if fds[1].revents != 0 => return Ok(true),
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-}
 {%- if v.tcp %}
 {% include "rust/tcp_conn.rs" %}
-
-/// A connection thread reaches its worker's state through the worker's lock, taken only
-/// while a callback runs.
-struct Locked<'a, W>(&'a std::sync::Mutex<W>);
-
-impl<W> WorkerAccess<W> for Locked<'_, W> {
-    fn with<R>(&mut self, f: impl FnOnce(&mut W) -> R) -> R {
-        let mut worker = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut worker)
-    }
-}
+{%- endif %}
+{% include "rust/blocking_conn.rs" %}
+{%- if v.tcp %}
 
 /// Counts connection threads; a finishing thread wakes the accept loop through `wake`.
 struct Slots {
@@ -132,9 +104,7 @@ impl<W> Drop for SlotGuard<W> {
     }
 }
 
-/// One connection on its own thread. It sleeps in poll() on its socket, the stop pipe and
-/// its next deadline, and runs the same connection machinery as the event loops, so the
-/// handler contract (back-pressure, EOF, lingering close, timers) is the same here.
+/// One connection on its own thread: the machinery of `run_connection`, then `on_close`.
 fn connection_thread<H: Handler>(mut conn: Conn<H>, stop: RawFd, worker: &std::sync::Mutex<H::Worker>) {
     let mut access = Locked(worker);
     let mut scratch = Vec::new();
@@ -145,36 +115,7 @@ fn connection_thread<H: Handler>(mut conn: Conn<H>, stop: RawFd, worker: &std::s
         return;
     }
     scratch.resize(BUFFER_SIZE, 0);
-    conn.start(&mut access);
-    loop {
-        let now = Instant::now();
-        let status = conn.service(&mut access, &mut scratch, now);
-        if status == Status::Done {
-            break;
-        }
-        let timeout = match conn.deadline() {
-            _ if status == Status::More => 0,
-            None => -1,
-            Some(at) => at.saturating_duration_since(now).as_micros().div_ceil(1000).min(i32::MAX as u128) as i32,
-        };
-        let mut fds = [pollfd(stop, libc::POLLIN), pollfd(conn.stream.as_raw_fd(), conn.poll_events())];
-        match sys_poll(&mut fds, timeout) {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                conn.fail(&e);
-                break;
-            }
-        }
-        if fds[0].revents != 0 {
-            conn.end(CloseReason::Stopping);
-            break;
-        }
-        let now = Instant::now();
-        if conn.deadline().is_some_and(|at| at <= now) {
-            conn.expire(&mut access, now);
-        }
-    }
+    run_connection(&mut conn, stop, &mut access, &mut scratch);
     conn.release(&mut access);
 }
 

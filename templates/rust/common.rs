@@ -7,12 +7,41 @@ use std::time::{ {{ v.time_imports }} };
 {%- endif %}
 
 /// Writes one line to stderr. A stderr nobody reads (a pipe whose reader left) must not stop
-/// the server, and `eprintln!` would panic there.
+/// the {% if v.client %}client{% else %}server{% endif %}, and `eprintln!` would panic there.
 {% raw %}macro_rules! log_line {
     ($($arg:tt)*) => {{
         let _ = writeln!(io::stderr(), $($arg)*);
     }};
 }{% endraw %}
+
+{%- if v.log_ops || v.client %}
+
+/// The symbolic name of the errno values sockets meet, for messages a search can find.
+fn errno_name(errno: i32) -> Option<&'static str> {
+    Some(match errno {
+        libc::EAGAIN => "EAGAIN",
+        libc::EINTR => "EINTR",
+        libc::ECONNRESET => "ECONNRESET",
+        libc::ECONNABORTED => "ECONNABORTED",
+        libc::EPIPE => "EPIPE",
+        libc::ETIMEDOUT => "ETIMEDOUT",
+        libc::EMFILE => "EMFILE",
+        libc::ENFILE => "ENFILE",
+        libc::ENOBUFS => "ENOBUFS",
+        libc::ENOMEM => "ENOMEM",
+        libc::EADDRINUSE => "EADDRINUSE",
+        libc::EADDRNOTAVAIL => "EADDRNOTAVAIL",
+        libc::EACCES => "EACCES",
+        libc::EINVAL => "EINVAL",
+        libc::ECONNREFUSED => "ECONNREFUSED",
+        libc::EHOSTUNREACH => "EHOSTUNREACH",
+        libc::ENETUNREACH => "ENETUNREACH",
+        libc::EAFNOSUPPORT => "EAFNOSUPPORT",
+        libc::EINPROGRESS => "EINPROGRESS",
+        _ => return None,
+    })
+}
+{%- endif %}
 
 {%- if v.log_ops %}
 /// `log: ops`: one line per socket operation on stderr, `op=NAME fd=N key=value...`.
@@ -25,28 +54,10 @@ use std::time::{ {{ v.time_imports }} };
 /// `ok`, or the errno's name for a failed operation.
 fn op_result<T>(result: &io::Result<T>) -> String {
     let Err(error) = result else { return "ok".to_string() };
-    let name = match error.raw_os_error() {
-        Some(libc::EAGAIN) => "EAGAIN",
-        Some(libc::EINTR) => "EINTR",
-        Some(libc::ECONNRESET) => "ECONNRESET",
-        Some(libc::ECONNABORTED) => "ECONNABORTED",
-        Some(libc::EPIPE) => "EPIPE",
-        Some(libc::ETIMEDOUT) => "ETIMEDOUT",
-        Some(libc::EMFILE) => "EMFILE",
-        Some(libc::ENFILE) => "ENFILE",
-        Some(libc::ENOBUFS) => "ENOBUFS",
-        Some(libc::ENOMEM) => "ENOMEM",
-        Some(libc::EADDRINUSE) => "EADDRINUSE",
-        Some(libc::EADDRNOTAVAIL) => "EADDRNOTAVAIL",
-        Some(libc::EACCES) => "EACCES",
-        Some(libc::EINVAL) => "EINVAL",
-        Some(libc::ECONNREFUSED) => "ECONNREFUSED",
-        Some(libc::EHOSTUNREACH) => "EHOSTUNREACH",
-        Some(libc::ENETUNREACH) => "ENETUNREACH",
-        Some(n) => return format!("errno{n}"),
-        None => return error.kind().to_string(),
-    };
-    name.to_string()
+    match error.raw_os_error() {
+        Some(n) => errno_name(n).map_or_else(|| format!("errno{n}"), str::to_string),
+        None => error.kind().to_string(),
+    }
 }
 {%- else %}
 /// Socket operations are logged only with `log: ops` in the spec; here the macro expands to
@@ -61,10 +72,17 @@ macro_rules! op_log {
 pub const GENERATED_BY: &str = "sockgen {{ v.version }} from {{ v.spec_file }} (--lang rust --model {{ v.model }})";
 /// The program name used in messages.
 pub const PROGRAM: &str = "{{ v.name }}";
+{%- if v.client %}
+/// The server to connect to, a name or an address literal; `-a HOST` overrides it.
+pub const HOST: &str = "{{ v.address }}";
+/// Its port; `-p PORT` overrides it (0: the command line must give one).
+pub const PORT: u16 = {{ v.port }};
+{%- else %}
 /// Default bind address; `-a ADDRESS` overrides it.
 pub const ADDRESS: IpAddr = IpAddr::{{ v.address_expr }};
 /// Default port; `-p PORT` overrides it, and 0 lets the kernel choose.
 pub const PORT: u16 = {{ v.port }};
+{%- endif %}
 /// Bytes read per receive call.
 pub const BUFFER_SIZE: usize = {{ v.buffer_size }};
 {%- if v.tcp %}
@@ -89,6 +107,10 @@ pub const DELIMITER: [u8; {{ v.delimiter_len }}] = [{{ v.delimiter_bytes }}];
 /// Stack of each connection thread.
 pub const STACK_SIZE: usize = {{ v.stack_size }};
 {%- endif %}
+{%- if v.client %}
+/// Connections quiet for this long are closed (and, being a failed attempt, opened again).
+pub const IDLE_TIMEOUT: Option<Duration> = {% if v.idle_timeout_ms > 0 %}Some(Duration::from_millis({{ v.idle_timeout_ms }})){% else %}None{% endif %};
+{%- else %}
 {%- if v.tcp %}
 /// listen(2) backlog.
 pub const BACKLOG: i32 = {{ v.backlog }};
@@ -99,6 +121,7 @@ pub const IDLE_TIMEOUT: Option<Duration> = {% if v.idle_timeout_ms > 0 %}Some(Du
 {%- endif %}
 /// Event loops, each on its own thread and socket.
 pub const WORKERS: usize = {{ v.workers }};
+{%- endif %}
 {%- if v.model == "epoll" %}
 /// Events taken per epoll_wait.
 pub const MAX_EVENTS: usize = {{ v.max_events }};
@@ -106,6 +129,7 @@ pub const MAX_EVENTS: usize = {{ v.max_events }};
 
 {% include "rust/contract.rs" %}
 
+{%- if !v.client %}
 /// Where to listen, from the spec and the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Config {
@@ -143,6 +167,7 @@ impl Config {
         Ok(config)
     }
 }
+{%- endif %}
 
 /// Turns a -1 from a system call into the OS error.
 fn cvt(result: libc::c_int) -> io::Result<libc::c_int> {
@@ -215,7 +240,7 @@ fn open_standard_descriptors() -> io::Result<()> {
 ///
 /// SAFETY: getrlimit and setrlimit get a live, initialised `rlimit`.
 fn raise_descriptor_limit() {
-    let wanted = (WORKERS * MAX_CONNECTIONS + 64) as libc::rlim_t;
+    let wanted = ({% if v.client %}options().connections{% else %}WORKERS * MAX_CONNECTIONS{% endif %} + 64) as libc::rlim_t;
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 || limit.rlim_cur >= wanted {
         return;
@@ -225,17 +250,20 @@ fn raise_descriptor_limit() {
         log_line!("{PROGRAM}: setrlimit RLIMIT_NOFILE: {}", io::Error::last_os_error());
     } else if limit.rlim_cur < wanted {
         log_line!(
-            "{PROGRAM}: open files limited to {} by the hard limit; {wanted} would allow MAX_CONNECTIONS on every worker",
+            "{PROGRAM}: open files limited to {} by the hard limit; {wanted} would allow {% if v.client %}every connection of the pool{% else %}MAX_CONNECTIONS on every worker{% endif %}",
             limit.rlim_cur
         );
     }
 }
 {%- endif %}
 
+{%- if !v.client %}
+
 /// Stops every loop, as SIGTERM would (one failed worker stops the server).
 fn request_stop() {
     on_stop_signal(0);
 }
+{%- endif %}
 
 {%- if v.model != "epoll" %}
 
@@ -273,6 +301,7 @@ fn set_linger(fd: RawFd, seconds: libc::c_int) -> io::Result<()> {
 }
 {%- endif %}
 
+{%- if !v.client %}
 /// Creates the server socket with the spec's options, binds and (TCP) listens.
 ///
 /// SAFETY: socket(2)'s descriptor is owned at once; bind gets a sockaddr built from a
@@ -343,9 +372,10 @@ fn open_socket(addr: SocketAddr, nonblocking: bool) -> io::Result<OwnedFd> {
 {%- endif %}
     Ok(fd)
 }
+{%- endif %}
 {%- if v.tcp %}
 
-/// Options that belong to each accepted connection.
+/// Options that belong to each {% if v.client %}connection{% else %}accepted connection{% endif %}.
 fn configure_connection(stream: &TcpStream) -> io::Result<()> {
 {%- if v.nodelay %}
     stream.set_nodelay(true)?;
@@ -365,6 +395,8 @@ fn configure_connection(stream: &TcpStream) -> io::Result<()> {
 {%- endif %}
     Ok(())
 }
+
+{%- if !v.client %}
 
 /// What `accept_connection` found.
 enum Accepted {
@@ -425,6 +457,7 @@ fn accept_connection(listener: &TcpListener, spare: &mut Option<std::fs::File>) 
         }
     }
 }
+{%- endif %}
 {%- endif %}
 
 {%- if !v.tcp && v.model != "blocking" %}

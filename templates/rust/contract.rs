@@ -16,7 +16,7 @@ pub enum CloseReason {
     OutputLimit,
     /// More than `MAX_MESSAGE` bytes were left unconsumed.
     InputLimit,
-    /// The server is shutting down.
+    /// The {% if v.client %}client{% else %}server{% endif %} is shutting down (SIGINT, SIGTERM).
     Stopping,
     /// A system call failed (its errno).
     Error(i32),
@@ -264,6 +264,10 @@ struct Control {
     reset_on_close: bool,
     /// The handler asked to see its unconsumed input again.
     resume_input: bool,
+{%- if v.client %}
+    /// [`Ctx::fail`] was called: the connection is not retried.
+    failed: bool,
+{%- endif %}
 }
 
 /// What a callback may do with its connection.
@@ -354,6 +358,23 @@ impl<W> Ctx<'_, W> {
             self.control.reset_on_close = true;
         }
     }
+{%- if v.client %}
+
+    /// The protocol failed: prints `PROGRAM: connection ID (PEER): message` on stderr, resets
+    /// the connection and makes the program exit 1. A failed connection is not retried; the
+    /// others carry on.
+    pub fn fail(&mut self, message: impl std::fmt::Display) {
+        log_line!("{PROGRAM}: connection {} ({}): {message}", self.control.info.id, self.control.info.peer);
+        self.control.failed = true;
+        CLIENT_FAILED.store(true, Ordering::Relaxed);
+        self.abort();
+    }
+
+    /// The run as the command line set it.
+    pub fn options(&self) -> &'static Options {
+        options()
+    }
+{%- endif %}
 }
 
 /// The one place for your protocol: the loop calls these, and they must not block. The
@@ -400,6 +421,14 @@ pub trait Handler: Sized + Send + 'static {
     fn on_close(&mut self, reason: CloseReason, worker: &mut Self::Worker) {
         let _ = (reason, worker);
     }
+{%- if v.client %}
+
+    /// Every connection of the pool has ended for good: report from the worker's state (a
+    /// failure no one connection owns goes to [`fail_run`]).
+    fn on_worker_stop(worker: &mut Self::Worker) {
+        let _ = worker;
+    }
+{%- endif %}
 }
 {%- match v.handler %}
 {%- when "echo" %}
@@ -509,6 +538,10 @@ impl Handler for Chargen {
         }
     }
 }
+{%- when "echo-check" %}
+{% include "rust/client_handlers.rs" %}
+{%- when "load" %}
+{% include "rust/client_handlers.rs" %}
 {%- when _ %}
 {%- endmatch %}
 {%- else %}

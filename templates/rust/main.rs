@@ -1,8 +1,67 @@
-/// The generated server: {{ v.summary }}. It is an API (config, handler trait, built-in
-/// handlers, serve) of which one program uses a part, hence `dead_code` is allowed.
+/// The generated {% if v.client %}client{% else %}server{% endif %}: {{ v.summary }}. It is an API ({% if v.client %}options, handler trait, built-in
+/// handlers, the pool{% else %}config, handler trait, built-in
+/// handlers, serve{% endif %}) of which one program uses a part, hence `dead_code` is allowed.
 #[allow(dead_code)]
 mod {{ v.name }};
-{%- if v.handler == "custom" %}
+{%- if v.handler == "custom" && v.client %}
+
+use {{ v.name }}::{Ctx, Handler};
+
+/// Your protocol. As generated it sends one line, prints the first line that comes back on
+/// stdout and closes, so it works against any echo server from the first build: replace the
+/// bodies. Each connection gets its own value from `open`, so fields are per-connection
+/// state; `Worker` is state the pool's connections share.
+#[derive(Debug, Default)]
+struct Protocol {
+    answered: bool,
+}
+
+impl Handler for Protocol {
+    /// Replies seen by the whole pool.
+    type Worker = u64;
+
+    fn open(ctx: &mut Ctx<'_, u64>) -> Protocol {
+{%- if v.framed %}
+        let _ = ctx.send_message(b"hello from {{ v.name }}");
+{%- else %}
+        let hello = format!("hello from {{ v.name }}, connection {}\n", ctx.info().id);
+        let _ = ctx.write(hello.as_bytes());
+{%- endif %}
+        Protocol::default()
+    }
+{%- if v.framed %}
+
+    fn on_message(&mut self, msg: &[u8], ctx: &mut Ctx<'_, u64>) {
+        println!("reply: {}", String::from_utf8_lossy(msg));
+        self.answered = true;
+        *ctx.worker += 1;
+        ctx.close();
+    }
+{%- else %}
+
+    /// A whole line, or nothing yet: an unconsumed partial line comes again with the next bytes.
+    fn on_data(&mut self, input: &[u8], ctx: &mut Ctx<'_, u64>) -> usize {
+        let Some(end) = input.iter().position(|&b| b == b'\n') else { return 0 };
+        println!("reply: {}", String::from_utf8_lossy(&input[..end]));
+        self.answered = true;
+        *ctx.worker += 1;
+        ctx.close();
+        input.len()
+    }
+{%- endif %}
+
+    fn on_eof(&mut self, ctx: &mut Ctx<'_, u64>) {
+        if !self.answered {
+            ctx.fail("the server closed the connection without a reply");
+        }
+        ctx.close();
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    {{ v.name }}::main_with::<Protocol>()
+}
+{%- else if v.handler == "custom" %}
 {%- if v.tcp %}
 
 use {{ v.name }}::{Ctx, Handler};

@@ -97,6 +97,9 @@ impl<H: Handler> Conn<H> {
                 timer_at: None,
                 reset_on_close: false,
                 resume_input: false,
+{%- if v.client %}
+                failed: false,
+{%- endif %}
             },
             input: Vec::new(),
             in_start: 0,

@@ -1,0 +1,512 @@
+
+/// How long one connect may take before that address counts as failed (ETIMEDOUT).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis({{ v.connect_timeout_ms }});
+/// Failed attempts in a row after which a connection gives up.
+pub const MAX_ATTEMPTS: u32 = {{ v.max_attempts }};
+/// Backoff before attempt n + 1: a random time below min(BACKOFF_MAX_MS, BACKOFF_BASE_MS × 2^(n-1)).
+pub const BACKOFF_BASE_MS: u64 = {{ v.backoff_base_ms }};
+pub const BACKOFF_MAX_MS: u64 = {{ v.backoff_max_ms }};
+/// Connections at once; `-c CONNECTIONS` overrides it.
+pub const POOL_SIZE: usize = {{ v.pool_size }};
+{%- if v.handler == "echo-check" || v.handler == "load" %}
+/// The built-in's message sizes, in turn.
+pub const SIZES: [usize; {{ v.sizes_len }}] = [{{ v.sizes_rust }}];
+{%- endif %}
+{%- if v.handler == "echo-check" %}
+/// Messages per connection; `-n MESSAGES` overrides it.
+pub const MESSAGES: u32 = {{ v.messages }};
+{%- endif %}
+{%- if v.handler == "load" %}
+/// How long the load runs; `-d DURATION_MS` overrides it.
+pub const DURATION: Duration = Duration::from_millis({{ v.duration_ms }});
+{%- endif %}
+/// Addresses of the server tried at most, in the resolver's order.
+const MAX_ADDRESSES: usize = 16;
+
+/// The client's run as the command line set it (the spec's values by default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// `-a`: a name or an address literal.
+    pub host: String,
+    /// `-p`.
+    pub port: u16,
+    /// `-c`: the pool's size.
+    pub connections: usize,
+{%- if v.handler == "echo-check" %}
+    /// `-n`: messages per connection.
+    pub messages: u32,
+{%- endif %}
+{%- if v.handler == "load" %}
+    /// `-d`: how long the load runs.
+    pub duration: Duration,
+{%- endif %}
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            host: HOST.to_string(),
+            port: PORT,
+            connections: POOL_SIZE,
+{%- if v.handler == "echo-check" %}
+            messages: MESSAGES,
+{%- endif %}
+{%- if v.handler == "load" %}
+            duration: DURATION,
+{%- endif %}
+        }
+    }
+}
+
+const USAGE: &str = "usage: {{ v.name }} [-a HOST] [-p PORT] [-c CONNECTIONS]{{ v.client_extra_usage }}";
+
+/// A decimal number from `min` to `max`; None for anything else (signs, spaces, overflow).
+fn parse_number(text: &str, min: u64, max: u64) -> Option<u64> {
+    if !text.bytes().next().is_some_and(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse::<u64>().ok().filter(|n| (min..=max).contains(n))
+}
+
+impl Options {
+    /// Parses `[-a HOST] [-p PORT] [-c CONNECTIONS]{{ v.client_extra_usage }} [-h]`; Err carries
+    /// the message for the user (one starting with `usage` for -h).
+    pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
+        let mut options = Options::default();
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let option = arg.as_str();
+            if !matches!(option, "-a" | "-p" | "-c"{% if v.handler == "echo-check" %} | "-n"{% endif %}{% if v.handler == "load" %} | "-d"{% endif %}) {
+                return Err(match option {
+                    "-h" | "--help" => USAGE.to_string(),
+                    _ if option.starts_with('-') => format!("invalid option '{option}'\n{USAGE}"),
+                    _ => format!("unexpected argument '{option}'"),
+                });
+            }
+            let value = args.next().ok_or_else(|| format!("option {option} needs a value\n{USAGE}"))?;
+            match option {
+                "-a" => {
+                    if value.is_empty() || value.len() > 253 {
+                        return Err(format!("invalid host '{value}' (expected a name or an IP address)"));
+                    }
+                    options.host = value;
+                }
+                "-p" => {
+                    options.port = parse_number(&value, 1, 65535)
+                        .ok_or_else(|| format!("invalid port '{value}' (expected 1 to 65535)"))? as u16;
+                }
+{%- if v.handler == "echo-check" %}
+                "-n" => {
+                    options.messages = parse_number(&value, 1, 1_000_000)
+                        .ok_or_else(|| format!("invalid message count '{value}' (expected 1 to 1000000)"))? as u32;
+                }
+{%- endif %}
+{%- if v.handler == "load" %}
+                "-d" => {
+                    let ms = parse_number(&value, 1, 3_600_000)
+                        .ok_or_else(|| format!("invalid duration '{value}' (expected 1 to 3600000 ms)"))?;
+                    options.duration = Duration::from_millis(ms);
+                }
+{%- endif %}
+                _ => {
+                    options.connections = parse_number(&value, 1, 10_000)
+                        .ok_or_else(|| format!("invalid connection count '{value}' (expected 1 to 10000)"))? as usize;
+                }
+            }
+        }
+        if options.port == 0 {
+            return Err("no port to connect to: give -p PORT (the spec sets none)".to_string());
+        }
+        Ok(options)
+    }
+}
+
+static OPTIONS: std::sync::OnceLock<Options> = std::sync::OnceLock::new();
+
+/// The run's options: the command line's once `main_with` has read it, else the spec's.
+pub fn options() -> &'static Options {
+    OPTIONS.get_or_init(Options::default)
+}
+
+/// A connection failed or gave up, or the handler failed the run: the program exits 1.
+static CLIENT_FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The run failed for a reason no one connection owns (say, in `on_worker_stop`): prints
+/// `PROGRAM: message` on stderr and makes the program exit 1.
+pub fn fail_run(message: impl std::fmt::Display) {
+    log_line!("{PROGRAM}: {message}");
+    CLIENT_FAILED.store(true, Ordering::Relaxed);
+}
+
+/// `PROGRAM: connection ID (PEER): message`, and the program exits 1: for a handler that
+/// finds its connection failed where it has no `Ctx` (in `on_close`).
+pub fn fail_connection(info: &ConnInfo, message: impl std::fmt::Display) {
+    log_line!("{PROGRAM}: connection {} ({}): {message}", info.id, info.peer);
+    CLIENT_FAILED.store(true, Ordering::Relaxed);
+}
+
+/// "ECONNREFUSED (Connection refused)": the name a search finds, and the text a person reads.
+fn describe_error(errno: i32) -> String {
+    let text = io::Error::from_raw_os_error(errno).to_string();
+    let text = text.strip_suffix(&format!(" (os error {errno})")).unwrap_or(&text).to_string();
+    format!("{} ({text})", errno_name(errno).unwrap_or("unknown error"))
+}
+
+/// The server's addresses in the resolver's order (getaddrinfo, RFC 6724: the preferred one
+/// first); an attempt tries each in turn.
+fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+    let found = std::net::ToSocketAddrs::to_socket_addrs(&(host, port)).map_err(|e| format!("cannot resolve '{host}': {e}"))?;
+    let targets: Vec<SocketAddr> = found.take(MAX_ADDRESSES).collect();
+    if targets.is_empty() {
+        return Err(format!("'{host}' has no IPv4 or IPv6 address"));
+    }
+    Ok(targets)
+}
+
+/// The sockaddr of `addr`, for connect(2).
+fn raw_address(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain data for which all zeroes is a valid value.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(a.ip().octets()) },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: a sockaddr_in fits in a sockaddr_storage, which is aligned for it.
+            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin) };
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo(),
+                sin6_addr: libc::in6_addr { s6_addr: a.ip().octets() },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: as above, for a sockaddr_in6.
+            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin6) };
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
+}
+
+/// Opens a nonblocking socket for `target` with the spec's options (set before connect, so
+/// buffer sizes shape the window) and starts connecting. Ok: under way, or done.
+///
+/// SAFETY: socket(2)'s descriptor is owned at once; connect gets a sockaddr with its length.
+fn start_connect(target: &SocketAddr) -> io::Result<OwnedFd> {
+    let domain = if target.is_ipv6() { libc::AF_INET6 } else { libc::AF_INET };
+    let socket = cvt(unsafe { libc::socket(domain, {{ v.socktype }} | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, 0) });
+    op_log!("{PROGRAM}: op=socket fd={} domain={domain} result={}", socket.as_ref().map_or(-1, |fd| *fd), op_result(&socket));
+    let fd = unsafe { OwnedFd::from_raw_fd(socket?) };
+{%- if v.tcp %}
+    let stream = TcpStream::from(fd);
+    configure_connection(&stream)?;
+    // Urgent data is read inline, as ordinary bytes, as servers do.
+    set_int_option(stream.as_raw_fd(), libc::SOL_SOCKET, libc::SO_OOBINLINE, 1)?;
+    let fd = OwnedFd::from(stream);
+{%- endif %}
+{%- if let Some(bytes) = v.recv_buffer %}
+    set_int_option(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF, {{ bytes }})?;
+{%- endif %}
+{%- if let Some(bytes) = v.send_buffer %}
+    set_int_option(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_SNDBUF, {{ bytes }})?;
+{%- endif %}
+    let (address, len) = raw_address(target);
+    let connected = cvt(unsafe { libc::connect(fd.as_raw_fd(), (&address as *const libc::sockaddr_storage).cast(), len) });
+    op_log!("{PROGRAM}: op=connect fd={} peer={target} result={}", fd.as_raw_fd(), op_result(&connected));
+    match connected {
+        Err(e) if e.raw_os_error() != Some(libc::EINPROGRESS) => Err(e),
+        _ => Ok(fd),
+    }
+}
+
+/// How a nonblocking connect ended, once its socket is writable: 0, or the errno.
+fn connect_result(fd: &OwnedFd) -> i32 {
+    let mut error: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into the live c_int.
+    let rc = unsafe { libc::getsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_ERROR, (&mut error as *mut libc::c_int).cast(), &mut len) };
+    if rc != 0 {
+        io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+    } else {
+        error
+    }
+}
+
+/// Where a member of the pool is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MemberState {
+    /// A nonblocking connect to `targets[address]` is under way.
+    Connecting,
+    /// Its connection serves it.
+    Open,
+    /// Backing off until `deadline`.
+    Waiting,
+    /// Finished, or gave up.
+    Done,
+}
+
+/// One place in the pool: an open connection, or the attempt to make one.
+#[derive(Debug)]
+struct Member {
+    index: usize,
+    state: MemberState,
+    /// The socket being connected.
+    connecting: Option<OwnedFd>,
+    /// Which of the targets is being tried.
+    address: usize,
+    /// Failed attempts in a row.
+    failures: u32,
+    /// The connect timeout, or the end of the backoff.
+    deadline: Option<Instant>,
+    /// Its backoff draws (xorshift64: spread, not secret).
+    rng: u64,
+    /// What went wrong last, for the give-up message.
+    last_error: String,
+}
+
+impl Member {
+    fn new(index: usize, seed: u64) -> Member {
+        Member {
+            index,
+            state: MemberState::Waiting,
+            connecting: None,
+            address: 0,
+            failures: 0,
+            deadline: None,
+            rng: seed ^ ((index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1,
+            last_error: String::new(),
+        }
+    }
+
+    /// Exponential backoff with full jitter: a uniform draw below min(max, base × 2^(n-1)), so
+    /// clients that failed together do not come back together.
+    fn backoff(&mut self) -> Duration {
+        let ceiling = BACKOFF_BASE_MS.saturating_mul(1u64 << (self.failures.saturating_sub(1)).min(32)).min(BACKOFF_MAX_MS);
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        Duration::from_millis(self.rng % (ceiling + 1))
+    }
+
+    /// Starts connecting to the current address: Ok when under way.
+    fn connect(&mut self, targets: &[SocketAddr], now: Instant) -> io::Result<()> {
+        let fd = start_connect(&targets[self.address])?;
+        self.connecting = Some(fd);
+        self.state = MemberState::Connecting;
+        self.deadline = Some(now + CONNECT_TIMEOUT);
+        Ok(())
+    }
+
+    /// Remembers why the current address failed, for the messages that follow.
+    fn note_error(&mut self, what: &str, target: &SocketAddr, errno: i32) {
+        self.last_error = format!("{what} {target}: {}", describe_error(errno));
+    }
+
+    /// A whole attempt failed (every address, or the connection it made): back off and try
+    /// again, or give up once `MAX_ATTEMPTS` attempts in a row have failed.
+    fn attempt_failed(&mut self, now: Instant) {
+        self.failures += 1;
+        self.address = 0;
+        self.connecting = None;
+        let connections = options().connections;
+        if self.failures >= MAX_ATTEMPTS {
+            log_line!(
+                "{PROGRAM}: connection {} of {connections}: gave up after {} failed attempt{}; last error: {}",
+                self.index + 1,
+                self.failures,
+                if self.failures == 1 { "" } else { "s" },
+                self.last_error
+            );
+            self.state = MemberState::Done;
+            CLIENT_FAILED.store(true, Ordering::Relaxed);
+        } else {
+            let delay = self.backoff();
+            log_line!(
+                "{PROGRAM}: connection {} of {connections}: attempt {} of {MAX_ATTEMPTS} failed: {}; next attempt in {} ms",
+                self.index + 1,
+                self.failures,
+                self.last_error,
+                delay.as_millis()
+            );
+            self.state = MemberState::Waiting;
+            self.deadline = Some(now + delay);
+        }
+    }
+
+    /// The member's connection ended (`on_close` has run): reset, error and idle timeout
+    /// count as a failed attempt and are retried; anything else (the handler or the server
+    /// closed it, or the handler failed it) finishes this member.
+    fn connection_ended(&mut self, reason: CloseReason, failed: bool, peer: &SocketAddr, now: Instant) {
+        let what = match reason {
+            CloseReason::Reset(libc::ECONNREFUSED) => Some(("refused", describe_error(libc::ECONNREFUSED))),
+            CloseReason::Reset(errno) => Some(("reset", describe_error(errno))),
+            CloseReason::Error(errno) => Some(("failed", describe_error(errno))),
+            CloseReason::Idle => Some(("idle timeout", format!("nothing moved for {} ms", IDLE_TIMEOUT.map_or(0, |t| t.as_millis())))),
+            _ => None,
+        };
+        match what {
+            Some((what, why)) if !failed => {
+                self.last_error = format!("connection to {peer} {what}: {why}");
+                self.attempt_failed(now);
+            }
+            _ => {
+                self.state = MemberState::Done;
+                if !failed {
+                    self.failures = 0;
+                }
+            }
+        }
+    }
+}
+
+/// A seed for the members' backoff draws, different in every run and process.
+fn backoff_seed() -> u64 {
+    let time = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    (u64::from(time.subsec_nanos()) << 20) ^ time.as_secs() ^ (u64::from(std::process::id()) << 40) ^ 0x9e37_79b9_7f4a_7c15
+}
+{%- if v.model != "blocking" %}
+
+/// The pool's connect attempts, the same in every event loop. The loop passes `watch`, which
+/// starts watching a connecting socket (member index, descriptor) for the end of its connect.
+struct Pool {
+    targets: Vec<SocketAddr>,
+    members: Vec<Member>,
+    /// Members not done yet.
+    left: usize,
+    /// The earliest connect timeout or backoff end.
+    due: Option<Instant>,
+}
+
+impl Pool {
+    fn new(targets: Vec<SocketAddr>) -> Pool {
+        let seed = backoff_seed();
+        let connections = options().connections;
+        Pool { targets, members: (0..connections).map(|i| Member::new(i, seed)).collect(), left: connections, due: None }
+    }
+
+    /// Files the member's next deadline, or counts it out when it is done.
+    fn settled(&mut self, i: usize) {
+        let m = &self.members[i];
+        match m.state {
+            MemberState::Done => self.left -= 1,
+            MemberState::Open => {}
+            _ => {
+                if let Some(at) = m.deadline {
+                    self.due = Some(self.due.map_or(at, |due| due.min(at)));
+                }
+            }
+        }
+    }
+
+    /// Starts an attempt at the member's current address, moving on to the next address when
+    /// a connect fails at once; when none is left the attempt has failed.
+    fn connect(&mut self, i: usize, now: Instant, watch: &mut dyn FnMut(usize, RawFd) -> io::Result<()>) {
+        let m = &mut self.members[i];
+        while m.address < self.targets.len() {
+            match m.connect(&self.targets, now) {
+                Ok(()) => {
+                    let fd = m.connecting.as_ref().map_or(-1, |fd| fd.as_raw_fd());
+                    match watch(i, fd) {
+                        Ok(()) => return self.settled(i),
+                        Err(e) => {
+                            m.connecting = None;
+                            m.note_error("watching a connect to", &self.targets[m.address], e.raw_os_error().unwrap_or(libc::EIO));
+                        }
+                    }
+                }
+                Err(e) => m.note_error("connect", &self.targets[m.address], e.raw_os_error().unwrap_or(libc::EIO)),
+            }
+            m.address += 1;
+        }
+        m.attempt_failed(now);
+        self.settled(i);
+    }
+
+    /// The connect to the member's current address failed: the next address, or the attempt
+    /// failed. Dropping the socket also takes it out of the loop's watch.
+    fn connect_failed(&mut self, i: usize, errno: i32, now: Instant, watch: &mut dyn FnMut(usize, RawFd) -> io::Result<()>) {
+        let m = &mut self.members[i];
+        m.note_error("connect", &self.targets[m.address], errno);
+        m.connecting = None;
+        m.address += 1;
+        self.connect(i, now, watch);
+    }
+
+    /// The member's connection ended: done, or a failed attempt to retry.
+    fn ended(&mut self, i: usize, reason: CloseReason, failed: bool, peer: &SocketAddr, now: Instant) {
+        self.members[i].connection_ended(reason, failed, peer, now);
+        self.settled(i);
+    }
+
+    /// Connect timeouts and ended backoffs; also finds the next such moment.
+    fn expire(&mut self, now: Instant, watch: &mut dyn FnMut(usize, RawFd) -> io::Result<()>) {
+        if self.due.is_none_or(|due| due > now) {
+            return;
+        }
+        self.due = None;
+        for i in 0..self.members.len() {
+            let m = &self.members[i];
+            let passed = m.deadline.is_some_and(|at| at <= now);
+            match m.state {
+                MemberState::Connecting if passed => self.connect_failed(i, libc::ETIMEDOUT, now, watch),
+                MemberState::Waiting if passed => self.connect(i, now, watch),
+                MemberState::Connecting | MemberState::Waiting => self.settled(i),
+                _ => {}
+            }
+        }
+    }
+
+    /// How long the loop may sleep given its own `timeout_ms` (-1: no limit) and the pool's
+    /// next deadline.
+    fn timeout(&self, timeout_ms: i32, now: Instant) -> i32 {
+        let Some(due) = self.due else { return timeout_ms };
+        let until = due.saturating_duration_since(now).as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+        if timeout_ms < 0 {
+            until
+        } else {
+            timeout_ms.min(until)
+        }
+    }
+}
+{%- endif %}
+
+/// A complete `main` for a client: parses the command line, resolves the server, runs the
+/// pool until every connection is done, and maps the outcome to an exit status (0: every
+/// connection done; 1: one gave up or failed; 2: a bad command line).
+pub fn main_with<H: Handler>() -> std::process::ExitCode {
+    let parsed = match Options::from_args(std::env::args().skip(1)) {
+        Ok(parsed) => parsed,
+        Err(message) if message.starts_with("usage") => {
+            let _ = writeln!(io::stdout(), "{message}");
+            return std::process::ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            log_line!("{PROGRAM}: {message}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let _ = OPTIONS.set(parsed);
+    let o = options();
+    let ran = open_standard_descriptors().and_then(|()| install_stop_signal()).and_then(|stop| {
+{%- if v.tcp %}
+        raise_descriptor_limit();
+{%- endif %}
+        let targets = resolve(&o.host, o.port).map_err(io::Error::other)?;
+        run_pool::<H>(targets, stop.as_raw_fd())
+    });
+    match ran {
+        Ok(()) if !CLIENT_FAILED.load(Ordering::Relaxed) => std::process::ExitCode::SUCCESS,
+        Ok(()) => std::process::ExitCode::from(1),
+        Err(e) => {
+            log_line!("{PROGRAM}: {e}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}
