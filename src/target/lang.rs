@@ -30,7 +30,9 @@ pub fn client_support(lang: Lang, model: Model, protocol: Protocol) -> Support {
         (_, Lang::C, Model::Blocking | Model::Poll | Model::Epoll | Model::IoUring, _) => {
             Support::Emitted
         }
-        (_, Lang::Rust, Model::Epoll, Protocol::Tcp) => Support::Emitted,
+        (_, Lang::Rust, Model::Blocking | Model::Poll | Model::Epoll, Protocol::Tcp) => {
+            Support::Emitted
+        }
         _ => Support::NotYet,
     }
 }

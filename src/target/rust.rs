@@ -150,6 +150,18 @@ struct EpollClientRs<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "rust/poll_client.rs", escape = "none")]
+struct PollClientRs<'a> {
+    v: &'a RustView,
+}
+
+#[derive(Template)]
+#[template(path = "rust/blocking_client.rs", escape = "none")]
+struct BlockingClientRs<'a> {
+    v: &'a RustView,
+}
+
+#[derive(Template)]
 #[template(path = "rust/main.rs", escape = "none")]
 struct MainRs<'a> {
     v: &'a RustView,
@@ -207,6 +219,8 @@ pub fn module(plan: &Plan) -> Result<syn::File, askama::Error> {
     let text = match (plan.client.is_some(), plan.model) {
         // validate() lets through only the clients target::lang::client_support emits.
         (true, Model::Epoll) => EpollClientRs { v: &view }.render()?,
+        (true, Model::Poll) => PollClientRs { v: &view }.render()?,
+        (true, Model::Blocking) => BlockingClientRs { v: &view }.render()?,
         (true, model) => {
             return Err(askama::Error::Custom(
                 format!("no Rust {model} client template").into(),

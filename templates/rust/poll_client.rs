@@ -1,0 +1,155 @@
+{%- include "rust/common.rs" %}
+{% include "rust/tcp_conn.rs" %}
+{% include "rust/timers.rs" %}
+{% include "rust/client_runtime.rs" %}
+
+/// The poll loop of a client, level-triggered. The pollfd array is the stop pipe, then one
+/// entry per member of the pool: its connecting socket (watched for POLLOUT, the end of the
+/// connect), its connection (asking only for what it can use now), or -1 (ignored by poll)
+/// while it backs off or is done. Member i owns slot i: its connection and timer.
+struct Loop<H: Handler> {
+    worker: H::Worker,
+    pool: Pool,
+    slots: Vec<Option<Conn<H>>>,
+    /// Connections that spent their budget with work left: serviced without waiting.
+    more: Vec<bool>,
+    timers: Timers,
+    scratch: Vec<u8>,
+}
+
+/// poll watches whatever the pollfd array names on each turn: nothing to register.
+fn watch(_member: usize, _fd: RawFd) -> io::Result<()> {
+    Ok(())
+}
+
+impl<H: Handler> Loop<H> {
+    /// What member i's entry of the pollfd array watches now.
+    fn entry(&self, i: usize) -> libc::pollfd {
+        let member = &self.pool.members[i];
+        match (member.state, &self.slots[i]) {
+            (MemberState::Connecting, _) => pollfd(member.connecting.as_ref().map_or(-1, |fd| fd.as_raw_fd()), libc::POLLOUT),
+            (MemberState::Open, Some(conn)) => pollfd(conn.stream.as_raw_fd(), conn.poll_events()),
+            _ => pollfd(-1, 0),
+        }
+    }
+
+    /// The connecting socket became writable (or failed): the connect finished, one way or
+    /// the other.
+    fn connected(&mut self, i: usize, now: Instant) {
+        let member = &mut self.pool.members[i];
+        let Some(fd) = member.connecting.take() else { return };
+        let peer = self.pool.targets[member.address];
+        let error = connect_result(&fd);
+        op_log!("{PROGRAM}: op=connected fd={} result={}", fd.as_raw_fd(), if error == 0 { "ok" } else { errno_name(error).unwrap_or("error") });
+        if error != 0 {
+            drop(fd);
+            self.pool.connect_failed(i, error, now, &mut watch);
+            return;
+        }
+        member.state = MemberState::Open;
+        let mut conn = Conn::new(TcpStream::from(fd), peer, 0, now);
+        conn.start(&mut Direct(&mut self.worker));
+        self.slots[i] = Some(conn);
+        self.service(i, now); // sends what `open` queued
+    }
+
+    fn service(&mut self, slot: usize, now: Instant) {
+        let Some(conn) = self.slots.get_mut(slot).and_then(Option::as_mut) else { return };
+        match conn.service(&mut Direct(&mut self.worker), &mut self.scratch, now) {
+            Status::Done => self.close(slot, now),
+            status => {
+                self.more[slot] = status == Status::More;
+                self.timers.schedule(slot, conn.deadline());
+            }
+        }
+    }
+
+    /// `on_close`, then the member's next step: done, or a failed attempt to retry.
+    fn close(&mut self, slot: usize, now: Instant) {
+        if let Some(conn) = self.slots[slot].take() {
+            self.timers.remove(slot);
+            self.more[slot] = false;
+            let (reason, failed, peer) = (conn.control.reason, conn.control.failed, conn.control.info.peer);
+            conn.release(&mut Direct(&mut self.worker));
+            self.pool.ended(slot, reason, failed, &peer, now);
+        }
+    }
+
+    /// Handles every passed deadline; each connection at most once per turn.
+    fn expire(&mut self, now: Instant) {
+        for _ in 0..self.timers.heap.len() {
+            let slots = &self.slots;
+            let deadline = |slot: usize| slots.get(slot).and_then(Option::as_ref).and_then(Conn::deadline);
+            let Some(slot) = self.timers.next_due(now, deadline) else { break };
+            if let Some(conn) = self.slots.get_mut(slot).and_then(Option::as_mut) {
+                conn.expire(&mut Direct(&mut self.worker), now);
+            }
+            self.service(slot, now);
+        }
+        self.pool.expire(now, &mut watch);
+    }
+}
+
+/// Runs the pool on one poll loop until every member is done or a stop comes; then every
+/// connection ends with `CloseReason::Stopping` and `on_worker_stop` reports.
+fn run_pool<H: Handler>(targets: Vec<SocketAddr>, stop: RawFd) -> io::Result<()> {
+    let pool = Pool::new(targets);
+    let members = pool.members.len();
+    let mut lp: Loop<H> = Loop {
+        worker: H::Worker::default(),
+        pool,
+        slots: (0..members).map(|_| None).collect(),
+        more: vec![false; members],
+        timers: Timers::default(),
+        scratch: vec![0; BUFFER_SIZE],
+    };
+    let mut now = Instant::now();
+    for i in 0..members {
+        lp.pool.connect(i, now, &mut watch);
+    }
+    let mut fds: Vec<libc::pollfd> = Vec::with_capacity(members + 1);
+    let mut result = Ok(());
+    while lp.pool.left > 0 {
+        fds.clear();
+        fds.push(pollfd(stop, libc::POLLIN));
+        fds.extend((0..members).map(|i| lp.entry(i)));
+        let busy = lp.more.contains(&true);
+        let timeout = lp.pool.timeout(if busy { 0 } else { lp.timers.timeout(now) }, now);
+        match sys_poll(&mut fds, timeout) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+        now = Instant::now();
+        if fds[0].revents != 0 {
+            break;
+        }
+        for i in 0..members {
+            let polled = fds[i + 1];
+            // An entry speaks for the socket it named: one closed and replaced on this turn
+            // waits for the next.
+            if polled.fd < 0 || polled.fd != lp.entry(i).fd {
+                continue;
+            }
+            if lp.pool.members[i].state == MemberState::Connecting {
+                if polled.revents != 0 {
+                    lp.connected(i, now);
+                }
+            } else if polled.revents != 0 || lp.more[i] {
+                lp.service(i, now);
+            }
+        }
+        lp.expire(now);
+    }
+    for slot in 0..members {
+        if let Some(conn) = lp.slots[slot].as_mut() {
+            conn.end(CloseReason::Stopping);
+            lp.close(slot, Instant::now());
+        }
+    }
+    H::on_worker_stop(&mut lp.worker);
+    result
+}
