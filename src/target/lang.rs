@@ -30,9 +30,7 @@ pub fn client_support(lang: Lang, model: Model, protocol: Protocol) -> Support {
         (_, Lang::C, Model::Blocking | Model::Poll | Model::Epoll | Model::IoUring, _) => {
             Support::Emitted
         }
-        (_, Lang::Rust, Model::Blocking | Model::Poll | Model::Epoll, Protocol::Tcp) => {
-            Support::Emitted
-        }
+        (_, Lang::Rust, Model::Blocking | Model::Poll | Model::Epoll, _) => Support::Emitted,
         _ => Support::NotYet,
     }
 }

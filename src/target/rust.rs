@@ -73,6 +73,7 @@ impl RustView {
         };
         let time = match (tcp, plan.model) {
             (true, _) => "Duration, Instant",
+            _ if plan.client.is_some() => "Duration, Instant",
             (false, Model::IoUring) => "Duration, Instant", // the ring's waits take timeouts
             (false, _) => "",
         };

@@ -1,5 +1,9 @@
 {%- include "rust/common.rs" %}
+{%- if v.tcp %}
 {% include "rust/tcp_conn.rs" %}
+{%- else %}
+{% include "rust/udp_client_conn.rs" %}
+{%- endif %}
 {% include "rust/blocking_conn.rs" %}
 {% include "rust/client_runtime.rs" %}
 
@@ -82,7 +86,7 @@ fn member_thread<H: Handler>(mut m: Member, targets: &[SocketAddr], stop: RawFd,
         };
         m.state = MemberState::Open;
         let peer = targets[m.address];
-        let mut conn: Conn<H> = Conn::new(TcpStream::from(fd), peer, 0, Instant::now());
+        let mut conn: Conn<H> = Conn::new(Socket::from(fd), peer, 0, Instant::now());
         run_connection(&mut conn, stop, &mut access, &mut scratch);
         let (reason, failed) = (conn.control.reason, conn.control.failed);
         conn.release(&mut access); // on_close runs here, under the worker's lock

@@ -18,7 +18,7 @@ fn wait_for_input_or_stop_until(stop: RawFd, fd: RawFd, timeout_ms: i32) -> io::
         }
     }
 }
-{%- if v.tcp %}
+{%- if v.tcp || v.client %}
 
 /// A connection thread reaches its worker's state through the worker's lock, taken only
 /// while a callback runs.
@@ -48,7 +48,7 @@ fn run_connection<H: Handler>(conn: &mut Conn<H>, stop: RawFd, access: &mut Lock
             None => -1,
             Some(at) => at.saturating_duration_since(now).as_micros().div_ceil(1000).min(i32::MAX as u128) as i32,
         };
-        let mut fds = [pollfd(stop, libc::POLLIN), pollfd(conn.stream.as_raw_fd(), conn.poll_events())];
+        let mut fds = [pollfd(stop, libc::POLLIN), pollfd(conn.raw_fd(), conn.poll_events())];
         match sys_poll(&mut fds, timeout) {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -20,6 +20,8 @@ pub const MESSAGES: u32 = {{ v.messages }};
 /// How long the load runs; `-d DURATION_MS` overrides it.
 pub const DURATION: Duration = Duration::from_millis({{ v.duration_ms }});
 {%- endif %}
+/// The socket a member's connection runs on.
+type Socket = {% if v.tcp %}TcpStream{% else %}UdpSocket{% endif %};
 /// Addresses of the server tried at most, in the resolver's order.
 const MAX_ADDRESSES: usize = 16;
 

@@ -127,7 +127,9 @@ pub const WORKERS: usize = {{ v.workers }};
 pub const MAX_EVENTS: usize = {{ v.max_events }};
 {%- endif %}
 
+{%- if v.tcp || !v.client %}
 {% include "rust/contract.rs" %}
+{%- endif %}
 
 {%- if !v.client %}
 /// Where to listen, from the spec and the command line.

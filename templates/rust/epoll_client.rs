@@ -3,7 +3,11 @@
 
 /// Marks the stop pipe's events; member i of the pool uses token i.
 const STOP_TOKEN: u64 = u64::MAX;
+{%- if v.tcp %}
 {% include "rust/tcp_conn.rs" %}
+{%- else %}
+{% include "rust/udp_client_conn.rs" %}
+{%- endif %}
 {% include "rust/timers.rs" %}
 {% include "rust/client_runtime.rs" %}
 
@@ -51,7 +55,7 @@ impl<H: Handler> Loop<H> {
             return;
         }
         member.state = MemberState::Open;
-        let mut conn = Conn::new(TcpStream::from(fd), peer, 0, now);
+        let mut conn = Conn::new(Socket::from(fd), peer, 0, now);
         // Re-registering reports the socket writable, so output from `open` goes out then.
         conn.start(&mut Direct(&mut self.worker));
         self.timers.schedule(i, conn.deadline());

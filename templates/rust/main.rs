@@ -3,7 +3,38 @@
 /// handlers, serve{% endif %}) of which one program uses a part, hence `dead_code` is allowed.
 #[allow(dead_code)]
 mod {{ v.name }};
-{%- if v.handler == "custom" && v.client %}
+{%- if v.handler == "custom" && v.client && !v.tcp %}
+
+use {{ v.name }}::{Ctx, Handler};
+
+/// Your protocol. As generated it sends one datagram, prints the first one that comes back on
+/// stdout and closes, so it works against any UDP echo server from the first build: replace
+/// the bodies. Each socket of the pool gets its own value from `open`; `Worker` is state the
+/// pool's sockets share.
+#[derive(Debug, Default)]
+struct Protocol;
+
+impl Handler for Protocol {
+    /// Replies seen by the whole pool.
+    type Worker = u64;
+
+    fn open(ctx: &mut Ctx<'_, u64>) -> Protocol {
+        let hello = format!("hello from {{ v.name }}, connection {}", ctx.info().id);
+        let _ = ctx.write(hello.as_bytes());
+        Protocol
+    }
+
+    fn on_message(&mut self, msg: &[u8], ctx: &mut Ctx<'_, u64>) {
+        println!("reply: {}", String::from_utf8_lossy(msg));
+        *ctx.worker += 1;
+        ctx.close();
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    {{ v.name }}::main_with::<Protocol>()
+}
+{%- else if v.handler == "custom" && v.client %}
 
 use {{ v.name }}::{Ctx, Handler};
 

@@ -1,5 +1,9 @@
 {%- include "rust/common.rs" %}
+{%- if v.tcp %}
 {% include "rust/tcp_conn.rs" %}
+{%- else %}
+{% include "rust/udp_client_conn.rs" %}
+{%- endif %}
 {% include "rust/timers.rs" %}
 {% include "rust/client_runtime.rs" %}
 
@@ -28,7 +32,7 @@ impl<H: Handler> Loop<H> {
         let member = &self.pool.members[i];
         match (member.state, &self.slots[i]) {
             (MemberState::Connecting, _) => pollfd(member.connecting.as_ref().map_or(-1, |fd| fd.as_raw_fd()), libc::POLLOUT),
-            (MemberState::Open, Some(conn)) => pollfd(conn.stream.as_raw_fd(), conn.poll_events()),
+            (MemberState::Open, Some(conn)) => pollfd(conn.raw_fd(), conn.poll_events()),
             _ => pollfd(-1, 0),
         }
     }
@@ -47,7 +51,7 @@ impl<H: Handler> Loop<H> {
             return;
         }
         member.state = MemberState::Open;
-        let mut conn = Conn::new(TcpStream::from(fd), peer, 0, now);
+        let mut conn = Conn::new(Socket::from(fd), peer, 0, now);
         conn.start(&mut Direct(&mut self.worker));
         self.slots[i] = Some(conn);
         self.service(i, now); // sends what `open` queued

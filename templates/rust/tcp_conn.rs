@@ -1,39 +1,4 @@
-{%- if v.model != "io_uring" %}
-
-/// What `Conn::service` leaves behind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Status {
-    /// Nothing more to do until the socket is ready or a deadline passes.
-    Wait,
-    /// Budget spent with work left: service again soon.
-    More,
-    /// Finished or failed: close it.
-    Done,
-}
-{%- endif %}
-
-/// Receive calls per connection per wakeup, so one busy peer cannot starve the others.
-const CONN_BUDGET: usize = 16;
-
-/// How a connection reaches its worker's state: directly in an event loop, through the
-/// worker's lock in the blocking model, so callbacks of one worker never run at once.
-trait WorkerAccess<W> {
-    fn with<R>(&mut self, f: impl FnOnce(&mut W) -> R) -> R;
-}
-
-/// An event loop's own worker state.
-struct Direct<'a, W>(&'a mut W);
-
-impl<W> WorkerAccess<W> for Direct<'_, W> {
-    fn with<R>(&mut self, f: impl FnOnce(&mut W) -> R) -> R {
-        f(self.0)
-    }
-}
-
-/// Counts handler panics, which close only their own connection.
-static HANDLER_PANICS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-/// Hands out connection ids.
-static NEXT_CONN_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+{% include "rust/conn_common.rs" %}
 
 /// One TCP connection: the handler contract's machinery, shared by every model.
 ///
@@ -121,6 +86,11 @@ impl<H: Handler> Conn<H> {
             send_io: Box::default(),
 {%- endif %}
         }
+    }
+
+    /// Its socket, for the loop's waits.
+    fn raw_fd(&self) -> RawFd {
+        self.stream.as_raw_fd()
     }
 
     /// Ends the connection at once for a reason the loop found. A graceful close already
