@@ -27,10 +27,12 @@ pub fn support(lang: Lang, model: Model) -> Support {
 pub fn client_support(lang: Lang, model: Model, protocol: Protocol) -> Support {
     match (support(lang, model), lang, model, protocol) {
         (Support::Impossible, ..) => Support::Impossible,
-        (_, Lang::C, Model::Blocking | Model::Poll | Model::Epoll | Model::IoUring, _) => {
-            Support::Emitted
-        }
-        (_, Lang::Rust, Model::Blocking | Model::Poll | Model::Epoll, _) => Support::Emitted,
+        (
+            _,
+            Lang::C | Lang::Rust,
+            Model::Blocking | Model::Poll | Model::Epoll | Model::IoUring,
+            _,
+        ) => Support::Emitted,
         _ => Support::NotYet,
     }
 }

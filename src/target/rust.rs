@@ -163,6 +163,12 @@ struct BlockingClientRs<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "rust/io_uring_client.rs", escape = "none")]
+struct IoUringClientRs<'a> {
+    v: &'a RustView,
+}
+
+#[derive(Template)]
 #[template(path = "rust/main.rs", escape = "none")]
 struct MainRs<'a> {
     v: &'a RustView,
@@ -222,6 +228,7 @@ pub fn module(plan: &Plan) -> Result<syn::File, askama::Error> {
         (true, Model::Epoll) => EpollClientRs { v: &view }.render()?,
         (true, Model::Poll) => PollClientRs { v: &view }.render()?,
         (true, Model::Blocking) => BlockingClientRs { v: &view }.render()?,
+        (true, Model::IoUring) => IoUringClientRs { v: &view }.render()?,
         (true, model) => {
             return Err(askama::Error::Custom(
                 format!("no Rust {model} client template").into(),

@@ -197,11 +197,11 @@ fn raw_address(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     (storage, len as libc::socklen_t)
 }
 
-/// Opens a nonblocking socket for `target` with the spec's options (set before connect, so
-/// buffer sizes shape the window) and starts connecting. Ok: under way, or done.
+/// Opens a nonblocking socket for `target` with the spec's options, set before connect so
+/// buffer sizes shape the window.
 ///
-/// SAFETY: socket(2)'s descriptor is owned at once; connect gets a sockaddr with its length.
-fn start_connect(target: &SocketAddr) -> io::Result<OwnedFd> {
+/// SAFETY: socket(2)'s descriptor is owned at once.
+fn open_client_socket(target: &SocketAddr) -> io::Result<OwnedFd> {
     let domain = if target.is_ipv6() { libc::AF_INET6 } else { libc::AF_INET };
     let socket = cvt(unsafe { libc::socket(domain, {{ v.socktype }} | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, 0) });
     op_log!("{PROGRAM}: op=socket fd={} domain={domain} result={}", socket.as_ref().map_or(-1, |fd| *fd), op_result(&socket));
@@ -219,6 +219,15 @@ fn start_connect(target: &SocketAddr) -> io::Result<OwnedFd> {
 {%- if let Some(bytes) = v.send_buffer %}
     set_int_option(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_SNDBUF, {{ bytes }})?;
 {%- endif %}
+    Ok(fd)
+}
+{%- if v.model != "io_uring" %}
+
+/// Opens the socket and starts a nonblocking connect. Ok: under way, or done.
+///
+/// SAFETY: connect gets a sockaddr with its exact length.
+fn start_connect(target: &SocketAddr) -> io::Result<OwnedFd> {
+    let fd = open_client_socket(target)?;
     let (address, len) = raw_address(target);
     let connected = cvt(unsafe { libc::connect(fd.as_raw_fd(), (&address as *const libc::sockaddr_storage).cast(), len) });
     op_log!("{PROGRAM}: op=connect fd={} peer={target} result={}", fd.as_raw_fd(), op_result(&connected));
@@ -227,6 +236,7 @@ fn start_connect(target: &SocketAddr) -> io::Result<OwnedFd> {
         _ => Ok(fd),
     }
 }
+{%- endif %}
 
 /// How a nonblocking connect ended, once its socket is writable: 0, or the errno.
 fn connect_result(fd: &OwnedFd) -> i32 {
@@ -297,6 +307,16 @@ impl Member {
         Duration::from_millis(self.rng % (ceiling + 1))
     }
 
+{%- if v.model == "io_uring" %}
+    /// Opens the socket for the current address; the loop's ring makes the connect, with
+    /// its timeout linked to it, so the pool keeps no deadline of its own.
+    fn connect(&mut self, targets: &[SocketAddr], _now: Instant) -> io::Result<()> {
+        self.connecting = Some(open_client_socket(&targets[self.address])?);
+        self.state = MemberState::Connecting;
+        self.deadline = None;
+        Ok(())
+    }
+{%- else %}
     /// Starts connecting to the current address: Ok when under way.
     fn connect(&mut self, targets: &[SocketAddr], now: Instant) -> io::Result<()> {
         let fd = start_connect(&targets[self.address])?;
@@ -305,6 +325,7 @@ impl Member {
         self.deadline = Some(now + CONNECT_TIMEOUT);
         Ok(())
     }
+{%- endif %}
 
     /// Remembers why the current address failed, for the messages that follow.
     fn note_error(&mut self, what: &str, target: &SocketAddr, errno: i32) {
@@ -376,7 +397,8 @@ fn backoff_seed() -> u64 {
 {%- if v.model != "blocking" %}
 
 /// The pool's connect attempts, the same in every event loop. The loop passes `watch`, which
-/// starts watching a connecting socket (member index, descriptor) for the end of its connect.
+/// starts watching a connecting socket (member index, descriptor, target index) for the end of
+/// its connect.
 struct Pool {
     targets: Vec<SocketAddr>,
     members: Vec<Member>,
@@ -409,13 +431,13 @@ impl Pool {
 
     /// Starts an attempt at the member's current address, moving on to the next address when
     /// a connect fails at once; when none is left the attempt has failed.
-    fn connect(&mut self, i: usize, now: Instant, watch: &mut dyn FnMut(usize, RawFd) -> io::Result<()>) {
+    fn connect(&mut self, i: usize, now: Instant, watch: &mut dyn FnMut(usize, RawFd, usize) -> io::Result<()>) {
         let m = &mut self.members[i];
         while m.address < self.targets.len() {
             match m.connect(&self.targets, now) {
                 Ok(()) => {
                     let fd = m.connecting.as_ref().map_or(-1, |fd| fd.as_raw_fd());
-                    match watch(i, fd) {
+                    match watch(i, fd, m.address) {
                         Ok(()) => return self.settled(i),
                         Err(e) => {
                             m.connecting = None;
@@ -433,7 +455,7 @@ impl Pool {
 
     /// The connect to the member's current address failed: the next address, or the attempt
     /// failed. Dropping the socket also takes it out of the loop's watch.
-    fn connect_failed(&mut self, i: usize, errno: i32, now: Instant, watch: &mut dyn FnMut(usize, RawFd) -> io::Result<()>) {
+    fn connect_failed(&mut self, i: usize, errno: i32, now: Instant, watch: &mut dyn FnMut(usize, RawFd, usize) -> io::Result<()>) {
         let m = &mut self.members[i];
         m.note_error("connect", &self.targets[m.address], errno);
         m.connecting = None;
@@ -448,7 +470,7 @@ impl Pool {
     }
 
     /// Connect timeouts and ended backoffs; also finds the next such moment.
-    fn expire(&mut self, now: Instant, watch: &mut dyn FnMut(usize, RawFd) -> io::Result<()>) {
+    fn expire(&mut self, now: Instant, watch: &mut dyn FnMut(usize, RawFd, usize) -> io::Result<()>) {
         if self.due.is_none_or(|due| due > now) {
             return;
         }

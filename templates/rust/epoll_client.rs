@@ -28,8 +28,8 @@ struct Loop<H: Handler> {
 
 impl<H: Handler> Loop<H> {
     /// Watches a member's connecting socket for the end of its connect.
-    fn watch(epoll: &Epoll) -> impl FnMut(usize, RawFd) -> io::Result<()> + '_ {
-        move |i, fd| epoll.control(libc::EPOLL_CTL_ADD, fd, libc::EPOLLOUT as u32, i as u64)
+    fn watch(epoll: &Epoll) -> impl FnMut(usize, RawFd, usize) -> io::Result<()> + '_ {
+        move |i, fd, _| epoll.control(libc::EPOLL_CTL_ADD, fd, libc::EPOLLOUT as u32, i as u64)
     }
 
     fn connect(&mut self, i: usize, now: Instant) {

@@ -22,7 +22,7 @@ struct Loop<H: Handler> {
 }
 
 /// poll watches whatever the pollfd array names on each turn: nothing to register.
-fn watch(_member: usize, _fd: RawFd) -> io::Result<()> {
+fn watch(_member: usize, _fd: RawFd, _target: usize) -> io::Result<()> {
     Ok(())
 }
 

@@ -206,6 +206,11 @@ struct Conn<H: Handler> {
     /// On the loop's list of sockets with work left.
     in_ready: bool,
 {%- endif %}
+{%- if v.model == "io_uring" %}
+    /// A readiness poll for it is in the ring; it is released only when none is left.
+    poll_armed: bool,
+    cancel_inflight: bool,
+{%- endif %}
 }
 
 impl<H: Handler> Conn<H> {
@@ -220,6 +225,10 @@ impl<H: Handler> Conn<H> {
 {%- if v.model == "epoll" %}
             read_to_eagain: false,
             in_ready: false,
+{%- endif %}
+{%- if v.model == "io_uring" %}
+            poll_armed: false,
+            cancel_inflight: false,
 {%- endif %}
         }
     }
