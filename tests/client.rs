@@ -910,3 +910,44 @@ fn udp_load_and_custom_clients_run_against_an_echo_peer() {
         );
     });
 }
+
+/// `log: ops` in a client spec: every client compiles with it and logs its socket, connect and
+/// close, TCP and UDP (the same `op=NAME fd=N ...` lines as servers).
+#[test]
+fn log_ops_clients_log_their_connects_and_still_check_every_byte() {
+    for (spec, udp) in [
+        (
+            echo_check_spec("  messages: 2\n")
+                .replace("handler: echo-check\n", "handler: echo-check\nlog: ops\n"),
+            false,
+        ),
+        (
+            udp_echo_check_spec("  messages: 2\n")
+                .replace("handler: echo-check\n", "handler: echo-check\nlog: ops\n"),
+            true,
+        ),
+    ] {
+        for_each_client(&spec, |_dir, client| {
+            let (udp_peer, tcp_peer);
+            let addr = if udp {
+                udp_peer = UdpEchoPeer::start(UdpBehaviour::Echo, false).unwrap();
+                udp_peer.addr
+            } else {
+                tcp_peer = EchoPeer::start(PeerBehaviour::Echo, false).unwrap();
+                tcp_peer.addr
+            };
+            let (host, port) = args_for(addr);
+            let run =
+                run_client(client, &["-a", &host, "-p", &port], Duration::from_secs(20)).unwrap();
+            check_echo_check(&run, None).unwrap_or_else(|e| panic!("{e}"));
+            for op in ["op=socket", "op=close"] {
+                assert!(run.stderr.contains(op), "no {op} line: {}", run.describe());
+            }
+            assert!(
+                run.stderr.contains("op=connect") || run.stderr.contains("op=connected"),
+                "no connect line: {}",
+                run.describe()
+            );
+        });
+    }
+}
