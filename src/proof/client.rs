@@ -321,16 +321,24 @@ pub fn run_client_with(
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
     on_start(child.id());
+    // What each pipe delivered so far. A Windows program's pipes can outlive it: the Wine
+    // helpers its start spawns (services.exe, explorer.exe) inherit them and live as long as
+    // Wine's server, so the output is taken once the program has exited and its pipes are
+    // quiet, not at their end.
     let read_all = |pipe: Option<Box<dyn Read + Send>>| {
-        thread::spawn(move || {
-            let mut text = String::new();
+        let text = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = std::sync::Arc::clone(&text);
+        let reader = thread::spawn(move || {
             if let Some(mut pipe) = pipe {
-                let mut bytes = Vec::new();
-                let _ = pipe.read_to_end(&mut bytes);
-                text = String::from_utf8_lossy(&bytes).into_owned();
+                let mut chunk = [0u8; 8192];
+                while let Ok(n @ 1..) = pipe.read(&mut chunk) {
+                    sink.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .extend_from_slice(&chunk[..n]);
+                }
             }
-            text
-        })
+        });
+        (text, reader)
     };
     let stdout = read_all(
         child
@@ -355,11 +363,22 @@ pub fn run_client_with(
             }
         }
     };
+    let elapsed = started.elapsed();
+    let quiet_by = Instant::now() + Duration::from_secs(2);
+    while !(stdout.1.is_finished() && stderr.1.is_finished()) && Instant::now() < quiet_by {
+        thread::sleep(Duration::from_millis(10));
+    }
+    let text = |(bytes, _): &(
+        std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+        thread::JoinHandle<()>,
+    )| {
+        String::from_utf8_lossy(&bytes.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    };
     Ok(ClientRun {
         status,
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
-        elapsed: started.elapsed(),
+        stdout: text(&stdout),
+        stderr: text(&stderr),
+        elapsed,
     })
 }
 

@@ -122,6 +122,12 @@ struct IoUringC<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "winsock/poll_client.c", escape = "none")]
+struct WinsockPollClient<'a> {
+    v: &'a CView,
+}
+
+#[derive(Template)]
 #[template(path = "winsock/blocking.c", escape = "none")]
 struct WinsockBlocking<'a> {
     v: &'a CView,
@@ -214,6 +220,7 @@ fn program_source(view: &CView, model: Model) -> Result<String, askama::Error> {
             (false, Model::Poll) => PollClientC { v: view }.render(),
             (false, Model::Blocking) => BlockingClientC { v: view }.render(),
             (false, Model::IoUring) => IoUringClientC { v: view }.render(),
+            (true, Model::Poll) if view.tcp => WinsockPollClient { v: view }.render(),
             _ => Err(askama::Error::Custom(
                 format!("no {model} client template for this language").into(),
             )),

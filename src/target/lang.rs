@@ -33,6 +33,7 @@ pub fn client_support(lang: Lang, model: Model, protocol: Protocol) -> Support {
             Model::Blocking | Model::Poll | Model::Epoll | Model::IoUring,
             _,
         ) => Support::Emitted,
+        (_, Lang::Winsock, Model::Poll, Protocol::Tcp) => Support::Emitted,
         _ => Support::NotYet,
     }
 }

@@ -134,7 +134,7 @@ static void *member_thread(void *arg)
     unsigned char *scratch = malloc({{ v.upper }}_BUFFER_SIZE);
     if (scratch == NULL) {
         fprintf(stderr, "%s: connection %u of %u: out of memory\n", {{ v.name }}_program, m->index + 1, client_options.connections);
-        atomic_store(&client_failed, 1);
+        mark_run_failed();
         return NULL;
     }
     member_run(m, scratch);
@@ -170,7 +170,7 @@ static int loop_main(void)
         if (rc != 0) {
             fprintf(stderr, "%s: cannot start a thread for connection %u of %u: %s\n", {{ v.name }}_program, started + 1,
                     client_options.connections, strerror(rc));
-            atomic_store(&client_failed, 1);
+            mark_run_failed();
             break;
         }
     }

@@ -5,7 +5,13 @@ static unsigned {{ v.name }}_bucket(uint64_t ns)
     if (ns < {{ v.upper }}_SUB_BUCKETS) {
         return (unsigned)ns;
     }
+{%- if v.windows %}
+    for (top = 63u; (ns >> top) == 0; top--) {
+        /* the highest bit set (no GCC builtins: MSVC builds this too) */
+    }
+{%- else %}
     top = 63u - (unsigned)__builtin_clzll(ns);
+{%- endif %}
     return (top - 4u) * {{ v.upper }}_SUB_BUCKETS + (unsigned)((ns >> (top - 5u)) & ({{ v.upper }}_SUB_BUCKETS - 1));
 }
 

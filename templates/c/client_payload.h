@@ -1,8 +1,15 @@
 static uint64_t {{ v.name }}_now_ns(void)
 {
+{%- if v.windows %}
+    LARGE_INTEGER count, frequency;
+    QueryPerformanceCounter(&count);
+    QueryPerformanceFrequency(&frequency);
+    return (uint64_t)((double)count.QuadPart * 1e9 / (double)frequency.QuadPart);
+{%- else %}
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+{%- endif %}
 }
 
 /* Byte `at` of message `message` on connection `id` (a datagram on a UDP socket): splitmix64

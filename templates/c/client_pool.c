@@ -30,11 +30,11 @@ static void loop_connect(struct loop *lp, struct member *m, uint64_t now)
                 loop_member_settled(lp, m);
                 return;
             }
-            member_note_error(m, "watching a connect to", errno);
-            close(m->fd);
-            m->fd = -1;
+            member_note_error(m, "watching a connect to", socket_error());
+            close_socket(m->fd);
+            m->fd = NO_SOCKET;
         } else {
-            member_note_error(m, "connect", errno);
+            member_note_error(m, "connect", socket_error());
         }
         m->address++;
     }
@@ -47,8 +47,8 @@ static void loop_connect_failed(struct loop *lp, struct member *m, int error, ui
 {
     member_note_error(m, "connect", error);
     loop_unwatch_connecting(lp, m);
-    close(m->fd);
-    m->fd = -1;
+    close_socket(m->fd);
+    m->fd = NO_SOCKET;
     m->address++;
     loop_connect(lp, m, now);
 }
@@ -64,7 +64,7 @@ static void loop_members_due(struct loop *lp, uint64_t now)
     for (i = 0; i < client_options.connections; i++) {
         struct member *m = &lp->members[i];
         if (m->state == MEMBER_CONNECTING && m->deadline_ms <= now) {
-            loop_connect_failed(lp, m, ETIMEDOUT, now);
+            loop_connect_failed(lp, m, SOCKET_TIMED_OUT, now);
         } else if (m->state == MEMBER_WAITING && m->deadline_ms <= now) {
             loop_connect(lp, m, now);
         } else if (m->state == MEMBER_CONNECTING || m->state == MEMBER_WAITING) {

@@ -5,7 +5,63 @@
  * the same on both sides.
  */
 
+{%- if v.windows %}
+typedef SOCKET client_socket;
+#define NO_SOCKET INVALID_SOCKET
+#define SOCKET_TIMED_OUT WSAETIMEDOUT
+#define SOCKET_REFUSED WSAECONNREFUSED
+
+static volatile LONG client_failed; /* a connection failed or gave up: the program exits 1 */
+
+static void mark_run_failed(void)
+{
+    (void)InterlockedExchange(&client_failed, 1);
+}
+
+static int run_failed(void)
+{
+    return InterlockedCompareExchange(&client_failed, 0, 0) != 0;
+}
+
+/* The error of the last socket call. */
+static int socket_error(void)
+{
+    return WSAGetLastError();
+}
+
+static void close_socket(SOCKET s)
+{
+    closesocket(s);
+}
+{%- else %}
+typedef int client_socket;
+#define NO_SOCKET (-1)
+#define SOCKET_TIMED_OUT ETIMEDOUT
+#define SOCKET_REFUSED ECONNREFUSED
+
 static atomic_int client_failed; /* a connection failed or gave up: the program exits 1 */
+
+static void mark_run_failed(void)
+{
+    atomic_store(&client_failed, 1);
+}
+
+static int run_failed(void)
+{
+    return atomic_load(&client_failed);
+}
+
+/* The error of the last socket call. */
+static int socket_error(void)
+{
+    return errno;
+}
+
+static void close_socket(int fd)
+{
+    close(fd);
+}
+{%- endif %}
 
 static inline const struct {{ v.name }}_options *{{ v.name }}_options(void)
 {
@@ -22,7 +78,7 @@ static inline void {{ v.name }}_fail(Conn *c, const char *format, ...)
     va_end(args);
     fprintf(stderr, "%s: connection %llu (%s): %s\n", {{ v.name }}_program, info->id, info->peer_text, message);
     c->failed = 1;
-    atomic_store(&client_failed, 1);
+    mark_run_failed();
 {%- if v.tcp %}
     {{ v.name }}_abort(c);
 {%- else %}
@@ -38,15 +94,45 @@ static inline void {{ v.name }}_fail_run(const char *format, ...)
     vsnprintf(message, sizeof message, format, args);
     va_end(args);
     fprintf(stderr, "%s: %s\n", {{ v.name }}_program, message);
-    atomic_store(&client_failed, 1);
+    mark_run_failed();
 }
 
+{%- if v.windows %}
+/* "WSAECONNREFUSED (No connection could be made ...)": the name a search finds, and the text a
+ * person reads. */
+static void describe_error(int error, char *text, size_t size)
+{
+    char system_text[200];
+    const char *name = wsa_error_name(error);
+    DWORD len = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL, (DWORD)error, 0,
+                               system_text, (DWORD)sizeof system_text, NULL);
+    while (len > 0 && (system_text[len - 1] == '\r' || system_text[len - 1] == '\n' || system_text[len - 1] == ' '
+                       || system_text[len - 1] == '.')) {
+        len--;
+    }
+    system_text[len] = '\0';
+    if (len == 0) {
+        /* Some systems (Wine among them) have no text for these: the BSD wording, which
+         * Winsock's names come from. */
+        const char *bsd = error == WSAETIMEDOUT ? "Connection timed out"
+                        : error == WSAECONNREFUSED ? "Connection refused"
+                        : error == WSAECONNRESET ? "Connection reset by peer"
+                        : error == WSAECONNABORTED ? "Software caused connection abort"
+                        : error == WSAEHOSTUNREACH ? "No route to host"
+                        : error == WSAENETUNREACH ? "Network is unreachable"
+                        : "no description";
+        snprintf(system_text, sizeof system_text, "%s", bsd);
+    }
+    snprintf(text, size, "%s (%s)", name != NULL ? name : "unknown error", system_text);
+}
+{%- else %}
 /* "ECONNREFUSED (Connection refused)": the name a search finds, and the text a person reads. */
 static void describe_error(int error, char *text, size_t size)
 {
     const char *name = strerrorname_np(error);
     snprintf(text, size, "%s (%s)", name != NULL ? name : "unknown error", strerror(error));
 }
+{%- endif %}
 
 /* A decimal number from min to max; -1 for anything else (signs, spaces, overflow). */
 static int parse_number(const char *text, unsigned long min, unsigned long max, unsigned long *value)
@@ -65,9 +151,41 @@ static void usage(FILE *to)
     fprintf(to, "usage: %s [-a HOST] [-p PORT] [-c CONNECTIONS]{{ v.client_extra_usage }}\n", {{ v.name }}_program);
 }
 
+/* The next option of the command line, as getopt takes them (-x VALUE or -xVALUE; -h alone;
+ * `--` ends the options) and the same on every platform. Returns the letter, '?' after saying
+ * what is wrong, or -1 where the options end. */
+static int next_option(int argc, char **argv, const char *with_value, int *index, const char **value)
+{
+    const char *arg;
+    if (*index >= argc || argv[*index][0] != '-' || argv[*index][1] == '\0') {
+        return -1;
+    }
+    arg = argv[(*index)++];
+    if (strcmp(arg, "--") == 0) {
+        return -1;
+    }
+    if (arg[1] == 'h' && arg[2] == '\0') {
+        return 'h';
+    }
+    if (strchr(with_value, arg[1]) == NULL) {
+        fprintf(stderr, "%s: invalid option -- '%c'\n", {{ v.name }}_program, arg[1]);
+        return '?';
+    }
+    if (arg[2] != '\0') {
+        *value = arg + 2;
+    } else if (*index < argc) {
+        *value = argv[(*index)++];
+    } else {
+        fprintf(stderr, "%s: option requires an argument -- '%c'\n", {{ v.name }}_program, arg[1]);
+        return '?';
+    }
+    return arg[1];
+}
+
 static int parse_args(int argc, char **argv)
 {
-    int opt;
+    int opt, index = 1;
+    const char *optarg = NULL;
     client_options.host = {{ v.upper }}_HOST;
     client_options.port = {{ v.upper }}_PORT;
     client_options.connections = {{ v.upper }}_POOL_SIZE;
@@ -77,7 +195,7 @@ static int parse_args(int argc, char **argv)
 {%- if v.handler == "load" %}
     client_options.duration_ms = {{ v.upper }}_DURATION_MS;
 {%- endif %}
-    while ((opt = getopt(argc, argv, "a:p:c:{% if v.handler == "echo-check" %}n:{% endif %}{% if v.handler == "load" %}d:{% endif %}h")) != -1) {
+    while ((opt = next_option(argc, argv, "apc{% if v.handler == "echo-check" %}n{% endif %}{% if v.handler == "load" %}d{% endif %}", &index, &optarg)) != -1) {
         unsigned long value;
         switch (opt) {
         case 'a':
@@ -127,8 +245,8 @@ static int parse_args(int argc, char **argv)
             return -1;
         }
     }
-    if (optind != argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", {{ v.name }}_program, argv[optind]);
+    if (index != argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'\n", {{ v.name }}_program, argv[index]);
         return -1;
     }
     if (client_options.port == 0) {
@@ -159,7 +277,11 @@ static int resolve_target(void)
     rc = getaddrinfo(client_options.host, port_text, &hints, &list);
     if (rc != 0) {
         fprintf(stderr, "%s: cannot resolve '%s': %s\n", {{ v.name }}_program, client_options.host,
+{%- if v.windows %}
+                gai_strerrorA(rc));
+{%- else %}
                 rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+{%- endif %}
         return -1;
     }
     for (ai = list; ai != NULL && target_count < MAX_ADDRESSES; ai = ai->ai_next) {
@@ -209,7 +331,7 @@ enum member_state {
 struct member {
     unsigned index;
     enum member_state state;
-    int fd;                 /* the socket being connected, or -1 */
+    client_socket fd;       /* the socket being connected, or NO_SOCKET */
     size_t address;         /* which of target_addresses is being tried */
     unsigned failures;      /* failed attempts in a row */
     uint64_t deadline_ms;   /* the connect timeout, or the end of the backoff */
@@ -222,13 +344,13 @@ struct member {
 static void member_init(struct member *m, unsigned index)
 {
     m->index = index;
-    m->fd = -1;
+    m->fd = NO_SOCKET;
     m->rng = backoff_seed ^ ((uint64_t)(index + 1) * 0x9e3779b97f4a7c15ull);
 }
 
 /* The spec's options for a client socket, set before connect so buffer sizes shape the
  * window. */
-static int configure_client_socket(int fd)
+static int configure_client_socket(client_socket fd)
 {
 {%- if !v.tcp && v.recv_buffer.is_none() && v.send_buffer.is_none() %}
     (void)fd;
@@ -257,6 +379,19 @@ static int configure_client_socket(int fd)
 static int member_open(struct member *m, uint64_t now)
 {
     const struct sockaddr_storage *to = &target_addresses[m->address];
+{%- if v.windows %}
+    SOCKET fd = socket(to->ss_family, {{ v.socktype }}, 0);
+    OP_LOG("socket", fd, " family=%s type={% if v.tcp %}stream{% else %}dgram{% endif %} result=%s", to->ss_family == AF_INET6 ? "inet6" : "inet", OP_RESULT(fd != INVALID_SOCKET));
+    if (fd == INVALID_SOCKET) {
+        return -1;
+    }
+    if (set_nonblocking(fd) != 0 || configure_client_socket(fd) != 0) {
+        int saved = WSAGetLastError();
+        closesocket(fd);
+        WSASetLastError(saved);
+        return -1;
+    }
+{%- else %}
     int fd = socket(to->ss_family, {{ v.socktype }} | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     OP_LOG("socket", fd, " family=%s type={% if v.tcp %}stream{% else %}dgram{% endif %} result=%s", to->ss_family == AF_INET6 ? "inet6" : "inet", OP_RESULT(fd >= 0));
     if (fd < 0) {
@@ -268,6 +403,7 @@ static int member_open(struct member *m, uint64_t now)
         errno = saved;
         return -1;
     }
+{%- endif %}
     m->fd = fd;
     m->state = MEMBER_CONNECTING;
     m->deadline_ms = now + {{ v.upper }}_CONNECT_TIMEOUT_MS;
@@ -276,21 +412,30 @@ static int member_open(struct member *m, uint64_t now)
 {%- if v.model != "io_uring" %}
 
 /* Starts a nonblocking connect to the member's current address. 0: under way (or done);
- * -1: failed at once, errno says why. */
+ * -1: failed at once, socket_error() says why. */
 static int member_connect(struct member *m, uint64_t now)
 {
     const struct sockaddr_storage *to = &target_addresses[m->address];
-    int rc;
+    int rc, in_progress;
     if (member_open(m, now) != 0) {
         return -1;
     }
     rc = connect(m->fd, (const struct sockaddr *)to, target_lengths[m->address]);
-    OP_LOG("connect", m->fd, " peer_port=%d result=%s", bound_port(to), rc == 0 ? "ok" : errno == EINPROGRESS ? "EINPROGRESS" : OP_RESULT(0));
-    if (rc != 0 && errno != EINPROGRESS) {
-        int saved = errno;
-        close(m->fd);
-        m->fd = -1;
+{%- if v.windows %}
+    in_progress = rc != 0 && WSAGetLastError() == WSAEWOULDBLOCK;
+{%- else %}
+    in_progress = rc != 0 && errno == EINPROGRESS;
+{%- endif %}
+    OP_LOG("connect", m->fd, " peer_port=%d result=%s", bound_port(to), rc == 0 ? "ok" : in_progress ? "in progress" : OP_RESULT(0));
+    if (rc != 0 && !in_progress) {
+        int saved = socket_error();
+        close_socket(m->fd);
+        m->fd = NO_SOCKET;
+{%- if v.windows %}
+        WSASetLastError(saved);
+{%- else %}
         errno = saved;
+{%- endif %}
         return -1;
     }
     return 0;
@@ -317,7 +462,7 @@ static void member_attempt_failed(struct member *m, uint64_t now)
         fprintf(stderr, "%s: connection %u of %u: gave up after %u failed attempt%s; last error: %s\n", {{ v.name }}_program,
                 m->index + 1, client_options.connections, m->failures, m->failures == 1 ? "" : "s", m->last_error);
         m->state = MEMBER_DONE;
-        atomic_store(&client_failed, 1);
+        mark_run_failed();
     } else {
         uint32_t delay = backoff_ms(&m->rng, m->failures);
         fprintf(stderr, "%s: connection %u of %u: attempt %u of %u failed: %s; next attempt in %u ms\n", {{ v.name }}_program,
@@ -336,7 +481,7 @@ static void member_connection_ended(struct member *m, Conn *c, uint64_t now)
     m->conn = NULL;
     switch (c->reason) {
     case {{ v.upper }}_CLOSE_RESET:
-        what = c->error == ECONNREFUSED ? "refused" : "reset";
+        what = c->error == SOCKET_REFUSED ? "refused" : "reset";
         break;
     case {{ v.upper }}_CLOSE_ERROR:
         what = "failed";

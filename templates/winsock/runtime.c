@@ -100,7 +100,7 @@ static HANDLE stopped_event; /* set when main is done, for a console that is clo
 {%- if v.model == "iocp" %}
 static HANDLE worker_ports[{{ v.upper }}_WORKERS]; /* the IOCP loops wait here, not on the stop socket */
 {%- endif %}
-{%- if v.model == "blocking" && v.tcp %}
+{%- if v.model == "blocking" && v.tcp && !v.client %}
 static void wake_accept_loop(void);
 {%- endif %}
 
@@ -120,7 +120,7 @@ static void request_stop(void)
         }
     }
 {%- endif %}
-{%- if v.model == "blocking" && v.tcp %}
+{%- if v.model == "blocking" && v.tcp && !v.client %}
     wake_accept_loop();
 {%- endif %}
     WSASetLastError(saved);
@@ -171,7 +171,7 @@ static int install_stop_handler(void)
     return 0;
 }
 
-{%- if v.model == "blocking" && v.tcp %}
+{%- if v.model == "blocking" && v.tcp && !v.client %}
 
 static int stop_is_requested(void)
 {
@@ -179,7 +179,7 @@ static int stop_is_requested(void)
 }
 {%- endif %}
 
-{%- if v.tcp || v.model == "iocp" %}
+{%- if v.tcp || v.model == "iocp" || v.client %}
 
 static uint64_t now_ms(void)
 {
@@ -188,6 +188,8 @@ static uint64_t now_ms(void)
 {%- endif %}
 
 {% include "c/address.c" %}
+
+{%- if !v.client %}
 
 struct {{ v.name }}_config {
     const char *address;
@@ -247,6 +249,7 @@ static int parse_args(int argc, char **argv, struct {{ v.name }}_config *cfg)
     }
     return 0;
 }
+{%- endif %}
 
 static int set_int_option(SOCKET s, int level, int name, int value, const char *what)
 {
@@ -347,7 +350,7 @@ static int configure_connection(SOCKET s)
 {%- endif %}
     return 0;
 }
-{%- if v.model != "iocp" %}
+{%- if v.model != "iocp" && !v.client %}
 
 /* What accept_connection() found. */
 enum accept_result { ACCEPT_OK, ACCEPT_NONE, ACCEPT_EXHAUSTED };
@@ -394,6 +397,8 @@ static enum accept_result accept_connection(SOCKET listener, SOCKET *out, struct
 }
 {%- endif %}
 {%- endif %}
+
+{%- if !v.client %}
 
 /*
  * The spec's socket options, set before bind so buffer sizes shape the TCP window. A server
@@ -509,3 +514,4 @@ static SOCKET open_listener(const char *address, int port, struct sockaddr_stora
  * while a worker is still starting. The ready line is printed once all are set up, never when
  * one failed. Returns 1 to run the loop, 0 to stop. Defined with main below. */
 static int startup_ready(unsigned index, int ok);
+{%- endif %}

@@ -1,0 +1,183 @@
+{%- include "c/header_comment.c" %}
+
+{% include "winsock/prelude.c" %}
+{% include "c/handler_slot.c" %}
+{% include "winsock/runtime.c" %}
+{% include "c/tcp_conn.c" %}
+
+{% include "c/timers.c" %}
+{% include "c/client_runtime.c" %}
+
+/* ---------------------------------------------------------------------------------------------
+ * The WSAPoll loop of a client, level-triggered. Slot 0 is the stop socket; member i of the
+ * pool owns slot i + 1 for good: its connecting socket (watched for POLLWRNORM, the end of the
+ * connect; a refused one reports POLLHUP or POLLERR), then its connection (asking only for what
+ * it can use now), and INVALID_SOCKET (ignored) while it backs off or is done.
+ */
+
+enum { STOP_SLOT = 0, FIRST_MEMBER_SLOT = 1 };
+
+struct loop {
+    WSAPOLLFD *fds;
+    int more;                /* some connection spent its budget with work left */
+    unsigned char *scratch;
+    struct timer_heap timers;
+    struct {{ v.name }}_worker worker;
+    struct member *members;  /* the pool */
+    unsigned members_left;   /* not done yet */
+    uint64_t members_due_ms; /* the earliest connect timeout or backoff end; NO_DEADLINE if none */
+};
+
+static int loop_watch_connecting(struct loop *lp, struct member *m)
+{
+    lp->fds[FIRST_MEMBER_SLOT + m->index].fd = m->fd;
+    lp->fds[FIRST_MEMBER_SLOT + m->index].events = POLLWRNORM;
+    return 0;
+}
+
+static void loop_unwatch_connecting(struct loop *lp, struct member *m)
+{
+    lp->fds[FIRST_MEMBER_SLOT + m->index].fd = INVALID_SOCKET;
+}
+
+{% include "c/client_pool.c" %}
+
+static void loop_close(struct loop *lp, Conn *c, uint64_t now)
+{
+    struct member *m = &lp->members[c->member];
+    lp->fds[c->slot].fd = INVALID_SOCKET;
+    timers_remove(&lp->timers, c);
+    conn_release(c); /* on_close runs here */
+    member_connection_ended(m, c, now);
+    free(c);
+    loop_member_settled(lp, m);
+}
+
+static void loop_service(struct loop *lp, Conn *c, uint64_t now)
+{
+    int status = conn_service(c, lp->scratch, now);
+    if (status == CONN_DONE) {
+        loop_close(lp, c, now);
+        return;
+    }
+    c->more = status == CONN_MORE;
+    lp->more |= c->more;
+    lp->fds[c->slot].events = conn_poll_events(c);
+    timers_schedule(&lp->timers, c);
+}
+
+/* The connecting socket became writable (or failed): the connect finished, one way or the other. */
+static void loop_connected(struct loop *lp, struct member *m, uint64_t now)
+{
+    int error = 0;
+    int len = (int)sizeof error;
+    Conn *c;
+    if (getsockopt(m->fd, SOL_SOCKET, SO_ERROR, (char *)&error, &len) != 0) {
+        error = WSAGetLastError();
+    }
+    OP_LOG("connected", m->fd, " result=%s", error == 0 ? "ok" : wsa_error_name(error) != NULL ? wsa_error_name(error) : "error");
+    c = error == 0 ? conn_open(m->fd, &target_addresses[m->address], &lp->worker, 0, now) : NULL;
+    if (c == NULL) {
+        loop_connect_failed(lp, m, error != 0 ? error : ENOMEM, now);
+        return;
+    }
+    c->member = m->index;
+    c->slot = FIRST_MEMBER_SLOT + m->index;
+    m->fd = INVALID_SOCKET;
+    m->conn = c;
+    m->state = MEMBER_OPEN;
+    lp->fds[c->slot].fd = c->fd;
+    conn_start(c);
+    loop_service(lp, c, now); /* sends what on_open queued */
+}
+
+/* Runs until every member of the pool is done (0), a stop (0) or a failed wait (-1). */
+static int loop_run(struct loop *lp)
+{
+    ULONG count = FIRST_MEMBER_SLOT + client_options.connections;
+    uint64_t now = now_ms();
+    while (lp->members_left > 0) {
+        unsigned i;
+        size_t budget;
+        Conn *due;
+        int n = WSAPoll(lp->fds, count, loop_members_timeout(lp, lp->more ? 0 : timers_timeout(&lp->timers, now), now));
+        if (n == SOCKET_ERROR) {
+            log_socket_error("WSAPoll");
+            return -1;
+        }
+        now = now_ms();
+        if (lp->fds[STOP_SLOT].revents != 0) {
+            return 0;
+        }
+        lp->more = 0;
+        for (i = 0; i < client_options.connections; i++) {
+            struct member *m = &lp->members[i];
+            WSAPOLLFD *slot = &lp->fds[FIRST_MEMBER_SLOT + i];
+            if (slot->fd == INVALID_SOCKET) {
+                continue;
+            }
+            if (m->state == MEMBER_CONNECTING && slot->revents != 0) {
+                loop_connected(lp, m, now);
+            } else if (m->state == MEMBER_OPEN && (slot->revents != 0 || m->conn->more)) {
+                loop_service(lp, m->conn, now);
+            }
+            slot->revents = 0;
+        }
+        budget = lp->timers.len;
+        while (budget-- > 0 && (due = timers_next_due(&lp->timers, now)) != NULL) {
+            conn_expire(due, now);
+            loop_service(lp, due, now);
+        }
+        loop_members_due(lp, now);
+    }
+    return 0;
+}
+
+/* Opens the pool and runs the loop; on a stop every connection ends with reason stopping. */
+static int loop_main(void)
+{
+    struct loop lp;
+    unsigned i;
+    int status = -1;
+    uint64_t now = now_ms();
+
+    memset(&lp, 0, sizeof lp);
+    lp.members_due_ms = NO_DEADLINE;
+    lp.fds = calloc(FIRST_MEMBER_SLOT + client_options.connections, sizeof *lp.fds);
+    lp.members = calloc(client_options.connections, sizeof *lp.members);
+    lp.scratch = malloc({{ v.upper }}_BUFFER_SIZE);
+    if (lp.fds == NULL || lp.members == NULL || lp.scratch == NULL || timers_init(&lp.timers) != 0) {
+        log_errno("malloc");
+        goto out;
+    }
+    lp.fds[STOP_SLOT].fd = stop_socket;
+    lp.fds[STOP_SLOT].events = POLLRDNORM;
+    {{ v.name }}_on_worker_start(&lp.worker, 0);
+    lp.members_left = client_options.connections;
+    for (i = 0; i < client_options.connections; i++) {
+        member_init(&lp.members[i], i);
+        lp.fds[FIRST_MEMBER_SLOT + i].fd = INVALID_SOCKET;
+    }
+    for (i = 0; i < client_options.connections; i++) {
+        loop_connect(&lp, &lp.members[i], now);
+    }
+    status = loop_run(&lp);
+    for (i = 0; i < client_options.connections; i++) {
+        struct member *m = &lp.members[i];
+        if (m->state == MEMBER_OPEN) {
+            conn_end(m->conn, {{ v.upper }}_CLOSE_STOPPING, 0);
+            loop_close(&lp, m->conn, now_ms());
+        }
+        if (m->fd != INVALID_SOCKET) {
+            closesocket(m->fd);
+        }
+    }
+    {{ v.name }}_on_worker_stop(&lp.worker);
+out:
+    free(lp.members);
+    free(lp.fds);
+    free(lp.timers.items);
+    free(lp.scratch);
+    return status;
+}
+{% include "winsock/client_main.c" %}
