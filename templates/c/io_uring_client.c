@@ -100,14 +100,6 @@ static void loop_close(struct loop *lp, Conn *c)
 {% include "c/uring_conn.c" %}
 {%- else %}
 
-/* A request for this socket could not be queued (the kernel refused a submission). */
-static void loop_ring_full(Conn *c)
-{
-    static atomic_ullong refused;
-    log_shared_occurrence("io_uring refused a submission: connection closed", &refused);
-    conn_end(c, {{ v.upper }}_CLOSE_ERROR, EBUSY);
-}
-
 static void loop_arm_recv(struct loop *lp, Conn *c)
 {
     struct io_uring_sqe *sqe = ring_sqe(&lp->ring);

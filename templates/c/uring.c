@@ -262,3 +262,13 @@ static int ring_open(struct ring *r)
     }
     return 0;
 }
+{%- if v.tcp || v.client %}
+
+/* A request for this connection could not be queued (the kernel refused a submission). */
+static void loop_ring_full(Conn *c)
+{
+    static atomic_ullong refused;
+    log_shared_occurrence("io_uring refused a submission: connection closed", &refused);
+    conn_end(c, {{ v.upper }}_CLOSE_ERROR, EBUSY);
+}
+{%- endif %}

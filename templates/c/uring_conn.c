@@ -6,14 +6,6 @@
  * no request of the connection.
  */
 
-/* A request for this connection could not be queued (the kernel refused a submission). */
-static void loop_ring_full(Conn *c)
-{
-    static atomic_ullong refused;
-    log_shared_occurrence("io_uring refused a submission: connection closed", &refused);
-    conn_end(c, {{ v.upper }}_CLOSE_ERROR, EBUSY);
-}
-
 static void loop_arm_recv(struct loop *lp, Conn *c)
 {
     struct io_uring_sqe *sqe = ring_sqe(&lp->ring);
