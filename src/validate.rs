@@ -305,7 +305,7 @@ impl Validator {
         let protocol = get(&spec.protocol).unwrap_or(Protocol::Tcp);
         let is_client = role == Role::Client;
         let client = if is_client {
-            self.client(spec, lang, model, protocol)
+            self.client(spec, protocol)
         } else {
             if let Some(c) = &spec.client {
                 self.error(
@@ -723,36 +723,8 @@ impl Validator {
     }
 
     /// A client's settings; None (with errors reported) when they cannot be used.
-    fn client(
-        &mut self,
-        spec: &Spec,
-        lang: Lang,
-        model: Model,
-        protocol: Protocol,
-    ) -> Option<ClientPlan> {
+    fn client(&mut self, spec: &Spec, protocol: Protocol) -> Option<ClientPlan> {
         let mut ok = true;
-        if let Some(r) = &spec.role {
-            match crate::target::client_support(lang, model, protocol) {
-                Support::Emitted => {}
-                support => {
-                    let why = if support == Support::Impossible {
-                        impossible_reason(lang, model).to_string()
-                    } else {
-                        format!("sockgen does not generate a {protocol} {model} client for --lang {lang} yet")
-                    };
-                    self.error(
-                        Diagnostic::error(why)
-                            .with_span(r.span.clone())
-                            .with_label("role: client")
-                            .with_hint(format!(
-                                "clients are generated today for {}",
-                                crate::target::emitted_clients()
-                            )),
-                    );
-                    ok = false;
-                }
-            }
-        }
         if let Some(s) = &spec.server {
             self.error(
                 Diagnostic::error("`server` settings do not apply to role: client")

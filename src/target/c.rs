@@ -116,14 +116,14 @@ struct IoUringClientC<'a> {
 }
 
 #[derive(Template)]
-#[template(path = "c/io_uring.c", escape = "none")]
-struct IoUringC<'a> {
+#[template(path = "winsock/iocp_client.c", escape = "none")]
+struct WinsockIocpClient<'a> {
     v: &'a CView,
 }
 
 #[derive(Template)]
-#[template(path = "winsock/poll_client.c", escape = "none")]
-struct WinsockPollClient<'a> {
+#[template(path = "c/io_uring.c", escape = "none")]
+struct IoUringC<'a> {
     v: &'a CView,
 }
 
@@ -214,13 +214,13 @@ fn wsa_names() -> Vec<(&'static str, i32)> {
 
 fn program_source(view: &CView, model: Model) -> Result<String, askama::Error> {
     if view.client {
-        // validate() lets through only the clients target::lang::client_support emits.
+        // validate() lets through only emitted models, and each has a client (target::client_support).
         return match (view.windows, model) {
             (false, Model::Epoll) => EpollClientC { v: view }.render(),
-            (false, Model::Poll) => PollClientC { v: view }.render(),
-            (false, Model::Blocking) => BlockingClientC { v: view }.render(),
+            (_, Model::Poll) => PollClientC { v: view }.render(),
+            (_, Model::Blocking) => BlockingClientC { v: view }.render(),
             (false, Model::IoUring) => IoUringClientC { v: view }.render(),
-            (true, Model::Poll) if view.tcp => WinsockPollClient { v: view }.render(),
+            (true, Model::Iocp) => WinsockIocpClient { v: view }.render(),
             _ => Err(askama::Error::Custom(
                 format!("no {model} client template for this language").into(),
             )),

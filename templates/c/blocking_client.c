@@ -1,8 +1,16 @@
 {%- include "c/header_comment.c" %}
 
+{% if v.windows %}
+{% include "winsock/prelude.c" %}
+{%- else %}
 {% include "c/prelude.c" %}
+{%- endif %}
 {% include "c/handler_slot.c" %}
+{%- if v.windows %}
+{% include "winsock/runtime.c" %}
+{%- else %}
 {% include "c/runtime.c" %}
+{%- endif %}
 {%- if v.tcp %}
 {% include "c/tcp_conn.c" %}
 {%- else %}
@@ -12,7 +20,7 @@
 
 /* ---------------------------------------------------------------------------------------------
  * A thread per connection of the pool. Each thread connects (a nonblocking connect waited
- * for in poll() beside the stop pipe, so the connect timeout and a stop both cut it short),
+ * for in {% if v.windows %}WSAPoll() beside the stop socket{% else %}poll() beside the stop pipe{% endif %}, so the connect timeout and a stop both cut it short),
  * serves its connection with the same machinery as the event loops, and after a failure
  * backs off and tries again. Callbacks take the worker's lock, so a handler needs no locking
  * of its own, exactly as in the event-loop models.
@@ -20,40 +28,43 @@
 
 enum { MEMBER_STACK_SIZE = 262144 }; /* buffers live on the heap: a small stack is enough */
 
+{% if v.windows %}
+static SRWLOCK worker_lock = SRWLOCK_INIT;
+{%- else %}
 static pthread_mutex_t worker_lock = PTHREAD_MUTEX_INITIALIZER;
+{%- endif %}
 static struct {{ v.name }}_worker worker_state;
 
 {% include "c/blocking_conn_run.c" %}
 
-/* Waits in poll() for the stop pipe and, when fd >= 0, for `events` on fd, until `until`
+/* Waits for a stop request and, unless fd is NO_SOCKET, for `events` on fd, until `until`
  * (NO_DEADLINE: no limit). 1: fd is ready; 0: a stop was requested; 2: the time is up;
- * -1: poll failed (errno). */
-static int wait_for_socket_or_stop(int fd, short events, uint64_t until)
+ * -1: the wait failed (socket_error()). */
+static int wait_for_socket_or_stop(client_socket fd, short events, uint64_t until)
 {
     for (;;) {
-        struct pollfd fds[2];
+        poll_slot fds[2];
         uint64_t now = now_ms();
         int timeout = until == NO_DEADLINE ? -1 : until > now ? (int)(until - now) : 0;
         int n;
-        fds[0].fd = stop_pipe[0];
+        fds[0].fd = stop_watch();
         fds[0].events = POLLIN;
+        fds[0].revents = 0;
         fds[1].fd = fd;
         fds[1].events = events;
-        n = poll(fds, fd >= 0 ? 2 : 1, timeout);
+        fds[1].revents = 0;
+        n = poll_slots(fds, fd != NO_SOCKET ? 2 : 1, timeout);
         if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
             return -1;
         }
         if (fds[0].revents != 0) {
             return 0;
         }
-        if (n == 0) {
-            return 2;
-        }
-        if (fd >= 0 && fds[1].revents != 0) {
+        if (fd != NO_SOCKET && fds[1].revents != 0) {
             return 1;
+        }
+        if (now_ms() >= until) {
+            return 2;
         }
     }
 }
@@ -65,24 +76,20 @@ static int member_attempt(struct member *m)
         int error = 0;
         int waited;
         if (member_connect(m, now_ms()) != 0) {
-            member_note_error(m, "connect", errno);
+            member_note_error(m, "connect", socket_error());
             continue;
         }
         waited = wait_for_socket_or_stop(m->fd, POLLOUT, m->deadline_ms);
         if (waited == 1) {
-            socklen_t len = sizeof error;
-            if (getsockopt(m->fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0) {
-                error = errno;
-            }
-            OP_LOG("connected", m->fd, " result=%s", error == 0 ? "ok" : errno_name(error));
+            error = member_connect_result(m);
         } else {
-            error = waited == 2 ? ETIMEDOUT : errno;
+            error = waited == 2 ? SOCKET_TIMED_OUT : socket_error();
         }
         if (waited != 0 && error == 0) {
             return 1;
         }
-        close(m->fd);
-        m->fd = -1;
+        close_socket(m->fd);
+        m->fd = NO_SOCKET;
         if (waited == 0) {
             return -1;
         }
@@ -109,13 +116,13 @@ static void member_run(struct member *m, unsigned char *scratch)
         if (c == NULL) {
             if (attempt == 1) {
                 member_note_error(m, "connect", ENOMEM);
-                close(m->fd);
-                m->fd = -1;
+                close_socket(m->fd);
+                m->fd = NO_SOCKET;
             }
             member_attempt_failed(m, now_ms());
             continue;
         }
-        m->fd = -1;
+        m->fd = NO_SOCKET;
         m->state = MEMBER_OPEN;
         m->conn = c;
         c->member = m->index;
@@ -128,19 +135,63 @@ static void member_run(struct member *m, unsigned char *scratch)
     m->state = MEMBER_DONE;
 }
 
+
+{% if v.windows %}
+static unsigned __stdcall member_thread(void *arg)
+{%- else %}
 static void *member_thread(void *arg)
+{%- endif %}
 {
     struct member *m = arg;
     unsigned char *scratch = malloc({{ v.upper }}_BUFFER_SIZE);
     if (scratch == NULL) {
         fprintf(stderr, "%s: connection %u of %u: out of memory\n", {{ v.name }}_program, m->index + 1, client_options.connections);
         mark_run_failed();
-        return NULL;
+        return 0;
     }
     member_run(m, scratch);
     free(scratch);
-    return NULL;
+    return 0;
 }
+
+{%- if v.windows %}
+
+/* Starts a thread per member (the console's stop handler runs on a thread of its own), waits
+ * for them all, then reports. */
+static int loop_main(void)
+{
+    struct member *members = calloc(client_options.connections, sizeof *members);
+    HANDLE *threads = calloc(client_options.connections, sizeof *threads);
+    unsigned i, started = 0;
+    if (members == NULL || threads == NULL) {
+        log_errno("calloc");
+        free(members);
+        free(threads);
+        return -1;
+    }
+    {{ v.name }}_on_worker_start(&worker_state, 0);
+    for (; started < client_options.connections; started++) {
+        uintptr_t thread;
+        member_init(&members[started], started);
+        thread = _beginthreadex(NULL, MEMBER_STACK_SIZE, member_thread, &members[started], STACK_SIZE_PARAM_IS_A_RESERVATION, NULL);
+        if (thread == 0) {
+            fprintf(stderr, "%s: cannot start a thread for connection %u of %u: %s\n", {{ v.name }}_program, started + 1,
+                    client_options.connections, strerror(errno));
+            mark_run_failed();
+            break;
+        }
+        threads[started] = (HANDLE)thread;
+    }
+    for (i = 0; i < started; i++) {
+        WaitForSingleObject(threads[i], INFINITE);
+        CloseHandle(threads[i]);
+    }
+    {{ v.name }}_on_worker_stop(&worker_state);
+    free(threads);
+    free(members);
+    return 0;
+}
+{%- else %}
 
 /* Starts a thread per member (signals stay with the main thread, which only waits), joins
  * them all, then reports. */
@@ -184,4 +235,9 @@ static int loop_main(void)
     free(members);
     return 0;
 }
+{%- endif %}
+{%- if v.windows %}
+{% include "winsock/client_main.c" %}
+{%- else %}
 {% include "c/client_main.c" %}
+{%- endif %}

@@ -3,7 +3,11 @@ static void conn_run(Conn *c, unsigned char *scratch)
 {
     conn_start(c);
     for (;;) {
+{%- if v.windows %}
+        WSAPOLLFD fds[2];
+{%- else %}
         struct pollfd fds[2];
+{%- endif %}
         uint64_t now = now_ms();
         uint64_t at;
         int timeout;
@@ -19,6 +23,18 @@ static void conn_run(Conn *c, unsigned char *scratch)
         } else {
             timeout = at - now > (uint64_t)INT32_MAX ? INT32_MAX : (int)(at - now);
         }
+{%- if v.windows %}
+        fds[0].fd = stop_socket;
+        fds[0].events = POLLRDNORM;
+        fds[0].revents = 0;
+        fds[1].fd = c->fd;
+        fds[1].events = conn_poll_events(c);
+        fds[1].revents = 0;
+        if (WSAPoll(fds, 2, timeout) == SOCKET_ERROR) {
+            conn_fail(c, WSAGetLastError());
+            return;
+        }
+{%- else %}
         fds[0].fd = stop_pipe[0];
         fds[0].events = POLLIN;
         fds[1].fd = c->fd;
@@ -30,6 +46,7 @@ static void conn_run(Conn *c, unsigned char *scratch)
             conn_fail(c, errno);
             return;
         }
+{%- endif %}
         if (fds[0].revents != 0) {
             conn_end(c, {{ v.upper }}_CLOSE_STOPPING, 0);
             return;

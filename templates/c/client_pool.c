@@ -20,8 +20,8 @@ static void loop_member_settled(struct loop *lp, struct member *m)
 static void loop_connect(struct loop *lp, struct member *m, uint64_t now)
 {
     while (m->address < target_count) {
-{%- if v.model == "io_uring" %}
-        /* Only the socket: the ring makes the connect, in loop_watch_connecting(). */
+{%- if v.model == "io_uring" || v.model == "iocp" %}
+        /* Only the socket: loop_watch_connecting() starts the connect ({% if v.model == "iocp" %}ConnectEx{% else %}in the ring{% endif %}). */
         if (member_open(m, now) == 0) {
 {%- else %}
         if (member_connect(m, now) == 0) {
@@ -30,7 +30,7 @@ static void loop_connect(struct loop *lp, struct member *m, uint64_t now)
                 loop_member_settled(lp, m);
                 return;
             }
-            member_note_error(m, "watching a connect to", socket_error());
+            member_note_error(m, "{% if v.model == "io_uring" || v.model == "iocp" %}connect{% else %}watching a connect to{% endif %}", socket_error());
             close_socket(m->fd);
             m->fd = NO_SOCKET;
         } else {

@@ -33,6 +33,23 @@ static void close_socket(SOCKET s)
 {
     closesocket(s);
 }
+{%- if v.model == "poll" || v.model == "blocking" %}
+
+typedef WSAPOLLFD poll_slot;
+
+/* What every wait watches for a stop request. */
+static SOCKET stop_watch(void)
+{
+    return stop_socket;
+}
+
+/* The ready slots, 0 when the time is up, -1 when the wait failed (socket_error() says why). */
+static int poll_slots(poll_slot *slots, unsigned long count, int timeout_ms)
+{
+    int n = WSAPoll(slots, count, timeout_ms);
+    return n == SOCKET_ERROR ? -1 : n;
+}
+{%- endif %}
 {%- else %}
 typedef int client_socket;
 #define NO_SOCKET (-1)
@@ -61,6 +78,24 @@ static void close_socket(int fd)
 {
     close(fd);
 }
+{%- if v.model == "poll" || v.model == "blocking" %}
+
+typedef struct pollfd poll_slot;
+
+/* What every wait watches for a stop request: the stop pipe the signal handler writes. */
+static int stop_watch(void)
+{
+    return stop_pipe[0];
+}
+
+/* The ready slots, 0 when the time is up or a signal came (the stop pipe tells which), -1
+ * when the wait failed (socket_error() says why). */
+static int poll_slots(poll_slot *slots, unsigned long count, int timeout_ms)
+{
+    int n = poll(slots, (nfds_t)count, timeout_ms);
+    return n < 0 && errno == EINTR ? 0 : n;
+}
+{%- endif %}
 {%- endif %}
 
 static inline const struct {{ v.name }}_options *{{ v.name }}_options(void)
@@ -385,7 +420,12 @@ static int member_open(struct member *m, uint64_t now)
     if (fd == INVALID_SOCKET) {
         return -1;
     }
+{%- if v.model == "iocp" && v.tcp %}
+    /* Overlapped requests do not depend on the socket's mode: it stays blocking. */
+    if (configure_client_socket(fd) != 0) {
+{%- else %}
     if (set_nonblocking(fd) != 0 || configure_client_socket(fd) != 0) {
+{%- endif %}
         int saved = WSAGetLastError();
         closesocket(fd);
         WSASetLastError(saved);
@@ -409,7 +449,7 @@ static int member_open(struct member *m, uint64_t now)
     m->deadline_ms = now + {{ v.upper }}_CONNECT_TIMEOUT_MS;
     return 0;
 }
-{%- if v.model != "io_uring" %}
+{%- if v.model != "io_uring" && v.model != "iocp" %}
 
 /* Starts a nonblocking connect to the member's current address. 0: under way (or done);
  * -1: failed at once, socket_error() says why. */
@@ -439,6 +479,25 @@ static int member_connect(struct member *m, uint64_t now)
         return -1;
     }
     return 0;
+}
+{%- endif %}
+
+{%- if v.model != "io_uring" && v.model != "iocp" %}
+
+/* How the member's nonblocking connect ended, once its socket reported: 0 or the error. */
+static int member_connect_result(const struct member *m)
+{
+    int error = 0;
+{%- if v.windows %}
+    int len = (int)sizeof error;
+{%- else %}
+    socklen_t len = sizeof error;
+{%- endif %}
+    if (getsockopt(m->fd, SOL_SOCKET, SO_ERROR, (char *)&error, &len) != 0) {
+        error = socket_error();
+    }
+    OP_LOG("connected", m->fd, " result=%s", error == 0 ? "ok" : {% if v.windows %}socket_error_name{% else %}errno_name{% endif %}(error));
+    return error;
 }
 {%- endif %}
 

@@ -63,16 +63,12 @@ static void loop_unwatch_connecting(struct loop *lp, struct member *m)
 static void loop_connected(struct loop *lp, struct member *m, uint64_t now)
 {
     struct epoll_event ev;
-    int error = 0;
-    socklen_t len = sizeof error;
+    int error;
     Conn *c;
     if (m->state != MEMBER_CONNECTING) {
         return;
     }
-    if (getsockopt(m->fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0) {
-        error = errno;
-    }
-    OP_LOG("connected", m->fd, " result=%s", error == 0 ? "ok" : errno_name(error));
+    error = member_connect_result(m);
     c = error == 0 ? conn_open(m->fd, &target_addresses[m->address], &lp->worker, 0, now) : NULL;
     if (c != NULL) {
         memset(&ev, 0, sizeof ev);

@@ -1,8 +1,16 @@
 {%- include "c/header_comment.c" %}
 
+{% if v.windows %}
+{% include "winsock/prelude.c" %}
+{%- else %}
 {% include "c/prelude.c" %}
+{%- endif %}
 {% include "c/handler_slot.c" %}
+{%- if v.windows %}
+{% include "winsock/runtime.c" %}
+{%- else %}
 {% include "c/runtime.c" %}
+{%- endif %}
 {%- if v.tcp %}
 {% include "c/tcp_conn.c" %}
 {%- else %}
@@ -13,16 +21,17 @@
 {% include "c/client_runtime.c" %}
 
 /* ---------------------------------------------------------------------------------------------
- * The poll loop of a client, level-triggered. Slot 0 is the stop pipe; member i of the pool
- * owns slot i + 1 for good: its connecting socket (watched for POLLOUT, the end of the
- * connect), then its connection (asking only for what it can use now), and -1 (ignored by
- * poll) while it backs off or is done.
+ * The {% if v.windows %}WSAPoll{% else %}poll{% endif %} loop of a client, level-triggered. Slot 0 is the stop {% if v.windows %}socket{% else %}pipe{% endif %};
+ * member i of the pool owns slot i + 1 for good: its connecting socket (watched for POLLOUT,
+ * the end of the connect; a refused one may report POLLHUP or POLLERR instead), then its
+ * connection (asking only for what it can use now), and NO_SOCKET (ignored) while it backs
+ * off or is done.
  */
 
 enum { STOP_SLOT = 0, FIRST_MEMBER_SLOT = 1 };
 
 struct loop {
-    struct pollfd *fds;
+    poll_slot *fds;
     int more;                /* some connection spent its budget with work left */
     unsigned char *scratch;
     struct timer_heap timers;
@@ -41,7 +50,7 @@ static int loop_watch_connecting(struct loop *lp, struct member *m)
 
 static void loop_unwatch_connecting(struct loop *lp, struct member *m)
 {
-    lp->fds[FIRST_MEMBER_SLOT + m->index].fd = -1;
+    lp->fds[FIRST_MEMBER_SLOT + m->index].fd = NO_SOCKET;
 }
 
 {% include "c/client_pool.c" %}
@@ -49,7 +58,7 @@ static void loop_unwatch_connecting(struct loop *lp, struct member *m)
 static void loop_close(struct loop *lp, Conn *c, uint64_t now)
 {
     struct member *m = &lp->members[c->member];
-    lp->fds[c->slot].fd = -1;
+    lp->fds[c->slot].fd = NO_SOCKET;
     timers_remove(&lp->timers, c);
     conn_release(c); /* on_close runs here */
     member_connection_ended(m, c, now);
@@ -73,13 +82,8 @@ static void loop_service(struct loop *lp, Conn *c, uint64_t now)
 /* The connecting socket became writable (or failed): the connect finished, one way or the other. */
 static void loop_connected(struct loop *lp, struct member *m, uint64_t now)
 {
-    int error = 0;
-    socklen_t len = sizeof error;
+    int error = member_connect_result(m);
     Conn *c;
-    if (getsockopt(m->fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0) {
-        error = errno;
-    }
-    OP_LOG("connected", m->fd, " result=%s", error == 0 ? "ok" : errno_name(error));
     c = error == 0 ? conn_open(m->fd, &target_addresses[m->address], &lp->worker, 0, now) : NULL;
     if (c == NULL) {
         loop_connect_failed(lp, m, error != 0 ? error : ENOMEM, now);
@@ -87,28 +91,29 @@ static void loop_connected(struct loop *lp, struct member *m, uint64_t now)
     }
     c->member = m->index;
     c->slot = FIRST_MEMBER_SLOT + m->index;
-    m->fd = -1;
+    m->fd = NO_SOCKET;
     m->conn = c;
     m->state = MEMBER_OPEN;
+    lp->fds[c->slot].fd = c->fd;
     conn_start(c);
     loop_service(lp, c, now); /* sends what on_open queued */
 }
 
-/* Runs until every member of the pool is done (0), a stop signal (0) or a failed wait (-1). */
+/* Runs until every member of the pool is done (0), a stop (0) or a failed wait (-1). */
 static int loop_run(struct loop *lp)
 {
-    nfds_t count = FIRST_MEMBER_SLOT + client_options.connections;
+    unsigned long count = FIRST_MEMBER_SLOT + client_options.connections;
     uint64_t now = now_ms();
     while (lp->members_left > 0) {
         unsigned i;
         size_t budget;
         Conn *due;
-        int n = poll(lp->fds, count, loop_members_timeout(lp, lp->more ? 0 : timers_timeout(&lp->timers, now), now));
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
+        if (poll_slots(lp->fds, count, loop_members_timeout(lp, lp->more ? 0 : timers_timeout(&lp->timers, now), now)) < 0) {
+{%- if v.windows %}
+            log_socket_error("WSAPoll");
+{%- else %}
             log_errno("poll");
+{%- endif %}
             return -1;
         }
         now = now_ms();
@@ -118,8 +123,8 @@ static int loop_run(struct loop *lp)
         lp->more = 0;
         for (i = 0; i < client_options.connections; i++) {
             struct member *m = &lp->members[i];
-            struct pollfd *slot = &lp->fds[FIRST_MEMBER_SLOT + i];
-            if (slot->fd < 0) {
+            poll_slot *slot = &lp->fds[FIRST_MEMBER_SLOT + i];
+            if (slot->fd == NO_SOCKET) {
                 continue;
             }
             if (m->state == MEMBER_CONNECTING && slot->revents != 0) {
@@ -156,13 +161,13 @@ static int loop_main(void)
         log_errno("malloc");
         goto out;
     }
-    lp.fds[STOP_SLOT].fd = stop_pipe[0];
+    lp.fds[STOP_SLOT].fd = stop_watch();
     lp.fds[STOP_SLOT].events = POLLIN;
     {{ v.name }}_on_worker_start(&lp.worker, 0);
     lp.members_left = client_options.connections;
     for (i = 0; i < client_options.connections; i++) {
         member_init(&lp.members[i], i);
-        lp.fds[FIRST_MEMBER_SLOT + i].fd = -1;
+        lp.fds[FIRST_MEMBER_SLOT + i].fd = NO_SOCKET;
     }
     for (i = 0; i < client_options.connections; i++) {
         loop_connect(&lp, &lp.members[i], now);
@@ -174,8 +179,8 @@ static int loop_main(void)
             conn_end(m->conn, {{ v.upper }}_CLOSE_STOPPING, 0);
             loop_close(&lp, m->conn, now_ms());
         }
-        if (m->fd >= 0) {
-            close(m->fd);
+        if (m->fd != NO_SOCKET) {
+            close_socket(m->fd);
         }
     }
     {{ v.name }}_on_worker_stop(&lp.worker);
@@ -186,4 +191,8 @@ out:
     free(lp.scratch);
     return status;
 }
+{%- if v.windows %}
+{% include "winsock/client_main.c" %}
+{%- else %}
 {% include "c/client_main.c" %}
+{%- endif %}

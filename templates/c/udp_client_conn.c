@@ -1,7 +1,7 @@
 
 /* ---------------------------------------------------------------------------------------------
  * A client's UDP socket: connect()ed to the server, so only its datagrams arrive and an ICMP
- * port unreachable comes back as ECONNREFUSED. Same shape as a TCP connection for the loops
+ * port unreachable comes back as {% if v.windows %}an error (WSAECONNRESET on Windows, named WSAECONNREFUSED here){% else %}ECONNREFUSED{% endif %}. Same shape as a TCP connection for the loops
  * (open, service, deadlines, release), minus the byte stream: a datagram is handed over whole
  * and a write sends one at once.
  */
@@ -20,10 +20,10 @@ enum conn_phase { PHASE_OPEN, PHASE_DONE };
 #define NO_DEADLINE UINT64_MAX
 
 struct {{ v.name }}_conn {
-    int fd;
+    {{ v.socket_type }} fd;
     enum conn_phase phase;
     enum {{ v.name }}_close_reason reason;
-    int error;               /* errno for the error reasons */
+    int error;               /* {% if v.windows %}the Winsock error (or ENOMEM){% else %}errno{% endif %} for the error reasons */
     int opened;              /* on_open ran, so on_close is owed */
     int info_text_ready;     /* info's text forms are filled in */
     unsigned member;         /* its slot in the client's pool */
@@ -37,8 +37,15 @@ struct {{ v.name }}_conn {
     size_t heap_index;       /* position in the timer heap, or SIZE_MAX */
     uint64_t heap_key;       /* the deadline it is filed under (never later than the real one) */
 {%- endif %}
-{%- if v.model == "epoll" || v.model == "io_uring" %}
+{%- if v.model == "epoll" || v.model == "io_uring" || v.model == "iocp" %}
     struct {{ v.name }}_conn *prev, *next; /* every open socket, for shutdown */
+{%- endif %}
+{%- if v.model == "iocp" %}
+    /* The one overlapped receive: the socket is freed only when it is no longer pending. */
+    struct overlapped_op recv_op;
+    int recv_pending;
+    int cancelled;           /* CancelIoEx was called for it */
+    unsigned char *recv_buf; /* Windows writes into it until the receive completes */
 {%- endif %}
 {%- if v.model == "io_uring" %}
     /* Requests in the ring for this socket: it is freed only when none is left. */
@@ -57,14 +64,22 @@ struct {{ v.name }}_conn {
     size_t slot;             /* its index in the loop's pollfd array */
 {%- endif %}
 {%- if v.model == "blocking" %}
+{%- if v.windows %}
+    SRWLOCK *worker_lock;    /* callbacks of one worker never run at the same time */
+{%- else %}
     pthread_mutex_t *worker_lock; /* callbacks of one worker never run at the same time */
+{%- endif %}
 {%- endif %}
 };
 
 typedef struct {{ v.name }}_conn Conn;
-
+{% if v.windows %}
+static shared_counter last_conn_id;
+static shared_counter oversized_datagrams; /* longer than io.buffer_size: dropped */
+{%- else %}
 static atomic_ullong next_conn_id = 1;
 static atomic_ullong oversized_datagrams; /* longer than io.buffer_size: dropped */
+{%- endif %}
 {% include "c/conn_shims.c" %}
 
 /* Ends the socket at once for a reason the loop found. */
@@ -80,11 +95,36 @@ static void conn_end(Conn *c, enum {{ v.name }}_close_reason reason, int error)
 /* A failed send or receive: a refused port is the server's doing, anything else an error. */
 static void conn_fail(Conn *c, int error)
 {
+{%- if v.windows %}
+    /* A UDP socket has no connection to reset: Windows says WSAECONNRESET for the ICMP port
+     * unreachable other systems (and Wine) call refused, so it is named as they name it. */
+    if (error == WSAECONNRESET) {
+        error = WSAECONNREFUSED;
+    }
+    conn_end(c, error == WSAECONNREFUSED ? {{ v.upper }}_CLOSE_RESET : {{ v.upper }}_CLOSE_ERROR, error);
+{%- else %}
     conn_end(c, error == ECONNREFUSED ? {{ v.upper }}_CLOSE_RESET : {{ v.upper }}_CLOSE_ERROR, error);
+{%- endif %}
 }
 
 static inline int {{ v.name }}_write(Conn *c, const void *data, size_t len)
 {
+{%- if v.windows %}
+    int n;
+    if (c->phase != PHASE_OPEN || len > {{ v.upper }}_OUTPUT_BUFFER) {
+        return -1;
+    }
+    n = send(c->fd, (const char *)data, (int)len, 0);
+    OP_LOG("send", c->fd, " bytes=%d result=%s", n, OP_RESULT(n >= 0));
+    if (n < 0) {
+        int error = WSAGetLastError();
+        if (error != WSAEWOULDBLOCK && error != WSAENOBUFS) {
+            conn_fail(c, error);
+        }
+        return -1;
+    }
+    return 0;
+{%- else %}
     ssize_t n;
     if (c->phase != PHASE_OPEN || len > {{ v.upper }}_OUTPUT_BUFFER) {
         return -1;
@@ -98,6 +138,7 @@ static inline int {{ v.name }}_write(Conn *c, const void *data, size_t len)
         return -1;
     }
     return 0;
+{%- endif %}
 }
 
 static inline int {{ v.name }}_printf(Conn *c, const char *format, ...)
@@ -133,7 +174,7 @@ static inline void {{ v.name }}_close(Conn *c)
 }
 
 /* ---- the machinery ---- */
-{%- if v.model == "epoll" || v.model == "io_uring" %}
+{%- if v.model == "epoll" || v.model == "io_uring" || v.model == "iocp" %}
 
 /* The loop's list of open sockets, walked at shutdown to close each one. */
 static void conn_list_add(Conn **all, Conn *c)
@@ -171,10 +212,14 @@ static uint64_t conn_deadline(const Conn *c)
     return at;
 }
 
-static Conn *conn_open(int fd, const struct sockaddr_storage *peer, struct {{ v.name }}_worker *worker, unsigned worker_index,
+static Conn *conn_open({{ v.socket_type }} fd, const struct sockaddr_storage *peer, struct {{ v.name }}_worker *worker, unsigned worker_index,
                        uint64_t now)
 {
+{%- if v.windows %}
+    int local_len = (int)sizeof(struct sockaddr_storage);
+{%- else %}
     socklen_t local_len = sizeof(struct sockaddr_storage);
+{%- endif %}
     Conn *c = calloc(1, sizeof *c);
     if (c == NULL) {
         log_errno("calloc");
@@ -188,7 +233,11 @@ static Conn *conn_open(int fd, const struct sockaddr_storage *peer, struct {{ v.
     c->heap_index = SIZE_MAX;
 {%- endif %}
     c->worker = worker;
+{%- if v.windows %}
+    c->info.id = shared_counter_next(&last_conn_id);
+{%- else %}
     c->info.id = atomic_fetch_add(&next_conn_id, 1);
+{%- endif %}
     c->info.worker = worker_index;
     c->info.peer = *peer;
     if (getsockname(fd, (struct sockaddr *)&c->info.local, &local_len) != 0) {
@@ -217,8 +266,13 @@ static void conn_release(Conn *c)
         handler_leave(c);
     }
     OP_LOG("close", c->fd, " reason=%s error=%d", {{ v.name }}_close_reason_name(c->reason), c->error);
+{%- if v.windows %}
+    closesocket(c->fd);
+    c->fd = INVALID_SOCKET;
+{%- else %}
     close(c->fd);
     c->fd = -1;
+{%- endif %}
 }
 
 /* The loop found a deadline passed: the handler's timer or the idle timeout. */
@@ -235,6 +289,16 @@ static void conn_expire(Conn *c, uint64_t now)
     }
 {%- if v.idle_timeout_ms > 0 %}
     if (c->phase == PHASE_OPEN && c->last_active_ms + {{ v.upper }}_IDLE_TIMEOUT_MS <= now) {
+{%- if v.windows %}
+        /* Windows reports a refused port at the next recv; Wine only keeps it as the socket's
+         * pending error, which no wait reports. Asked for before the silence is called idle. */
+        int pending = 0;
+        int len = (int)sizeof pending;
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, (char *)&pending, &len) == 0 && pending != 0) {
+            conn_fail(c, pending);
+            return;
+        }
+{%- endif %}
         conn_end(c, {{ v.upper }}_CLOSE_IDLE, 0);
     }
 {%- endif %}
@@ -249,8 +313,8 @@ static short conn_poll_events(const Conn *c)
 }
 {%- endif %}
 
-/* One datagram for the handler, whole. One longer than io.buffer_size (MSG_TRUNC reports its
- * real length) is dropped and logged, never handled cut short. */
+/* One datagram for the handler, whole. One longer than io.buffer_size ({% if v.windows %}WSAEMSGSIZE says so{% else %}MSG_TRUNC reports its
+ * real length{% endif %}) is dropped and logged, never handled cut short. */
 static void conn_deliver(Conn *c, const unsigned char *data, size_t len, uint64_t now)
 {
     c->last_active_ms = now;
@@ -262,13 +326,30 @@ static void conn_deliver(Conn *c, const unsigned char *data, size_t len, uint64_
     {{ v.name }}_on_message(&c->session, c, data, len);
     handler_leave(c);
 }
-{%- if v.model != "io_uring" %}
+{%- if v.model != "io_uring" && v.model != "iocp" %}
 
 /* Reads datagrams until the socket is empty or the budget is spent. */
 static int conn_service(Conn *c, unsigned char *scratch, uint64_t now)
 {
     int budget;
     for (budget = 0; budget < CONN_BUDGET && c->phase == PHASE_OPEN; budget++) {
+{%- if v.windows %}
+        int n = recv(c->fd, (char *)scratch, (int){{ v.upper }}_BUFFER_SIZE, 0);
+        int error = n < 0 ? WSAGetLastError() : 0;
+        OP_LOG("recv", c->fd, " bytes=%d result=%s", n, n >= 0 ? "ok" : socket_error_name(error));
+        if (error == WSAEWOULDBLOCK) {
+            return CONN_WAIT;
+        }
+        if (error == WSAEMSGSIZE) {
+            /* Windows fills the buffer and says the rest was cut off: one more than fits. */
+            conn_deliver(c, scratch, (size_t){{ v.upper }}_BUFFER_SIZE + 1, now);
+            continue;
+        }
+        if (n < 0) {
+            conn_fail(c, error);
+            continue;
+        }
+{%- else %}
         ssize_t n = recv(c->fd, scratch, {{ v.upper }}_BUFFER_SIZE, MSG_DONTWAIT | MSG_TRUNC);
         OP_LOG("recv", c->fd, " bytes=%zd result=%s", n, n >= 0 ? "ok" : errno == EAGAIN ? "EAGAIN" : OP_RESULT(0));
         if (n < 0) {
@@ -280,6 +361,7 @@ static int conn_service(Conn *c, unsigned char *scratch, uint64_t now)
             }
             continue;
         }
+{%- endif %}
         conn_deliver(c, scratch, (size_t)n, now);
     }
     return c->phase != PHASE_OPEN ? CONN_DONE : CONN_MORE;

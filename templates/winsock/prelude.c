@@ -28,7 +28,7 @@ typedef SSIZE_T ssize_t;
 #define TCP_KEEPCNT 16
 #endif
 {%- endif %}
-{%- if v.tcp %}
+{%- if v.tcp || v.client %}
 
 /* C11 atomics are optional in MSVC; counters shared by threads use the Interlocked calls. */
 typedef volatile LONG64 shared_counter;

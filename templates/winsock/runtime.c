@@ -56,7 +56,7 @@ static const char *socket_error_name(int code)
     return name != NULL ? name : "unknown";
 }
 
-{%- if v.model == "iocp" %}
+{%- if v.model == "iocp" && !v.client %}
 
 /* The name of the last socket call's error, for a completion's result. */
 static const char *socket_result_name(void)
@@ -171,7 +171,7 @@ static int install_stop_handler(void)
     return 0;
 }
 
-{%- if v.model == "blocking" && v.tcp && !v.client %}
+{%- if (v.model == "blocking" && v.tcp && !v.client) || (v.model == "iocp" && v.client) %}
 
 static int stop_is_requested(void)
 {
@@ -250,6 +250,7 @@ static int parse_args(int argc, char **argv, struct {{ v.name }}_config *cfg)
     return 0;
 }
 {%- endif %}
+{%- if !v.client || v.tcp || v.recv_buffer.is_some() || v.send_buffer.is_some() %}
 
 static int set_int_option(SOCKET s, int level, int name, int value, const char *what)
 {
@@ -261,8 +262,9 @@ static int set_int_option(SOCKET s, int level, int name, int value, const char *
     }
     return 0;
 }
+{%- endif %}
 
-{%- if v.model == "blocking" || (v.model == "poll" && !v.tcp) %}
+{%- if !v.client && (v.model == "blocking" || (v.model == "poll" && !v.tcp)) %}
 
 /* Waits until s is ready for `events` (1), the stop socket is readable (0) or timeout_ms pass
  * (2; -1 waits for ever); -1 after logging an error. With INVALID_SOCKET it waits for the
@@ -288,9 +290,10 @@ static int wait_for_socket_or_stop(SOCKET s, SHORT events, int timeout_ms)
     return n == 0 ? 2 : 1;
 }
 {%- endif %}
-{%- if v.model != "iocp" %}
+{%- if v.model != "iocp" || (v.client && !v.tcp) %}
 
-/* Sockets are nonblocking for the waits (WSAPoll) to decide when to call; IOCP needs no mode. */
+/* Sockets are nonblocking for the waits (WSAPoll) to decide when to call{% if v.model == "iocp" %}, and for a UDP client's
+ * sends, which go at once or not at all{% endif %}; IOCP needs no mode. */
 static int set_nonblocking(SOCKET s)
 {
     u_long on = 1;
