@@ -262,7 +262,7 @@ static int loop_run(struct loop *lp)
     OVERLAPPED_ENTRY entries[COMPLETION_BATCH];
     uint64_t now = now_ms();
     for (;;) {
-        ULONG count = 0, i;
+        int count, i;
         size_t budget;
         Conn *due;
         int timeout = timers_timeout(&lp->timers, now);
@@ -270,14 +270,9 @@ static int loop_run(struct loop *lp)
             int until_resume = accept_resume_ms > now ? (int)(accept_resume_ms - now) : 0;
             timeout = timeout < 0 || until_resume < timeout ? until_resume : timeout;
         }
-        if (!GetQueuedCompletionStatusEx(lp->port, entries, COMPLETION_BATCH, &count,
-                                         timeout < 0 ? INFINITE : (DWORD)timeout, FALSE)) {
-            DWORD error = GetLastError();
-            if (error != WAIT_TIMEOUT) {
-                log_wsa_error("GetQueuedCompletionStatusEx", (int)error);
-                return -1;
-            }
-            count = 0;
+        count = take_completions(lp->port, entries, timeout);
+        if (count < 0) {
+            return -1;
         }
         now = now_ms();
         for (i = 0; i < count; i++) {

@@ -59,6 +59,25 @@ struct loop {
     uint64_t members_due_ms;       /* the earliest connect timeout or backoff end; NO_DEADLINE if none */
 };
 
+/* Attaches the member's socket to the port and makes the record its connect completes with.
+ * NULL with WSAGetLastError() saying why. */
+static struct connect_op *connect_op_new(struct loop *lp, struct member *m)
+{
+    struct connect_op *op;
+    if (CreateIoCompletionPort((HANDLE)m->fd, lp->port, SOCKET_KEY, 0) == NULL) {
+        WSASetLastError((int)GetLastError());
+        return NULL;
+    }
+    op = calloc(1, sizeof *op);
+    if (op == NULL) {
+        WSASetLastError(WSAENOBUFS);
+        return NULL;
+    }
+    op->member = m;
+    op->socket = m->fd;
+    return op;
+}
+
 {%- if v.tcp %}
 
 /* Binds the member's new socket, attaches it to the port and starts its ConnectEx. 0, or -1
@@ -78,20 +97,10 @@ static int loop_watch_connecting(struct loop *lp, struct member *m)
     if (bind(m->fd, (const struct sockaddr *)&wildcard,
              to->ss_family == AF_INET6 ? (int)sizeof(struct sockaddr_in6) : (int)sizeof(struct sockaddr_in)) != 0
         || WSAIoctl(m->fd, SIO_GET_EXTENSION_FUNCTION_POINTER, &guid, (DWORD)sizeof guid, &connect_ex,
-                    (DWORD)sizeof connect_ex, &returned, NULL, NULL) != 0) {
+                    (DWORD)sizeof connect_ex, &returned, NULL, NULL) != 0
+        || (op = connect_op_new(lp, m)) == NULL) {
         return -1;
     }
-    if (CreateIoCompletionPort((HANDLE)m->fd, lp->port, SOCKET_KEY, 0) == NULL) {
-        WSASetLastError((int)GetLastError());
-        return -1;
-    }
-    op = calloc(1, sizeof *op);
-    if (op == NULL) {
-        WSASetLastError(WSAENOBUFS);
-        return -1;
-    }
-    op->member = m;
-    op->socket = m->fd;
     done = connect_ex(m->fd, (const struct sockaddr *)to, target_lengths[m->address], NULL, 0, NULL, &op->op.ov);
     OP_LOG("connect", m->fd, " peer_port=%d result=%s", bound_port(to),
            done ? "ok" : WSAGetLastError() == ERROR_IO_PENDING ? "in progress" : OP_RESULT(0));
@@ -114,20 +123,9 @@ static int loop_watch_connecting(struct loop *lp, struct member *m)
     struct connect_op *op;
     int rc = connect(m->fd, (const struct sockaddr *)to, target_lengths[m->address]);
     OP_LOG("connect", m->fd, " peer_port=%d result=%s", bound_port(to), OP_RESULT(rc == 0));
-    if (rc != 0) {
+    if (rc != 0 || (op = connect_op_new(lp, m)) == NULL) {
         return -1;
     }
-    if (CreateIoCompletionPort((HANDLE)m->fd, lp->port, SOCKET_KEY, 0) == NULL) {
-        WSASetLastError((int)GetLastError());
-        return -1;
-    }
-    op = calloc(1, sizeof *op);
-    if (op == NULL) {
-        WSASetLastError(WSAENOBUFS);
-        return -1;
-    }
-    op->member = m;
-    op->socket = m->fd;
     if (!PostQueuedCompletionStatus(lp->port, 0, SOCKET_KEY, &op->op.ov)) {
         int error = (int)GetLastError();
         free(op);
@@ -339,18 +337,12 @@ static int loop_run(struct loop *lp)
     OVERLAPPED_ENTRY entries[COMPLETION_BATCH];
     uint64_t now = now_ms();
     while (lp->members_left > 0) {
-        ULONG count = 0, i;
+        int count, i;
         size_t budget;
         Conn *due;
-        int timeout = loop_members_timeout(lp, timers_timeout(&lp->timers, now), now);
-        if (!GetQueuedCompletionStatusEx(lp->port, entries, COMPLETION_BATCH, &count,
-                                         timeout < 0 ? INFINITE : (DWORD)timeout, FALSE)) {
-            DWORD error = GetLastError();
-            if (error != WAIT_TIMEOUT) {
-                log_wsa_error("GetQueuedCompletionStatusEx", (int)error);
-                return -1;
-            }
-            count = 0;
+        count = take_completions(lp->port, entries, loop_members_timeout(lp, timers_timeout(&lp->timers, now), now));
+        if (count < 0) {
+            return -1;
         }
         now = now_ms();
         for (i = 0; i < count; i++) {

@@ -171,6 +171,26 @@ static int install_stop_handler(void)
     return 0;
 }
 
+{%- if v.model == "iocp" && (v.tcp || v.client) %}
+
+/* Takes what the port has, up to COMPLETION_BATCH packets, waiting up to timeout_ms for the
+ * first (-1: no limit). The count (0 when the time is up), or -1 after logging a failed wait. */
+static int take_completions(HANDLE port, OVERLAPPED_ENTRY *entries, int timeout_ms)
+{
+    ULONG count = 0;
+    if (!GetQueuedCompletionStatusEx(port, entries, COMPLETION_BATCH, &count, timeout_ms < 0 ? INFINITE : (DWORD)timeout_ms,
+                                     FALSE)) {
+        DWORD error = GetLastError();
+        if (error == WAIT_TIMEOUT) {
+            return 0;
+        }
+        log_wsa_error("GetQueuedCompletionStatusEx", (int)error);
+        return -1;
+    }
+    return (int)count;
+}
+{%- endif %}
+
 {%- if (v.model == "blocking" && v.tcp && !v.client) || (v.model == "iocp" && v.client) %}
 
 static int stop_is_requested(void)
