@@ -75,31 +75,17 @@ impl<H: Handler> Loop<H> {
         self.timers.schedule(slot, conn.deadline());
     }
 
-    /// `on_close`, then the member's next step: done, or a failed attempt to retry. Closing
-    /// the socket also removes it from the epoll set.
-    fn close(&mut self, slot: usize, now: Instant) {
-        if let Some(conn) = self.slots[slot].take() {
-            self.timers.remove(slot);
-            let (reason, failed, peer) = (conn.control.reason, conn.control.failed, conn.control.info.peer);
-            conn.release(&mut Direct(&mut self.worker));
-            self.pool.ended(slot, reason, failed, &peer, now);
-        }
-    }
+    /// Its connection is going: the socket leaves the epoll set when `release` closes it.
+    fn closed(&mut self, _slot: usize) {}
 
-    /// Handles every passed deadline; each connection at most once per turn.
+    /// Handles every passed deadline: connections', then the pool's.
     fn expire(&mut self, now: Instant) {
-        for _ in 0..self.timers.heap.len() {
-            let slots = &self.slots;
-            let deadline = |slot: usize| slots.get(slot).and_then(Option::as_ref).and_then(Conn::deadline);
-            let Some(slot) = self.timers.next_due(now, deadline) else { break };
-            if let Some(conn) = self.slots.get_mut(slot).and_then(Option::as_mut) {
-                conn.expire(&mut Direct(&mut self.worker), now);
-            }
-            self.service(slot, now);
-        }
+        self.expire_connections(now);
         self.pool.expire(now, &mut Loop::<H>::watch(&self.epoll));
     }
 }
+
+{% include "rust/client_loop.rs" %}
 
 /// Runs the pool on one epoll loop until every member is done or a stop comes; then every
 /// connection ends with `CloseReason::Stopping` and `on_worker_stop` reports.
