@@ -611,28 +611,28 @@ fn sigint_stops_a_client_load_reports_and_echo_check_fails_incomplete() {
             "{}",
             run.describe()
         );
-
-        for_each_client(
-            &echo_check_spec("  idle_timeout_ms: 0\n"),
-            |_dir2, checker| {
-                let silent = EchoPeer::start(PeerBehaviour::Silent, false).unwrap();
-                let (host, port) = args_for(silent.addr);
-                let run: ClientRun = run_client_with(
-                    checker,
-                    &["-a", &host, "-p", &port],
-                    Duration::from_secs(20),
-                    interrupt_after(Duration::from_millis(500)),
-                )
-                .unwrap();
-                assert_eq!(run.status, Some(1), "{}", run.describe());
-                assert!(
-                    run.stderr.contains("stopping during message 1 of 16"),
-                    "{}",
-                    run.describe()
-                );
-            },
-        );
     });
+    // Stopped while waiting for an echo: the message in flight is named, and the run fails.
+    for_each_client(
+        &echo_check_spec("  idle_timeout_ms: 0\n"),
+        |_dir, checker| {
+            let silent = EchoPeer::start(PeerBehaviour::Silent, false).unwrap();
+            let (host, port) = args_for(silent.addr);
+            let run: ClientRun = run_client_with(
+                checker,
+                &["-a", &host, "-p", &port],
+                Duration::from_secs(20),
+                interrupt_after(Duration::from_millis(500)),
+            )
+            .unwrap();
+            assert_eq!(run.status, Some(1), "{}", run.describe());
+            assert!(
+                run.stderr.contains("stopping during message 1 of 16"),
+                "{}",
+                run.describe()
+            );
+        },
+    );
     // Stopped while backing off from a refusing port: no connection was open to fail, and
     // the run still fails, since nothing was checked.
     let spec = echo_check_spec("  retry: { max_attempts: 50, base_ms: 5000, max_ms: 5000 }\n");
