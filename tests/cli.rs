@@ -398,7 +398,14 @@ fn verify_reports_text_and_json() {
     );
 
     let out = sockgen(&["verify", "specs/chargen-udp.toml", "--json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // The JSON report on stdout holds the failed check's detail; stderr has only progress.
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["failed"], 0);
     assert_eq!(

@@ -580,7 +580,7 @@ fn a_server_that_never_answers_hits_the_idle_timeout() {
     );
 }
 
-fn interrupt_after(delay: Duration) -> impl FnOnce(u32) {
+fn interrupt_after(delay: Duration) -> impl FnMut(u32) {
     move |pid| {
         std::thread::spawn(move || {
             std::thread::sleep(delay);

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::harness::program_command;
+use super::harness::{is_windows_program, program_command};
 use super::{CheckResult, ProofOptions, ProofReport};
 use crate::plan::{Handler, Plan};
 
@@ -303,12 +303,38 @@ impl ClientRun {
     }
 }
 
-/// Runs a client to its end, killing it after `limit`; `on_start` gets its process id.
+/// Runs a client to its end, killing it after `limit`; `on_start` gets its process id (on
+/// each start).
+///
+/// A Windows program that failed without printing a word was not run: every failure of a
+/// generated program says what failed, so this is Wine's launcher giving up (seen once on a
+/// busy machine, after 10 ms). It is started once more, as a user would, and the note says so.
 pub fn run_client_with(
     binary: &Path,
     args: &[&str],
     limit: Duration,
-    on_start: impl FnOnce(u32),
+    mut on_start: impl FnMut(u32),
+) -> Result<ClientRun, String> {
+    let first = run_client_once(binary, args, limit, &mut on_start)?;
+    let silent_failure = matches!(first.status, Some(code) if code != 0)
+        && first.stdout.trim().is_empty()
+        && first.stderr.trim().is_empty();
+    if !(silent_failure && is_windows_program(binary)) {
+        return Ok(first);
+    }
+    eprintln!(
+        "note: {} under Wine {}; starting it once more",
+        binary.display(),
+        first.describe()
+    );
+    run_client_once(binary, args, limit, &mut on_start)
+}
+
+fn run_client_once(
+    binary: &Path,
+    args: &[&str],
+    limit: Duration,
+    on_start: &mut impl FnMut(u32),
 ) -> Result<ClientRun, String> {
     let mut command = program_command(binary)?;
     command

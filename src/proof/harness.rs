@@ -52,6 +52,10 @@ impl StopSignal {
 /// When the harness presses Ctrl-C again for a Windows program that has not stopped.
 const WINE_CTRL_C_REPEAT: Duration = Duration::from_secs(3);
 
+/// The least time a Windows program gets to stop: the repeated Ctrl-C needs time of its own
+/// on a busy machine, where Wine's thread start for it can take seconds.
+const WINE_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How a start that printed nothing in its time is reported (and recognised for a retry).
 const NO_READY_LINE: &str = "no ready line";
 
@@ -485,9 +489,14 @@ impl RunningServer {
     }
 
     /// Sends SIGTERM (Ctrl-C to a Windows program) and waits up to `timeout` for the process
-    /// to exit; kills it after that.
+    /// to exit (at least WINE_STOP_TIMEOUT for a Windows program); kills it after that.
     pub fn stop(mut self, timeout: Duration) -> StopOutcome {
         let started = Instant::now();
+        let timeout = if self.stop_signal == StopSignal::CtrlC {
+            timeout.max(WINE_STOP_TIMEOUT)
+        } else {
+            timeout
+        };
         if let Some(child) = &self.child {
             // SAFETY: kill(2) with a pid we spawned and still own (not yet reaped).
             unsafe {

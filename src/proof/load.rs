@@ -10,6 +10,13 @@ use std::time::{Duration, Instant};
 
 const IO_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// How long one UDP reply is waited for. Loopback with one datagram in flight does not drop
+/// them, so this only bounds a stalled server; it is generous because a Windows program's
+/// every call goes through Wine's server, which a busy two-core machine can hold up for
+/// a second or more (CI once failed a Winsock UDP server that is byte for byte the one that
+/// passed beside it; this 1 s wait was the tightest of its checks).
+const UDP_REPLY_WAIT: Duration = Duration::from_secs(5);
+
 /// xorshift64*: deterministic per seed, so a failing payload can be reproduced.
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
@@ -239,7 +246,7 @@ fn udp_socket(addr: SocketAddr) -> Result<UdpSocket, String> {
     };
     let socket = UdpSocket::bind(local).map_err(|e| format!("bind: {e}"))?;
     socket
-        .set_read_timeout(Some(Duration::from_millis(1000)))
+        .set_read_timeout(Some(UDP_REPLY_WAIT))
         .map_err(|e| e.to_string())?;
     Ok(socket)
 }
@@ -266,9 +273,12 @@ pub fn udp_echo(
             socket
                 .send_to(&payload, addr)
                 .map_err(|e| format!("socket {s}: send {size} bytes: {e}"))?;
-            let (n, from) = socket
-                .recv_from(&mut buf)
-                .map_err(|e| format!("socket {s}: no reply to a {size}-byte datagram: {e}"))?;
+            let (n, from) = socket.recv_from(&mut buf).map_err(|e| {
+                format!(
+                    "socket {s}: no reply to a {size}-byte datagram within {} s: {e}",
+                    UDP_REPLY_WAIT.as_secs()
+                )
+            })?;
             if from != addr {
                 return Err(format!("socket {s}: reply came from {from}, not {addr}"));
             }
@@ -320,9 +330,12 @@ pub fn udp_chargen(addr: SocketAddr, datagrams: usize) -> Result<String, String>
     let mut buf = vec![0u8; 2048];
     for i in 0..datagrams {
         socket.send_to(b"?", addr).map_err(|e| e.to_string())?;
-        let (n, _) = socket
-            .recv_from(&mut buf)
-            .map_err(|e| format!("datagram {i}: no reply: {e}"))?;
+        let (n, _) = socket.recv_from(&mut buf).map_err(|e| {
+            format!(
+                "datagram {i}: no reply within {} s: {e}",
+                UDP_REPLY_WAIT.as_secs()
+            )
+        })?;
         if n > 512 {
             return Err(format!("reply of {n} bytes exceeds 512"));
         }
