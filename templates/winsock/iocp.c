@@ -245,12 +245,9 @@ static int loop_dispatch(struct loop *lp, const OVERLAPPED_ENTRY *entry, uint64_
     case REARM_KEY:
         accept_refill(now);
         return 1;
-    case RESUME_KEY: {
-        Conn *c = (Conn *)(void *)entry->lpOverlapped;
-        c->resume_pending = 0;
-        conn_drive(lp, c, now);
+    case RESUME_KEY:
+        conn_resumed(lp, (Conn *)(void *)entry->lpOverlapped, now);
         return 1;
-    }
     default:
         conn_completed(lp, (struct overlapped_op *)(void *)entry->lpOverlapped, now);
         return 1;
@@ -311,7 +308,7 @@ static void loop_drain(struct loop *lp)
         (void)CancelIoEx((HANDLE)accept_listener, NULL);
     }
     for (;;) {
-        ULONG count = 0, n;
+        int count, n;
         uint64_t now = now_ms();
         waiting = lp->all != NULL;
         for (i = 0; lp->index == 0 && i < ACCEPTS_OUTSTANDING; i++) {
@@ -320,7 +317,8 @@ static void loop_drain(struct loop *lp)
         if (!waiting || now >= until) {
             break;
         }
-        if (!GetQueuedCompletionStatusEx(lp->port, entries, COMPLETION_BATCH, &count, (DWORD)(until - now), FALSE)) {
+        count = take_completions(lp->port, entries, (int)(until - now));
+        if (count <= 0) {
             break;
         }
         for (n = 0; n < count; n++) {
@@ -328,18 +326,9 @@ static void loop_drain(struct loop *lp)
                 struct accept_slot *slot = (struct accept_slot *)(void *)entries[n].lpOverlapped;
                 slot->pending = 0;
             } else if (entries[n].lpCompletionKey == CONN_KEY) {
-                struct overlapped_op *op = (struct overlapped_op *)(void *)entries[n].lpOverlapped;
-                c = op->conn;
-                if (op == &c->recv_op) {
-                    c->recv_pending = 0;
-                } else {
-                    c->send_pending = 0;
-                }
-                (void)conn_retire(lp, c);
+                conn_request_drained(lp, (struct overlapped_op *)(void *)entries[n].lpOverlapped);
             } else if (entries[n].lpCompletionKey == RESUME_KEY) {
-                c = (Conn *)(void *)entries[n].lpOverlapped;
-                c->resume_pending = 0;
-                (void)conn_retire(lp, c);
+                conn_resume_drained(lp, (Conn *)(void *)entries[n].lpOverlapped);
             } else if (entries[n].lpCompletionKey == HANDOFF_KEY) {
                 c = (Conn *)(void *)entries[n].lpOverlapped;
                 c->opened = 0; /* never opened here: no on_close owed */

@@ -314,12 +314,9 @@ static int loop_dispatch(struct loop *lp, const OVERLAPPED_ENTRY *entry, uint64_
     case STOP_KEY:
         return 0;
 {%- if v.tcp %}
-    case RESUME_KEY: {
-        Conn *c = (Conn *)(void *)entry->lpOverlapped;
-        c->resume_pending = 0;
-        conn_drive(lp, c, now);
+    case RESUME_KEY:
+        conn_resumed(lp, (Conn *)(void *)entry->lpOverlapped, now);
         return 1;
-    }
 {%- endif %}
     default:
         if (op->conn == NULL) {
@@ -383,12 +380,13 @@ static void loop_drain(struct loop *lp)
         }
     }
     for (;;) {
-        ULONG count = 0, n;
+        int count, n;
         uint64_t now = now_ms();
         if ((lp->all == NULL && lp->connects_abandoned == 0) || now >= until) {
             break;
         }
-        if (!GetQueuedCompletionStatusEx(lp->port, entries, COMPLETION_BATCH, &count, (DWORD)(until - now), FALSE)) {
+        count = take_completions(lp->port, entries, (int)(until - now));
+        if (count <= 0) {
             break;
         }
         for (n = 0; n < count; n++) {
@@ -396,21 +394,13 @@ static void loop_drain(struct loop *lp)
             if (entries[n].lpCompletionKey == SOCKET_KEY && op->conn == NULL) {
                 loop_connect_completed(lp, (struct connect_op *)(void *)op, now);
             } else if (entries[n].lpCompletionKey == SOCKET_KEY) {
-                c = op->conn;
 {%- if v.tcp %}
-                if (op == &c->recv_op) {
-                    c->recv_pending = 0;
-                } else {
-                    c->send_pending = 0;
-                }
-                (void)conn_retire(lp, c);
+                conn_request_drained(lp, op);
             } else if (entries[n].lpCompletionKey == RESUME_KEY) {
-                c = (Conn *)(void *)entries[n].lpOverlapped;
-                c->resume_pending = 0;
-                (void)conn_retire(lp, c);
+                conn_resume_drained(lp, (Conn *)(void *)entries[n].lpOverlapped);
 {%- else %}
-                c->recv_pending = 0;
-                (void)conn_retire(lp, c);
+                op->conn->recv_pending = 0;
+                (void)conn_retire(lp, op->conn);
 {%- endif %}
             }
         }

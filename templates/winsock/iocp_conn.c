@@ -139,3 +139,30 @@ static void conn_completed(struct loop *lp, struct overlapped_op *op, uint64_t n
         conn_drive(lp, c, now);
     }
 }
+
+/* A resume packet came back: the connection goes on where its budget stopped it. */
+static void conn_resumed(struct loop *lp, Conn *c, uint64_t now)
+{
+    c->resume_pending = 0;
+    conn_drive(lp, c, now);
+}
+
+/* While the loop drains, a request of an ended connection came back (cancelled or done): its
+ * bytes no longer matter, and the connection is freed once Windows holds nothing else of it. */
+static void conn_request_drained(struct loop *lp, struct overlapped_op *op)
+{
+    Conn *c = op->conn;
+    if (op == &c->recv_op) {
+        c->recv_pending = 0;
+    } else {
+        c->send_pending = 0;
+    }
+    (void)conn_retire(lp, c);
+}
+
+/* While the loop drains, an ended connection's resume packet came back. */
+static void conn_resume_drained(struct loop *lp, Conn *c)
+{
+    c->resume_pending = 0;
+    (void)conn_retire(lp, c);
+}
