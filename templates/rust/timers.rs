@@ -87,16 +87,27 @@ impl Timers {
         })
     }
 
-    /// The next slot whose deadline has passed. `deadline` gives a slot's real deadline;
-    /// slots found early are filed again under it.
-    fn next_due(&mut self, now: Instant, deadline: impl Fn(usize) -> Option<Instant>) -> Option<usize> {
+    /// The next slot whose deadline has passed, after `expire` ran on its connection.
+    /// `deadline` gives a connection's real deadline: one found early is filed again under
+    /// it, and a slot left empty is dropped.
+    fn next_expired<C>(
+        &mut self,
+        now: Instant,
+        slots: &mut [Option<C>],
+        deadline: impl Fn(&C) -> Option<Instant>,
+        expire: impl FnOnce(&mut C),
+    ) -> Option<usize> {
         while let Some(&(at, slot)) = self.heap.first() {
             if at > now {
                 return None;
             }
             self.remove(slot);
-            match deadline(slot) {
-                Some(real) if real <= now => return Some(slot),
+            let Some(conn) = slots.get_mut(slot).and_then(Option::as_mut) else { continue };
+            match deadline(conn) {
+                Some(real) if real <= now => {
+                    expire(conn);
+                    return Some(slot);
+                }
                 real => self.schedule(slot, real),
             }
         }

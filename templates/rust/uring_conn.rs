@@ -133,12 +133,9 @@ impl<H: Handler> Loop<H> {
     /// Handles every passed deadline; each connection at most once per turn.
     fn expire(&mut self, now: Instant) -> io::Result<()> {
         for _ in 0..self.timers.heap.len() {
-            let slots = &self.slots;
-            let deadline = |slot: usize| slots.get(slot).and_then(Option::as_ref).and_then(Conn::deadline);
-            let Some(slot) = self.timers.next_due(now, deadline) else { break };
-            if let Some(conn) = self.slots.get_mut(slot).and_then(Option::as_mut) {
-                conn.expire(&mut Direct(&mut self.worker), now);
-            }
+            let worker = &mut self.worker;
+            let expire = |conn: &mut Conn<H>| conn.expire(&mut Direct(worker), now);
+            let Some(slot) = self.timers.next_expired(now, &mut self.slots, Conn::deadline, expire) else { break };
             self.advance(slot, now)?;
         }
         Ok(())
