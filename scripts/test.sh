@@ -4,11 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the proof uses: a C toolchain and make for generated projects, liburing for
+# Debian packages the proof uses: a C toolchain and make for generated projects (and musl, to
+# build them against a C library without glibc's extensions), liburing for
 # io_uring servers, MinGW-w64 and Wine to build and run Winsock servers, iperf3 for bench, and
 # clients sockgen did not write for the example protocols (redis-cli and redis-benchmark,
 # curl, ab), and echo servers sockgen did not write for the generated clients (socat, ncat).
-packages=(gcc make libc6-dev liburing-dev gcc-mingw-w64-x86-64 wine wine64 iperf3 redis-tools curl apache2-utils socat ncat)
+packages=(gcc make libc6-dev musl-tools liburing-dev gcc-mingw-w64-x86-64 wine wine64 iperf3 redis-tools curl apache2-utils socat ncat)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

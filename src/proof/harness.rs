@@ -124,11 +124,15 @@ pub struct Launch {
     pub cpu: Option<usize>,
     /// Lower RLIMIT_AS to this many bytes (to provoke failed allocations and thread starts).
     pub max_address_space: Option<u64>,
+    /// Environment variables set for the program (SOCKGEN_IO_URING_SETUP, to run a ring
+    /// setup this kernel would not choose).
+    pub env: Vec<(String, String)>,
 }
 
 impl Launch {
     pub fn apply(&self, command: &mut Command) {
         use std::os::unix::process::CommandExt;
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
         let max_fds = self.max_fds;
         let cpu = self.cpu;
         let max_address_space = self.max_address_space;

@@ -56,6 +56,11 @@ pub struct View {
     /// byte of the spec's text reaches the source unescaped.
     pub delimiter_bytes: String,
     pub delimiter_len: usize,
+    /// Bytes of framing that may sit in unconsumed input with a message before its end can be
+    /// seen (a length prefix, a line's CR, all but the last byte of a delimiter): the input
+    /// limit is `max_message` plus these, so the limit is on the message, whatever the
+    /// segmentation.
+    pub framing_overhead: usize,
     /// The user's extra C files (validated: safe in a Makefile).
     pub sources: Vec<String>,
     /// Log every socket operation (`log: ops`).
@@ -152,6 +157,12 @@ impl View {
             delimiter_len: match &plan.framing {
                 Framing::Delimiter(d) => d.len(),
                 _ => 0,
+            },
+            framing_overhead: match &plan.framing {
+                Framing::None => 0,
+                Framing::Line => 1,
+                Framing::LengthPrefix { bytes, .. } => usize::from(*bytes),
+                Framing::Delimiter(d) => d.len().saturating_sub(1),
             },
             client: plan.client.is_some(),
             connect_timeout_ms: client.map_or(0, |c| c.connect_timeout_ms),

@@ -164,7 +164,7 @@ static void describe_error(int error, char *text, size_t size)
 /* "ECONNREFUSED (Connection refused)": the name a search finds, and the text a person reads. */
 static void describe_error(int error, char *text, size_t size)
 {
-    const char *name = strerrorname_np(error);
+    const char *name = errno_symbol(error);
     snprintf(text, size, "%s (%s)", name != NULL ? name : "unknown error", strerror(error));
 }
 {%- endif %}

@@ -82,10 +82,6 @@ static void loop_open(struct loop *lp, int fd, uint64_t now)
     struct sockaddr_storage peer;
     socklen_t peer_len = sizeof peer;
     Conn *c;
-    if (configure_connection(fd) != 0) {
-        close(fd);
-        return;
-    }
     if (getpeername(fd, (struct sockaddr *)&peer, &peer_len) != 0) {
         memset(&peer, 0, sizeof peer);
     }
@@ -261,17 +257,19 @@ static int loop_main(int listen_fd, unsigned index)
         Conn *c = lp.all;
         lp.all = c->next;
         conn_end(c, {{ v.upper }}_CLOSE_STOPPING, 0);
-        conn_release(c);
+        conn_close_socket(c); /* its buffers wait for the ring: a send may still read them */
         c->next = released;
         released = c;
     }
     {{ v.name }}_on_worker_stop(&lp.worker);
 out:
-    ring_close(&lp.ring);
-    while (released != NULL) {
-        Conn *c = released;
-        released = c->next;
-        free(c);
+    if (ring_close(&lp.ring)) {
+        while (released != NULL) {
+            Conn *c = released;
+            released = c->next;
+            conn_free_buffers(c);
+            free(c);
+        }
     }
 out_timers:
     for (i = 0; i < lp.parked_len; i++) {
@@ -362,7 +360,7 @@ static void dgram_send(struct dgram_loop *d, struct reply_slot *slot)
 static void dgram_handle(struct dgram_loop *d, const struct io_uring_cqe *cqe)
 {
     unsigned id = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-    unsigned char *buffer = d->ring.buffers + (size_t)id * RING_BUFFER_SIZE;
+    unsigned char *buffer = ring_buffer(&d->ring, id);
     struct io_uring_recvmsg_out *out = io_uring_recvmsg_validate(buffer, cqe->res, &d->recv_msg);
     struct reply_slot *slot = d->free_slots;
     if (out == NULL || out->namelen > sizeof d->current.info.peer) {
@@ -476,7 +474,9 @@ static int loop_main(int fd, unsigned index)
     }
     {{ v.name }}_on_worker_stop(&d.worker);
 out:
-    ring_close(&d.ring); /* cancels and waits: the kernel is done with the reply slots */
+    if (!ring_close(&d.ring)) {
+        return status; /* the kernel may still read the reply slots: left to the exit */
+    }
 out_memory:
     free(d.slots);
     free(d.overflow);

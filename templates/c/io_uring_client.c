@@ -157,7 +157,7 @@ static void loop_on_recv(struct loop *lp, Conn *c, const struct io_uring_cqe *cq
     }
     if (cqe->flags & IORING_CQE_F_BUFFER) {
         unsigned id = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-        unsigned char *buffer = lp->ring.buffers + (size_t)id * RING_BUFFER_SIZE;
+        unsigned char *buffer = ring_buffer(&lp->ring, id);
         struct io_uring_recvmsg_out *out = io_uring_recvmsg_validate(buffer, cqe->res, &c->recv_msg);
         OP_LOG("recv", c->fd, " bytes=%u result=ok", out != NULL ? out->payloadlen : 0u);
         if (out != NULL && c->phase == PHASE_OPEN) {
@@ -309,16 +309,24 @@ static int loop_main(void)
         Conn *c = lp.all;
         lp.all = c->next;
         conn_end(c, {{ v.upper }}_CLOSE_STOPPING, 0);
+{%- if v.tcp %}
+        conn_close_socket(c); /* its buffers wait for the ring: a send may still read them */
+{%- else %}
         conn_release(c);
+{%- endif %}
         c->next = released;
         released = c;
     }
     {{ v.name }}_on_worker_stop(&lp.worker);
-    ring_close(&lp.ring);
-    while (released != NULL) {
-        Conn *c = released;
-        released = c->next;
-        free(c);
+    if (ring_close(&lp.ring)) {
+        while (released != NULL) {
+            Conn *c = released;
+            released = c->next;
+{%- if v.tcp %}
+            conn_free_buffers(c);
+{%- endif %}
+            free(c);
+        }
     }
     for (i = 0; i < client_options.connections; i++) {
         if (lp.members[i].fd >= 0) {

@@ -9,6 +9,58 @@ static void log_errno(const char *what)
 {
     fprintf(stderr, "%s: %s: %s\n", {{ v.name }}_program, what, strerror(errno));
 }
+{%- if v.log_ops || v.client %}
+
+/* An errno's symbolic name ("ECONNREFUSED"), the word a search finds; NULL for one it does
+ * not know. strerrorname_np came with glibc 2.32; with an older glibc or musl, a table of the
+ * errors socket code meets. */
+static const char *errno_symbol(int error)
+{
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+    return strerrorname_np(error);
+#else
+    switch (error) {
+    case EPERM: return "EPERM";
+    case ENOENT: return "ENOENT";
+    case EINTR: return "EINTR";
+    case EIO: return "EIO";
+    case EBADF: return "EBADF";
+    case EAGAIN: return "EAGAIN";
+    case ENOMEM: return "ENOMEM";
+    case EACCES: return "EACCES";
+    case EFAULT: return "EFAULT";
+    case EBUSY: return "EBUSY";
+    case EINVAL: return "EINVAL";
+    case ENFILE: return "ENFILE";
+    case EMFILE: return "EMFILE";
+    case ENOSPC: return "ENOSPC";
+    case EPIPE: return "EPIPE";
+    case ENOSYS: return "ENOSYS";
+    case ENOTSOCK: return "ENOTSOCK";
+    case EMSGSIZE: return "EMSGSIZE";
+    case EPROTONOSUPPORT: return "EPROTONOSUPPORT";
+    case EOPNOTSUPP: return "EOPNOTSUPP";
+    case EAFNOSUPPORT: return "EAFNOSUPPORT";
+    case EADDRINUSE: return "EADDRINUSE";
+    case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
+    case ENETDOWN: return "ENETDOWN";
+    case ENETUNREACH: return "ENETUNREACH";
+    case ECONNABORTED: return "ECONNABORTED";
+    case ECONNRESET: return "ECONNRESET";
+    case ENOBUFS: return "ENOBUFS";
+    case EISCONN: return "EISCONN";
+    case ENOTCONN: return "ENOTCONN";
+    case ETIMEDOUT: return "ETIMEDOUT";
+    case ECONNREFUSED: return "ECONNREFUSED";
+    case EHOSTUNREACH: return "EHOSTUNREACH";
+    case EALREADY: return "EALREADY";
+    case EINPROGRESS: return "EINPROGRESS";
+    case ECANCELED: return "ECANCELED";
+    default: return NULL;
+    }
+#endif
+}
+{%- endif %}
 {%- if v.log_ops %}
 
 /* `log: ops`: one line per socket operation on stderr, `op=NAME fd=N key=value...`, with
@@ -18,7 +70,7 @@ static void log_errno(const char *what)
 
 static const char *errno_name(int error)
 {
-    const char *name = strerrorname_np(error);
+    const char *name = errno_symbol(error);
     return name != NULL ? name : "unknown";
 }
 
@@ -204,6 +256,8 @@ static int set_int_option(int fd, int level, int name, int value, const char *wh
 {%- endif %}
 {%- if v.tcp %}
 
+{%- if v.client || v.nodelay || v.keepalive || v.linger %}
+
 /* Options that belong to each {% if v.client %}connection{% else %}accepted connection{% endif %}. */
 static int configure_connection(int fd)
 {
@@ -236,6 +290,7 @@ static int configure_connection(int fd)
 {%- endif %}
     return 0;
 }
+{%- endif %}
 {%- if !v.client %}
 
 /* What accept_connection() returns besides a descriptor. */
@@ -250,21 +305,21 @@ static atomic_ullong accept_shed; /* every worker counts here */
  * ACCEPT_EXHAUSTED when the process is out of descriptors or memory: the caller then stops
  * accepting for ACCEPT_PAUSE_MS (nginx's answer), because the listener stays readable and
  * would otherwise spin the loop. First the spare descriptor is given up to accept and close
- * the waiting peer (libuv's trick); another worker may take the freed number before it is
- * reopened, which the pause makes harmless.
+ * the waiting peer (libuv's trick). Another worker may take the freed number before it is
+ * reopened: the pause makes that harmless, and the spare is taken again at the next accept
+ * once a descriptor is free, so shedding is never lost for good.
  */
 static int accept_connection(int listen_fd, int *spare_fd, struct sockaddr_storage *peer)
 {
+    if (*spare_fd < 0) {
+        *spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
     for (;;) {
         socklen_t peer_len = sizeof *peer;
         int fd = accept4(listen_fd, (struct sockaddr *)peer, &peer_len, SOCK_CLOEXEC | SOCK_NONBLOCK);
         OP_LOG("accept", listen_fd, " conn=%d peer_port=%d result=%s", fd, fd >= 0 ? bound_port(peer) : 0,
                fd >= 0 ? "ok" : errno == EAGAIN || errno == EWOULDBLOCK ? "EAGAIN" : OP_RESULT(0));
         if (fd >= 0) {
-            if (configure_connection(fd) != 0) {
-                close(fd);
-                continue;
-            }
             return fd;
         }
         if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) {
@@ -329,6 +384,13 @@ static int configure_listener(int fd, int family)
 {%- endif %}
 {%- if let Some(bytes) = v.send_buffer %}
     if (set_int_option(fd, SOL_SOCKET, SO_SNDBUF, {{ bytes }}, "setsockopt SO_SNDBUF") != 0) {
+        return -1;
+    }
+{%- endif %}
+{%- if v.tcp && (v.nodelay || v.keepalive || v.linger) %}
+    /* Accepted connections inherit these from the listener on Linux (it is cloned), so they
+     * are set once here, not once per connection. */
+    if (configure_connection(fd) != 0) {
         return -1;
     }
 {%- endif %}

@@ -19,6 +19,15 @@ enum { CONN_BUDGET = 16 };
 enum { OUT_CHUNK = 16384 };
 /* Chunks handed to one sendmsg(). */
 enum { OUT_IOV = 16 };
+{%- if v.framing_overhead > 0 %}
+/* Most input left unconsumed while the handler is not pacing itself: a message of
+ * io.max_message and the framing bytes that may sit beside it before its end can be seen, so
+ * the limit is on the message whatever the segmentation. */
+#define INPUT_LIMIT ((size_t){{ v.upper }}_MAX_MESSAGE + {{ v.framing_overhead }}u)
+{%- else %}
+/* Most input left unconsumed while the handler is not pacing itself. */
+#define INPUT_LIMIT ((size_t){{ v.upper }}_MAX_MESSAGE)
+{%- endif %}
 
 enum conn_status {
     CONN_WAIT, /* nothing more to do until the socket is ready or a timer is due */
@@ -46,7 +55,8 @@ struct {{ v.name }}_conn {
     int opened;              /* on_open ran, so on_close is owed */
     int read_closed;         /* the peer's FIN was read */
     int eof_pending;         /* ...and on_eof is still owed */
-    int input_held;          /* input was left unconsumed while congested: present it again */
+    int input_held;          /* input waits for the handler (left while congested, or behind a
+                              * reply it produced on demand): present it again */
     int read_paused;         /* output above the high-water mark: do not read */
     int want_writable;
     int reset_on_close;      /* {{ v.name }}_abort(): SO_LINGER 0 */
@@ -65,6 +75,9 @@ struct {{ v.name }}_conn {
     /* Unconsumed input: in_len bytes from in_buf + in_start. */
     unsigned char *in_buf;
     size_t in_start, in_len, in_cap;
+{%- if v.framing == "line" || v.framing == "delimiter" %}
+    size_t frame_scanned;    /* leading unconsumed bytes known to hold no delimiter */
+{%- endif %}
     /* Queued output. */
     struct out_chunk *out_head, *out_tail, *out_spare;
     size_t out_pending;
@@ -140,8 +153,20 @@ static inline int {{ v.name }}_congested(const Conn *c)
     return c->out_pending >= {{ v.upper }}_OUTPUT_BUFFER;
 }
 
+/* A reply produced on demand has ended: input that waited behind it is presented again. */
+static inline void conn_producer_stopped(Conn *c)
+{
+    c->want_writable = 0;
+    if (c->in_len > 0) {
+        c->input_held = 1;
+    }
+}
+
 static inline void {{ v.name }}_want_writable(Conn *c, int on)
 {
+    if (!on && c->want_writable) {
+        conn_producer_stopped(c);
+    }
     c->want_writable = on != 0;
 }
 
@@ -249,7 +274,10 @@ static int out_admit(Conn *c, size_t len)
         return -1;
     }
     if ((unsigned long long)c->out_pending + len > {{ v.upper }}_OUTPUT_LIMIT) {
-        log_shared_occurrence("closed a connection past io.output_limit (the peer does not read)", &output_limit_closes);
+        log_shared_occurrence((unsigned long long)len > {{ v.upper }}_OUTPUT_LIMIT
+                                  ? "closed a connection: the handler made one write larger than io.output_limit"
+                                  : "closed a connection past io.output_limit (the peer does not read as fast as the handler writes)",
+                              &output_limit_closes);
         conn_end(c, {{ v.upper }}_CLOSE_OUTPUT_LIMIT, 0);
         return -1;
     }
@@ -392,11 +420,10 @@ static void conn_start(Conn *c)
     handler_leave(c);
 }
 
-/* Calls on_close with the reason decided earlier, closes the socket and frees the buffers;
- * the struct is the caller's. */
-static void conn_release(Conn *c)
+/* Calls on_close with the reason decided earlier and closes the socket; the buffers stay, for
+ * a completion model whose requests may still use them (conn_free_buffers). */
+static void conn_close_socket(Conn *c)
 {
-    struct out_chunk *chunk = c->out_head;
     c->phase = PHASE_DONE;
     if (c->opened) {
         handler_enter(c);
@@ -421,6 +448,12 @@ static void conn_release(Conn *c)
     close(c->fd);
     c->fd = -1;
 {%- endif %}
+}
+
+/* Frees the input and output buffers; the struct is the caller's. */
+static void conn_free_buffers(Conn *c)
+{
+    struct out_chunk *chunk = c->out_head;
     while (chunk != NULL) {
         struct out_chunk *next = chunk->next;
         free(chunk);
@@ -430,6 +463,13 @@ static void conn_release(Conn *c)
     free(c->in_buf);
     c->out_head = c->out_tail = c->out_spare = NULL;
     c->in_buf = NULL;
+}
+
+/* on_close, close and free the buffers: for a connection nothing else refers to. */
+static void conn_release(Conn *c)
+{
+    conn_close_socket(c);
+    conn_free_buffers(c);
 }
 
 /* `n` bytes of the queue were sent: whole chunks are freed (one kept for reuse), the first
@@ -626,15 +666,23 @@ static const unsigned char *find_bytes(const unsigned char *haystack, size_t len
 static size_t framing_deliver(Conn *c, const unsigned char *data, size_t len)
 {
     size_t used = 0;
+{%- if v.framing == "line" || v.framing == "delimiter" %}
+    /* A message arriving in many pieces is searched once, not once per piece: the search
+     * resumes where the last one found nothing. */
+    size_t skip = c->frame_scanned < len ? c->frame_scanned : 0;
+    c->frame_scanned = 0;
+{%- endif %}
     while (c->phase == PHASE_OPEN && used < len && !{{ v.name }}_congested(c)) {
         const unsigned char *start = data + used;
         size_t avail = len - used;
 {%- if v.framing == "line" %}
-        const unsigned char *end = memchr(start, '\n', avail);
+        const unsigned char *end = memchr(start + skip, '\n', avail - skip);
         size_t msg_len;
         if (end == NULL) {
+            c->frame_scanned = avail;
             break;
         }
+        skip = 0;
         msg_len = (size_t)(end - start);
         if (msg_len > 0 && start[msg_len - 1] == '\r') {
             msg_len--;
@@ -647,11 +695,14 @@ static size_t framing_deliver(Conn *c, const unsigned char *data, size_t len)
         {{ v.name }}_on_message(&c->session, c, start, msg_len);
 {%- else if v.framing == "delimiter" %}
         static const unsigned char delimiter[{{ v.delimiter_len }}] = { {{ v.delimiter_bytes }} };
-        const unsigned char *end = {% if v.windows %}find_bytes{% else %}memmem{% endif %}(start, avail, delimiter, sizeof delimiter);
+        const unsigned char *end = {% if v.windows %}find_bytes{% else %}memmem{% endif %}(start + skip, avail - skip, delimiter, sizeof delimiter);
         size_t msg_len;
         if (end == NULL) {
+            /* A delimiter may begin in the last sizeof delimiter - 1 bytes. */
+            c->frame_scanned = avail >= sizeof delimiter ? avail - (sizeof delimiter - 1) : 0;
             break;
         }
+        skip = 0;
         msg_len = (size_t)(end - start);
         if (msg_len > {{ v.upper }}_MAX_MESSAGE) {
             conn_reject_input(c);
@@ -740,9 +791,10 @@ static void conn_deliver(Conn *c, const unsigned char *fresh, size_t fresh_len)
     }
     c->input_held = c->in_len > 0 && {{ v.name }}_congested(c);
     if (c->input_held) {
-        c->read_paused = 1; /* reading on would only pile up input it is not taking */
-    }
-    if (c->in_len > {{ v.upper }}_MAX_MESSAGE) {
+        /* Paced, not refused: reading stops, and what is held may be several messages, so
+         * the input limit does not apply to it. */
+        c->read_paused = 1;
+    } else if (c->in_len > INPUT_LIMIT) {
         conn_reject_input(c);
     }
 }
@@ -808,7 +860,11 @@ static int conn_settle(Conn *c, uint64_t now)
             progress = 1;
         }
     }
-    if (c->eof_pending && !c->input_held && c->phase == PHASE_OPEN) {
+    /* The FIN is behind every byte: it is taken only when reading would have reached it (not
+     * while paused; a completion model may have received it early) and once no input waits
+     * for the handler, held or behind a reply it is producing. */
+    if (c->eof_pending && !c->input_held && !c->read_paused && !(c->want_writable && c->in_len > 0)
+        && c->phase == PHASE_OPEN) {
         c->eof_pending = 0;
         handler_enter(c);
         {{ v.name }}_on_eof(&c->session, c);
@@ -848,7 +904,7 @@ static int conn_produce(Conn *c)
         {{ v.name }}_on_writable(&c->session, c);
         handler_leave(c);
         if (c->out_pending == before) {
-            c->want_writable = 0; /* it had nothing to say: wait until it asks again */
+            conn_producer_stopped(c); /* it had nothing to say: wait until it asks again */
         } else {
             progress = 1;
         }
@@ -879,10 +935,11 @@ static void conn_receive(Conn *c, const unsigned char *data, size_t n, uint64_t 
     }
     memcpy(c->in_buf + c->in_start + c->in_len, data, n); /* n <= BUFFER_SIZE: it fits */
     c->in_len += n;
+    /* While input is held the receive is being cancelled, and what the socket had queued
+     * still arrives: it is kept (bounded by the socket's receive buffer), never counted
+     * against the input limit, since the handler chose not to read it yet. */
     if (!c->input_held) {
         conn_deliver(c, NULL, 0);
-    } else if (c->in_len > {{ v.upper }}_MAX_MESSAGE) {
-        conn_reject_input(c);
     }
 }
 {%- else %}

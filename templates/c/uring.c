@@ -20,7 +20,7 @@ enum ring_op { OP_RECV = 1, OP_SEND, OP_CANCEL, {% if v.client %}OP_CONNECT, OP_
 struct ring {
     struct io_uring uring;
     struct io_uring_buf_ring *provided; /* the buffer ring the kernel takes buffers from */
-    unsigned char *buffers;             /* RING_BUFFERS buffers of RING_BUFFER_SIZE bytes */
+    unsigned char *buffers;             /* RING_BUFFERS buffers of RING_BUFFER_SIZE bytes, RING_BUFFER_STRIDE apart */
     unsigned returned;                  /* buffers given back since the kernel last saw the tail */
     unsigned inflight;                  /* requests whose last completion has not come yet */
 };
@@ -63,9 +63,19 @@ static void ring_give_back(struct ring *r)
     }
 }
 
+/* Buffers start 16-byte aligned, whatever io.buffer_size: a datagram's buffer begins with an
+ * io_uring_recvmsg_out, whose fields must be aligned. The kernel is told RING_BUFFER_SIZE, so
+ * a datagram one byte longer than io.buffer_size is still truncated, and seen to be. */
+#define RING_BUFFER_STRIDE ((RING_BUFFER_SIZE + 15u) & ~(size_t)15u)
+
+static unsigned char *ring_buffer(struct ring *r, unsigned id)
+{
+    return r->buffers + (size_t)id * RING_BUFFER_STRIDE;
+}
+
 static void ring_return_buffer(struct ring *r, unsigned id)
 {
-    io_uring_buf_ring_add(r->provided, r->buffers + (size_t)id * RING_BUFFER_SIZE, RING_BUFFER_SIZE,
+    io_uring_buf_ring_add(r->provided, ring_buffer(r, id), RING_BUFFER_SIZE,
                           (unsigned short)id, io_uring_buf_ring_mask(RING_BUFFERS), (int)r->returned);
     r->returned++;
 }
@@ -188,16 +198,43 @@ static void ring_drain(struct ring *r)
     }
 }
 
-static void ring_close(struct ring *r)
+/* Closes the ring. Returns 1 when the kernel is done with every request, so the memory they
+ * used may be freed; 0 when some outlived the drain: the kernel may still touch their memory
+ * after the ring's close returns, so it is left to the process's exit, never freed. */
+static int ring_close(struct ring *r)
 {
+    int done;
     if (r->inflight > 0) {
         ring_drain(r);
     }
+    done = r->inflight == 0;
     io_uring_queue_exit(&r->uring);
-    if (r->provided != NULL) {
-        munmap(r->provided, RING_BUFFERS * sizeof(struct io_uring_buf));
+    if (done) {
+        if (r->provided != NULL) {
+            munmap(r->provided, RING_BUFFERS * sizeof(struct io_uring_buf));
+        }
+        free(r->buffers);
     }
-    free(r->buffers);
+    return done;
+}
+
+/* Where in the list of ring setups to start: SOCKGEN_IO_URING_SETUP=coop or =plain skips the
+ * faster ones, so the fallbacks a kernel older than this one would take can be run (and
+ * proven) here; unset or =defer tries the fastest first. -1 for a value it does not know. */
+static int ring_first_setup(void)
+{
+    static const char *const names[] = { "defer", "coop", "plain" };
+    const char *choice = getenv("SOCKGEN_IO_URING_SETUP");
+    int i;
+    if (choice == NULL || choice[0] == '\0') {
+        return 0;
+    }
+    for (i = 0; i < 3; i++) {
+        if (strcmp(choice, names[i]) == 0) {
+            return i;
+        }
+    }
+    return -1;
 }
 
 static int ring_open(struct ring *r)
@@ -207,11 +244,19 @@ static int ring_open(struct ring *r)
         IORING_SETUP_COOP_TASKRUN,
         0,
     };
+    static atomic_flag said = ATOMIC_FLAG_INIT;
     struct io_uring_buf_reg reg;
+    int first = ring_first_setup();
     size_t i;
     int rc = -EINVAL;
     memset(r, 0, sizeof *r);
-    for (i = 0; i < sizeof flag_sets / sizeof flag_sets[0] && rc == -EINVAL; i++) {
+    if (first < 0) {
+        if (!atomic_flag_test_and_set(&said)) {
+            fprintf(stderr, "%s: SOCKGEN_IO_URING_SETUP must be defer, coop or plain\n", {{ v.name }}_program);
+        }
+        return -1;
+    }
+    for (i = (size_t)first; i < sizeof flag_sets / sizeof flag_sets[0] && rc == -EINVAL; i++) {
         struct io_uring_params params;
         memset(&params, 0, sizeof params);
         params.flags = flag_sets[i] | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE;
@@ -226,7 +271,7 @@ static int ring_open(struct ring *r)
     (void)io_uring_register_ring_fd(&r->uring); /* an optimisation: fine without it */
     r->provided = mmap(NULL, RING_BUFFERS * sizeof(struct io_uring_buf), PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    r->buffers = malloc((size_t)RING_BUFFERS * RING_BUFFER_SIZE);
+    r->buffers = malloc((size_t)RING_BUFFERS * RING_BUFFER_STRIDE);
     if (r->provided == MAP_FAILED || r->buffers == NULL) {
         log_errno("buffer ring");
         if (r->provided == MAP_FAILED) {
@@ -238,7 +283,7 @@ static int ring_open(struct ring *r)
     /* The kernel cycles through every buffer within the first RING_BUFFERS receives: touch
      * them now, so their memory is resident from the start (no page faults while serving, and
      * a steady resident size) rather than growing in the first seconds of traffic. */
-    for (i = 0; i < (size_t)RING_BUFFERS * RING_BUFFER_SIZE; i += 4096) {
+    for (i = 0; i < (size_t)RING_BUFFERS * RING_BUFFER_STRIDE; i += 4096) {
         ((volatile unsigned char *)r->buffers)[i] = 0;
     }
     io_uring_buf_ring_init(r->provided);

@@ -122,7 +122,7 @@ static void loop_on_recv(struct loop *lp, Conn *c, const struct io_uring_cqe *cq
     if (cqe->flags & IORING_CQE_F_BUFFER) {
         unsigned id = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
         if (n > 0 && c->phase != PHASE_DONE) {
-            conn_receive(c, lp->ring.buffers + (size_t)id * RING_BUFFER_SIZE, (size_t)n, now);
+            conn_receive(c, ring_buffer(&lp->ring, id), (size_t)n, now);
         }
         ring_return_buffer(&lp->ring, id);
     } else if (n == 0) {

@@ -208,7 +208,7 @@ fn open_client_socket(target: &SocketAddr) -> io::Result<OwnedFd> {
     let fd = unsafe { OwnedFd::from_raw_fd(socket?) };
 {%- if v.tcp %}
     let stream = TcpStream::from(fd);
-    configure_connection(&stream)?;
+    configure_connection(stream.as_raw_fd())?;
     // Urgent data is read inline, as ordinary bytes, as servers do.
     set_int_option(stream.as_raw_fd(), libc::SOL_SOCKET, libc::SO_OOBINLINE, 1)?;
     let fd = OwnedFd::from(stream);

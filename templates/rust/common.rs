@@ -91,8 +91,18 @@ pub const BUFFER_SIZE: usize = {{ v.buffer_size }};
 pub const OUTPUT_BUFFER: usize = {{ v.output_buffer }};
 /// A connection queuing more output than this is closed (`CloseReason::OutputLimit`).
 pub const OUTPUT_LIMIT: u64 = {{ v.output_limit }};
-/// Most unconsumed input a connection may hold (`CloseReason::InputLimit` past it).
+/// The longest message: a handler that is not pacing itself may leave this much input
+/// unconsumed (`CloseReason::InputLimit` past it).
 pub const MAX_MESSAGE: usize = {{ v.max_message }};
+{%- if v.framing_overhead > 0 %}
+/// Most input left unconsumed while the handler is not pacing itself: a message of
+/// `MAX_MESSAGE` and the framing bytes that may sit beside it before its end can be seen, so
+/// the limit is on the message whatever the segmentation.
+const INPUT_LIMIT: usize = MAX_MESSAGE + {{ v.framing_overhead }};
+{%- else %}
+/// Most input left unconsumed while the handler is not pacing itself.
+const INPUT_LIMIT: usize = MAX_MESSAGE;
+{%- endif %}
 /// Lingering close: how long a closing connection reads and drops input after its half-close.
 pub const LINGER: Duration = Duration::from_millis({{ v.linger_ms }});
 {%- else %}
@@ -336,6 +346,11 @@ fn open_socket(addr: SocketAddr, nonblocking: bool) -> io::Result<OwnedFd> {
 {%- if let Some(bytes) = v.send_buffer %}
     set_int_option(raw, libc::SOL_SOCKET, libc::SO_SNDBUF, {{ bytes }})?;
 {%- endif %}
+{%- if v.tcp && !v.client && (v.nodelay || v.keepalive || v.linger) %}
+    // Accepted connections inherit these from the listener on Linux (it is cloned), so they
+    // are set once here, not once per connection.
+    configure_connection(raw)?;
+{%- endif %}
     let bound = match addr {
         SocketAddr::V4(a) => {
             let sin = libc::sockaddr_in {
@@ -377,26 +392,28 @@ fn open_socket(addr: SocketAddr, nonblocking: bool) -> io::Result<OwnedFd> {
 {%- endif %}
 {%- if v.tcp %}
 
+{%- if v.client || v.nodelay || v.keepalive || v.linger %}
+
 /// Options that belong to each {% if v.client %}connection{% else %}accepted connection{% endif %}.
-fn configure_connection(stream: &TcpStream) -> io::Result<()> {
+fn configure_connection(raw: RawFd) -> io::Result<()> {
 {%- if v.nodelay %}
-    stream.set_nodelay(true)?;
+    set_int_option(raw, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1)?;
 {%- endif %}
 {%- if v.keepalive %}
-    let raw = stream.as_raw_fd();
     set_int_option(raw, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1)?;
     set_int_option(raw, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, {{ v.keepalive_idle_s }})?;
     set_int_option(raw, libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, {{ v.keepalive_interval_s }})?;
     set_int_option(raw, libc::IPPROTO_TCP, libc::TCP_KEEPCNT, {{ v.keepalive_count }})?;
 {%- endif %}
 {%- if v.linger %}
-    set_linger(stream.as_raw_fd(), {{ v.linger_s }})?;
+    set_linger(raw, {{ v.linger_s }})?;
 {%- endif %}
 {%- if !v.nodelay && !v.keepalive && !v.linger %}
-    let _ = stream;
+    let _ = raw;
 {%- endif %}
     Ok(())
 }
+{%- endif %}
 
 {%- if !v.client %}
 
@@ -417,9 +434,14 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 static ACCEPT_SHED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Accepts one connection. When the process is out of descriptors the spare one is given up
-/// to accept and close the waiting peer (libuv's trick); another worker may take the freed
-/// number before it is reopened, which the pause after `Exhausted` makes harmless.
+/// to accept and close the waiting peer (libuv's trick). Another worker may take the freed
+/// number before it is reopened: the pause after `Exhausted` makes that harmless, and the
+/// spare is taken again at the next accept once a descriptor is free, so shedding is never
+/// lost for good.
 fn accept_connection(listener: &TcpListener, spare: &mut Option<std::fs::File>) -> Accepted {
+    if spare.is_none() {
+        *spare = std::fs::File::open("/dev/null").ok();
+    }
     loop {
         let accepted = listener.accept();
         op_log!(
@@ -430,7 +452,7 @@ fn accept_connection(listener: &TcpListener, spare: &mut Option<std::fs::File>) 
             op_result(&accepted)
         );
         match accepted {
-            Ok((stream, peer)) => match configure_connection(&stream).and_then(|()| stream.set_nonblocking(true)) {
+            Ok((stream, peer)) => match stream.set_nonblocking(true) {
                 Ok(()) => return Accepted::Conn(stream, peer),
                 Err(_) => continue,
             },

@@ -96,6 +96,8 @@ pub struct Out {
     pending: usize,
     spare: Option<Vec<u8>>,
     over_limit: bool,
+    /// ...by one write that alone was larger than `OUTPUT_LIMIT`, whatever the peer read.
+    oversized_write: bool,
     /// A chunk could not be allocated.
     out_of_memory: bool,
     closed: bool,
@@ -109,6 +111,7 @@ impl Out {
         }
         if (self.pending + data.len()) as u64 > OUTPUT_LIMIT {
             self.over_limit = true;
+            self.oversized_write = data.len() as u64 > OUTPUT_LIMIT;
             self.closed = true;
             return Err(OutputRefused);
         }
@@ -321,7 +324,12 @@ impl<W> Ctx<'_, W> {
 
     /// `true`: call `on_writable` whenever the queue is below half of `OUTPUT_BUFFER`, until
     /// a call queues nothing or this is turned off. Nothing is polled otherwise.
+    /// Turning it off ends a reply produced on demand: input that waited behind it is
+    /// presented again, as with `resume_input`.
     pub fn want_writable(&mut self, on: bool) {
+        if !on && self.control.want_writable {
+            self.control.resume_input = true;
+        }
         self.control.want_writable = on;
     }
 

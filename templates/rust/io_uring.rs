@@ -71,9 +71,6 @@ impl<H: Handler> Loop<H> {
     }
 
     fn open(&mut self, stream: TcpStream, now: Instant) -> io::Result<()> {
-        if configure_connection(&stream).is_err() {
-            return Ok(());
-        }
         let Ok(peer) = stream.peer_addr() else { return Ok(()) };
         let slot = self.free.pop().unwrap_or_else(|| {
             self.slots.push(None);
@@ -178,8 +175,10 @@ fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize, startu
             conn.release(&mut Direct(&mut lp.worker));
         }
     }
+    if !lp.ring.quiesce() {
+        std::mem::forget(kept); // requests outlived the drain: the kernel may still read them
+    }
     drop(lp.ring);
-    drop(kept);
     Ok(())
 }
 {%- else %}
@@ -307,9 +306,11 @@ fn run_loop<H: Handler>(socket: UdpSocket, stop: RawFd, index: usize, startup: &
         }
     }
     handler.on_stop();
-    // The kernel may read the reply slots until the ring is gone.
+    // The kernel may read the reply slots until its requests are over.
+    if !ring.quiesce() {
+        std::mem::forget(slots);
+    }
     drop(ring);
-    drop(slots);
     Ok(())
 }
 {%- endif %}

@@ -223,9 +223,11 @@ fn run_pool<H: Handler>(targets: Vec<SocketAddr>, stop: RawFd) -> io::Result<()>
         }
     }
     H::on_worker_stop(&mut lp.worker);
-    drop(lp.ring);
 {%- if v.tcp %}
-    drop(kept);
+    if !lp.ring.quiesce() {
+        std::mem::forget(kept); // requests outlived the drain: the kernel may still read them
+    }
 {%- endif %}
+    drop(lp.ring);
     result
 }

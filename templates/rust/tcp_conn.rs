@@ -20,8 +20,13 @@ struct Conn<H: Handler> {
     read_closed: bool,
     /// ...and `on_eof` is still owed.
     eof_pending: bool,
-    /// Input was left unconsumed while congested: present it again once the output drains.
+    /// Input waits for the handler (left while congested, or behind a reply it produced on
+    /// demand): present it again once the output drains.
     input_held: bool,
+{%- if v.framing == "line" || v.framing == "delimiter" %}
+    /// Leading unconsumed bytes known to hold no delimiter.
+    frame_scanned: usize,
+{%- endif %}
     /// Output above the high-water mark: do not read.
     read_paused: bool,
     last_active: Instant,
@@ -71,6 +76,9 @@ impl<H: Handler> Conn<H> {
             read_closed: false,
             eof_pending: false,
             input_held: false,
+{%- if v.framing == "line" || v.framing == "delimiter" %}
+            frame_scanned: 0,
+{%- endif %}
             read_paused: false,
             last_active: now,
             linger_until: None,
@@ -136,7 +144,14 @@ impl<H: Handler> Conn<H> {
             self.end(CloseReason::Error(libc::ENOMEM));
         } else if self.out.over_limit {
             let mut count = OUTPUT_LIMIT_CLOSES.fetch_add(1, Ordering::Relaxed);
-            log_occurrence("closed a connection past io.output_limit (the peer does not read)", &mut count);
+            log_occurrence(
+                if self.out.oversized_write {
+                    "closed a connection: the handler made one write larger than io.output_limit"
+                } else {
+                    "closed a connection past io.output_limit (the peer does not read as fast as the handler writes)"
+                },
+                &mut count,
+            );
             self.end(CloseReason::OutputLimit);
         }
         if self.control.phase == Phase::Done {
@@ -222,10 +237,15 @@ impl<H: Handler> Conn<H> {
             return;
         };
         let (out, control) = (&mut self.out, &mut self.control);
+{%- if v.framing == "line" || v.framing == "delimiter" %}
+        let scanned = &mut self.frame_scanned;
+{%- endif %}
         let result = access.with(|worker| {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let mut ctx = Ctx { out, worker, control };
-{%- if v.framed %}
+{%- if v.framing == "line" || v.framing == "delimiter" %}
+                used = frame(data, scanned, &mut ctx, |msg, ctx| handler.on_message(msg, ctx));
+{%- else if v.framed %}
                 used = frame(data, &mut ctx, |msg, ctx| handler.on_message(msg, ctx));
 {%- else %}
                 used = handler.on_data(data, &mut ctx).min(data.len());
@@ -258,9 +278,11 @@ impl<H: Handler> Conn<H> {
         self.after_callback(result.is_err());
         let unconsumed = self.input.len() - self.in_start;
         self.input_held = unconsumed > 0 && self.out.congested();
-        // Reading on would only pile up input the handler is not taking.
-        self.read_paused |= self.input_held;
-        if unconsumed > MAX_MESSAGE {
+        if self.input_held {
+            // Paced, not refused: reading stops, and what is held may be several messages,
+            // so the input limit does not apply to it.
+            self.read_paused = true;
+        } else if unconsumed > INPUT_LIMIT {
             reject_input(&mut self.control);
         }
     }
@@ -278,7 +300,11 @@ impl<H: Handler> Conn<H> {
                 progress = true;
             }
         }
-        if self.eof_pending && !self.input_held && self.control.phase == Phase::Open {
+        // The FIN is behind every byte: it is taken only when reading would have reached it
+        // (not while paused; a completion model may have received it early) and once no input
+        // waits for the handler, held or behind a reply it is producing.
+        let waiting_behind_reply = self.control.want_writable && self.input.len() > self.in_start;
+        if self.eof_pending && !self.input_held && !self.read_paused && !waiting_behind_reply && self.control.phase == Phase::Open {
             self.eof_pending = false;
             self.call(access, |h, ctx| h.on_eof(ctx));
             progress = true;
@@ -309,7 +335,10 @@ impl<H: Handler> Conn<H> {
             let before = self.out.pending;
             self.call(access, |h, ctx| h.on_writable(ctx));
             if self.out.pending == before {
-                self.control.want_writable = false; // nothing to say: wait until asked again
+                // Nothing to say: wait until asked again. Input that waited behind the reply
+                // is presented again.
+                self.control.want_writable = false;
+                self.input_held = self.input.len() > self.in_start;
             } else {
                 progress = true;
             }
@@ -338,15 +367,22 @@ impl<H: Handler> Conn<H> {
             self.deliver(access, data);
             return;
         }
+        if self.in_start > 0 && self.input.capacity() - self.input.len() < data.len() {
+            // Consumed bytes go before the buffer grows, so it holds what is unconsumed, not
+            // everything the connection ever received.
+            self.input.drain(..self.in_start);
+            self.in_start = 0;
+        }
         if self.input.try_reserve(data.len()).is_err() {
             self.end(CloseReason::Error(libc::ENOMEM));
             return;
         }
         self.input.extend_from_slice(data);
+        // While input is held the receive is being cancelled, and what the socket had queued
+        // still arrives: it is kept (bounded by the socket's receive buffer), never counted
+        // against the input limit, since the handler chose not to read it yet.
         if !self.input_held {
             self.deliver(access, &[]);
-        } else if self.input.len() - self.in_start > MAX_MESSAGE {
-            reject_input(&mut self.control);
         }
     }
 
@@ -516,12 +552,24 @@ static INPUT_LIMIT_CLOSES: std::sync::atomic::AtomicU64 = std::sync::atomic::Ato
 /// Built-in framing ({{ v.framing }}): hands every whole message to `deliver` and returns the
 /// bytes consumed. Stops while the output is congested, so a pipelining peer is paced by what
 /// it reads.
+{%- if v.framing == "line" || v.framing == "delimiter" %}
+/// A message arriving in many pieces is searched once, not once per piece: `scanned` leading
+/// bytes are known to hold no delimiter, and the search resumes after them.
+fn frame<W>(data: &[u8], scanned: &mut usize, ctx: &mut Ctx<'_, W>, mut deliver: impl FnMut(&[u8], &mut Ctx<'_, W>)) -> usize {
+    let mut skip = if *scanned < data.len() { *scanned } else { 0 };
+    *scanned = 0;
+{%- else %}
 fn frame<W>(data: &[u8], ctx: &mut Ctx<'_, W>, mut deliver: impl FnMut(&[u8], &mut Ctx<'_, W>)) -> usize {
+{%- endif %}
     let mut used = 0;
     while ctx.control.phase == Phase::Open && used < data.len() && !ctx.out.congested() {
         let rest = &data[used..];
 {%- if v.framing == "line" %}
-        let Some(end) = rest.iter().position(|&b| b == b'\n') else { break };
+        let Some(end) = rest[skip..].iter().position(|&b| b == b'\n').map(|at| skip + at) else {
+            *scanned = rest.len();
+            break;
+        };
+        skip = 0;
         let msg = rest[..end].strip_suffix(b"\r").unwrap_or(&rest[..end]);
         if msg.len() > MAX_MESSAGE {
             reject_input(ctx.control);
@@ -530,7 +578,12 @@ fn frame<W>(data: &[u8], ctx: &mut Ctx<'_, W>, mut deliver: impl FnMut(&[u8], &m
         used += end + 1;
         deliver(msg, ctx);
 {%- else if v.framing == "delimiter" %}
-        let Some(end) = rest.windows(DELIMITER.len()).position(|w| w == DELIMITER) else { break };
+        let Some(end) = rest[skip..].windows(DELIMITER.len()).position(|w| w == DELIMITER).map(|at| skip + at) else {
+            // A delimiter may begin in the last DELIMITER.len() - 1 bytes.
+            *scanned = rest.len().saturating_sub(DELIMITER.len() - 1);
+            break;
+        };
+        skip = 0;
         if end > MAX_MESSAGE {
             reject_input(ctx.control);
             break;

@@ -67,9 +67,17 @@ struct Ring {
 
 impl Ring {
     fn open() -> io::Result<Ring> {
+        // SOCKGEN_IO_URING_SETUP=coop or =plain skips the faster setups, so the fallbacks a
+        // kernel older than this one would take can be run (and proven) here.
+        let first = match std::env::var("SOCKGEN_IO_URING_SETUP").as_deref() {
+            Err(_) | Ok("" | "defer") => 0,
+            Ok("coop") => 1,
+            Ok("plain") => 2,
+            Ok(_) => return Err(io::Error::new(io::ErrorKind::InvalidInput, "SOCKGEN_IO_URING_SETUP must be defer, coop or plain")),
+        };
         let mut last = io::Error::from_raw_os_error(libc::EINVAL);
         let mut uring = None;
-        for flags in 0..3 {
+        for flags in first..3 {
             let mut builder = IoUring::builder();
             builder.setup_submit_all().setup_cqsize(4 * RING_ENTRIES);
             match flags {
@@ -223,15 +231,27 @@ impl Ring {
     }
 }
 
-impl Drop for Ring {
-    /// Cancels every request and waits (a second at most) for their last completions, so the
-    /// kernel is done with the buffers before they are freed: closing the ring alone would
-    /// leave their cancellation to run after close() has returned.
-    fn drop(&mut self) {
+impl Ring {
+    /// Cancels every request and waits (a second at most) for their last completions. True
+    /// when the kernel is done with every request, so the memory they used may be freed:
+    /// closing the ring alone would leave their cancellation to run after close() returned.
+    fn quiesce(&mut self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(1);
         let everything = types::CancelBuilder::any();
         if self.inflight > 0 && self.push(opcode::AsyncCancel2::new(everything).build().user_data(0)).is_ok() {
             while self.inflight > 0 && Instant::now() < deadline && self.wait(Some(Duration::from_millis(100))).is_ok() {}
+        }
+        self.inflight == 0
+    }
+}
+
+impl Drop for Ring {
+    /// Frees the buffers only once the kernel is done with them; requests that outlived the
+    /// drain may still write into them, so then they are left to the process's exit.
+    fn drop(&mut self) {
+        if !self.quiesce() {
+            std::mem::forget(std::mem::take(&mut self.buffers));
+            return;
         }
         // SAFETY: the mapping made in `open`. The IoUring field is dropped after this body,
         // which closes the ring; nothing of ours is submitted after that.
