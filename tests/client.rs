@@ -657,6 +657,107 @@ fn sigint_stops_a_client_load_reports_and_echo_check_fails_incomplete() {
     });
 }
 
+/// A client handler that streams to an echo peer and reads what comes back, for ever, and
+/// logs each on_open and on_close.
+const STREAMING_CLIENT: &str = r#"
+struct streamer_worker { int unused; };
+struct streamer_session { int unused; };
+static void streamer_on_worker_start(struct streamer_worker *w, unsigned index) { (void)index; w->unused = 0; }
+static void streamer_on_worker_stop(struct streamer_worker *w) { (void)w; }
+static void streamer_on_open(struct streamer_session *s, struct streamer_conn *c)
+{
+    s->unused = 0;
+    fprintf(stderr, "streamer: opened id=%llu\n", streamer_info(c)->id);
+    streamer_want_writable(c, 1);
+}
+static size_t streamer_on_data(struct streamer_session *s, struct streamer_conn *c, const unsigned char *data, size_t len)
+{
+    (void)s; (void)c; (void)data;
+    return len;
+}
+static void streamer_on_writable(struct streamer_session *s, struct streamer_conn *c)
+{
+    static const unsigned char chunk[8192];
+    (void)s;
+    while (!streamer_congested(c) && streamer_write(c, chunk, sizeof chunk) == 0) {
+    }
+}
+static void streamer_on_eof(struct streamer_session *s, struct streamer_conn *c) { (void)s; streamer_close(c); }
+static void streamer_on_timer(struct streamer_session *s, struct streamer_conn *c) { (void)s; (void)c; }
+static void streamer_on_close(struct streamer_session *s, struct streamer_conn *c, enum streamer_close_reason reason, int error)
+{
+    (void)s;
+    fprintf(stderr, "streamer: closed id=%llu reason=%s error=%d\n", streamer_info(c)->id, streamer_close_reason_name(reason), error);
+}
+"#;
+
+/// Ctrl-C while every connection of a large pool streams: each connection that opened gets
+/// on_close with reason `stopping`, and the client exits 0. (The IOCP client once acted on the
+/// stop packet at once and dropped the rest of its completion batch: the connections those
+/// completions belonged to waited for them until the drain gave up, and never got on_close.)
+#[test]
+fn ctrl_c_while_a_large_pool_streams_closes_every_connection() {
+    const CONNECTIONS: u64 = 150;
+    let spec = "name: streamer\nrole: client\nhandler: custom\nport: 7000\nio: { buffer_size: 4096, output_buffer: 65536 }\n";
+    for (lang, model) in [("c", "epoll"), ("winsock", "iocp")] {
+        let plan = plan_for(spec, lang, model);
+        let dir = tempfile::tempdir().unwrap();
+        let client = proof::build_project_with(
+            &plan,
+            dir.path(),
+            &[(
+                "streamer_handler.h".to_string(),
+                STREAMING_CLIENT.to_string(),
+            )],
+            &[],
+        )
+        .unwrap_or_else(|(stage, e)| panic!("{lang}/{model} {stage}: {e}"));
+        let peer = EchoPeer::start(PeerBehaviour::Echo, false).unwrap();
+        let (host, port) = args_for(peer.addr);
+        let count = CONNECTIONS.to_string();
+        let run = std::thread::scope(|scope| {
+            let peer = &peer;
+            run_client_with(
+                &client,
+                &["-a", &host, "-p", &port, "-c", &count],
+                Duration::from_secs(60),
+                |pid| {
+                    // Stopped once every connection is up and bytes flow on them.
+                    scope.spawn(move || {
+                        let deadline = Instant::now() + Duration::from_secs(30);
+                        while peer.connections() < CONNECTIONS && Instant::now() < deadline {
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                        let before = peer.bytes_echoed();
+                        std::thread::sleep(Duration::from_millis(500));
+                        assert!(
+                            peer.bytes_echoed() > before,
+                            "{lang}/{model}: nothing flows"
+                        );
+                        // SAFETY: signalling a child this test started.
+                        unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) };
+                    });
+                },
+            )
+            .unwrap()
+        });
+        let opened = lines_with(&run.stderr, "streamer: opened id=").len() as u64;
+        let closed = lines_with(&run.stderr, "streamer: closed id=");
+        let stopping = closed
+            .iter()
+            .filter(|l| l.contains(" reason=stopping "))
+            .count() as u64;
+        assert_eq!(run.status, Some(0), "{lang}/{model}: {}", run.describe());
+        assert_eq!(opened, CONNECTIONS, "{lang}/{model}: {}", run.describe());
+        assert_eq!(
+            (closed.len() as u64, stopping),
+            (CONNECTIONS, CONNECTIONS),
+            "{lang}/{model}: on_close for {} connections ({stopping} stopping) of {CONNECTIONS}",
+            closed.len()
+        );
+    }
+}
+
 #[test]
 fn a_custom_client_sends_its_request_and_prints_the_reply() {
     for framing in ["", "framing: { kind: line }\n"] {

@@ -239,6 +239,13 @@ static void conn_drive(struct loop *lp, Conn *c, uint64_t now)
     timers_schedule(&lp->timers, c);
 }
 
+/* The drain gave up waiting for the socket's receive: on_close runs and the socket closes,
+ * but the buffer stays, as Windows may still write into it. */
+static void conn_abandon(Conn *c)
+{
+    conn_release(c);
+}
+
 /* The socket's receive completed. */
 static void conn_completed(struct loop *lp, struct overlapped_op *op, uint64_t now)
 {
@@ -333,6 +340,7 @@ static int loop_run(struct loop *lp)
 {
     OVERLAPPED_ENTRY entries[COMPLETION_BATCH];
     uint64_t now = now_ms();
+    int stopping = 0;
     while (lp->members_left > 0) {
         int count, i;
         size_t budget;
@@ -342,10 +350,14 @@ static int loop_run(struct loop *lp)
             return -1;
         }
         now = now_ms();
+        /* A stop is acted on after the rest of its batch: a completion taken from the port
+         * and left unhandled would never come again, and its connection would wait for it
+         * in the drain and go without on_close. */
         for (i = 0; i < count; i++) {
-            if (!loop_dispatch(lp, &entries[i], now)) {
-                return 0;
-            }
+            stopping |= !loop_dispatch(lp, &entries[i], now);
+        }
+        if (stopping) {
+            return 0;
         }
         budget = lp->timers.len;
         while (budget-- > 0 && (due = timers_next_due(&lp->timers, now)) != NULL) {
@@ -405,7 +417,11 @@ static void loop_drain(struct loop *lp)
             }
         }
     }
-    /* Anything still outstanding after DRAIN_MS is left to the process's exit. */
+    /* Requests still outstanding after DRAIN_MS are left to the process's exit, with the
+     * memory they may write into; their connections still get on_close. */
+    for (c = lp->all; c != NULL; c = c->next) {
+        conn_abandon(c);
+    }
 }
 
 /* Opens the pool and runs the loop; on a stop every connection ends with reason stopping. */
