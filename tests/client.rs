@@ -971,6 +971,44 @@ fn a_refused_udp_port_is_retried_then_given_up_naming_econnrefused() {
     });
 }
 
+/// Datagrams longer than io.buffer_size, several queued at once ahead of each echo, are
+/// dropped and counted, never delivered cut short, and the socket goes on checking every
+/// byte of the echoes. (The IOCP client once handled a receive that failed at once with
+/// WSAEMSGSIZE and posted the next on the same OVERLAPPED, though the failed one's completion
+/// was still queued: that stale completion then freed the socket under its pending receive.)
+#[test]
+fn oversized_datagrams_queued_ahead_of_each_echo_are_dropped_and_the_check_goes_on() {
+    let spec = udp_echo_check_spec(
+        "  messages: 40\n  sizes: [1, 1000, 2048]\n  idle_timeout_ms: 5000\n  retry: { max_attempts: 1, base_ms: 10, max_ms: 20 }\n",
+    )
+    .replace("handler: echo-check\n", "handler: echo-check\nio: { buffer_size: 2048 }\n");
+    for_each_client(&spec, |_dir, client| {
+        let peer = UdpEchoPeer::start(
+            UdpBehaviour::OversizedFirst {
+                count: 4,
+                len: 2049,
+            },
+            false,
+        )
+        .unwrap();
+        let (host, port) = args_for(peer.addr);
+        let run = run_client(
+            client,
+            &["-a", &host, "-p", &port, "-c", "2"],
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        check_echo_check(&run, Some(peer.bytes_echoed())).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            run.stderr
+                .contains("dropped a datagram longer than io.buffer_size (64 so far)")
+                && !run.stderr.contains("attempt 1 of 1 failed"),
+            "{}",
+            run.describe()
+        );
+    });
+}
+
 #[test]
 fn a_corrupted_datagram_fails_the_run_naming_the_byte() {
     let spec = udp_echo_check_spec("  messages: 4\n  sizes: [1000]\n");

@@ -208,22 +208,30 @@ static void conn_received(Conn *c, int error, DWORD moved, uint64_t now)
     }
 }
 
-/* Starts the receive when none is pending; done at once or not, its completion comes through
- * the port. One that fails at once is handled here (a datagram too long is dropped and the
- * next one asked for, CONN_BUDGET times at most). */
+/* Starts the receive when none is pending. Its completion comes through the port in every
+ * case but a failure to start: one done at once as well (the socket does not skip the port on
+ * success), and one that fails at once with WSAEMSGSIZE too, since a datagram longer than the
+ * buffer is a warning (STATUS_BUFFER_OVERFLOW), not a failed request. Handled here as well,
+ * that datagram would be handled twice, and the next receive would reuse an OVERLAPPED whose
+ * completion is still queued. */
 static void conn_post_recv(Conn *c, uint64_t now)
 {
-    int budget;
-    for (budget = 0; budget < CONN_BUDGET && c->phase == PHASE_OPEN && !c->recv_pending; budget++) {
-        WSABUF buf;
-        DWORD flags = 0, got = 0;
-        buf.buf = (CHAR *)c->recv_buf;
-        buf.len = {{ v.upper }}_BUFFER_SIZE;
-        memset(&c->recv_op.ov, 0, sizeof c->recv_op.ov);
-        c->recv_pending = 1;
-        if (WSARecv(c->fd, &buf, 1, &got, &flags, &c->recv_op.ov, NULL) != 0 && WSAGetLastError() != WSA_IO_PENDING) {
-            conn_received(c, WSAGetLastError(), 0, now);
-        }
+    WSABUF buf;
+    DWORD flags = 0, got = 0;
+    int error;
+    if (c->phase != PHASE_OPEN || c->recv_pending) {
+        return;
+    }
+    buf.buf = (CHAR *)c->recv_buf;
+    buf.len = {{ v.upper }}_BUFFER_SIZE;
+    memset(&c->recv_op.ov, 0, sizeof c->recv_op.ov);
+    c->recv_pending = 1;
+    if (WSARecv(c->fd, &buf, 1, &got, &flags, &c->recv_op.ov, NULL) == 0) {
+        return;
+    }
+    error = WSAGetLastError();
+    if (error != WSA_IO_PENDING && error != WSAEMSGSIZE) {
+        conn_received(c, error, 0, now);
     }
 }
 
