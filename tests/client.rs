@@ -657,31 +657,37 @@ fn sigint_stops_a_client_load_reports_and_echo_check_fails_incomplete() {
     });
 }
 
-/// A client handler that streams to an echo peer and reads what comes back, for ever, and
-/// logs each on_open and on_close.
+/// A client handler that streams to an echo peer and reads what comes back, for ever, with
+/// at most 32 KiB in flight (a writer that filled its output queue would stop reading, and
+/// with an echo peer blocked on its own writes neither side would move), and logs each
+/// on_open and on_close.
 const STREAMING_CLIENT: &str = r#"
 struct streamer_worker { int unused; };
-struct streamer_session { int unused; };
+struct streamer_session { unsigned long long sent, received; };
+static const unsigned char streamer_chunk[8192];
 static void streamer_on_worker_start(struct streamer_worker *w, unsigned index) { (void)index; w->unused = 0; }
 static void streamer_on_worker_stop(struct streamer_worker *w) { (void)w; }
+static void streamer_top_up(struct streamer_session *s, struct streamer_conn *c)
+{
+    while (s->sent - s->received < 4 * sizeof streamer_chunk
+           && streamer_write(c, streamer_chunk, sizeof streamer_chunk) == 0) {
+        s->sent += sizeof streamer_chunk;
+    }
+}
 static void streamer_on_open(struct streamer_session *s, struct streamer_conn *c)
 {
-    s->unused = 0;
+    s->sent = s->received = 0;
     fprintf(stderr, "streamer: opened id=%llu\n", streamer_info(c)->id);
-    streamer_want_writable(c, 1);
+    streamer_top_up(s, c);
 }
 static size_t streamer_on_data(struct streamer_session *s, struct streamer_conn *c, const unsigned char *data, size_t len)
 {
-    (void)s; (void)c; (void)data;
+    (void)data;
+    s->received += len;
+    streamer_top_up(s, c);
     return len;
 }
-static void streamer_on_writable(struct streamer_session *s, struct streamer_conn *c)
-{
-    static const unsigned char chunk[8192];
-    (void)s;
-    while (!streamer_congested(c) && streamer_write(c, chunk, sizeof chunk) == 0) {
-    }
-}
+static void streamer_on_writable(struct streamer_session *s, struct streamer_conn *c) { (void)s; (void)c; }
 static void streamer_on_eof(struct streamer_session *s, struct streamer_conn *c) { (void)s; streamer_close(c); }
 static void streamer_on_timer(struct streamer_session *s, struct streamer_conn *c) { (void)s; (void)c; }
 static void streamer_on_close(struct streamer_session *s, struct streamer_conn *c, enum streamer_close_reason reason, int error)
@@ -715,8 +721,9 @@ fn ctrl_c_while_a_large_pool_streams_closes_every_connection() {
         let peer = EchoPeer::start(PeerBehaviour::Echo, false).unwrap();
         let (host, port) = args_for(peer.addr);
         let count = CONNECTIONS.to_string();
+        let flowing = std::sync::atomic::AtomicBool::new(false);
         let run = std::thread::scope(|scope| {
-            let peer = &peer;
+            let (peer, flowing) = (&peer, &flowing);
             run_client_with(
                 &client,
                 &["-a", &host, "-p", &port, "-c", &count],
@@ -730,9 +737,9 @@ fn ctrl_c_while_a_large_pool_streams_closes_every_connection() {
                         }
                         let before = peer.bytes_echoed();
                         std::thread::sleep(Duration::from_millis(500));
-                        assert!(
+                        flowing.store(
                             peer.bytes_echoed() > before,
-                            "{lang}/{model}: nothing flows"
+                            std::sync::atomic::Ordering::SeqCst,
                         );
                         // SAFETY: signalling a child this test started.
                         unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) };
@@ -741,6 +748,11 @@ fn ctrl_c_while_a_large_pool_streams_closes_every_connection() {
             )
             .unwrap()
         });
+        assert!(
+            flowing.load(std::sync::atomic::Ordering::SeqCst),
+            "{lang}/{model}: nothing flowed before the stop: {}",
+            run.describe()
+        );
         let opened = lines_with(&run.stderr, "streamer: opened id=").len() as u64;
         let closed = lines_with(&run.stderr, "streamer: closed id=");
         let stopping = closed
