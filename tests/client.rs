@@ -657,6 +657,119 @@ fn sigint_stops_a_client_load_reports_and_echo_check_fails_incomplete() {
     });
 }
 
+/// A client handler that streams to an echo peer and reads what comes back, for ever, with
+/// at most 32 KiB in flight (a writer that filled its output queue would stop reading, and
+/// with an echo peer blocked on its own writes neither side would move), and logs each
+/// on_open and on_close.
+const STREAMING_CLIENT: &str = r#"
+struct streamer_worker { int unused; };
+struct streamer_session { unsigned long long sent, received; };
+static const unsigned char streamer_chunk[8192];
+static void streamer_on_worker_start(struct streamer_worker *w, unsigned index) { (void)index; w->unused = 0; }
+static void streamer_on_worker_stop(struct streamer_worker *w) { (void)w; }
+static void streamer_top_up(struct streamer_session *s, struct streamer_conn *c)
+{
+    while (s->sent - s->received < 4 * sizeof streamer_chunk
+           && streamer_write(c, streamer_chunk, sizeof streamer_chunk) == 0) {
+        s->sent += sizeof streamer_chunk;
+    }
+}
+static void streamer_on_open(struct streamer_session *s, struct streamer_conn *c)
+{
+    s->sent = s->received = 0;
+    fprintf(stderr, "streamer: opened id=%llu\n", streamer_info(c)->id);
+    streamer_top_up(s, c);
+}
+static size_t streamer_on_data(struct streamer_session *s, struct streamer_conn *c, const unsigned char *data, size_t len)
+{
+    (void)data;
+    s->received += len;
+    streamer_top_up(s, c);
+    return len;
+}
+static void streamer_on_writable(struct streamer_session *s, struct streamer_conn *c) { (void)s; (void)c; }
+static void streamer_on_eof(struct streamer_session *s, struct streamer_conn *c) { (void)s; streamer_close(c); }
+static void streamer_on_timer(struct streamer_session *s, struct streamer_conn *c) { (void)s; (void)c; }
+static void streamer_on_close(struct streamer_session *s, struct streamer_conn *c, enum streamer_close_reason reason, int error)
+{
+    (void)s;
+    fprintf(stderr, "streamer: closed id=%llu reason=%s error=%d\n", streamer_info(c)->id, streamer_close_reason_name(reason), error);
+}
+"#;
+
+/// Ctrl-C while every connection of a large pool streams: each connection that opened gets
+/// on_close with reason `stopping`, and the client exits 0. (The IOCP client once acted on the
+/// stop packet at once and dropped the rest of its completion batch: the connections those
+/// completions belonged to waited for them until the drain gave up, and never got on_close.)
+#[test]
+fn ctrl_c_while_a_large_pool_streams_closes_every_connection() {
+    const CONNECTIONS: u64 = 150;
+    let spec = "name: streamer\nrole: client\nhandler: custom\nport: 7000\nio: { buffer_size: 4096, output_buffer: 65536 }\n";
+    for (lang, model) in [("c", "epoll"), ("winsock", "iocp")] {
+        let plan = plan_for(spec, lang, model);
+        let dir = tempfile::tempdir().unwrap();
+        let client = proof::build_project_with(
+            &plan,
+            dir.path(),
+            &[(
+                "streamer_handler.h".to_string(),
+                STREAMING_CLIENT.to_string(),
+            )],
+            &[],
+        )
+        .unwrap_or_else(|(stage, e)| panic!("{lang}/{model} {stage}: {e}"));
+        let peer = EchoPeer::start(PeerBehaviour::Echo, false).unwrap();
+        let (host, port) = args_for(peer.addr);
+        let count = CONNECTIONS.to_string();
+        let flowing = std::sync::atomic::AtomicBool::new(false);
+        let run = std::thread::scope(|scope| {
+            let (peer, flowing) = (&peer, &flowing);
+            run_client_with(
+                &client,
+                &["-a", &host, "-p", &port, "-c", &count],
+                Duration::from_secs(60),
+                |pid| {
+                    // Stopped once every connection is up and bytes flow on them.
+                    scope.spawn(move || {
+                        let deadline = Instant::now() + Duration::from_secs(30);
+                        while peer.connections() < CONNECTIONS && Instant::now() < deadline {
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                        let before = peer.bytes_echoed();
+                        std::thread::sleep(Duration::from_millis(500));
+                        flowing.store(
+                            peer.bytes_echoed() > before,
+                            std::sync::atomic::Ordering::SeqCst,
+                        );
+                        // SAFETY: signalling a child this test started.
+                        unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) };
+                    });
+                },
+            )
+            .unwrap()
+        });
+        assert!(
+            flowing.load(std::sync::atomic::Ordering::SeqCst),
+            "{lang}/{model}: nothing flowed before the stop: {}",
+            run.describe()
+        );
+        let opened = lines_with(&run.stderr, "streamer: opened id=").len() as u64;
+        let closed = lines_with(&run.stderr, "streamer: closed id=");
+        let stopping = closed
+            .iter()
+            .filter(|l| l.contains(" reason=stopping "))
+            .count() as u64;
+        assert_eq!(run.status, Some(0), "{lang}/{model}: {}", run.describe());
+        assert_eq!(opened, CONNECTIONS, "{lang}/{model}: {}", run.describe());
+        assert_eq!(
+            (closed.len() as u64, stopping),
+            (CONNECTIONS, CONNECTIONS),
+            "{lang}/{model}: on_close for {} connections ({stopping} stopping) of {CONNECTIONS}",
+            closed.len()
+        );
+    }
+}
+
 #[test]
 fn a_custom_client_sends_its_request_and_prints_the_reply() {
     for framing in ["", "framing: { kind: line }\n"] {
@@ -864,6 +977,44 @@ fn a_refused_udp_port_is_retried_then_given_up_naming_econnrefused() {
                         &run.stderr,
                         "refused: WSAECONNREFUSED (Connection refused)"
                     )),
+            "{}",
+            run.describe()
+        );
+    });
+}
+
+/// Datagrams longer than io.buffer_size, several queued at once ahead of each echo, are
+/// dropped and counted, never delivered cut short, and the socket goes on checking every
+/// byte of the echoes. (The IOCP client once handled a receive that failed at once with
+/// WSAEMSGSIZE and posted the next on the same OVERLAPPED, though the failed one's completion
+/// was still queued: that stale completion then freed the socket under its pending receive.)
+#[test]
+fn oversized_datagrams_queued_ahead_of_each_echo_are_dropped_and_the_check_goes_on() {
+    let spec = udp_echo_check_spec(
+        "  messages: 40\n  sizes: [1, 1000, 2048]\n  idle_timeout_ms: 5000\n  retry: { max_attempts: 1, base_ms: 10, max_ms: 20 }\n",
+    )
+    .replace("handler: echo-check\n", "handler: echo-check\nio: { buffer_size: 2048 }\n");
+    for_each_client(&spec, |_dir, client| {
+        let peer = UdpEchoPeer::start(
+            UdpBehaviour::OversizedFirst {
+                count: 4,
+                len: 2049,
+            },
+            false,
+        )
+        .unwrap();
+        let (host, port) = args_for(peer.addr);
+        let run = run_client(
+            client,
+            &["-a", &host, "-p", &port, "-c", "2"],
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        check_echo_check(&run, Some(peer.bytes_echoed())).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            run.stderr
+                .contains("dropped a datagram longer than io.buffer_size (64 so far)")
+                && !run.stderr.contains("attempt 1 of 1 failed"),
             "{}",
             run.describe()
         );

@@ -358,6 +358,89 @@ fn an_idle_producer_costs_nothing_and_shutdown_closes_with_a_reason() {
     }
 }
 
+/// A stop while many connections stream: every connection that opened gets on_close with
+/// reason `stopping`, and the program exits 0. (The IOCP loops once acted on the stop packet
+/// at once and dropped the rest of the completion batch it came in: the connections those
+/// completions belonged to waited for them until the drain gave up, and never got on_close.)
+#[test]
+fn a_stop_while_many_connections_stream_closes_every_one() {
+    const CONNECTIONS: usize = 160;
+    let targets: &Targets = &[("c", "epoll"), ("winsock", "iocp")];
+    let built = proof::run_parallel(targets, 2, |&(lang, model)| {
+        // Two workers: the stop reaches two loops (Linux workers share the port by reuseport).
+        let spec = format!(
+            "name: probe\nhandler: custom\nserver: {{ workers: 2 }}\n{}\
+             io: {{ buffer_size: 4096, output_buffer: 65536 }}\n",
+            if lang == "c" {
+                "socket: { reuseport: true }\n"
+            } else {
+                ""
+            }
+        );
+        let files = vec![("probe_handler.h".to_string(), fixture("probe_handler.h"))];
+        (
+            format!("{lang}/{model}"),
+            build_project(&spec, lang, model, &files, "contract-stop-streaming"),
+        )
+    });
+    for (label, bin) in &built {
+        let server = start(bin);
+        let streaming = std::sync::atomic::AtomicUsize::new(0);
+        let outcome = std::thread::scope(|scope| {
+            for _ in 0..CONNECTIONS {
+                let mut stream = connect(&server);
+                stream.write_all(b"STREAM 1000000000000\n").unwrap();
+                let streaming = &streaming;
+                // Each peer reads as fast as it can until the server's stop ends the stream.
+                scope.spawn(move || {
+                    let mut buf = vec![0u8; 65536];
+                    let mut counted = false;
+                    while let Ok(1..) = stream.read(&mut buf) {
+                        if !counted {
+                            counted = true;
+                            streaming.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                    }
+                });
+            }
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while streaming.load(std::sync::atomic::Ordering::SeqCst) < CONNECTIONS
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            assert_eq!(
+                streaming.load(std::sync::atomic::Ordering::SeqCst),
+                CONNECTIONS,
+                "{label}: not every connection streams"
+            );
+            std::thread::sleep(Duration::from_millis(300));
+            server.stop(Duration::from_secs(10))
+        });
+        outcome.check().unwrap_or_else(|e| panic!("{label}: {e}"));
+        let stderr = &outcome.stderr;
+        let opened: usize = stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("probe: worker "))
+            .filter_map(|l| l.split(" stopped after ").nth(1))
+            .map(|n| n.trim_end_matches(" connections").parse::<usize>().unwrap())
+            .sum();
+        let closed: std::collections::BTreeSet<&str> = stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("probe: closed id="))
+            .filter_map(|l| l.split(' ').next())
+            .collect();
+        let stopping = stderr.matches(" reason=stopping ").count();
+        assert_eq!(opened, CONNECTIONS, "{label}: {stderr}");
+        assert_eq!(
+            (closed.len(), stopping),
+            (CONNECTIONS, CONNECTIONS),
+            "{label}: on_close for {} connections ({stopping} of them stopping) of {CONNECTIONS}",
+            closed.len()
+        );
+    }
+}
+
 /// A panicking Rust handler closes only its own connection; the worker goes on serving.
 #[test]
 fn a_panicking_rust_handler_closes_only_its_connection() {

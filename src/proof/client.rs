@@ -204,6 +204,10 @@ pub enum UdpBehaviour {
     DropFirst { datagrams: u64 },
     /// Echo with the byte at offset `at` flipped, in every datagram long enough.
     Corrupt { at: usize },
+    /// Before each echo, send `count` datagrams of `len` bytes (longer than the client's
+    /// io.buffer_size: each must be dropped, never delivered cut short) and, every other one,
+    /// of 65,507 bytes, the largest there is: several queue up at the client at once.
+    OversizedFirst { count: usize, len: usize },
 }
 
 /// A loopback UDP peer on its own thread; stops (and joins it) when dropped.
@@ -230,6 +234,7 @@ impl UdpEchoPeer {
             let (stats, stop) = (stats.clone(), stop.clone());
             thread::spawn(move || {
                 let mut buf = vec![0u8; 65_536];
+                let junk = vec![0xa5u8; 65_507];
                 let mut seen = 0u64;
                 while !stop.load(Ordering::SeqCst) {
                     let Ok((n, from)) = socket.recv_from(&mut buf) else {
@@ -240,6 +245,16 @@ impl UdpEchoPeer {
                     match behaviour {
                         UdpBehaviour::DropFirst { datagrams } if seen <= datagrams => continue,
                         UdpBehaviour::Corrupt { at } if at < n => buf[at] ^= 0xff,
+                        UdpBehaviour::OversizedFirst { count, len } => {
+                            for i in 0..count {
+                                let size = if i % 2 == 0 {
+                                    len.min(junk.len())
+                                } else {
+                                    junk.len()
+                                };
+                                let _ = socket.send_to(&junk[..size], from);
+                            }
+                        }
                         _ => {}
                     }
                     // Counted before it leaves: the client may have it and exit before

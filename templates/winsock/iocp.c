@@ -147,8 +147,10 @@ static void accept_completed(struct accept_slot *slot, BOOL ok, uint64_t now)
     slot->pending = 0;
     slot->socket = INVALID_SOCKET;
     OP_LOG("accept", accept_listener, " conn=%llu result=%s", (unsigned long long)s, ok ? "ok" : socket_result_name());
-    if (!ok) {
-        /* The peer gave up while waiting (WSAECONNRESET), or the listener is closing. */
+    if (!ok || !accepting) {
+        /* The peer gave up while waiting (WSAECONNRESET), the listener is closing, or the
+         * server is stopping: a connection handed over now might reach a worker that has
+         * finished already. */
         closesocket(s);
         return;
     }
@@ -230,6 +232,9 @@ static int loop_dispatch(struct loop *lp, const OVERLAPPED_ENTRY *entry, uint64_
 {
     switch (entry->lpCompletionKey) {
     case STOP_KEY:
+        if (lp->index == 0) {
+            accepting = 0; /* accepts later in the batch take on no one */
+        }
         return 0;
     case ACCEPT_KEY: {
         struct accept_slot *slot = (struct accept_slot *)(void *)entry->lpOverlapped;
@@ -258,6 +263,7 @@ static int loop_run(struct loop *lp)
 {
     OVERLAPPED_ENTRY entries[COMPLETION_BATCH];
     uint64_t now = now_ms();
+    int stopping = 0;
     for (;;) {
         int count, i;
         size_t budget;
@@ -272,10 +278,14 @@ static int loop_run(struct loop *lp)
             return -1;
         }
         now = now_ms();
+        /* A stop is acted on after the rest of its batch: a completion taken from the port
+         * and left unhandled would never come again, and its connection would wait for it
+         * in the drain and go without on_close. */
         for (i = 0; i < count; i++) {
-            if (!loop_dispatch(lp, &entries[i], now)) {
-                return 0;
-            }
+            stopping |= !loop_dispatch(lp, &entries[i], now);
+        }
+        if (stopping) {
+            return 0;
         }
         if (lp->index == 0 && accept_resume_ms != 0 && now >= accept_resume_ms) {
             accept_refill(now);
@@ -337,7 +347,11 @@ static void loop_drain(struct loop *lp)
             }
         }
     }
-    /* Anything still outstanding after DRAIN_MS is left to the process's exit. */
+    /* Requests still outstanding after DRAIN_MS are left to the process's exit, with the
+     * memory they may use; their connections still get on_close. */
+    for (c = lp->all; c != NULL; c = c->next) {
+        conn_abandon(c);
+    }
     for (i = 0; lp->index == 0 && i < ACCEPTS_OUTSTANDING; i++) {
         if (!accept_slots[i].pending && accept_slots[i].socket != INVALID_SOCKET) {
             closesocket(accept_slots[i].socket);

@@ -208,22 +208,30 @@ static void conn_received(Conn *c, int error, DWORD moved, uint64_t now)
     }
 }
 
-/* Starts the receive when none is pending; done at once or not, its completion comes through
- * the port. One that fails at once is handled here (a datagram too long is dropped and the
- * next one asked for, CONN_BUDGET times at most). */
+/* Starts the receive when none is pending. Its completion comes through the port in every
+ * case but a failure to start: one done at once as well (the socket does not skip the port on
+ * success), and one that fails at once with WSAEMSGSIZE too, since a datagram longer than the
+ * buffer is a warning (STATUS_BUFFER_OVERFLOW), not a failed request. Handled here as well,
+ * that datagram would be handled twice, and the next receive would reuse an OVERLAPPED whose
+ * completion is still queued. */
 static void conn_post_recv(Conn *c, uint64_t now)
 {
-    int budget;
-    for (budget = 0; budget < CONN_BUDGET && c->phase == PHASE_OPEN && !c->recv_pending; budget++) {
-        WSABUF buf;
-        DWORD flags = 0, got = 0;
-        buf.buf = (CHAR *)c->recv_buf;
-        buf.len = {{ v.upper }}_BUFFER_SIZE;
-        memset(&c->recv_op.ov, 0, sizeof c->recv_op.ov);
-        c->recv_pending = 1;
-        if (WSARecv(c->fd, &buf, 1, &got, &flags, &c->recv_op.ov, NULL) != 0 && WSAGetLastError() != WSA_IO_PENDING) {
-            conn_received(c, WSAGetLastError(), 0, now);
-        }
+    WSABUF buf;
+    DWORD flags = 0, got = 0;
+    int error;
+    if (c->phase != PHASE_OPEN || c->recv_pending) {
+        return;
+    }
+    buf.buf = (CHAR *)c->recv_buf;
+    buf.len = {{ v.upper }}_BUFFER_SIZE;
+    memset(&c->recv_op.ov, 0, sizeof c->recv_op.ov);
+    c->recv_pending = 1;
+    if (WSARecv(c->fd, &buf, 1, &got, &flags, &c->recv_op.ov, NULL) == 0) {
+        return;
+    }
+    error = WSAGetLastError();
+    if (error != WSA_IO_PENDING && error != WSAEMSGSIZE) {
+        conn_received(c, error, 0, now);
     }
 }
 
@@ -237,6 +245,13 @@ static void conn_drive(struct loop *lp, Conn *c, uint64_t now)
         return;
     }
     timers_schedule(&lp->timers, c);
+}
+
+/* The drain gave up waiting for the socket's receive: on_close runs and the socket closes,
+ * but the buffer stays, as Windows may still write into it. */
+static void conn_abandon(Conn *c)
+{
+    conn_release(c);
 }
 
 /* The socket's receive completed. */
@@ -333,6 +348,7 @@ static int loop_run(struct loop *lp)
 {
     OVERLAPPED_ENTRY entries[COMPLETION_BATCH];
     uint64_t now = now_ms();
+    int stopping = 0;
     while (lp->members_left > 0) {
         int count, i;
         size_t budget;
@@ -342,10 +358,14 @@ static int loop_run(struct loop *lp)
             return -1;
         }
         now = now_ms();
+        /* A stop is acted on after the rest of its batch: a completion taken from the port
+         * and left unhandled would never come again, and its connection would wait for it
+         * in the drain and go without on_close. */
         for (i = 0; i < count; i++) {
-            if (!loop_dispatch(lp, &entries[i], now)) {
-                return 0;
-            }
+            stopping |= !loop_dispatch(lp, &entries[i], now);
+        }
+        if (stopping) {
+            return 0;
         }
         budget = lp->timers.len;
         while (budget-- > 0 && (due = timers_next_due(&lp->timers, now)) != NULL) {
@@ -405,7 +425,11 @@ static void loop_drain(struct loop *lp)
             }
         }
     }
-    /* Anything still outstanding after DRAIN_MS is left to the process's exit. */
+    /* Requests still outstanding after DRAIN_MS are left to the process's exit, with the
+     * memory they may write into; their connections still get on_close. */
+    for (c = lp->all; c != NULL; c = c->next) {
+        conn_abandon(c);
+    }
 }
 
 /* Opens the pool and runs the loop; on a stop every connection ends with reason stopping. */

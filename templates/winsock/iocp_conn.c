@@ -166,3 +166,18 @@ static void conn_resume_drained(struct loop *lp, Conn *c)
     c->resume_pending = 0;
     (void)conn_retire(lp, c);
 }
+
+/* The drain gave up waiting for the requests of an ended connection: on_close runs and the
+ * socket closes, but the buffers and the output queue stay, as Windows may still use them. */
+static void conn_abandon(Conn *c)
+{
+    if (c->opened) {
+        c->opened = 0;
+        handler_enter(c);
+        {{ v.name }}_on_close(&c->session, c, c->reason, c->error);
+        handler_leave(c);
+    }
+    OP_LOG("close", c->fd, " reason=%s error=%d", {{ v.name }}_close_reason_name(c->reason), c->error);
+    closesocket(c->fd);
+    c->fd = INVALID_SOCKET;
+}

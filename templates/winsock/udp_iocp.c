@@ -26,23 +26,32 @@ static SOCKET dgram_socket = INVALID_SOCKET;
 static struct dgram_slot *dgram_slots; /* WORKERS * DGRAM_SLOTS, made before any worker runs */
 static volatile LONG dgram_running;   /* workers still in their loop; the last one drains */
 
+/* Posts the slot's receive. Its completion comes through the port in every case but a failure
+ * to start: one done at once as well (the socket does not skip the port on success), and one
+ * that fails at once with WSAEMSGSIZE too, since a datagram longer than the buffer is a
+ * warning (STATUS_BUFFER_OVERFLOW), not a failed request: the completion, whichever worker
+ * takes it, handles that datagram. The slot is marked pending first, as another worker may
+ * take the completion before the call returns. */
 static void dgram_post_receive(struct dgram_slot *slot, struct dgram_tallies *tallies)
 {
     WSABUF buf;
     DWORD flags = 0;
+    int error;
     buf.buf = (CHAR *)slot->data;
     buf.len = {{ v.upper }}_BUFFER_SIZE;
     memset(&slot->ov, 0, sizeof slot->ov);
     slot->sending = 0;
+    slot->pending = 1;
     slot->ctx.peer_len = (int)sizeof slot->ctx.info.peer;
     if (WSARecvFrom(dgram_socket, &buf, 1, NULL, &flags, (struct sockaddr *)&slot->ctx.info.peer, &slot->ctx.peer_len,
-                    &slot->ov, NULL) != 0
-        && WSAGetLastError() != WSA_IO_PENDING) {
-        log_occurrence("WSARecvFrom failed", &tallies->recv_errors);
-        slot->pending = 0;
+                    &slot->ov, NULL) == 0) {
         return;
     }
-    slot->pending = 1;
+    error = WSAGetLastError();
+    if (error != WSA_IO_PENDING && error != WSAEMSGSIZE) {
+        slot->pending = 0;
+        log_occurrence("WSARecvFrom failed", &tallies->recv_errors);
+    }
 }
 
 /* A request of the slot completed: a datagram to answer, or a reply sent. */
@@ -83,12 +92,13 @@ static void dgram_completed(struct dgram_slot *slot, struct {{ v.name }}_worker 
         buf.len = (ULONG)slot->ctx.reply_len;
         memset(&slot->ov, 0, sizeof slot->ov);
         slot->sending = 1;
+        slot->pending = 1; /* first: another worker may take the completion before the call returns */
         if (WSASendTo(dgram_socket, &buf, 1, NULL, 0, (const struct sockaddr *)&slot->ctx.info.peer, slot->ctx.peer_len,
                       &slot->ov, NULL) == 0
             || WSAGetLastError() == WSA_IO_PENDING) {
-            slot->pending = 1;
             return;
         }
+        slot->pending = 0;
         log_occurrence("WSASendTo failed; reply dropped", &tallies->send_errors);
     }
     dgram_post_receive(slot, tallies);
