@@ -54,6 +54,7 @@ struct {{ v.name }}_conn {
 {%- if v.client %}
     unsigned member;         /* its slot in the client's pool */
     int failed;              /* {{ v.name }}_fail() was called: not retried */
+    int heard;               /* bytes came from the server: it was serving (the retry count starts over) */
 {%- endif %}
 {%- if v.model == "epoll" %}
     int read_to_eagain;      /* a short read may not mean empty: the peer hung up (the FIN can
@@ -622,11 +623,15 @@ static const unsigned char *find_bytes(const unsigned char *haystack, size_t len
 {%- endif %}
 
 /* Built-in framing ({{ v.framing }}): hands every whole message to on_message and consumes it.
+{%- if v.client %}
+ * A client takes every message while its output waits: the replies are what it asked for. */
+{%- else %}
  * Stops while the output is congested, so a pipelining peer is paced by what it reads. */
+{%- endif %}
 static size_t framing_deliver(Conn *c, const unsigned char *data, size_t len)
 {
     size_t used = 0;
-    while (c->phase == PHASE_OPEN && used < len && !{{ v.name }}_congested(c)) {
+    while (c->phase == PHASE_OPEN && used < len{% if !v.client %} && !{{ v.name }}_congested(c){% endif %}) {
         const unsigned char *start = data + used;
         size_t avail = len - used;
 {%- if v.framing == "line" %}
@@ -739,9 +744,11 @@ static void conn_deliver(Conn *c, const unsigned char *fresh, size_t fresh_len)
         c->in_len = len - used;
     }
     c->input_held = c->in_len > 0 && {{ v.name }}_congested(c);
+{%- if !v.client %}
     if (c->input_held) {
         c->read_paused = 1; /* reading on would only pile up input it is not taking */
     }
+{%- endif %}
     if (c->in_len > {{ v.upper }}_MAX_MESSAGE) {
         conn_reject_input(c);
     }
@@ -838,7 +845,11 @@ static int conn_settle(Conn *c, uint64_t now)
 }
 
 /* Asks a handler that wants to produce (want_writable) for more while output is below the
+{%- if v.client %}
+ * low-water mark. Returns 1 when it produced. */
+{%- else %}
  * low-water mark, and stops reading above the high-water mark. Returns 1 when it produced. */
+{%- endif %}
 static int conn_produce(Conn *c)
 {
     int progress = 0;
@@ -853,9 +864,15 @@ static int conn_produce(Conn *c)
             progress = 1;
         }
     }
+{%- if v.client %}
+    /* A client reads on while its output waits: what comes back is what it asked for, and a
+     * server that stops reading until its replies are read would otherwise wait on us as we
+     * wait on it. Its output is bounded by io.output_limit, its input by what it consumes. */
+{%- else %}
     if (c->out_pending >= {{ v.upper }}_OUTPUT_BUFFER) {
         c->read_paused = 1;
     }
+{%- endif %}
     return progress;
 }
 
@@ -983,6 +1000,9 @@ static int conn_service(Conn *c, unsigned char *scratch, uint64_t now)
 {%- endif %}
             if (n > 0) {
                 c->last_active_ms = now;
+{%- if v.client %}
+                c->heard = 1;
+{%- endif %}
                 if (c->in_len > 0) {
                     c->in_len += (size_t)n;
                     conn_deliver(c, NULL, 0);

@@ -64,6 +64,7 @@ impl<H: Handler> Conn<H> {
                 resume_input: false,
 {%- if v.client %}
                 failed: false,
+                heard: false,
 {%- endif %}
             },
             input: Vec::new(),
@@ -258,8 +259,10 @@ impl<H: Handler> Conn<H> {
         self.after_callback(result.is_err());
         let unconsumed = self.input.len() - self.in_start;
         self.input_held = unconsumed > 0 && self.out.congested();
+{%- if !v.client %}
         // Reading on would only pile up input the handler is not taking.
         self.read_paused |= self.input_held;
+{%- endif %}
         if unconsumed > MAX_MESSAGE {
             reject_input(&mut self.control);
         }
@@ -301,8 +304,13 @@ impl<H: Handler> Conn<H> {
         progress
     }
 
+{%- if v.client %}
+    /// Asks a handler that wants to produce (`want_writable`) for more while output is below
+    /// the low-water mark. True when it produced.
+{%- else %}
     /// Asks a handler that wants to produce (`want_writable`) for more while output is below
     /// the low-water mark, and stops reading above the high-water mark. True when it produced.
+{%- endif %}
     fn produce<A: WorkerAccess<H::Worker>>(&mut self, access: &mut A) -> bool {
         let mut progress = false;
         if self.control.phase == Phase::Open && self.control.want_writable && self.out.pending <= OUTPUT_BUFFER / 2 {
@@ -314,9 +322,15 @@ impl<H: Handler> Conn<H> {
                 progress = true;
             }
         }
+{%- if v.client %}
+        // A client reads on while its output waits: what comes back is what it asked for, and
+        // a server that stops reading until its replies are read would otherwise wait on us as
+        // we wait on it. Its output is bounded by OUTPUT_LIMIT, its input by what it consumes.
+{%- else %}
         if self.out.congested() {
             self.read_paused = true;
         }
+{%- endif %}
         progress
     }
 
@@ -458,6 +472,9 @@ impl<H: Handler> Conn<H> {
                     }
                     Ok(n) => {
                         self.last_active = now;
+{%- if v.client %}
+                        self.control.heard = true;
+{%- endif %}
                         if kept > 0 {
                             self.deliver(access, &[]);
                         } else {
@@ -514,11 +531,16 @@ static INPUT_LIMIT_CLOSES: std::sync::atomic::AtomicU64 = std::sync::atomic::Ato
 {%- if v.framed %}
 
 /// Built-in framing ({{ v.framing }}): hands every whole message to `deliver` and returns the
+{%- if v.client %}
+/// bytes consumed. A client takes every message while its output waits: the replies are what
+/// it asked for.
+{%- else %}
 /// bytes consumed. Stops while the output is congested, so a pipelining peer is paced by what
 /// it reads.
+{%- endif %}
 fn frame<W>(data: &[u8], ctx: &mut Ctx<'_, W>, mut deliver: impl FnMut(&[u8], &mut Ctx<'_, W>)) -> usize {
     let mut used = 0;
-    while ctx.control.phase == Phase::Open && used < data.len() && !ctx.out.congested() {
+    while ctx.control.phase == Phase::Open && used < data.len(){% if !v.client %} && !ctx.out.congested(){% endif %} {
         let rest = &data[used..];
 {%- if v.framing == "line" %}
         let Some(end) = rest.iter().position(|&b| b == b'\n') else { break };
