@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::path::Path;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -328,9 +328,22 @@ pub fn run_client_with(
     binary: &Path,
     args: &[&str],
     limit: Duration,
+    on_start: impl FnMut(u32),
+) -> Result<ClientRun, String> {
+    run_client_under(&[], binary, args, limit, on_start)
+}
+
+/// [`run_client_with`], the program started by `prefix` (a command that ends by running the
+/// rest of its arguments, as `unshare -m sh -c 'mount ... && exec "$@"' sh` does); empty for
+/// none. Wine's environment, when it runs the program, passes through the prefix.
+pub fn run_client_under(
+    prefix: &[&str],
+    binary: &Path,
+    args: &[&str],
+    limit: Duration,
     mut on_start: impl FnMut(u32),
 ) -> Result<ClientRun, String> {
-    let first = run_client_once(binary, args, limit, &mut on_start)?;
+    let first = run_client_once(prefix, binary, args, limit, &mut on_start)?;
     let silent_failure = matches!(first.status, Some(code) if code != 0)
         && first.stdout.trim().is_empty()
         && first.stderr.trim().is_empty();
@@ -342,16 +355,31 @@ pub fn run_client_with(
         binary.display(),
         first.describe()
     );
-    run_client_once(binary, args, limit, &mut on_start)
+    run_client_once(prefix, binary, args, limit, &mut on_start)
 }
 
 fn run_client_once(
+    prefix: &[&str],
     binary: &Path,
     args: &[&str],
     limit: Duration,
     on_start: &mut impl FnMut(u32),
 ) -> Result<ClientRun, String> {
     let mut command = program_command(binary)?;
+    if let Some((first, rest)) = prefix.split_first() {
+        let mut prefixed = Command::new(first);
+        prefixed
+            .args(rest)
+            .arg(command.get_program())
+            .args(command.get_args());
+        for (key, value) in command.get_envs() {
+            match value {
+                Some(value) => prefixed.env(key, value),
+                None => prefixed.env_remove(key),
+            };
+        }
+        command = prefixed;
+    }
     command
         .args(args)
         .stdin(Stdio::null())

@@ -69,10 +69,15 @@ static int wait_for_socket_or_stop(client_socket fd, short events, uint64_t unti
     }
 }
 
-/* One attempt: every address in order. 1: connected (m->fd); 0: failed (noted); -1: stopped. */
+/* One attempt: resolve the host, then every address in order. 1: connected (m->fd); 0:
+ * failed (noted); -1: stopped. */
 static int member_attempt(struct member *m)
 {
-    for (m->address = 0; m->address < target_count; m->address++) {
+    m->address = 0;
+    if (member_resolve(m) != 0) {
+        return 0;
+    }
+    for (; m->address < m->target_count; m->address++) {
         int error = 0;
         int waited;
         if (member_connect(m, now_ms()) != 0) {
@@ -112,7 +117,7 @@ static void member_run(struct member *m, unsigned char *scratch)
         if (attempt < 0) {
             break;
         }
-        c = attempt == 1 ? conn_open(m->fd, &target_addresses[m->address], &worker_state, 0, now_ms()) : NULL;
+        c = attempt == 1 ? conn_open(m->fd, member_target(m), &worker_state, 0, now_ms()) : NULL;
         if (c == NULL) {
             if (attempt == 1) {
                 member_note_error(m, "connect", ENOMEM);
@@ -188,6 +193,7 @@ static int loop_main(void)
     }
     {{ v.name }}_on_worker_stop(&worker_state);
     free(threads);
+    members_release(members);
     free(members);
     return 0;
 }
@@ -232,6 +238,7 @@ static int loop_main(void)
     }
     {{ v.name }}_on_worker_stop(&worker_state);
     free(threads);
+    members_release(members);
     free(members);
     return 0;
 }

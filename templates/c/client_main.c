@@ -1,6 +1,6 @@
 
 /* ---------------------------------------------------------------------------------------------
- * main: read the command line, resolve the target, run the pool until every connection is done.
+ * main: read the command line, run the pool until every connection is done.
  */
 
 int main(int argc, char **argv)
@@ -18,9 +18,7 @@ int main(int argc, char **argv)
         return 1;
     }
     raise_descriptor_limit();
-    if (resolve_target() != 0) {
-        return 1;
-    }
+    parse_literal_target();
     clock_gettime(CLOCK_REALTIME, &seed);
     backoff_seed = ((uint64_t)seed.tv_nsec << 20) ^ (uint64_t)seed.tv_sec ^ ((uint64_t)getpid() << 40) ^ 0x9e3779b97f4a7c15ull;
     status = loop_main();

@@ -16,10 +16,16 @@ static void loop_member_settled(struct loop *lp, struct member *m)
 }
 
 /* Starts an attempt at the member's current address, moving on to the next address when a
- * connect fails at once; when none is left the attempt has failed. */
+ * connect fails at once; when none is left the attempt has failed. A new attempt (at the
+ * first address) resolves the host first. */
 static void loop_connect(struct loop *lp, struct member *m, uint64_t now)
 {
-    while (m->address < target_count) {
+    if (m->address == 0 && member_resolve(m) != 0) {
+        member_attempt_failed(m, now);
+        loop_member_settled(lp, m);
+        return;
+    }
+    while (m->address < m->target_count) {
 {%- if v.model == "io_uring" || v.model == "iocp" %}
         /* Only the socket: loop_watch_connecting() starts the connect ({% if v.model == "iocp" %}ConnectEx{% else %}in the ring{% endif %}). */
         if (member_open(m, now) == 0) {

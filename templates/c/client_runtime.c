@@ -291,47 +291,58 @@ static int parse_args(int argc, char **argv)
     return 0;
 }
 
-/* The server's addresses in getaddrinfo's order (RFC 6724: the preferred one first); an
- * attempt tries each in turn. */
-enum { MAX_ADDRESSES = 16 };
-static struct sockaddr_storage target_addresses[MAX_ADDRESSES];
-static socklen_t target_lengths[MAX_ADDRESSES];
-static size_t target_count;
+/* One address of the server, as an attempt tries it. */
+struct target {
+    struct sockaddr_storage address;
+    socklen_t length;
+};
 
-static int resolve_target(void)
+/* An attempt tries at most this many of the server's addresses, in getaddrinfo's order
+ * (RFC 6724: the preferred one first). */
+enum { MAX_ADDRESSES = 16 };
+
+/* A host given as an address literal is parsed once, at start, and shared by every attempt:
+ * it needs no resolver. A name is resolved by each attempt (member_resolve). */
+static struct target literal_targets[MAX_ADDRESSES];
+static size_t literal_count;
+
+/* Copies getaddrinfo's IPv4 and IPv6 answers into `to` (room for MAX_ADDRESSES); how many. */
+static size_t copy_targets(const struct addrinfo *list, struct target *to)
+{
+    const struct addrinfo *ai;
+    size_t count = 0;
+    for (ai = list; ai != NULL && count < MAX_ADDRESSES; ai = ai->ai_next) {
+        if ((ai->ai_family == AF_INET || ai->ai_family == AF_INET6) && ai->ai_addrlen <= sizeof to[0].address) {
+            memcpy(&to[count].address, ai->ai_addr, ai->ai_addrlen);
+            to[count].length = (socklen_t)ai->ai_addrlen;
+            count++;
+        }
+    }
+    return count;
+}
+
+/* getaddrinfo for the host and port of the command line; `flags` beyond AI_NUMERICSERV. */
+static int lookup_target(int flags, struct addrinfo **list)
 {
     struct addrinfo hints;
-    struct addrinfo *list = NULL, *ai;
     char port_text[8];
-    int rc;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = {{ v.socktype }};
-    hints.ai_flags = AI_NUMERICSERV;
+    hints.ai_flags = AI_NUMERICSERV | flags;
     snprintf(port_text, sizeof port_text, "%d", client_options.port);
-    rc = getaddrinfo(client_options.host, port_text, &hints, &list);
-    if (rc != 0) {
-        fprintf(stderr, "%s: cannot resolve '%s': %s\n", {{ v.name }}_program, client_options.host,
-{%- if v.windows %}
-                gai_strerrorA(rc));
-{%- else %}
-                rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
-{%- endif %}
-        return -1;
+    return getaddrinfo(client_options.host, port_text, &hints, list);
+}
+
+/* At start: whether the host is an address literal (AI_NUMERICHOST asks no resolver), kept in
+ * literal_targets if so. */
+static void parse_literal_target(void)
+{
+    struct addrinfo *list = NULL;
+    if (lookup_target(AI_NUMERICHOST, &list) == 0) {
+        literal_count = copy_targets(list, literal_targets);
+        freeaddrinfo(list);
     }
-    for (ai = list; ai != NULL && target_count < MAX_ADDRESSES; ai = ai->ai_next) {
-        if ((ai->ai_family == AF_INET || ai->ai_family == AF_INET6) && ai->ai_addrlen <= sizeof target_addresses[0]) {
-            memcpy(&target_addresses[target_count], ai->ai_addr, ai->ai_addrlen);
-            target_lengths[target_count] = ai->ai_addrlen;
-            target_count++;
-        }
-    }
-    freeaddrinfo(list);
-    if (target_count == 0) {
-        fprintf(stderr, "%s: '%s' has no IPv4 or IPv6 address\n", {{ v.name }}_program, client_options.host);
-        return -1;
-    }
-    return 0;
 }
 
 /* Exponential backoff with full jitter: a uniform draw below min(max, base * 2^(n-1)), so
@@ -357,7 +368,7 @@ static uint32_t backoff_ms(uint64_t *rng, unsigned failures)
 
 /* One place in the pool: an open connection, or the attempt to make one. */
 enum member_state {
-    MEMBER_CONNECTING, /* a nonblocking connect to target_addresses[address] is under way */
+    MEMBER_CONNECTING, /* a nonblocking connect to targets[address] is under way */
     MEMBER_OPEN,       /* conn serves it */
     MEMBER_WAITING,    /* backing off until deadline_ms */
     MEMBER_DONE        /* finished, or gave up */
@@ -367,7 +378,9 @@ struct member {
     unsigned index;
     enum member_state state;
     client_socket fd;       /* the socket being connected, or NO_SOCKET */
-    size_t address;         /* which of target_addresses is being tried */
+    struct target *targets; /* this attempt's addresses: literal_targets, or its own resolution */
+    size_t target_count;
+    size_t address;         /* which of them is being tried */
     unsigned failures;      /* failed attempts in a row */
     uint64_t deadline_ms;   /* the connect timeout, or the end of the backoff */
     uint64_t rng;           /* its backoff draws */
@@ -381,6 +394,67 @@ static void member_init(struct member *m, unsigned index)
     m->index = index;
     m->fd = NO_SOCKET;
     m->rng = backoff_seed ^ ((uint64_t)(index + 1) * 0x9e3779b97f4a7c15ull);
+}
+
+/* The address the member's attempt is at. */
+static const struct sockaddr_storage *member_target(const struct member *m)
+{
+    return &m->targets[m->address].address;
+}
+
+/* Resolves a name for the attempt starting now, so that a transient failure (EAI_AGAIN) is
+ * retried like a refused connect and a server whose address changed is found. 0, or -1 with
+ * the reason in m->last_error. A literal was parsed at start. */
+static int member_resolve(struct member *m)
+{
+    struct addrinfo *list = NULL;
+    struct target *found;
+    int rc;
+    if (literal_count > 0) {
+        m->targets = literal_targets;
+        m->target_count = literal_count;
+        return 0;
+    }
+    rc = lookup_target(0, &list);
+    OP_LOG("resolve", NO_SOCKET, " host=%s result=%s", client_options.host, rc == 0 ? "ok" : "failed");
+    if (rc != 0) {
+        snprintf(m->last_error, sizeof m->last_error, "cannot resolve '%s': %s", client_options.host,
+{%- if v.windows %}
+                 gai_strerrorA(rc));
+{%- else %}
+                 rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+{%- endif %}
+        return -1;
+    }
+    found = malloc(MAX_ADDRESSES * sizeof *found);
+    if (found == NULL) {
+        freeaddrinfo(list);
+        snprintf(m->last_error, sizeof m->last_error, "cannot resolve '%s': out of memory", client_options.host);
+        return -1;
+    }
+    if (m->targets != literal_targets) {
+        free(m->targets);
+    }
+    m->targets = found;
+    m->target_count = copy_targets(list, found);
+    freeaddrinfo(list);
+    if (m->target_count == 0) {
+        snprintf(m->last_error, sizeof m->last_error, "'%s' has no IPv4 or IPv6 address", client_options.host);
+        return -1;
+    }
+    return 0;
+}
+
+/* Frees what the pool's members resolved (members may be NULL). */
+static void members_release(struct member *members)
+{
+    unsigned i;
+    for (i = 0; members != NULL && i < client_options.connections; i++) {
+        if (members[i].targets != literal_targets) {
+            free(members[i].targets);
+        }
+        members[i].targets = NULL;
+    }
 }
 
 /* The spec's options for a client socket, set before connect so buffer sizes shape the
@@ -413,7 +487,7 @@ static int configure_client_socket(client_socket fd)
  * under way from now. 0, or -1 with errno. */
 static int member_open(struct member *m, uint64_t now)
 {
-    const struct sockaddr_storage *to = &target_addresses[m->address];
+    const struct sockaddr_storage *to = member_target(m);
 {%- if v.windows %}
     SOCKET fd = socket(to->ss_family, {{ v.socktype }}, 0);
     OP_LOG("socket", fd, " family=%s type={% if v.tcp %}stream{% else %}dgram{% endif %} result=%s", to->ss_family == AF_INET6 ? "inet6" : "inet", OP_RESULT(fd != INVALID_SOCKET));
@@ -455,12 +529,12 @@ static int member_open(struct member *m, uint64_t now)
  * -1: failed at once, socket_error() says why. */
 static int member_connect(struct member *m, uint64_t now)
 {
-    const struct sockaddr_storage *to = &target_addresses[m->address];
+    const struct sockaddr_storage *to = member_target(m);
     int rc, in_progress;
     if (member_open(m, now) != 0) {
         return -1;
     }
-    rc = connect(m->fd, (const struct sockaddr *)to, target_lengths[m->address]);
+    rc = connect(m->fd, (const struct sockaddr *)to, m->targets[m->address].length);
 {%- if v.windows %}
     in_progress = rc != 0 && WSAGetLastError() == WSAEWOULDBLOCK;
 {%- else %}
@@ -506,7 +580,7 @@ static void member_note_error(struct member *m, const char *what, int error)
 {
     char address[INET6_ADDRSTRLEN + 8];
     char reason[128];
-    format_address(&target_addresses[m->address], address, sizeof address);
+    format_address(member_target(m), address, sizeof address);
     describe_error(error, reason, sizeof reason);
     snprintf(m->last_error, sizeof m->last_error, "%s %s: %s", what, address, reason);
 }
@@ -538,6 +612,12 @@ static void member_connection_ended(struct member *m, Conn *c, uint64_t now)
 {
     const char *what = NULL;
     m->conn = NULL;
+    if (c->heard) {
+        /* The server answered: it was up and serving, so a failure now is the first of a new
+         * run. A connect alone does not count: a server that accepts and resets at once, or
+         * never answers, must still run the budget out. */
+        m->failures = 0;
+    }
     switch (c->reason) {
     case {{ v.upper }}_CLOSE_RESET:
         what = c->error == SOCKET_REFUSED ? "refused" : "reset";

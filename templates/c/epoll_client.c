@@ -69,7 +69,7 @@ static void loop_connected(struct loop *lp, struct member *m, uint64_t now)
         return;
     }
     error = member_connect_result(m);
-    c = error == 0 ? conn_open(m->fd, &target_addresses[m->address], &lp->worker, 0, now) : NULL;
+    c = error == 0 ? conn_open(m->fd, member_target(m), &lp->worker, 0, now) : NULL;
     if (c != NULL) {
         memset(&ev, 0, sizeof ev);
         ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET;
@@ -250,6 +250,7 @@ out:
     if (lp.epfd >= 0) {
         close(lp.epfd);
     }
+    members_release(lp.members);
     free(lp.members);
     free(lp.timers.items);
     free(lp.scratch);

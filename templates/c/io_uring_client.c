@@ -65,8 +65,8 @@ static int loop_watch_connecting(struct loop *lp, struct member *m)
     }
     connect_sqe = ring_sqe(&lp->ring);
     timeout_sqe = ring_sqe(&lp->ring);
-    io_uring_prep_connect(connect_sqe, m->fd, (const struct sockaddr *)&target_addresses[m->address],
-                          target_lengths[m->address]);
+    io_uring_prep_connect(connect_sqe, m->fd, (const struct sockaddr *)member_target(m),
+                          m->targets[m->address].length);
     connect_sqe->flags |= IOSQE_IO_LINK;
     io_uring_sqe_set_data64(connect_sqe, ring_tag(m, OP_CONNECT));
     io_uring_prep_link_timeout(timeout_sqe, &connect_timeout, 0);
@@ -194,7 +194,7 @@ static void loop_on_connect(struct loop *lp, struct member *m, int result, uint6
         loop_connect_failed(lp, m, error, now);
         return;
     }
-    c = conn_open(m->fd, &target_addresses[m->address], &lp->worker, 0, now);
+    c = conn_open(m->fd, member_target(m), &lp->worker, 0, now);
     if (c == NULL) {
         loop_connect_failed(lp, m, ENOMEM, now);
         return;
@@ -334,6 +334,7 @@ static int loop_main(void)
         }
     }
 out_memory:
+    members_release(lp.members);
     free(lp.members);
     free(lp.timers.items);
     return status;

@@ -84,7 +84,7 @@ static void loop_connected(struct loop *lp, struct member *m, uint64_t now)
 {
     int error = member_connect_result(m);
     Conn *c;
-    c = error == 0 ? conn_open(m->fd, &target_addresses[m->address], &lp->worker, 0, now) : NULL;
+    c = error == 0 ? conn_open(m->fd, member_target(m), &lp->worker, 0, now) : NULL;
     if (c == NULL) {
         loop_connect_failed(lp, m, error != 0 ? error : ENOMEM, now);
         return;
@@ -185,6 +185,7 @@ static int loop_main(void)
     }
     {{ v.name }}_on_worker_stop(&lp.worker);
 out:
+    members_release(lp.members);
     free(lp.members);
     free(lp.fds);
     free(lp.timers.items);

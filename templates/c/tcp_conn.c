@@ -64,6 +64,7 @@ struct {{ v.name }}_conn {
 {%- if v.client %}
     unsigned member;         /* its slot in the client's pool */
     int failed;              /* {{ v.name }}_fail() was called: not retried */
+    int heard;               /* bytes came from the server: it was serving (the retry count starts over) */
 {%- endif %}
 {%- if v.model == "epoll" %}
     int read_to_eagain;      /* a short read may not mean empty: the peer hung up (the FIN can
@@ -662,7 +663,11 @@ static const unsigned char *find_bytes(const unsigned char *haystack, size_t len
 {%- endif %}
 
 /* Built-in framing ({{ v.framing }}): hands every whole message to on_message and consumes it.
+{%- if v.client %}
+ * A client takes every message while its output waits: the replies are what it asked for. */
+{%- else %}
  * Stops while the output is congested, so a pipelining peer is paced by what it reads. */
+{%- endif %}
 static size_t framing_deliver(Conn *c, const unsigned char *data, size_t len)
 {
     size_t used = 0;
@@ -672,7 +677,7 @@ static size_t framing_deliver(Conn *c, const unsigned char *data, size_t len)
     size_t skip = c->frame_scanned < len ? c->frame_scanned : 0;
     c->frame_scanned = 0;
 {%- endif %}
-    while (c->phase == PHASE_OPEN && used < len && !{{ v.name }}_congested(c)) {
+    while (c->phase == PHASE_OPEN && used < len{% if !v.client %} && !{{ v.name }}_congested(c){% endif %}) {
         const unsigned char *start = data + used;
         size_t avail = len - used;
 {%- if v.framing == "line" %}
@@ -790,18 +795,25 @@ static void conn_deliver(Conn *c, const unsigned char *fresh, size_t fresh_len)
         c->in_len = len - used;
     }
     c->input_held = c->in_len > 0 && {{ v.name }}_congested(c);
+{%- if v.client %}
+    /* A client reads on while its output waits, so what it leaves unconsumed is bounded here
+     * whatever the reason. */
+    if (c->in_len > INPUT_LIMIT) {
+{%- else %}
     if (c->input_held) {
         /* Paced, not refused: reading stops, and what is held may be several messages, so
          * the input limit does not apply to it. */
         c->read_paused = 1;
     } else if (c->in_len > INPUT_LIMIT) {
+{%- endif %}
         conn_reject_input(c);
     }
 }
 
 
-/* Whether the connection takes input now: while open, unless paused by back-pressure or
- * waiting for the handler to take EOF; while closing, to read and drop what still comes. */
+/* Whether the connection takes input now: while open, unless paused by back-pressure{% if v.client %}
+ * (never, for a client){% endif %} or waiting for the handler to take EOF; while closing, to read and
+ * drop what still comes. */
 static int conn_wants_input(const Conn *c)
 {
     return !c->read_closed && (c->phase != PHASE_OPEN || (!c->read_paused && !c->eof_pending));
@@ -894,7 +906,11 @@ static int conn_settle(Conn *c, uint64_t now)
 }
 
 /* Asks a handler that wants to produce (want_writable) for more while output is below the
+{%- if v.client %}
+ * low-water mark. Returns 1 when it produced. */
+{%- else %}
  * low-water mark, and stops reading above the high-water mark. Returns 1 when it produced. */
+{%- endif %}
 static int conn_produce(Conn *c)
 {
     int progress = 0;
@@ -909,9 +925,15 @@ static int conn_produce(Conn *c)
             progress = 1;
         }
     }
+{%- if v.client %}
+    /* A client reads on while its output waits: what comes back is what it asked for, and a
+     * server that stops reading until its replies are read would otherwise wait on us as we
+     * wait on it. Its output is bounded by io.output_limit, its input by what it consumes. */
+{%- else %}
     if (c->out_pending >= {{ v.upper }}_OUTPUT_BUFFER) {
         c->read_paused = 1;
     }
+{%- endif %}
     return progress;
 }
 
@@ -940,6 +962,10 @@ static void conn_receive(Conn *c, const unsigned char *data, size_t n, uint64_t 
      * against the input limit, since the handler chose not to read it yet. */
     if (!c->input_held) {
         conn_deliver(c, NULL, 0);
+{%- if v.client %}
+    } else if (c->in_len > INPUT_LIMIT) {
+        conn_reject_input(c); /* a client reads on while its output waits: bounded here */
+{%- endif %}
     }
 }
 {%- else %}
@@ -979,9 +1005,15 @@ static int conn_discard(Conn *c, unsigned char *scratch, uint64_t now)
 
 /*
  * Does all the work the socket allows: flush, produce, read and hand to the handler, flush
+{%- if v.client %}
+ * again. A client reads on while its output waits: the replies are what it asked for, and a
+ * server that paces it would otherwise wait for it while it waits for the server. Returns an
+ * enum conn_status.
+{%- else %}
  * again. Reading stops while the output queue is above its high-water mark, so a peer that
  * sends without reading is throttled instead of growing our memory. Returns an enum
  * conn_status.
+{%- endif %}
  */
 static int conn_service(Conn *c, unsigned char *scratch, uint64_t now)
 {
@@ -1040,6 +1072,9 @@ static int conn_service(Conn *c, unsigned char *scratch, uint64_t now)
 {%- endif %}
             if (n > 0) {
                 c->last_active_ms = now;
+{%- if v.client %}
+                c->heard = 1;
+{%- endif %}
                 if (c->in_len > 0) {
                     c->in_len += (size_t)n;
                     conn_deliver(c, NULL, 0);

@@ -28,6 +28,7 @@ struct {{ v.name }}_conn {
     int info_text_ready;     /* info's text forms are filled in */
     unsigned member;         /* its slot in the client's pool */
     int failed;              /* {{ v.name }}_fail() was called: not retried */
+    int heard;               /* a datagram came from the server: it was serving (the retry count starts over) */
     uint64_t last_active_ms; /* for the idle timeout */
     uint64_t timer_at_ms;    /* the handler's timer, or NO_DEADLINE */
     struct {{ v.name }}_info info;
@@ -318,6 +319,7 @@ static short conn_poll_events(const Conn *c)
 static void conn_deliver(Conn *c, const unsigned char *data, size_t len, uint64_t now)
 {
     c->last_active_ms = now;
+    c->heard = 1;
     if (len > {{ v.upper }}_BUFFER_SIZE) {
         log_shared_occurrence("dropped a datagram longer than io.buffer_size", &oversized_datagrams);
         return;

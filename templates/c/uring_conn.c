@@ -122,6 +122,9 @@ static void loop_on_recv(struct loop *lp, Conn *c, const struct io_uring_cqe *cq
     if (cqe->flags & IORING_CQE_F_BUFFER) {
         unsigned id = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
         if (n > 0 && c->phase != PHASE_DONE) {
+{%- if v.client %}
+            c->heard = 1;
+{%- endif %}
             conn_receive(c, ring_buffer(&lp->ring, id), (size_t)n, now);
         }
         ring_return_buffer(&lp->ring, id);

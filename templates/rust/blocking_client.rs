@@ -30,13 +30,17 @@ fn wait_connected(stop: RawFd, fd: RawFd, deadline: Instant) -> io::Result<bool>
     }
 }
 
-/// One attempt: every address in turn, each connect bounded by `CONNECT_TIMEOUT`. Ok(Some):
-/// connected; Ok(None): every address failed (noted in the member); Err: a stop came.
-fn attempt(m: &mut Member, targets: &[SocketAddr], stop: RawFd) -> io::Result<Option<OwnedFd>> {
-    while m.address < targets.len() {
-        let target = targets[m.address];
-        match m.connect(targets, Instant::now()) {
-            Err(e) => m.note_error("connect", &target, e.raw_os_error().unwrap_or(libc::EIO)),
+/// One attempt: resolve the host, then every address in turn, each connect bounded by
+/// `CONNECT_TIMEOUT`. Ok(Some): connected; Ok(None): it failed (noted in the member); Err: a
+/// stop came.
+fn attempt(m: &mut Member, stop: RawFd) -> io::Result<Option<OwnedFd>> {
+    m.address = 0;
+    if !m.resolve() {
+        return Ok(None);
+    }
+    while m.address < m.targets.len() {
+        match m.connect(Instant::now()) {
+            Err(e) => m.note_error("connect", e.raw_os_error().unwrap_or(libc::EIO)),
             Ok(()) => {
                 let fd = m.connecting.take().expect("connect stores the socket");
                 let deadline = m.deadline.unwrap_or_else(Instant::now);
@@ -50,7 +54,7 @@ fn attempt(m: &mut Member, targets: &[SocketAddr], stop: RawFd) -> io::Result<Op
                 if error == 0 {
                     return Ok(Some(fd));
                 }
-                m.note_error("connect", &target, error);
+                m.note_error("connect", error);
             }
         }
         m.address += 1;
@@ -60,7 +64,7 @@ fn attempt(m: &mut Member, targets: &[SocketAddr], stop: RawFd) -> io::Result<Op
 
 /// One member of the pool on its own thread, from its first attempt until it is done or the
 /// client stops. Callbacks run under the worker's lock, as in the blocking server.
-fn member_thread<H: Handler>(mut m: Member, targets: &[SocketAddr], stop: RawFd, worker: &std::sync::Mutex<H::Worker>) {
+fn member_thread<H: Handler>(mut m: Member, stop: RawFd, worker: &std::sync::Mutex<H::Worker>) {
     let mut access = Locked(worker);
     let mut scratch = Vec::new();
     if scratch.try_reserve_exact(BUFFER_SIZE).is_err() {
@@ -76,7 +80,7 @@ fn member_thread<H: Handler>(mut m: Member, targets: &[SocketAddr], stop: RawFd,
                 return; // stopped while backing off
             }
         }
-        let fd = match attempt(&mut m, targets, stop) {
+        let fd = match attempt(&mut m, stop) {
             Ok(Some(fd)) => fd,
             Ok(None) => {
                 m.attempt_failed(Instant::now());
@@ -85,28 +89,28 @@ fn member_thread<H: Handler>(mut m: Member, targets: &[SocketAddr], stop: RawFd,
             Err(_) => return, // stopped while connecting
         };
         m.state = MemberState::Open;
-        let peer = targets[m.address];
+        let peer = m.target();
         let mut conn: Conn<H> = Conn::new(Socket::from(fd), peer, 0, Instant::now());
         run_connection(&mut conn, stop, &mut access, &mut scratch);
-        let (reason, failed) = (conn.control.reason, conn.control.failed);
+        let (reason, failed, heard) = (conn.control.reason, conn.control.failed, conn.control.heard);
         conn.release(&mut access); // on_close runs here, under the worker's lock
-        m.connection_ended(reason, failed, &peer, Instant::now());
+        m.connection_ended(reason, failed, heard, &peer, Instant::now());
     }
 }
 
 /// Starts a thread per member of the pool, waits for them all, then `on_worker_stop` reports.
-fn run_pool<H: Handler>(targets: Vec<SocketAddr>, stop: RawFd) -> io::Result<()> {
+fn run_pool<H: Handler>(stop: RawFd) -> io::Result<()> {
     let worker = std::sync::Mutex::new(H::Worker::default());
     let seed = backoff_seed();
     let connections = options().connections;
     std::thread::scope(|scope| {
         for i in 0..connections {
             let member = Member::new(i, seed);
-            let (targets, worker) = (&targets, &worker);
+            let worker = &worker;
             let spawned = std::thread::Builder::new()
                 .name(format!("connection {}", i + 1))
                 .stack_size(MEMBER_STACK_SIZE)
-                .spawn_scoped(scope, move || member_thread::<H>(member, targets, stop, worker));
+                .spawn_scoped(scope, move || member_thread::<H>(member, stop, worker));
             if let Err(e) = spawned {
                 log_line!("{PROGRAM}: cannot start a thread for connection {} of {connections}: {e}", i + 1);
                 CLIENT_FAILED.store(true, Ordering::Relaxed);

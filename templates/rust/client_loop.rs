@@ -8,9 +8,9 @@ impl<H: Handler> Loop<H> {
         if let Some(conn) = self.slots[slot].take() {
             self.timers.remove(slot);
             self.closed(slot);
-            let (reason, failed, peer) = (conn.control.reason, conn.control.failed, conn.control.info.peer);
+            let (reason, failed, heard, peer) = (conn.control.reason, conn.control.failed, conn.control.heard, conn.control.info.peer);
             conn.release(&mut Direct(&mut self.worker));
-            self.pool.ended(slot, reason, failed, &peer, now);
+            self.pool.ended(slot, reason, failed, heard, &peer, now);
         }
     }
 

@@ -154,10 +154,21 @@ fn describe_error(errno: i32) -> String {
     format!("{} ({text})", errno_name(errno).unwrap_or("unknown error"))
 }
 
-/// The server's addresses in the resolver's order (getaddrinfo, RFC 6724: the preferred one
-/// first); an attempt tries each in turn.
+/// The server's addresses for an attempt starting now, in the resolver's order (getaddrinfo,
+/// RFC 6724: the preferred one first); the attempt tries each in turn. An address literal is
+/// parsed, with no resolver; a name is resolved by each attempt, so that a transient failure
+/// (EAI_AGAIN) is retried like a refused connect and a server whose address changed is found.
 fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
-    let found = std::net::ToSocketAddrs::to_socket_addrs(&(host, port)).map_err(|e| format!("cannot resolve '{host}': {e}"))?;
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let found = std::net::ToSocketAddrs::to_socket_addrs(&(host, port));
+    op_log!("{PROGRAM}: op=resolve fd=-1 host={host} result={}", if found.is_ok() { "ok" } else { "failed" });
+    let found = found.map_err(|e| {
+        // std says "failed to lookup address information: TEXT"; TEXT is gai_strerror's.
+        let text = e.to_string();
+        format!("cannot resolve '{host}': {}", text.strip_prefix("failed to lookup address information: ").unwrap_or(&text))
+    })?;
     let targets: Vec<SocketAddr> = found.take(MAX_ADDRESSES).collect();
     if targets.is_empty() {
         return Err(format!("'{host}' has no IPv4 or IPv6 address"));
@@ -271,7 +282,9 @@ struct Member {
     state: MemberState,
     /// The socket being connected.
     connecting: Option<OwnedFd>,
-    /// Which of the targets is being tried.
+    /// This attempt's addresses of the server.
+    targets: Vec<SocketAddr>,
+    /// Which of them is being tried.
     address: usize,
     /// Failed attempts in a row.
     failures: u32,
@@ -289,6 +302,7 @@ impl Member {
             index,
             state: MemberState::Waiting,
             connecting: None,
+            targets: Vec::new(),
             address: 0,
             failures: 0,
             deadline: None,
@@ -310,16 +324,16 @@ impl Member {
 {%- if v.model == "io_uring" %}
     /// Opens the socket for the current address; the loop's ring makes the connect, with
     /// its timeout linked to it, so the pool keeps no deadline of its own.
-    fn connect(&mut self, targets: &[SocketAddr], _now: Instant) -> io::Result<()> {
-        self.connecting = Some(open_client_socket(&targets[self.address])?);
+    fn connect(&mut self, _now: Instant) -> io::Result<()> {
+        self.connecting = Some(open_client_socket(&self.targets[self.address])?);
         self.state = MemberState::Connecting;
         self.deadline = None;
         Ok(())
     }
 {%- else %}
     /// Starts connecting to the current address: Ok when under way.
-    fn connect(&mut self, targets: &[SocketAddr], now: Instant) -> io::Result<()> {
-        let fd = start_connect(&targets[self.address])?;
+    fn connect(&mut self, now: Instant) -> io::Result<()> {
+        let fd = start_connect(&self.targets[self.address])?;
         self.connecting = Some(fd);
         self.state = MemberState::Connecting;
         self.deadline = Some(now + CONNECT_TIMEOUT);
@@ -327,9 +341,31 @@ impl Member {
     }
 {%- endif %}
 
+    /// The address the attempt is at.
+    fn target(&self) -> SocketAddr {
+        self.targets[self.address]
+    }
+
+    /// Resolves the host for the attempt starting now: false (with the reason noted) when it
+    /// failed, which fails the attempt.
+    fn resolve(&mut self) -> bool {
+        let o = options();
+        match resolve(&o.host, o.port) {
+            Ok(targets) => {
+                self.targets = targets;
+                true
+            }
+            Err(message) => {
+                self.targets.clear();
+                self.last_error = message;
+                false
+            }
+        }
+    }
+
     /// Remembers why the current address failed, for the messages that follow.
-    fn note_error(&mut self, what: &str, target: &SocketAddr, errno: i32) {
-        self.last_error = format!("{what} {target}: {}", describe_error(errno));
+    fn note_error(&mut self, what: &str, errno: i32) {
+        self.last_error = format!("{what} {}: {}", self.target(), describe_error(errno));
     }
 
     /// A whole attempt failed (every address, or the connection it made): back off and try
@@ -366,7 +402,14 @@ impl Member {
     /// The member's connection ended (`on_close` has run): reset, error and idle timeout
     /// count as a failed attempt and are retried; anything else (the handler or the server
     /// closed it, or the handler failed it) finishes this member.
-    fn connection_ended(&mut self, reason: CloseReason, failed: bool, peer: &SocketAddr, now: Instant) {
+    ///
+    /// A connection that heard from the server (some of its bytes arrived) starts the count of
+    /// failures in a row over: the server was up and serving. A connect alone does not: a
+    /// server that accepts and resets at once, or never answers, must still run the budget out.
+    fn connection_ended(&mut self, reason: CloseReason, failed: bool, heard: bool, peer: &SocketAddr, now: Instant) {
+        if heard {
+            self.failures = 0;
+        }
         let what = match reason {
             CloseReason::Reset(libc::ECONNREFUSED) => Some(("refused", describe_error(libc::ECONNREFUSED))),
             CloseReason::Reset(errno) => Some(("reset", describe_error(errno))),
@@ -396,11 +439,12 @@ fn backoff_seed() -> u64 {
 }
 {%- if v.model != "blocking" %}
 
-/// The pool's connect attempts, the same in every event loop. The loop passes `watch`, which
-/// starts watching a connecting socket (member index, descriptor, target index) for the end of
-/// its connect.
+/// What a loop passes the pool to start watching a connecting socket (member index,
+/// descriptor, the address it connects to) for the end of its connect.
+type Watch<'a> = dyn FnMut(usize, RawFd, SocketAddr) -> io::Result<()> + 'a;
+
+/// The pool's connect attempts, the same in every event loop; the loop passes a [`Watch`].
 struct Pool {
-    targets: Vec<SocketAddr>,
     members: Vec<Member>,
     /// Members not done yet.
     left: usize,
@@ -409,10 +453,10 @@ struct Pool {
 }
 
 impl Pool {
-    fn new(targets: Vec<SocketAddr>) -> Pool {
+    fn new() -> Pool {
         let seed = backoff_seed();
         let connections = options().connections;
-        Pool { targets, members: (0..connections).map(|i| Member::new(i, seed)).collect(), left: connections, due: None }
+        Pool { members: (0..connections).map(|i| Member::new(i, seed)).collect(), left: connections, due: None }
     }
 
     /// Files the member's next deadline, or counts it out when it is done.
@@ -430,22 +474,27 @@ impl Pool {
     }
 
     /// Starts an attempt at the member's current address, moving on to the next address when
-    /// a connect fails at once; when none is left the attempt has failed.
-    fn connect(&mut self, i: usize, now: Instant, watch: &mut dyn FnMut(usize, RawFd, usize) -> io::Result<()>) {
+    /// a connect fails at once; when none is left the attempt has failed. A new attempt (at the
+    /// first address) resolves the host first.
+    fn connect(&mut self, i: usize, now: Instant, watch: &mut Watch<'_>) {
         let m = &mut self.members[i];
-        while m.address < self.targets.len() {
-            match m.connect(&self.targets, now) {
+        if m.address == 0 && !m.resolve() {
+            m.attempt_failed(now);
+            return self.settled(i);
+        }
+        while m.address < m.targets.len() {
+            match m.connect(now) {
                 Ok(()) => {
                     let fd = m.connecting.as_ref().map_or(-1, |fd| fd.as_raw_fd());
-                    match watch(i, fd, m.address) {
+                    match watch(i, fd, m.target()) {
                         Ok(()) => return self.settled(i),
                         Err(e) => {
                             m.connecting = None;
-                            m.note_error("watching a connect to", &self.targets[m.address], e.raw_os_error().unwrap_or(libc::EIO));
+                            m.note_error("watching a connect to", e.raw_os_error().unwrap_or(libc::EIO));
                         }
                     }
                 }
-                Err(e) => m.note_error("connect", &self.targets[m.address], e.raw_os_error().unwrap_or(libc::EIO)),
+                Err(e) => m.note_error("connect", e.raw_os_error().unwrap_or(libc::EIO)),
             }
             m.address += 1;
         }
@@ -455,22 +504,22 @@ impl Pool {
 
     /// The connect to the member's current address failed: the next address, or the attempt
     /// failed. Dropping the socket also takes it out of the loop's watch.
-    fn connect_failed(&mut self, i: usize, errno: i32, now: Instant, watch: &mut dyn FnMut(usize, RawFd, usize) -> io::Result<()>) {
+    fn connect_failed(&mut self, i: usize, errno: i32, now: Instant, watch: &mut Watch<'_>) {
         let m = &mut self.members[i];
-        m.note_error("connect", &self.targets[m.address], errno);
+        m.note_error("connect", errno);
         m.connecting = None;
         m.address += 1;
         self.connect(i, now, watch);
     }
 
     /// The member's connection ended: done, or a failed attempt to retry.
-    fn ended(&mut self, i: usize, reason: CloseReason, failed: bool, peer: &SocketAddr, now: Instant) {
-        self.members[i].connection_ended(reason, failed, peer, now);
+    fn ended(&mut self, i: usize, reason: CloseReason, failed: bool, heard: bool, peer: &SocketAddr, now: Instant) {
+        self.members[i].connection_ended(reason, failed, heard, peer, now);
         self.settled(i);
     }
 
     /// Connect timeouts and ended backoffs; also finds the next such moment.
-    fn expire(&mut self, now: Instant, watch: &mut dyn FnMut(usize, RawFd, usize) -> io::Result<()>) {
+    fn expire(&mut self, now: Instant, watch: &mut Watch<'_>) {
         if self.due.is_none_or(|due| due > now) {
             return;
         }
@@ -501,8 +550,7 @@ impl Pool {
 }
 {%- endif %}
 
-/// A complete `main` for a client: parses the command line, resolves the server, runs the
-/// pool until every connection is done, and maps the outcome to an exit status (0: every
+/// A complete `main` for a client: parses the command line, runs the pool until every connection is done, and maps the outcome to an exit status (0: every
 /// connection done; 1: one gave up or failed; 2: a bad command line).
 pub fn main_with<H: Handler>() -> std::process::ExitCode {
     let parsed = match Options::from_args(std::env::args().skip(1)) {
@@ -517,13 +565,11 @@ pub fn main_with<H: Handler>() -> std::process::ExitCode {
         }
     };
     let _ = OPTIONS.set(parsed);
-    let o = options();
     let ran = open_standard_descriptors().and_then(|()| install_stop_signal()).and_then(|stop| {
 {%- if v.tcp %}
         raise_descriptor_limit();
 {%- endif %}
-        let targets = resolve(&o.host, o.port).map_err(io::Error::other)?;
-        run_pool::<H>(targets, stop.as_raw_fd())
+        run_pool::<H>(stop.as_raw_fd())
     });
     match ran {
         Ok(()) if !CLIENT_FAILED.load(Ordering::Relaxed) => std::process::ExitCode::SUCCESS,

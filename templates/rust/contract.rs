@@ -270,6 +270,8 @@ struct Control {
 {%- if v.client %}
     /// [`Ctx::fail`] was called: the connection is not retried.
     failed: bool,
+    /// Bytes came from the server: it was serving (the retry count starts over).
+    heard: bool,
 {%- endif %}
 }
 

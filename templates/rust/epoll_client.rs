@@ -28,7 +28,7 @@ struct Loop<H: Handler> {
 
 impl<H: Handler> Loop<H> {
     /// Watches a member's connecting socket for the end of its connect.
-    fn watch(epoll: &Epoll) -> impl FnMut(usize, RawFd, usize) -> io::Result<()> + '_ {
+    fn watch(epoll: &Epoll) -> impl FnMut(usize, RawFd, SocketAddr) -> io::Result<()> + '_ {
         move |i, fd, _| epoll.control(libc::EPOLL_CTL_ADD, fd, libc::EPOLLOUT as u32, i as u64)
     }
 
@@ -40,7 +40,7 @@ impl<H: Handler> Loop<H> {
     fn connected(&mut self, i: usize, now: Instant) {
         let member = &mut self.pool.members[i];
         let Some(fd) = member.connecting.take() else { return };
-        let peer = self.pool.targets[member.address];
+        let peer = member.target();
         let mut error = connect_result(&fd);
         op_log!("{PROGRAM}: op=connected fd={} result={}", fd.as_raw_fd(), if error == 0 { "ok" } else { errno_name(error).unwrap_or("error") });
         if error == 0 {
@@ -89,10 +89,10 @@ impl<H: Handler> Loop<H> {
 
 /// Runs the pool on one epoll loop until every member is done or a stop comes; then every
 /// connection ends with `CloseReason::Stopping` and `on_worker_stop` reports.
-fn run_pool<H: Handler>(targets: Vec<SocketAddr>, stop: RawFd) -> io::Result<()> {
+fn run_pool<H: Handler>(stop: RawFd) -> io::Result<()> {
     let epoll = Epoll::new()?;
     epoll.control(libc::EPOLL_CTL_ADD, stop, libc::EPOLLIN as u32, STOP_TOKEN)?;
-    let pool = Pool::new(targets);
+    let pool = Pool::new();
     let members = pool.members.len();
     let mut lp: Loop<H> = Loop {
         epoll,

@@ -25,7 +25,8 @@ struct Loop<H: Handler> {
     pool: Pool,
     slots: Vec<Option<Conn<H>>>,
     timers: Timers,
-    /// The targets as sockaddrs, which the kernel reads when a connect is submitted.
+    /// Each member's connect address as a sockaddr, which the kernel reads when the connect
+    /// is submitted; written when it is queued.
     addresses: Vec<(libc::sockaddr_storage, libc::socklen_t)>,
     /// What a connect's linked timeout waits, read when it is submitted.
     connect_timeout: Box<types::Timespec>,
@@ -34,10 +35,11 @@ struct Loop<H: Handler> {
 {%- endif %}
 }
 
-/// Queues member `i`'s connect to `addresses[target]` with its timeout linked, both in one
-/// submission (a link cannot span two).
-fn push_connect(ring: &mut Ring, addresses: &[(libc::sockaddr_storage, libc::socklen_t)], timeout: &types::Timespec, i: usize, fd: RawFd, target: usize) -> io::Result<()> {
-    let (address, len) = &addresses[target];
+/// Queues member `i`'s connect to `target` (kept in `addresses[i]`) with its timeout linked,
+/// both in one submission (a link cannot span two).
+fn push_connect(ring: &mut Ring, addresses: &mut [(libc::sockaddr_storage, libc::socklen_t)], timeout: &types::Timespec, i: usize, fd: RawFd, target: SocketAddr) -> io::Result<()> {
+    addresses[i] = raw_address(&target);
+    let (address, len) = &addresses[i];
     let connect = opcode::Connect::new(types::Fd(fd), (address as *const libc::sockaddr_storage).cast(), *len).build().flags(squeue::Flags::IO_LINK).user_data(tag(i, OP_CONNECT));
     let timeout = opcode::LinkTimeout::new(timeout).build().user_data(tag(i, OP_CONNECT_TIMEOUT));
     loop {
@@ -54,7 +56,7 @@ fn push_connect(ring: &mut Ring, addresses: &[(libc::sockaddr_storage, libc::soc
 impl<H: Handler> Loop<H> {
     /// Starts member `i`'s next attempt (the pool moves through the addresses and backs off).
     fn connect(&mut self, i: usize, now: Instant) {
-        let (ring, addresses, timeout) = (&mut self.ring, &self.addresses, &*self.connect_timeout);
+        let (ring, addresses, timeout) = (&mut self.ring, &mut self.addresses, &*self.connect_timeout);
         self.pool.connect(i, now, &mut |m, fd, target| push_connect(ring, addresses, timeout, m, fd, target));
     }
 
@@ -69,13 +71,13 @@ impl<H: Handler> Loop<H> {
         let fd = match member.connecting.take() {
             Some(fd) if result == 0 => fd,
             _ => {
-                let (ring, addresses, timeout) = (&mut self.ring, &self.addresses, &*self.connect_timeout);
+                let (ring, addresses, timeout) = (&mut self.ring, &mut self.addresses, &*self.connect_timeout);
                 self.pool.connect_failed(i, error, now, &mut |m, fd, target| push_connect(ring, addresses, timeout, m, fd, target));
                 return Ok(());
             }
         };
         member.state = MemberState::Open;
-        let peer = self.pool.targets[member.address];
+        let peer = member.target();
         let mut conn: Conn<H> = Conn::new(Socket::from(fd), peer, 0, now);
         conn.start(&mut Direct(&mut self.worker));
         self.slots[i] = Some(conn);
@@ -85,15 +87,15 @@ impl<H: Handler> Loop<H> {
     /// `on_close`, then the member's next step: once the ring holds no request of it.
     fn closed(&mut self, slot: usize) {
         if let Some(conn) = self.slots[slot].take() {
-            let (reason, failed, peer) = (conn.control.reason, conn.control.failed, conn.control.info.peer);
+            let (reason, failed, heard, peer) = (conn.control.reason, conn.control.failed, conn.control.heard, conn.control.info.peer);
             conn.release(&mut Direct(&mut self.worker));
-            self.pool.ended(slot, reason, failed, &peer, Instant::now());
+            self.pool.ended(slot, reason, failed, heard, &peer, Instant::now());
         }
     }
 
     /// Backoffs that ended start their next attempt.
     fn members_due(&mut self, now: Instant) {
-        let (ring, addresses, timeout) = (&mut self.ring, &self.addresses, &*self.connect_timeout);
+        let (ring, addresses, timeout) = (&mut self.ring, &mut self.addresses, &*self.connect_timeout);
         self.pool.expire(now, &mut |m, fd, target| push_connect(ring, addresses, timeout, m, fd, target));
     }
 {%- if !v.tcp %}
@@ -160,13 +162,13 @@ impl<H: Handler> Loop<H> {
 
 /// Runs the pool on one ring until every member is done or a stop comes; then every
 /// connection ends with `CloseReason::Stopping` and `on_worker_stop` reports.
-fn run_pool<H: Handler>(targets: Vec<SocketAddr>, stop: RawFd) -> io::Result<()> {
-    let pool = Pool::new(targets);
+fn run_pool<H: Handler>(stop: RawFd) -> io::Result<()> {
+    let pool = Pool::new();
     let members = pool.members.len();
     let mut lp: Loop<H> = Loop {
         ring: Ring::open()?,
         worker: H::Worker::default(),
-        addresses: pool.targets.iter().map(raw_address).collect(),
+        addresses: vec![raw_address(&SocketAddr::from(([0, 0, 0, 0], 0))); pool.members.len()],
         pool,
         slots: (0..members).map(|_| None).collect(),
         timers: Timers::default(),

@@ -22,7 +22,7 @@ struct Loop<H: Handler> {
 }
 
 /// poll watches whatever the pollfd array names on each turn: nothing to register.
-fn watch(_member: usize, _fd: RawFd, _target: usize) -> io::Result<()> {
+fn watch(_member: usize, _fd: RawFd, _target: SocketAddr) -> io::Result<()> {
     Ok(())
 }
 
@@ -42,7 +42,7 @@ impl<H: Handler> Loop<H> {
     fn connected(&mut self, i: usize, now: Instant) {
         let member = &mut self.pool.members[i];
         let Some(fd) = member.connecting.take() else { return };
-        let peer = self.pool.targets[member.address];
+        let peer = member.target();
         let error = connect_result(&fd);
         op_log!("{PROGRAM}: op=connected fd={} result={}", fd.as_raw_fd(), if error == 0 { "ok" } else { errno_name(error).unwrap_or("error") });
         if error != 0 {
@@ -84,8 +84,8 @@ impl<H: Handler> Loop<H> {
 
 /// Runs the pool on one poll loop until every member is done or a stop comes; then every
 /// connection ends with `CloseReason::Stopping` and `on_worker_stop` reports.
-fn run_pool<H: Handler>(targets: Vec<SocketAddr>, stop: RawFd) -> io::Result<()> {
-    let pool = Pool::new(targets);
+fn run_pool<H: Handler>(stop: RawFd) -> io::Result<()> {
+    let pool = Pool::new();
     let members = pool.members.len();
     let mut lp: Loop<H> = Loop {
         worker: H::Worker::default(),

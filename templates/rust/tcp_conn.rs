@@ -69,6 +69,7 @@ impl<H: Handler> Conn<H> {
                 resume_input: false,
 {%- if v.client %}
                 failed: false,
+                heard: false,
 {%- endif %}
             },
             input: Vec::new(),
@@ -278,11 +279,17 @@ impl<H: Handler> Conn<H> {
         self.after_callback(result.is_err());
         let unconsumed = self.input.len() - self.in_start;
         self.input_held = unconsumed > 0 && self.out.congested();
+{%- if v.client %}
+        // A client reads on while its output waits, so what it leaves unconsumed is bounded
+        // here whatever the reason.
+        if unconsumed > INPUT_LIMIT {
+{%- else %}
         if self.input_held {
             // Paced, not refused: reading stops, and what is held may be several messages,
             // so the input limit does not apply to it.
             self.read_paused = true;
         } else if unconsumed > INPUT_LIMIT {
+{%- endif %}
             reject_input(&mut self.control);
         }
     }
@@ -327,8 +334,13 @@ impl<H: Handler> Conn<H> {
         progress
     }
 
+{%- if v.client %}
+    /// Asks a handler that wants to produce (`want_writable`) for more while output is below
+    /// the low-water mark. True when it produced.
+{%- else %}
     /// Asks a handler that wants to produce (`want_writable`) for more while output is below
     /// the low-water mark, and stops reading above the high-water mark. True when it produced.
+{%- endif %}
     fn produce<A: WorkerAccess<H::Worker>>(&mut self, access: &mut A) -> bool {
         let mut progress = false;
         if self.control.phase == Phase::Open && self.control.want_writable && self.out.pending <= OUTPUT_BUFFER / 2 {
@@ -343,14 +355,21 @@ impl<H: Handler> Conn<H> {
                 progress = true;
             }
         }
+{%- if v.client %}
+        // A client reads on while its output waits: what comes back is what it asked for, and
+        // a server that stops reading until its replies are read would otherwise wait on us as
+        // we wait on it. Its output is bounded by OUTPUT_LIMIT, its input by what it consumes.
+{%- else %}
         if self.out.congested() {
             self.read_paused = true;
         }
+{%- endif %}
         progress
     }
 
-    /// Whether the connection takes input now: while open, unless paused by back-pressure or
-    /// waiting for the handler to take EOF; while closing, to read and drop what still comes.
+    /// Whether the connection takes input now: while open, unless paused by back-pressure{% if v.client %}
+    /// (never, for a client){% endif %} or waiting for the handler to take EOF; while closing, to read
+    /// and drop what still comes.
     fn wants_input(&self) -> bool {
         !self.read_closed && (self.control.phase != Phase::Open || (!self.read_paused && !self.eof_pending))
     }
@@ -384,6 +403,11 @@ impl<H: Handler> Conn<H> {
         if !self.input_held {
             self.deliver(access, &[]);
         }
+{%- if v.client %}
+        else if self.input.len() - self.in_start > INPUT_LIMIT {
+            reject_input(&mut self.control); // a client reads on while its output waits: bounded here
+        }
+{%- endif %}
     }
 
     /// The peer's FIN arrived.
@@ -420,8 +444,13 @@ impl<H: Handler> Conn<H> {
     }
 
     /// Does all the work the socket allows: flush, produce, read and hand to the handler,
+{%- if v.client %}
+    /// flush again. A client reads on while its output waits: the replies are what it asked
+    /// for, and a server that paces it would otherwise wait for it while it waits for the server.
+{%- else %}
     /// flush again. Reading stops while the output is above its high-water mark, so a peer
     /// that sends without reading is throttled instead of growing our memory.
+{%- endif %}
     fn service<A: WorkerAccess<H::Worker>>(&mut self, access: &mut A, scratch: &mut [u8], now: Instant) -> Status {
         let mut can_read = true;
         let mut round = 0;
@@ -494,6 +523,9 @@ impl<H: Handler> Conn<H> {
                     }
                     Ok(n) => {
                         self.last_active = now;
+{%- if v.client %}
+                        self.control.heard = true;
+{%- endif %}
                         if kept > 0 {
                             self.deliver(access, &[]);
                         } else {
@@ -550,8 +582,13 @@ static INPUT_LIMIT_CLOSES: std::sync::atomic::AtomicU64 = std::sync::atomic::Ato
 {%- if v.framed %}
 
 /// Built-in framing ({{ v.framing }}): hands every whole message to `deliver` and returns the
+{%- if v.client %}
+/// bytes consumed. A client takes every message while its output waits: the replies are what
+/// it asked for.
+{%- else %}
 /// bytes consumed. Stops while the output is congested, so a pipelining peer is paced by what
 /// it reads.
+{%- endif %}
 {%- if v.framing == "line" || v.framing == "delimiter" %}
 /// A message arriving in many pieces is searched once, not once per piece: `scanned` leading
 /// bytes are known to hold no delimiter, and the search resumes after them.
@@ -562,7 +599,7 @@ fn frame<W>(data: &[u8], scanned: &mut usize, ctx: &mut Ctx<'_, W>, mut deliver:
 fn frame<W>(data: &[u8], ctx: &mut Ctx<'_, W>, mut deliver: impl FnMut(&[u8], &mut Ctx<'_, W>)) -> usize {
 {%- endif %}
     let mut used = 0;
-    while ctx.control.phase == Phase::Open && used < data.len() && !ctx.out.congested() {
+    while ctx.control.phase == Phase::Open && used < data.len(){% if !v.client %} && !ctx.out.congested(){% endif %} {
         let rest = &data[used..];
 {%- if v.framing == "line" %}
         let Some(end) = rest[skip..].iter().position(|&b| b == b'\n').map(|at| skip + at) else {

@@ -77,6 +77,8 @@ struct Control {
     timer_at: Option<Instant>,
     /// [`Ctx::fail`] was called: the socket is not retried.
     failed: bool,
+    /// A datagram came from the server: it was serving (the retry count starts over).
+    heard: bool,
 }
 
 impl Control {
@@ -220,7 +222,7 @@ impl<H: Handler> Conn<H> {
         Conn {
             socket,
             handler: None,
-            control: Control { info: ConnInfo { id, worker, peer, local }, open: true, reason: CloseReason::Handler, timer_at: None, failed: false },
+            control: Control { info: ConnInfo { id, worker, peer, local }, open: true, reason: CloseReason::Handler, timer_at: None, failed: false, heard: false },
             last_active: now,
 {%- if v.model == "epoll" %}
             read_to_eagain: false,
@@ -341,6 +343,7 @@ impl<H: Handler> Conn<H> {
             match received {
                 Ok(len) => {
                     self.last_active = now;
+                    self.control.heard = true;
                     if len > BUFFER_SIZE {
                         let mut count = OVERSIZED_DATAGRAMS.fetch_add(1, Ordering::Relaxed);
                         log_occurrence("dropped a datagram longer than io.buffer_size", &mut count);

@@ -99,6 +99,9 @@ impl<H: Handler> Loop<H> {
                 op_log!("{PROGRAM}: op=recv fd={} bytes={result} result={}", conn.stream.as_raw_fd(), match result { 0 => "EOF".to_string(), r if r > 0 => "ok".to_string(), r => op_result::<()>(&Err(io::Error::from_raw_os_error(-r))) });
                 if let Some(id) = cqueue::buffer_select(flags) {
                     if result > 0 && conn.control.phase != Phase::Done {
+{%- if v.client %}
+                        conn.control.heard = true;
+{%- endif %}
                         conn.receive(&mut Direct(&mut self.worker), self.ring.buffer(id, result as usize), now);
                     }
                     self.ring.return_buffer(id);

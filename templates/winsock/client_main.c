@@ -17,10 +17,11 @@ int main(int argc, char **argv)
         log_wsa_error("WSAStartup", status);
         return 1;
     }
-    if (install_stop_handler() != 0 || resolve_target() != 0) {
+    if (install_stop_handler() != 0) {
         WSACleanup();
         return 1;
     }
+    parse_literal_target();
     backoff_seed = ((uint64_t)GetTickCount64() << 20) ^ ((uint64_t)GetCurrentProcessId() << 40) ^ 0x9e3779b97f4a7c15ull;
     status = loop_main();
     fflush(stdout);

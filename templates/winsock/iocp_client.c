@@ -84,7 +84,7 @@ static struct connect_op *connect_op_new(struct loop *lp, struct member *m)
  * with WSAGetLastError() saying why. */
 static int loop_watch_connecting(struct loop *lp, struct member *m)
 {
-    const struct sockaddr_storage *to = &target_addresses[m->address];
+    const struct sockaddr_storage *to = member_target(m);
     struct sockaddr_storage wildcard;
     GUID guid = WSAID_CONNECTEX;
     LPFN_CONNECTEX connect_ex = NULL;
@@ -101,7 +101,7 @@ static int loop_watch_connecting(struct loop *lp, struct member *m)
         || (op = connect_op_new(lp, m)) == NULL) {
         return -1;
     }
-    done = connect_ex(m->fd, (const struct sockaddr *)to, target_lengths[m->address], NULL, 0, NULL, &op->op.ov);
+    done = connect_ex(m->fd, (const struct sockaddr *)to, m->targets[m->address].length, NULL, 0, NULL, &op->op.ov);
     OP_LOG("connect", m->fd, " peer_port=%d result=%s", bound_port(to),
            done ? "ok" : WSAGetLastError() == ERROR_IO_PENDING ? "in progress" : OP_RESULT(0));
     if (!done && WSAGetLastError() != ERROR_IO_PENDING) {
@@ -119,9 +119,9 @@ static int loop_watch_connecting(struct loop *lp, struct member *m)
  * it to the port and posts its completion. 0, or -1 with WSAGetLastError() saying why. */
 static int loop_watch_connecting(struct loop *lp, struct member *m)
 {
-    const struct sockaddr_storage *to = &target_addresses[m->address];
+    const struct sockaddr_storage *to = member_target(m);
     struct connect_op *op;
-    int rc = connect(m->fd, (const struct sockaddr *)to, target_lengths[m->address]);
+    int rc = connect(m->fd, (const struct sockaddr *)to, m->targets[m->address].length);
     OP_LOG("connect", m->fd, " peer_port=%d result=%s", bound_port(to), OP_RESULT(rc == 0));
     if (rc != 0 || (op = connect_op_new(lp, m)) == NULL) {
         return -1;
@@ -291,7 +291,7 @@ static void loop_connect_completed(struct loop *lp, struct connect_op *op, uint6
 {%- endif %}
     free(op);
     OP_LOG("connected", m->fd, " result=%s", error == 0 ? "ok" : socket_error_name(error));
-    c = error == 0 ? conn_open(m->fd, &target_addresses[m->address], &lp->worker, 0, now) : NULL;
+    c = error == 0 ? conn_open(m->fd, member_target(m), &lp->worker, 0, now) : NULL;
     if (c == NULL) {
         loop_connect_failed(lp, m, error != 0 ? error : ENOMEM, now);
         return;
@@ -470,6 +470,7 @@ static int loop_main(void)
     loop_drain(&lp);
     {{ v.name }}_on_worker_stop(&lp.worker);
 out:
+    members_release(lp.members);
     free(lp.members);
     free(lp.connects);
     free(lp.timers.items);

@@ -26,6 +26,9 @@ static void conn_received(Conn *c, int error, DWORD moved, uint64_t now)
             c->phase = PHASE_DONE; /* the peer's FIN: it has everything */
         }
     } else {
+{%- if v.client %}
+        c->heard = 1;
+{%- endif %}
         conn_receive(c, c->recv_buf, moved, now);
     }
 }
