@@ -401,7 +401,8 @@ pub struct IoSpec {
     pub buffer_size: Option<Spanned<u32>>,
     /// High-water mark of each connection's output queue in bytes, from buffer_size to
     /// 268435456 (default 4 × buffer_size). Handlers may queue beyond it; while the queue is
-    /// above it the server stops reading that peer, and resumes below half of it.
+    /// above it the server stops reading that peer, and resumes below half of it. UDP: the
+    /// longest reply datagram (default buffer_size, since a reply is one datagram).
     #[schemars(range(min = 512, max = 268435456))]
     pub output_buffer: Option<Spanned<u32>>,
     /// Hard limit of a connection's output queue in bytes, from output_buffer to 4294967296

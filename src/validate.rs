@@ -447,6 +447,8 @@ impl Validator {
                 buffer_size
             }
             Some(o) => o.value,
+            // A UDP reply is one datagram: room for more only costs memory in every reply slot.
+            None if protocol == Protocol::Udp => buffer_size,
             None => buffer_size
                 .saturating_mul(4)
                 .min(limits::OUTPUT_BUFFER_MAX as u32),
@@ -812,9 +814,7 @@ impl Validator {
             // receive and one send.
             let io = spec.io.as_ref().map(|i| &i.value);
             let buffer = io.and_then(|i| get(&i.buffer_size)).unwrap_or(65_536);
-            let output = io
-                .and_then(|i| get(&i.output_buffer))
-                .unwrap_or(buffer.saturating_mul(4));
+            let output = io.and_then(|i| get(&i.output_buffer)).unwrap_or(buffer);
             let limit = buffer.min(output).min(65_507);
             for size in c
                 .and_then(|c| c.sizes.as_ref())

@@ -96,6 +96,27 @@ static void loop_open(struct loop *lp, int fd, uint64_t now)
     loop_advance(lp, c, now);
 }
 
+/* An accepted connection: opened, or parked while max_connections are open (the timer heap
+ * holds exactly that many). */
+static void loop_take(struct loop *lp, int fd, uint64_t now)
+{
+    if (lp->active >= {{ v.upper }}_MAX_CONNECTIONS) {
+        if (lp->parked_len == lp->parked_cap) {
+            size_t cap = lp->parked_cap == 0 ? 16 : 2 * lp->parked_cap;
+            int *grown = realloc(lp->parked, cap * sizeof *grown);
+            if (grown == NULL) {
+                close(fd);
+                return;
+            }
+            lp->parked = grown;
+            lp->parked_cap = cap;
+        }
+        lp->parked[lp->parked_len++] = fd;
+        return;
+    }
+    loop_open(lp, fd, now);
+}
+
 static void loop_on_accept(struct loop *lp, const struct io_uring_cqe *cqe, uint64_t now)
 {
     int fd = cqe->res;
@@ -117,7 +138,7 @@ static void loop_on_accept(struct loop *lp, const struct io_uring_cqe *cqe, uint
             return;
         }
         if (fd >= 0) {
-            loop_open(lp, fd, now); /* a descriptor was free again after all */
+            loop_take(lp, fd, now); /* a descriptor was free again after all */
         }
         return;
     }
@@ -128,21 +149,7 @@ static void loop_on_accept(struct loop *lp, const struct io_uring_cqe *cqe, uint
         }
         return;
     }
-    if (lp->active >= {{ v.upper }}_MAX_CONNECTIONS) {
-        if (lp->parked_len == lp->parked_cap) {
-            size_t cap = lp->parked_cap == 0 ? 16 : 2 * lp->parked_cap;
-            int *grown = realloc(lp->parked, cap * sizeof *grown);
-            if (grown == NULL) {
-                close(fd);
-                return;
-            }
-            lp->parked = grown;
-            lp->parked_cap = cap;
-        }
-        lp->parked[lp->parked_len++] = fd;
-        return;
-    }
-    loop_open(lp, fd, now);
+    loop_take(lp, fd, now);
 }
 
 /* Handles one completion. Returns 1 when the stop pipe became readable. */

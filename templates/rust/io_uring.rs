@@ -92,7 +92,7 @@ impl<H: Handler> Loop<H> {
         if matches!(-result, libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) {
             // Shed the waiting peer with the spare descriptor, then pause (see accept_connection).
             match accept_connection(&self.listener, &mut self.spare) {
-                Accepted::Conn(stream, _) => return self.open(stream, now),
+                Accepted::Conn(stream, _) => return self.take(stream, now),
                 Accepted::None => return Ok(()),
                 Accepted::Exhausted => {
                     self.accept_resume = Some(now + ACCEPT_PAUSE);
@@ -108,6 +108,12 @@ impl<H: Handler> Loop<H> {
         }
         // SAFETY: the kernel just made this descriptor for us; the stream owns it from here.
         let stream = unsafe { TcpStream::from_raw_fd(result) };
+        self.take(stream, now)
+    }
+
+    /// An accepted connection: opened, or parked while `max_connections` are open (the
+    /// timers and slots are sized for that many).
+    fn take(&mut self, stream: TcpStream, now: Instant) -> io::Result<()> {
         if self.active >= MAX_CONNECTIONS {
             self.parked.push_back(stream);
             return Ok(());

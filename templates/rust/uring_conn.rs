@@ -36,7 +36,10 @@ impl<H: Handler> Loop<H> {
                 let io = &mut *conn.send_io;
                 let count = conn.out.gather(&mut io.iov);
                 let entry = if count == 1 {
-                    opcode::Send::new(fd, io.iov[0].iov_base as *const u8, io.iov[0].iov_len as u32).flags(libc::MSG_NOSIGNAL).build()
+                    // The request's length is 32 bits: a larger chunk goes in pieces (a send of
+                    // 1 GiB is partial anyway, and the rest follows).
+                    let len = io.iov[0].iov_len.min(1 << 30) as u32;
+                    opcode::Send::new(fd, io.iov[0].iov_base as *const u8, len).flags(libc::MSG_NOSIGNAL).build()
                 } else {
                     // SAFETY: an all-zero msghdr is valid; it points at iov in the same box,
                     // which stays put until the send completes.
