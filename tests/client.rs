@@ -121,7 +121,14 @@ struct ForeignServer {
 }
 
 impl Drop for ForeignServer {
+    /// The whole process group goes: socat's forked children (one per connection) would
+    /// otherwise outlive a failed test, holding its ports and pipes.
     fn drop(&mut self) {
+        // SAFETY: a signal to the group the child leads (command_echo makes it a leader);
+        // for a child that leads none, the call fails with ESRCH and changes nothing.
+        unsafe {
+            libc::kill(-(self.child.id() as i32), libc::SIGKILL);
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -169,8 +176,10 @@ fn python_asyncio_echo(dir: &Path) -> ForeignServer {
 
 /// socat or ncat on a port picked here; the client's retries cover their start-up.
 fn command_echo(program: &str, args: &[String], port: u16) -> ForeignServer {
+    use std::os::unix::process::CommandExt;
     let child = Command::new(program)
         .args(args)
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -739,7 +739,27 @@ fn eof_waits_for_requests_held_behind_a_streamed_reply() {
             assert_eq!(got.len(), expected.len(), "{label}: HOLD {size}");
             assert!(got == expected, "{label}: HOLD {size}: replies differ");
         }
-        stop(server, label);
+        // A reply that ends with an on_writable call queuing nothing, and a partial request
+        // behind it: the request is presented again and on_eof follows at once, not at the
+        // idle timeout (1.5 s), which was all that ended it while nothing was left to wait on.
+        let mut stream = connect(&server);
+        let asked = Instant::now();
+        stream
+            .write_all(
+                b"STREAM 10
+EC",
+            )
+            .unwrap();
+        stream.shutdown(Shutdown::Write).unwrap();
+        let got = read_all(&mut stream).unwrap_or_else(|e| panic!("{label}: {e}"));
+        assert!(got == pattern(0, 10), "{label}: {} bytes", got.len());
+        let took = asked.elapsed();
+        assert!(
+            took < Duration::from_millis(1200),
+            "{label}: EOF after a finished stream took {took:?}"
+        );
+        let stderr = stop(server, label);
+        assert!(!stderr.contains("reason=idle_timeout"), "{label}: {stderr}");
     }
 }
 

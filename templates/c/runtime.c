@@ -305,9 +305,9 @@ static atomic_ullong accept_shed; /* every worker counts here */
  * ACCEPT_EXHAUSTED when the process is out of descriptors or memory: the caller then stops
  * accepting for ACCEPT_PAUSE_MS (nginx's answer), because the listener stays readable and
  * would otherwise spin the loop. First the spare descriptor is given up to accept and close
- * the waiting peer (libuv's trick). Another worker may take the freed number before it is
- * reopened: the pause makes that harmless, and the spare is taken again at the next accept
- * once a descriptor is free, so shedding is never lost for good.
+ * the waiting peer (libuv's trick). Another worker may take the freed number before the
+ * accept does: the pause makes that harmless, and the spare is taken again at the next accept
+ * once a descriptor is free.
  */
 static int accept_connection(int listen_fd, int *spare_fd, struct sockaddr_storage *peer)
 {
@@ -332,7 +332,12 @@ static int accept_connection(int listen_fd, int *spare_fd, struct sockaddr_stora
                 close(*spare_fd);
                 *spare_fd = -1;
                 fd = accept(listen_fd, NULL, NULL);
-                if (fd >= 0) {
+                /* dup2 closes the refused peer's socket and makes its number the new spare in
+                 * one step (a second reference to the listener), so no other worker can take
+                 * the number in between. */
+                if (fd >= 0 && dup2(listen_fd, fd) >= 0) {
+                    *spare_fd = fd;
+                } else if (fd >= 0) {
                     close(fd);
                 }
             }

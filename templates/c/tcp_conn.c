@@ -921,6 +921,7 @@ static int conn_produce(Conn *c)
         handler_leave(c);
         if (c->out_pending == before) {
             conn_producer_stopped(c); /* it had nothing to say: wait until it asks again */
+            progress = c->input_held; /* ...and input that waited behind it is presented now */
         } else {
             progress = 1;
         }
@@ -957,16 +958,18 @@ static void conn_receive(Conn *c, const unsigned char *data, size_t n, uint64_t 
     }
     memcpy(c->in_buf + c->in_start + c->in_len, data, n); /* n <= BUFFER_SIZE: it fits */
     c->in_len += n;
-    /* While input is held the receive is being cancelled, and what the socket had queued
-     * still arrives: it is kept (bounded by the socket's receive buffer), never counted
-     * against the input limit, since the handler chose not to read it yet. */
-    if (!c->input_held) {
-        conn_deliver(c, NULL, 0);
 {%- if v.client %}
-    } else if (c->in_len > INPUT_LIMIT) {
-        conn_reject_input(c); /* a client reads on while its output waits: bounded here */
-{%- endif %}
+    /* A client reads on while its output waits: every arrival is presented, as after a read. */
+    conn_deliver(c, NULL, 0);
+{%- else %}
+    /* Input held while congested waits: reading is paused and the receive is being
+     * cancelled, and what the socket had queued still arrives. It is kept (bounded by the
+     * socket's receive buffer), never counted against the input limit, since the handler
+     * chose not to read it yet. Otherwise it is presented, as after a read. */
+    if (!c->input_held || !{{ v.name }}_congested(c)) {
+        conn_deliver(c, NULL, 0);
     }
+{%- endif %}
 }
 {%- else %}
 

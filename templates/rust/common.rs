@@ -435,9 +435,8 @@ static ACCEPT_SHED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64:
 
 /// Accepts one connection. When the process is out of descriptors the spare one is given up
 /// to accept and close the waiting peer (libuv's trick). Another worker may take the freed
-/// number before it is reopened: the pause after `Exhausted` makes that harmless, and the
-/// spare is taken again at the next accept once a descriptor is free, so shedding is never
-/// lost for good.
+/// number before the accept does: the pause after `Exhausted` makes that harmless, and the
+/// spare is taken again at the next accept once a descriptor is free.
 fn accept_connection(listener: &TcpListener, spare: &mut Option<std::fs::File>) -> Accepted {
     if spare.is_none() {
         *spare = std::fs::File::open("/dev/null").ok();
@@ -458,8 +457,21 @@ fn accept_connection(listener: &TcpListener, spare: &mut Option<std::fs::File>) 
             },
             Err(e) if e.kind() == io::ErrorKind::Interrupted || e.kind() == io::ErrorKind::ConnectionAborted => continue,
             Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)) => {
-                if spare.take().is_some() {
-                    drop(listener.accept());
+                let refused = if spare.take().is_some() { listener.accept().ok() } else { None };
+                if let Some((refused, _)) = refused {
+                    // dup2 closes the refused peer's socket and makes its number the new spare
+                    // in one step (a second reference to the listener), so no other worker can
+                    // take the number in between.
+                    let fd = std::os::fd::IntoRawFd::into_raw_fd(refused);
+                    // SAFETY: both descriptors are ours; on success `fd` refers to the listener
+                    // and the File owns it, on failure it is closed here.
+                    unsafe {
+                        if libc::dup2(listener.as_raw_fd(), fd) >= 0 {
+                            *spare = Some(std::fs::File::from_raw_fd(fd));
+                        } else {
+                            libc::close(fd);
+                        }
+                    }
                 }
                 if spare.is_none() {
                     *spare = std::fs::File::open("/dev/null").ok();

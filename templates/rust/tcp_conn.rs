@@ -351,6 +351,7 @@ impl<H: Handler> Conn<H> {
                 // is presented again.
                 self.control.want_writable = false;
                 self.input_held = self.input.len() > self.in_start;
+                progress = self.input_held; // ...and that input is presented now
             } else {
                 progress = true;
             }
@@ -397,15 +398,16 @@ impl<H: Handler> Conn<H> {
             return;
         }
         self.input.extend_from_slice(data);
-        // While input is held the receive is being cancelled, and what the socket had queued
-        // still arrives: it is kept (bounded by the socket's receive buffer), never counted
-        // against the input limit, since the handler chose not to read it yet.
-        if !self.input_held {
-            self.deliver(access, &[]);
-        }
 {%- if v.client %}
-        else if self.input.len() - self.in_start > INPUT_LIMIT {
-            reject_input(&mut self.control); // a client reads on while its output waits: bounded here
+        // A client reads on while its output waits: every arrival is presented, as after a read.
+        self.deliver(access, &[]);
+{%- else %}
+        // Input held while congested waits: reading is paused and the receive is being
+        // cancelled, and what the socket had queued still arrives. It is kept (bounded by the
+        // socket's receive buffer), never counted against the input limit, since the handler
+        // chose not to read it yet. Otherwise it is presented, as after a read.
+        if !self.input_held || !self.out.congested() {
+            self.deliver(access, &[]);
         }
 {%- endif %}
     }
