@@ -11,7 +11,6 @@ use std::time::Duration;
 use common::plan_for;
 use sockgen::proof::toolchain::{CCompiler, STRICT_C_FLAGS};
 use sockgen::proof::RunningServer;
-use sockgen::render::{render, Layout};
 
 fn musl() -> CCompiler {
     let program = PathBuf::from("musl-gcc");
@@ -30,14 +29,10 @@ fn musl() -> CCompiler {
 
 fn build_with_musl(spec: &str, model: &str, dir: &std::path::Path) -> PathBuf {
     let plan = plan_for(spec, "c", model);
-    let files = render(&plan, Layout::SingleFile).unwrap();
-    let source = dir.join(format!("{}-{model}.c", plan.name));
-    std::fs::write(&source, &files[0].contents).unwrap();
-    let bin = dir.join(format!("{}-{model}", plan.name));
-    musl()
-        .compile(&source, &bin)
-        .unwrap_or_else(|e| panic!("{} {model} with musl: {e}", plan.name));
-    bin
+    let workdir = dir.join(model);
+    std::fs::create_dir_all(&workdir).unwrap();
+    sockgen::proof::build_c(&plan, &musl(), &workdir, &[])
+        .unwrap_or_else(|e| panic!("{} {model} with musl: {e}", plan.name))
 }
 
 #[test]

@@ -312,22 +312,8 @@ fn reset_mid_stream(server: &RunningServer) -> Result<(), String> {
     for _ in 0..10 {
         let mut s = connect(server.addr)?;
         io("write", s.write_all(&[1u8; 100_000]))?;
-        // SO_LINGER 0: close() sends RST while the echo is still in flight.
-        let linger = libc::linger {
-            l_onoff: 1,
-            l_linger: 0,
-        };
-        // SAFETY: a live socket and a linger struct of the right size.
-        unsafe {
-            use std::os::fd::AsRawFd;
-            libc::setsockopt(
-                s.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_LINGER,
-                (&linger as *const libc::linger).cast(),
-                std::mem::size_of::<libc::linger>() as libc::socklen_t,
-            );
-        }
+        // close() sends RST while the echo is still in flight.
+        load::reset_on_close(&s);
     }
     Ok(())
 }
