@@ -163,6 +163,7 @@ const C_LOWER_SUFFIXES: &[&str] = &[
     "pending",
     "congested",
     "want_writable",
+    "pause_input",
     "resume_input",
     "timer_set",
     "timer_cancel",

@@ -115,9 +115,13 @@ static inline int {{ v.name }}_congested(const struct {{ v.name }}_conn *c);
 /* on = 1: call on_writable whenever the queue is below the low-water mark (half of
  * io.output_buffer), until a call queues nothing or on = 0. Nothing is polled otherwise. */
 static inline void {{ v.name }}_want_writable(struct {{ v.name }}_conn *c, int on);
-/* Presents the unconsumed input to on_data again once the output queue is below the
- * low-water mark, without waiting for new bytes: for a handler that stopped consuming for a
- * reason of its own (a reply still streaming) and is ready for the next request. */
+/* Stops reading this peer until resume_input: for a handler that stops consuming for a reason
+ * of its own (a reply still streaming). What it left unconsumed waits, is not counted against
+ * io.max_message, and is not presented again until it resumes; on_eof waits too. */
+static inline void {{ v.name }}_pause_input(struct {{ v.name }}_conn *c);
+/* Ends a pause_input, and presents the unconsumed input to on_data again once the output queue
+ * is below the low-water mark, without waiting for new bytes: for a handler that stopped
+ * consuming for a reason of its own and is ready for the next request. */
 static inline void {{ v.name }}_resume_input(struct {{ v.name }}_conn *c);
 /* Arms the connection's one timer (re-arming replaces it): on_timer runs after ms. */
 static inline void {{ v.name }}_timer_set(struct {{ v.name }}_conn *c, uint32_t ms);

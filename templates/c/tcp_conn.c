@@ -28,6 +28,10 @@ enum { OUT_IOV = 16 };
 /* Most input left unconsumed while the handler is not pacing itself. */
 #define INPUT_LIMIT ((size_t){{ v.upper }}_MAX_MESSAGE)
 {%- endif %}
+/* Most input one call to the handler is given: what it may leave unconsumed and one receive.
+ * A completion model can hold more (what arrived while the handler paced itself); it is
+ * presented in windows of this size, so every model draws the input limit in the same place. */
+#define PRESENT_MAX (INPUT_LIMIT + (size_t){{ v.upper }}_BUFFER_SIZE)
 
 enum conn_status {
     CONN_WAIT, /* nothing more to do until the socket is ready or a timer is due */
@@ -58,6 +62,7 @@ struct {{ v.name }}_conn {
     int input_held;          /* input waits for the handler (left while congested, or behind a
                               * reply it produced on demand): present it again */
     int read_paused;         /* output above the high-water mark: do not read */
+    int input_paused;        /* the handler paused its input until it resumes it */
     int want_writable;
     int reset_on_close;      /* {{ v.name }}_abort(): SO_LINGER 0 */
     int info_text_ready;     /* info's text forms are filled in */
@@ -73,9 +78,13 @@ struct {{ v.name }}_conn {
     uint64_t last_active_ms; /* for the idle timeout */
     uint64_t timer_at_ms;    /* the handler's timer, or NO_DEADLINE */
     uint64_t linger_until_ms;
-    /* Unconsumed input: in_len bytes from in_buf + in_start. */
+    /* Unconsumed input: in_len bytes from in_buf + in_start{% if v.model == "io_uring" %}, then in_unread bytes the
+     * ring received that the loop has not read yet{% endif %}. */
     unsigned char *in_buf;
     size_t in_start, in_len, in_cap;
+{%- if v.model == "io_uring" %}
+    size_t in_unread;
+{%- endif %}
 {%- if v.framing == "line" || v.framing == "delimiter" %}
     size_t frame_scanned;    /* leading unconsumed bytes known to hold no delimiter */
 {%- endif %}
@@ -171,8 +180,14 @@ static inline void {{ v.name }}_want_writable(Conn *c, int on)
     c->want_writable = on != 0;
 }
 
+static inline void {{ v.name }}_pause_input(Conn *c)
+{
+    c->input_paused = 1;
+}
+
 static inline void {{ v.name }}_resume_input(Conn *c)
 {
+    c->input_paused = 0;
     c->input_held = c->in_len > 0;
 }
 
@@ -589,14 +604,19 @@ static int conn_flush(Conn *c, uint64_t now)
 /* Makes room for one more receive after the unconsumed input; -1 when out of memory. */
 static int conn_input_room(Conn *c)
 {
-    if (c->in_start > 0 && c->in_start + c->in_len + {{ v.upper }}_BUFFER_SIZE > c->in_cap) {
-        memmove(c->in_buf, c->in_buf + c->in_start, c->in_len);
+{%- if v.model == "io_uring" %}
+    size_t kept = c->in_len + c->in_unread;
+{%- else %}
+    size_t kept = c->in_len;
+{%- endif %}
+    if (c->in_start > 0 && c->in_start + kept + {{ v.upper }}_BUFFER_SIZE > c->in_cap) {
+        memmove(c->in_buf, c->in_buf + c->in_start, kept);
         c->in_start = 0;
     }
-    if (c->in_len + {{ v.upper }}_BUFFER_SIZE > c->in_cap) {
+    if (kept + {{ v.upper }}_BUFFER_SIZE > c->in_cap) {
         size_t cap = c->in_cap == 0 ? 2u * {{ v.upper }}_BUFFER_SIZE : 2 * c->in_cap;
         unsigned char *grown;
-        while (cap < c->in_len + {{ v.upper }}_BUFFER_SIZE) {
+        while (cap < kept + {{ v.upper }}_BUFFER_SIZE) {
             cap *= 2;
         }
         grown = realloc(c->in_buf, cap);
@@ -743,19 +763,20 @@ static size_t framing_deliver(Conn *c, const unsigned char *data, size_t len)
 }
 {%- endif %}
 
-/* Hands input to the handler: `fresh` (just received into the scratch buffer) after whatever
- * the connection kept. Unconsumed bytes are kept for next time, up to io.max_message. */
-static void conn_deliver(Conn *c, const unsigned char *fresh, size_t fresh_len)
+/* Hands one window of input to the handler: `fresh` (just received into the scratch buffer)
+ * after whatever the connection kept. Unconsumed bytes are kept for next time, up to
+ * io.max_message. Returns 1 when input beyond the window waits and the handler can take it. */
+static int conn_deliver_window(Conn *c, const unsigned char *fresh, size_t fresh_len)
 {
     const unsigned char *data = fresh;
     size_t len = fresh_len;
-    size_t used;
+    size_t used, left_in_window;
     if (c->in_len > 0) {
         data = c->in_buf + c->in_start; /* fresh bytes were received right after them */
-        len = c->in_len;
+        len = c->in_len < PRESENT_MAX ? c->in_len : PRESENT_MAX;
     }
     if (len == 0) {
-        return;
+        return 0;
     }
     handler_enter(c);
 {%- if v.framed %}
@@ -770,7 +791,7 @@ static void conn_deliver(Conn *c, const unsigned char *fresh, size_t fresh_len)
     if (c->in_len > 0) {
         c->in_start += used;
         c->in_len -= used;
-        if (c->in_len == 0) {
+        if (c->in_len == 0{% if v.model == "io_uring" %} && c->in_unread == 0{% endif %}) {
             c->in_start = 0;
             if (c->in_cap > 4u * {{ v.upper }}_BUFFER_SIZE) {
                 free(c->in_buf); /* a large message is over: do not keep its buffer */
@@ -787,26 +808,40 @@ static void conn_deliver(Conn *c, const unsigned char *fresh, size_t fresh_len)
             if (c->in_buf == NULL) {
                 c->in_cap = 0;
                 conn_end(c, {{ v.upper }}_CLOSE_ERROR, ENOMEM);
-                return;
+                return 0;
             }
         }
         memcpy(c->in_buf, data + used, len - used);
         c->in_start = 0;
         c->in_len = len - used;
     }
-    c->input_held = c->in_len > 0 && {{ v.name }}_congested(c);
+    left_in_window = len - used;
+    c->input_held = c->in_len > 0 && ({{ v.name }}_congested(c) || c->input_paused);
 {%- if v.client %}
     /* A client reads on while its output waits, so what it leaves unconsumed is bounded here
-     * whatever the reason. */
-    if (c->in_len > INPUT_LIMIT) {
+     * unless its handler paused its input. */
+    if (c->in_len > 0 && c->input_paused) {
+        return 0;
+    } else if (left_in_window > INPUT_LIMIT) {
 {%- else %}
     if (c->input_held) {
         /* Paced, not refused: reading stops, and what is held may be several messages, so
          * the input limit does not apply to it. */
         c->read_paused = 1;
-    } else if (c->in_len > INPUT_LIMIT) {
+        return 0;
+    } else if (left_in_window > INPUT_LIMIT) {
 {%- endif %}
         conn_reject_input(c);
+        return 0;
+    }
+    return used > 0 && c->in_len > left_in_window && c->phase == PHASE_OPEN;
+}
+
+/* Hands input to the handler, window by window while it takes some. */
+static void conn_deliver(Conn *c, const unsigned char *fresh, size_t fresh_len)
+{
+    while (conn_deliver_window(c, fresh, fresh_len)) {
+        fresh_len = 0; /* what lies beyond the window is kept input, presented next */
     }
 }
 
@@ -816,7 +851,7 @@ static void conn_deliver(Conn *c, const unsigned char *fresh, size_t fresh_len)
  * drop what still comes. */
 static int conn_wants_input(const Conn *c)
 {
-    return !c->read_closed && (c->phase != PHASE_OPEN || (!c->read_paused && !c->eof_pending));
+    return !c->read_closed && (c->phase != PHASE_OPEN || (!c->read_paused && !c->input_paused && !c->eof_pending));
 }
 {%- if v.model == "poll" || v.model == "blocking" %}
 
@@ -867,7 +902,7 @@ static int conn_settle(Conn *c, uint64_t now)
     int progress = 0;
     if (c->out_pending <= {{ v.upper }}_OUTPUT_LOW_WATER) {
         c->read_paused = 0;
-        if (c->input_held && c->phase == PHASE_OPEN) {
+        if (c->input_held && !c->input_paused && c->phase == PHASE_OPEN) {
             conn_deliver(c, NULL, 0); /* the handler held input back while congested */
             progress = 1;
         }
@@ -875,8 +910,8 @@ static int conn_settle(Conn *c, uint64_t now)
     /* The FIN is behind every byte: it is taken only when reading would have reached it (not
      * while paused; a completion model may have received it early) and once no input waits
      * for the handler, held or behind a reply it is producing. */
-    if (c->eof_pending && !c->input_held && !c->read_paused && !(c->want_writable && c->in_len > 0)
-        && c->phase == PHASE_OPEN) {
+    if (c->eof_pending && !c->input_held && !c->read_paused && !c->input_paused && !(c->want_writable && c->in_len > 0)
+        {% if v.model == "io_uring" %}&& c->in_unread == 0 {% endif %}&& c->phase == PHASE_OPEN) {
         c->eof_pending = 0;
         handler_enter(c);
         {{ v.name }}_on_eof(&c->session, c);
@@ -948,6 +983,32 @@ static void conn_receive(Conn *c, const unsigned char *data, size_t n, uint64_t 
     if (c->phase != PHASE_OPEN) {
         return;
     }
+{%- if v.model == "io_uring" %}
+    /* Kept unread: conn_read_received presents it a receive's worth at a time, as a readiness
+     * loop reads, so what arrived while the handler paced itself is never counted against
+     * the input limit, and every model presents the same input in the same steps. */
+    if (conn_input_room(c) != 0) {
+        conn_end(c, {{ v.upper }}_CLOSE_ERROR, ENOMEM);
+        return;
+    }
+    memcpy(c->in_buf + c->in_start + c->in_len + c->in_unread, data, n); /* n <= BUFFER_SIZE: it fits */
+    c->in_unread += n;
+}
+
+/* Reads a receive's worth of what the ring received, as a readiness loop's read would: only
+ * while open and not paused by back-pressure. Returns 1 when it presented input. */
+static int conn_read_received(Conn *c)
+{
+    size_t n = c->in_unread < {{ v.upper }}_BUFFER_SIZE ? c->in_unread : {{ v.upper }}_BUFFER_SIZE;
+    if (n == 0 || c->phase != PHASE_OPEN || c->read_paused || c->input_paused) {
+        return 0;
+    }
+    c->in_unread -= n;
+    c->in_len += n;
+    conn_deliver(c, NULL, 0);
+    return 1;
+}
+{%- else %}
     if (c->in_len == 0) {
         conn_deliver(c, data, n);
         return;
@@ -962,15 +1023,16 @@ static void conn_receive(Conn *c, const unsigned char *data, size_t n, uint64_t 
     /* A client reads on while its output waits: every arrival is presented, as after a read. */
     conn_deliver(c, NULL, 0);
 {%- else %}
-    /* Input held while congested waits: reading is paused and the receive is being
-     * cancelled, and what the socket had queued still arrives. It is kept (bounded by the
-     * socket's receive buffer), never counted against the input limit, since the handler
-     * chose not to read it yet. Otherwise it is presented, as after a read. */
+    /* Input held while congested waits: reading is paused and the receive is not posted
+     * again, and one already posted may still complete. It is kept, never counted against
+     * the input limit, since the handler chose not to read it yet, and presented when output
+     * drains. Otherwise it is presented, as after a read. */
     if (!c->input_held || !{{ v.name }}_congested(c)) {
         conn_deliver(c, NULL, 0);
     }
 {%- endif %}
 }
+{%- endif %}
 {%- else %}
 
 /* Read and dropped while closing, so the peer's writes cannot stall our last bytes. */

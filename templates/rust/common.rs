@@ -103,6 +103,10 @@ const INPUT_LIMIT: usize = MAX_MESSAGE + {{ v.framing_overhead }};
 /// Most input left unconsumed while the handler is not pacing itself.
 const INPUT_LIMIT: usize = MAX_MESSAGE;
 {%- endif %}
+/// Most input one call to the handler is given: what it may leave unconsumed and one receive.
+/// A completion model can hold more (what arrived while the handler paced itself); it is
+/// presented in windows of this size, so every model draws the input limit in the same place.
+const PRESENT_MAX: usize = INPUT_LIMIT + BUFFER_SIZE;
 /// Lingering close: how long a closing connection reads and drops input after its half-close.
 pub const LINGER: Duration = Duration::from_millis({{ v.linger_ms }});
 {%- else %}

@@ -267,6 +267,8 @@ struct Control {
     reset_on_close: bool,
     /// The handler asked to see its unconsumed input again.
     resume_input: bool,
+    /// The handler paused its input until it resumes it.
+    input_paused: bool,
 {%- if v.client %}
     /// [`Ctx::fail`] was called: the connection is not retried.
     failed: bool,
@@ -335,10 +337,20 @@ impl<W> Ctx<'_, W> {
         self.control.want_writable = on;
     }
 
-    /// Presents the unconsumed input to `on_data` again once the output queue is below half
-    /// of `OUTPUT_BUFFER`, without waiting for new bytes: for a handler that stopped consuming
-    /// for a reason of its own (a reply still streaming) and is ready for the next request.
+    /// Stops reading this peer until `resume_input`: for a handler that stops consuming for a
+    /// reason of its own (a reply still streaming). What it left unconsumed waits, is not
+    /// counted against `MAX_MESSAGE`, and is not presented again until it resumes; `on_eof`
+    /// waits too.
+    pub fn pause_input(&mut self) {
+        self.control.input_paused = true;
+    }
+
+    /// Ends a `pause_input`, and presents the unconsumed input to `on_data` again once the
+    /// output queue is below half of `OUTPUT_BUFFER`, without waiting for new bytes: for a
+    /// handler that stopped consuming for a reason of its own and is ready for the next
+    /// request.
     pub fn resume_input(&mut self) {
+        self.control.input_paused = false;
         self.control.resume_input = true;
     }
 

@@ -13,9 +13,13 @@ struct Conn<H: Handler> {
     handler: Option<H>,
     out: Out,
     control: Control,
-    /// Unconsumed input: `input[in_start..]`.
+    /// Unconsumed input: `input[in_start..]`{% if v.model == "io_uring" %}, of which the last `in_unread` bytes the ring
+    /// received and the loop has not read yet{% endif %}.
     input: Vec<u8>,
     in_start: usize,
+{%- if v.model == "io_uring" %}
+    in_unread: usize,
+{%- endif %}
     /// The peer's FIN was read.
     read_closed: bool,
     /// ...and `on_eof` is still owed.
@@ -67,6 +71,7 @@ impl<H: Handler> Conn<H> {
                 timer_at: None,
                 reset_on_close: false,
                 resume_input: false,
+                input_paused: false,
 {%- if v.client %}
                 failed: false,
                 heard: false,
@@ -74,6 +79,9 @@ impl<H: Handler> Conn<H> {
             },
             input: Vec::new(),
             in_start: 0,
+{%- if v.model == "io_uring" %}
+            in_unread: 0,
+{%- endif %}
             read_closed: false,
             eof_pending: false,
             input_held: false,
@@ -133,9 +141,23 @@ impl<H: Handler> Conn<H> {
         self.after_callback(result.is_err());
     }
 
+    /// Input the loop has read and the handler has not consumed.
+    fn unconsumed(&self) -> usize {
+        self.input.len() - self.unread() - self.in_start
+    }
+
+    /// Input a completion model received and the loop has not read yet.
+    fn unread(&self) -> usize {
+{%- if v.model == "io_uring" %}
+        self.in_unread
+{%- else %}
+        0
+{%- endif %}
+    }
+
     fn after_callback(&mut self, panicked: bool) {
         if std::mem::take(&mut self.control.resume_input) {
-            self.input_held = self.input.len() > self.in_start;
+            self.input_held = self.unconsumed() > 0;
         }
         if panicked {
             let count = HANDLER_PANICS.fetch_add(1, Ordering::Relaxed) + 1;
@@ -222,20 +244,32 @@ impl<H: Handler> Conn<H> {
         }
     }
 
-    /// Hands input to the handler: `fresh` bytes (in the scratch buffer) after whatever the
-    /// connection kept. Unconsumed bytes are kept for next time, up to `MAX_MESSAGE`.
+    /// Hands input to the handler, window by window while it takes some.
     fn deliver<A: WorkerAccess<H::Worker>>(&mut self, access: &mut A, fresh: &[u8]) {
+        let mut fresh = fresh;
+        while self.deliver_window(access, fresh) {
+            fresh = &[]; // what lies beyond the window is kept input, presented next
+        }
+    }
+
+    /// Hands one window of input to the handler: `fresh` bytes (in the scratch buffer) after
+    /// whatever the connection kept. Unconsumed bytes are kept for next time, up to
+    /// `MAX_MESSAGE`. True when input beyond the window waits and the handler can take it.
+    fn deliver_window<A: WorkerAccess<H::Worker>>(&mut self, access: &mut A, fresh: &[u8]) -> bool {
         let kept = std::mem::take(&mut self.input);
-        let from_kept = kept.len() > self.in_start;
-        let data: &[u8] = if from_kept { &kept[self.in_start..] } else { fresh };
+        let read_end = kept.len() - self.unread();
+        let from_kept = read_end > self.in_start;
+        let data: &[u8] = if from_kept { &kept[self.in_start..read_end] } else { fresh };
+        let data = &data[..data.len().min(PRESENT_MAX)];
+        let presented = data.len();
         if data.is_empty() {
             self.input = kept;
-            return;
+            return false;
         }
         let mut used = 0;
         let Some(handler) = self.handler.as_mut() else {
             self.input = kept;
-            return;
+            return false;
         };
         let (out, control) = (&mut self.out, &mut self.control);
 {%- if v.framing == "line" || v.framing == "delimiter" %}
@@ -276,22 +310,28 @@ impl<H: Handler> Conn<H> {
                 }
             }
         }
+        let left_in_window = presented - used;
         self.after_callback(result.is_err());
-        let unconsumed = self.input.len() - self.in_start;
-        self.input_held = unconsumed > 0 && self.out.congested();
+        let unconsumed = self.unconsumed();
+        self.input_held = unconsumed > 0 && (self.out.congested() || self.control.input_paused);
 {%- if v.client %}
         // A client reads on while its output waits, so what it leaves unconsumed is bounded
-        // here whatever the reason.
-        if unconsumed > INPUT_LIMIT {
+        // here unless its handler paused its input.
+        if unconsumed > 0 && self.control.input_paused {
+            return false;
+        } else if left_in_window > INPUT_LIMIT {
 {%- else %}
         if self.input_held {
             // Paced, not refused: reading stops, and what is held may be several messages,
             // so the input limit does not apply to it.
             self.read_paused = true;
-        } else if unconsumed > INPUT_LIMIT {
+            return false;
+        } else if left_in_window > INPUT_LIMIT {
 {%- endif %}
             reject_input(&mut self.control);
+            return false;
         }
+        used > 0 && unconsumed > left_in_window && self.control.phase == Phase::Open
     }
 
     /// The contract's steps that need no socket call: input held back while congested is
@@ -302,7 +342,7 @@ impl<H: Handler> Conn<H> {
         let mut progress = false;
         if self.out.pending <= OUTPUT_BUFFER / 2 {
             self.read_paused = false;
-            if self.input_held && self.control.phase == Phase::Open {
+            if self.input_held && !self.control.input_paused && self.control.phase == Phase::Open {
                 self.deliver(access, &[]); // the handler held input back while congested
                 progress = true;
             }
@@ -310,8 +350,8 @@ impl<H: Handler> Conn<H> {
         // The FIN is behind every byte: it is taken only when reading would have reached it
         // (not while paused; a completion model may have received it early) and once no input
         // waits for the handler, held or behind a reply it is producing.
-        let waiting_behind_reply = self.control.want_writable && self.input.len() > self.in_start;
-        if self.eof_pending && !self.input_held && !self.read_paused && !waiting_behind_reply && self.control.phase == Phase::Open {
+        let waiting_behind_reply = self.control.want_writable && self.unconsumed() > 0;
+        if self.eof_pending && !self.input_held && !self.read_paused && !self.control.input_paused && !waiting_behind_reply && self.unread() == 0 && self.control.phase == Phase::Open {
             self.eof_pending = false;
             self.call(access, |h, ctx| h.on_eof(ctx));
             progress = true;
@@ -350,7 +390,7 @@ impl<H: Handler> Conn<H> {
                 // Nothing to say: wait until asked again. Input that waited behind the reply
                 // is presented again.
                 self.control.want_writable = false;
-                self.input_held = self.input.len() > self.in_start;
+                self.input_held = self.unconsumed() > 0;
                 progress = self.input_held; // ...and that input is presented now
             } else {
                 progress = true;
@@ -372,19 +412,17 @@ impl<H: Handler> Conn<H> {
     /// (never, for a client){% endif %} or waiting for the handler to take EOF; while closing, to read
     /// and drop what still comes.
     fn wants_input(&self) -> bool {
-        !self.read_closed && (self.control.phase != Phase::Open || (!self.read_paused && !self.eof_pending))
+        !self.read_closed && (self.control.phase != Phase::Open || (!self.read_paused && !self.control.input_paused && !self.eof_pending))
     }
 {%- if v.model == "io_uring" %}
 
-    /// Bytes a completion delivered. While open they go to the handler after what it kept
-    /// (or are kept, while it holds input back); while closing they are dropped.
-    fn receive<A: WorkerAccess<H::Worker>>(&mut self, access: &mut A, data: &[u8], now: Instant) {
+    /// Bytes a completion delivered, kept unread: `read_received` presents them a receive's
+    /// worth at a time, as a readiness loop reads, so what arrived while the handler paced
+    /// itself is never counted against the input limit, and every model presents the same
+    /// input in the same steps. While closing they are dropped.
+    fn receive(&mut self, data: &[u8], now: Instant) {
         self.last_active = now;
         if self.control.phase != Phase::Open {
-            return;
-        }
-        if self.input.len() == self.in_start {
-            self.deliver(access, data);
             return;
         }
         if self.in_start > 0 && self.input.capacity() - self.input.len() < data.len() {
@@ -398,18 +436,18 @@ impl<H: Handler> Conn<H> {
             return;
         }
         self.input.extend_from_slice(data);
-{%- if v.client %}
-        // A client reads on while its output waits: every arrival is presented, as after a read.
-        self.deliver(access, &[]);
-{%- else %}
-        // Input held while congested waits: reading is paused and the receive is being
-        // cancelled, and what the socket had queued still arrives. It is kept (bounded by the
-        // socket's receive buffer), never counted against the input limit, since the handler
-        // chose not to read it yet. Otherwise it is presented, as after a read.
-        if !self.input_held || !self.out.congested() {
-            self.deliver(access, &[]);
+        self.in_unread += data.len();
+    }
+
+    /// Reads a receive's worth of what the ring received, as a readiness loop's read would:
+    /// only while open and not paused by back-pressure. True when it presented input.
+    fn read_received<A: WorkerAccess<H::Worker>>(&mut self, access: &mut A) -> bool {
+        if self.in_unread == 0 || self.control.phase != Phase::Open || self.read_paused || self.control.input_paused {
+            return false;
         }
-{%- endif %}
+        self.in_unread -= self.in_unread.min(BUFFER_SIZE);
+        self.deliver(access, &[]);
+        true
     }
 
     /// The peer's FIN arrived.

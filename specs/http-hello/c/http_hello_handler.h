@@ -97,6 +97,7 @@ static void http_request(struct http_hello_session *s, struct http_hello_conn *c
         if (!head && n > 0) {
             s->stream_left = n;
             s->stream_pos = 0;
+            http_hello_pause_input(c); /* pipelined requests wait unread until the body is sent */
             http_hello_want_writable(c, 1);
         }
     } else if (strcmp(method, "POST") == 0 && strcmp(path, "/echo") == 0) {

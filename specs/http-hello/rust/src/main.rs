@@ -73,6 +73,7 @@ impl Http {
                 if request.method == "GET" && n > 0 {
                     self.stream_left = n;
                     self.stream_pos = 0;
+                    ctx.pause_input(); // pipelined requests wait unread until the body is sent
                     ctx.want_writable(true);
                 }
             }
