@@ -9,6 +9,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::Duration;
 
+use sockgen::proof::load::Rng;
 use sockgen::proof::{self, RunningServer};
 
 use super::{connect, pattern, probes, start_with_env};
@@ -19,26 +20,6 @@ const OUTPUT_LIMIT: u64 = 4_194_304;
 const OUTPUT_BUFFER: u64 = 65_536;
 const MAX_MESSAGE: usize = 65_536;
 const BUFFER_SIZE: usize = 4096;
-
-/// A small seeded generator (xorshift64*): the same seed gives the same conversation.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// One request of a generated conversation. The probe's reply and transcript letter for each
 /// are the reference model below.
@@ -203,8 +184,8 @@ fn fit(cuts: &[usize], total: usize) -> Vec<usize> {
 
 impl Conversation {
     pub fn generate(seed: u64) -> Conversation {
-        let mut rng = Rng::new(seed);
-        let count = 1 + rng.below(40) as usize;
+        let mut rng = Rng::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let count = 1 + rng.below(40);
         let mut requests = Vec::new();
         for _ in 0..count {
             let request = match rng.below(40) {
@@ -213,18 +194,18 @@ impl Conversation {
                         .map(|_| (b'a' + rng.below(26) as u8) as char)
                         .collect(),
                 ),
-                20..=26 => Request::Big(rng.below(300_000)),
-                27..=33 => Request::Hold(rng.below(300_000)),
-                34 | 35 => Request::One(rng.below(100_000)),
+                20..=26 => Request::Big(rng.below(300_000) as u64),
+                27..=33 => Request::Hold(rng.below(300_000) as u64),
+                34 | 35 => Request::One(rng.below(100_000) as u64),
                 // At a limit: the largest write that always fits, a line of exactly
                 // io.max_message bytes.
-                36 => Request::One(OUTPUT_LIMIT - OUTPUT_BUFFER - rng.below(2)),
-                37 => Request::Long(MAX_MESSAGE - rng.below(2) as usize),
+                36 => Request::One(OUTPUT_LIMIT - OUTPUT_BUFFER - rng.below(2) as u64),
+                37 => Request::Long(MAX_MESSAGE - rng.below(2)),
                 // Past one, which ends the conversation.
-                38 => Request::PastOutputLimit(OUTPUT_LIMIT + 1 + rng.below(2) * rng.below(1000)),
-                _ => Request::PastInputLimit(
-                    MAX_MESSAGE + 2 * BUFFER_SIZE + 1 + rng.below(100) as usize,
+                38 => Request::PastOutputLimit(
+                    OUTPUT_LIMIT + 1 + (rng.below(2) * rng.below(1000)) as u64,
                 ),
+                _ => Request::PastInputLimit(MAX_MESSAGE + 2 * BUFFER_SIZE + 1 + rng.below(100)),
             };
             let ends = request.ends_with().is_some();
             requests.push(request);
@@ -240,8 +221,8 @@ impl Conversation {
             let piece = match rng.below(10) {
                 0 => 1,
                 1 => left,
-                2 => 1 + rng.below(20_000) as usize,
-                _ => 1 + rng.below(64) as usize,
+                2 => 1 + rng.below(20_000),
+                _ => 1 + rng.below(64),
             }
             .min(left);
             cuts.push(piece);
@@ -255,8 +236,7 @@ impl Conversation {
             // A peer that writes a line longer than the server may hold without reading what
             // it is owed deadlocks with it, rightly: it must read.
             read_while_writing: ends_at_a_limit || total > 100_000 || rng.below(2) == 0,
-            reset_after: (!ends_at_a_limit && rng.below(4) == 0)
-                .then(|| rng.below(cuts_len as u64 + 1) as usize),
+            reset_after: (!ends_at_a_limit && rng.below(4) == 0).then(|| rng.below(cuts_len + 1)),
         }
     }
 
