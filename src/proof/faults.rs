@@ -220,9 +220,9 @@ fn survive(
     // within 10 s (one spinning never does), a Linux one at once.
     let mut idle = Duration::MAX;
     for _ in 0..if windows { 20 } else { 1 } {
-        let cpu = server.cpu_time().unwrap_or_default();
-        std::thread::sleep(Duration::from_millis(500));
-        idle = server.cpu_time().unwrap_or_default().saturating_sub(cpu);
+        idle = server
+            .cpu_spent_over(Duration::from_millis(500))
+            .unwrap_or_default();
         if idle <= Duration::from_millis(100) {
             break;
         }

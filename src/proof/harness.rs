@@ -343,6 +343,14 @@ impl RunningServer {
         process_cpu_time(self.pid()?)
     }
 
+    /// CPU time the server spends over the next `window` (it sleeps that long): how a test
+    /// tells an idle or paused server from one that spins.
+    pub fn cpu_spent_over(&self, window: Duration) -> Option<Duration> {
+        let before = self.cpu_time()?;
+        std::thread::sleep(window);
+        Some(self.cpu_time()?.saturating_sub(before))
+    }
+
     /// Descriptors the server holds now (/proc/PID/fd).
     pub fn open_descriptors(&self) -> usize {
         self.proc_entries("fd")

@@ -78,13 +78,9 @@ struct {{ v.name }}_conn {
     uint64_t last_active_ms; /* for the idle timeout */
     uint64_t timer_at_ms;    /* the handler's timer, or NO_DEADLINE */
     uint64_t linger_until_ms;
-    /* Unconsumed input: in_len bytes from in_buf + in_start{% if v.model == "io_uring" %}, then in_unread bytes the
-     * ring received that the loop has not read yet{% endif %}. */
+    /* Unconsumed input: in_len bytes from in_buf + in_start. */
     unsigned char *in_buf;
     size_t in_start, in_len, in_cap;
-{%- if v.model == "io_uring" %}
-    size_t in_unread;
-{%- endif %}
 {%- if v.framing == "line" || v.framing == "delimiter" %}
     size_t frame_scanned;    /* leading unconsumed bytes known to hold no delimiter */
 {%- endif %}
@@ -604,19 +600,14 @@ static int conn_flush(Conn *c, uint64_t now)
 /* Makes room for one more receive after the unconsumed input; -1 when out of memory. */
 static int conn_input_room(Conn *c)
 {
-{%- if v.model == "io_uring" %}
-    size_t kept = c->in_len + c->in_unread;
-{%- else %}
-    size_t kept = c->in_len;
-{%- endif %}
-    if (c->in_start > 0 && c->in_start + kept + {{ v.upper }}_BUFFER_SIZE > c->in_cap) {
-        memmove(c->in_buf, c->in_buf + c->in_start, kept);
+    if (c->in_start > 0 && c->in_start + c->in_len + {{ v.upper }}_BUFFER_SIZE > c->in_cap) {
+        memmove(c->in_buf, c->in_buf + c->in_start, c->in_len);
         c->in_start = 0;
     }
-    if (kept + {{ v.upper }}_BUFFER_SIZE > c->in_cap) {
+    if (c->in_len + {{ v.upper }}_BUFFER_SIZE > c->in_cap) {
         size_t cap = c->in_cap == 0 ? 2u * {{ v.upper }}_BUFFER_SIZE : 2 * c->in_cap;
         unsigned char *grown;
-        while (cap < kept + {{ v.upper }}_BUFFER_SIZE) {
+        while (cap < c->in_len + {{ v.upper }}_BUFFER_SIZE) {
             cap *= 2;
         }
         grown = realloc(c->in_buf, cap);
@@ -791,7 +782,7 @@ static int conn_deliver_window(Conn *c, const unsigned char *fresh, size_t fresh
     if (c->in_len > 0) {
         c->in_start += used;
         c->in_len -= used;
-        if (c->in_len == 0{% if v.model == "io_uring" %} && c->in_unread == 0{% endif %}) {
+        if (c->in_len == 0) {
             c->in_start = 0;
             if (c->in_cap > 4u * {{ v.upper }}_BUFFER_SIZE) {
                 free(c->in_buf); /* a large message is over: do not keep its buffer */
@@ -911,7 +902,7 @@ static int conn_settle(Conn *c, uint64_t now)
      * while paused; a completion model may have received it early) and once no input waits
      * for the handler, held or behind a reply it is producing. */
     if (c->eof_pending && !c->input_held && !c->read_paused && !c->input_paused && !(c->want_writable && c->in_len > 0)
-        {% if v.model == "io_uring" %}&& c->in_unread == 0 {% endif %}&& c->phase == PHASE_OPEN) {
+        && c->phase == PHASE_OPEN) {
         c->eof_pending = 0;
         handler_enter(c);
         {{ v.name }}_on_eof(&c->session, c);
@@ -975,41 +966,19 @@ static int conn_produce(Conn *c)
 
 {%- if v.model == "io_uring" || v.model == "iocp" %}
 
-/* Bytes a completion delivered. While open they go to the handler after what it kept (or
- * are kept, while it holds input back); while closing they are dropped. */
+/* Bytes a completion delivered. While open they go to the handler after what it kept, as
+ * after a read; while closing they are dropped. A completion can come after reading paused
+ * (the receive's cancel, or a receive posted earlier, had not landed): those bytes are kept,
+ * never counted against the input limit since the handler chose not to read them yet, and
+ * presented in windows once reading resumes, like what a readiness model finds in its socket. */
 static void conn_receive(Conn *c, const unsigned char *data, size_t n, uint64_t now)
 {
+    int paused = c->read_paused || c->input_paused;
     c->last_active_ms = now;
     if (c->phase != PHASE_OPEN) {
         return;
     }
-{%- if v.model == "io_uring" %}
-    /* Kept unread: conn_read_received presents it a receive's worth at a time, as a readiness
-     * loop reads, so what arrived while the handler paced itself is never counted against
-     * the input limit, and every model presents the same input in the same steps. */
-    if (conn_input_room(c) != 0) {
-        conn_end(c, {{ v.upper }}_CLOSE_ERROR, ENOMEM);
-        return;
-    }
-    memcpy(c->in_buf + c->in_start + c->in_len + c->in_unread, data, n); /* n <= BUFFER_SIZE: it fits */
-    c->in_unread += n;
-}
-
-/* Reads a receive's worth of what the ring received, as a readiness loop's read would: only
- * while open and not paused by back-pressure. Returns 1 when it presented input. */
-static int conn_read_received(Conn *c)
-{
-    size_t n = c->in_unread < {{ v.upper }}_BUFFER_SIZE ? c->in_unread : {{ v.upper }}_BUFFER_SIZE;
-    if (n == 0 || c->phase != PHASE_OPEN || c->read_paused || c->input_paused) {
-        return 0;
-    }
-    c->in_unread -= n;
-    c->in_len += n;
-    conn_deliver(c, NULL, 0);
-    return 1;
-}
-{%- else %}
-    if (c->in_len == 0) {
+    if (c->in_len == 0 && !paused) {
         conn_deliver(c, data, n);
         return;
     }
@@ -1019,20 +988,12 @@ static int conn_read_received(Conn *c)
     }
     memcpy(c->in_buf + c->in_start + c->in_len, data, n); /* n <= BUFFER_SIZE: it fits */
     c->in_len += n;
-{%- if v.client %}
-    /* A client reads on while its output waits: every arrival is presented, as after a read. */
-    conn_deliver(c, NULL, 0);
-{%- else %}
-    /* Input held while congested waits: reading is paused and the receive is not posted
-     * again, and one already posted may still complete. It is kept, never counted against
-     * the input limit, since the handler chose not to read it yet, and presented when output
-     * drains. Otherwise it is presented, as after a read. */
-    if (!c->input_held || !{{ v.name }}_congested(c)) {
+    if (paused) {
+        c->input_held = 1;
+    } else {
         conn_deliver(c, NULL, 0);
     }
-{%- endif %}
 }
-{%- endif %}
 {%- else %}
 
 /* Read and dropped while closing, so the peer's writes cannot stall our last bytes. */

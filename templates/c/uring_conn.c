@@ -86,16 +86,9 @@ static void loop_finish(struct loop *lp, Conn *c)
 static void loop_advance(struct loop *lp, Conn *c, uint64_t now)
 {
     int round;
-    for (round = 0; c->phase != PHASE_DONE; round++) {
+    for (round = 0; round < CONN_BUDGET && c->phase != PHASE_DONE; round++) {
         int progress = conn_settle(c, now);
-        progress |= conn_produce(c);
-        progress |= conn_read_received(c);
-        if (c->phase == PHASE_DONE || !progress) {
-            break;
-        }
-        /* Fair to the other connections, except that what the ring received is read to the
-         * end (or until paused): no completion may come to bring the loop back to it. */
-        if (round + 1 >= CONN_BUDGET && (c->in_unread == 0 || c->read_paused)) {
+        if (c->phase == PHASE_DONE || !(progress | conn_produce(c))) {
             break;
         }
     }

@@ -13,13 +13,9 @@ struct Conn<H: Handler> {
     handler: Option<H>,
     out: Out,
     control: Control,
-    /// Unconsumed input: `input[in_start..]`{% if v.model == "io_uring" %}, of which the last `in_unread` bytes the ring
-    /// received and the loop has not read yet{% endif %}.
+    /// Unconsumed input: `input[in_start..]`.
     input: Vec<u8>,
     in_start: usize,
-{%- if v.model == "io_uring" %}
-    in_unread: usize,
-{%- endif %}
     /// The peer's FIN was read.
     read_closed: bool,
     /// ...and `on_eof` is still owed.
@@ -79,9 +75,6 @@ impl<H: Handler> Conn<H> {
             },
             input: Vec::new(),
             in_start: 0,
-{%- if v.model == "io_uring" %}
-            in_unread: 0,
-{%- endif %}
             read_closed: false,
             eof_pending: false,
             input_held: false,
@@ -141,18 +134,9 @@ impl<H: Handler> Conn<H> {
         self.after_callback(result.is_err());
     }
 
-    /// Input the loop has read and the handler has not consumed.
+    /// Input the handler has not consumed.
     fn unconsumed(&self) -> usize {
-        self.input.len() - self.unread() - self.in_start
-    }
-
-    /// Input a completion model received and the loop has not read yet.
-    fn unread(&self) -> usize {
-{%- if v.model == "io_uring" %}
-        self.in_unread
-{%- else %}
-        0
-{%- endif %}
+        self.input.len() - self.in_start
     }
 
     fn after_callback(&mut self, panicked: bool) {
@@ -257,9 +241,8 @@ impl<H: Handler> Conn<H> {
     /// `MAX_MESSAGE`. True when input beyond the window waits and the handler can take it.
     fn deliver_window<A: WorkerAccess<H::Worker>>(&mut self, access: &mut A, fresh: &[u8]) -> bool {
         let kept = std::mem::take(&mut self.input);
-        let read_end = kept.len() - self.unread();
-        let from_kept = read_end > self.in_start;
-        let data: &[u8] = if from_kept { &kept[self.in_start..read_end] } else { fresh };
+        let from_kept = kept.len() > self.in_start;
+        let data: &[u8] = if from_kept { &kept[self.in_start..] } else { fresh };
         let data = &data[..data.len().min(PRESENT_MAX)];
         let presented = data.len();
         if data.is_empty() {
@@ -351,7 +334,7 @@ impl<H: Handler> Conn<H> {
         // (not while paused; a completion model may have received it early) and once no input
         // waits for the handler, held or behind a reply it is producing.
         let waiting_behind_reply = self.control.want_writable && self.unconsumed() > 0;
-        if self.eof_pending && !self.input_held && !self.read_paused && !self.control.input_paused && !waiting_behind_reply && self.unread() == 0 && self.control.phase == Phase::Open {
+        if self.eof_pending && !self.input_held && !self.read_paused && !self.control.input_paused && !waiting_behind_reply && self.control.phase == Phase::Open {
             self.eof_pending = false;
             self.call(access, |h, ctx| h.on_eof(ctx));
             progress = true;
@@ -416,13 +399,19 @@ impl<H: Handler> Conn<H> {
     }
 {%- if v.model == "io_uring" %}
 
-    /// Bytes a completion delivered, kept unread: `read_received` presents them a receive's
-    /// worth at a time, as a readiness loop reads, so what arrived while the handler paced
-    /// itself is never counted against the input limit, and every model presents the same
-    /// input in the same steps. While closing they are dropped.
-    fn receive(&mut self, data: &[u8], now: Instant) {
+    /// Bytes a completion delivered. While open they go to the handler after what it kept, as
+    /// after a read; while closing they are dropped. A completion can come after reading
+    /// paused (the receive's cancel had not landed): those bytes are kept, never counted
+    /// against the input limit since the handler chose not to read them yet, and presented in
+    /// windows once reading resumes, like what a readiness model finds in its socket.
+    fn receive<A: WorkerAccess<H::Worker>>(&mut self, access: &mut A, data: &[u8], now: Instant) {
+        let paused = self.read_paused || self.control.input_paused;
         self.last_active = now;
         if self.control.phase != Phase::Open {
+            return;
+        }
+        if self.unconsumed() == 0 && !paused {
+            self.deliver(access, data);
             return;
         }
         if self.in_start > 0 && self.input.capacity() - self.input.len() < data.len() {
@@ -436,18 +425,11 @@ impl<H: Handler> Conn<H> {
             return;
         }
         self.input.extend_from_slice(data);
-        self.in_unread += data.len();
-    }
-
-    /// Reads a receive's worth of what the ring received, as a readiness loop's read would:
-    /// only while open and not paused by back-pressure. True when it presented input.
-    fn read_received<A: WorkerAccess<H::Worker>>(&mut self, access: &mut A) -> bool {
-        if self.in_unread == 0 || self.control.phase != Phase::Open || self.read_paused || self.control.input_paused {
-            return false;
+        if paused {
+            self.input_held = true;
+        } else {
+            self.deliver(access, &[]);
         }
-        self.in_unread -= self.in_unread.min(BUFFER_SIZE);
-        self.deliver(access, &[]);
-        true
     }
 
     /// The peer's FIN arrived.

@@ -21,18 +21,12 @@ impl<H: Handler> Loop<H> {
     fn advance(&mut self, slot: usize, now: Instant) -> io::Result<()> {
         let Some(conn) = self.slots.get_mut(slot).and_then(Option::as_mut) else { return Ok(()) };
         let mut access = Direct(&mut self.worker);
-        let mut round = 0;
-        while conn.control.phase != Phase::Done {
-            let mut progress = conn.settle(&mut access, now);
-            progress |= conn.produce(&mut access);
-            progress |= conn.read_received(&mut access);
-            if conn.control.phase == Phase::Done || !progress {
+        for _ in 0..CONN_BUDGET {
+            if conn.control.phase == Phase::Done {
                 break;
             }
-            // Fair to the other connections, except that what the ring received is read to
-            // the end (or until paused): no completion may come to bring the loop back to it.
-            round += 1;
-            if round >= CONN_BUDGET && (conn.in_unread == 0 || conn.read_paused) {
+            let progress = conn.settle(&mut access, now);
+            if conn.control.phase == Phase::Done || !(progress | conn.produce(&mut access)) {
                 break;
             }
         }
@@ -111,7 +105,7 @@ impl<H: Handler> Loop<H> {
 {%- if v.client %}
                         conn.control.heard = true;
 {%- endif %}
-                        conn.receive(self.ring.buffer(id, result as usize), now);
+                        conn.receive(&mut Direct(&mut self.worker), self.ring.buffer(id, result as usize), now);
                     }
                     self.ring.return_buffer(id);
                 } else if result == 0 {
