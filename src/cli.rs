@@ -121,7 +121,7 @@ pub enum Command {
         #[arg(long)]
         faults: bool,
     },
-    /// Measure the spec's outputs under load (and peers in the same run); see README "Benchmarks".
+    /// Measure the spec's outputs under load (and peers in the same run); see docs/benchmarks.md.
     Bench(BenchArgs),
     /// Print the JSON Schema (draft-07) of the spec format.
     Schema,

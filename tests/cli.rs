@@ -593,12 +593,12 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     files
 }
 
-/// The README's bench defaults are the command's (clap's `[default: …]`), not a copy that
-/// drifts; iperf3 is not called a ceiling.
+/// The bench defaults docs/benchmarks.md states are the command's (clap's `[default: …]`),
+/// not a copy that drifts; iperf3 is not called a ceiling.
 #[test]
-fn readme_bench_defaults_match_the_command() {
+fn documented_bench_defaults_match_the_command() {
     let help = text(&sockgen(&["bench", "--help"]).stdout);
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let readme = std::fs::read_to_string(root().join("docs/benchmarks.md")).unwrap();
     let readme = readme.split_whitespace().collect::<Vec<_>>().join(" ");
     for flag in ["--duration-ms", "--warmup-ms", "--repeats"] {
         let line = help.lines().find(|l| l.contains(flag)).unwrap();
@@ -610,7 +610,10 @@ fn readme_bench_defaults_match_the_command() {
             .next()
             .unwrap();
         let stated = format!("`{flag}` (default {default})");
-        assert!(readme.contains(&stated), "the README should say {stated}");
+        assert!(
+            readme.contains(&stated),
+            "docs/benchmarks.md should say {stated}"
+        );
     }
     let connections = help.lines().find(|l| l.contains("--connections")).unwrap();
     let default = connections
@@ -624,7 +627,10 @@ fn readme_bench_defaults_match_the_command() {
         "(connections {}",
         default.split(' ').collect::<Vec<_>>().join(", ")
     );
-    assert!(readme.contains(&stated), "the README should say {stated}");
+    assert!(
+        readme.contains(&stated),
+        "docs/benchmarks.md should say {stated}"
+    );
     assert!(!readme.contains("loopback ceiling)"));
 }
 

@@ -552,7 +552,7 @@ fn framing_delivers_whole_messages() {
     }
 }
 
-/// The worked example in the README's handler contract section compiles as printed and
+/// The worked example in the README's tutorial ("Your first protocol") compiles as printed and
 /// behaves as described: a greeting, upper-cased lines, and the slow peer dropped.
 #[test]
 fn the_readme_worked_example_works() {

@@ -1,5 +1,5 @@
 //! The example protocols in specs/ (a RESP key-value server and an HTTP/1.1 server, each
-//! written only in its handler files) are built the way the README tells a user to, for every
+//! written only in its handler files) are built the way docs/contract.md tells a user to, for every
 //! language and model, and proven with clients sockgen did not write: redis-cli,
 //! redis-benchmark, curl and ab.
 

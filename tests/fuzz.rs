@@ -3,7 +3,7 @@
 //! Properties: loading, validating and rendering never panic; every accepted spec renders in
 //! every layout; accepted specs compile (a sample, since a C compile takes a fraction of a
 //! second). The case count is bounded for the suite; `PROPTEST_CASES=20000 cargo test --test
-//! fuzz` is the longer run the README reports.
+//! fuzz` is the longer run CONTRIBUTING.md reports.
 
 use proptest::prelude::*;
 use sockgen::source::{Format, SourceFile};

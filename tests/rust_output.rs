@@ -147,13 +147,13 @@ fn builder_reports_located_diagnostics_and_writes_modules() {
     }
 }
 
-/// The README's "From a build.rs" blocks are the fixture's files: a user who copies them gets
-/// the crate the test builds.
+/// The "From a build.rs" blocks of docs/rust.md are the fixture's files: a user who copies
+/// them gets the crate the test builds.
 #[test]
-fn readme_build_rs_blocks_are_the_fixture() {
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    let section = &readme[readme.find("## From a build.rs").unwrap()..];
-    let section = &section[..section.find("\n## ").unwrap()];
+fn docs_build_rs_blocks_are_the_fixture() {
+    let doc = std::fs::read_to_string(root().join("docs/rust.md")).unwrap();
+    let section = &doc[doc.find("## From a build.rs").unwrap()..];
+    let section = &section[..section.find("\n## ").unwrap_or(section.len())];
     let blocks: Vec<&str> = section.split("```").skip(1).step_by(2).collect();
     assert_eq!(blocks.len(), 3, "{section}");
     let fixture = |f: &str| {

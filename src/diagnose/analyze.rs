@@ -584,7 +584,7 @@ pub fn parse_saved(text: &str, source: &str) -> Result<Snapshot, String> {
 // ---------------------------------------------------------------------------------------------
 // Findings
 
-/// Thresholds, documented in the README.
+/// Thresholds, documented in docs/verify.md.
 pub mod thresholds {
     pub const TIME_WAIT_WARN: usize = 100;
     pub const CLOSE_WAIT_CRITICAL: usize = 100;
