@@ -3,6 +3,8 @@
 //! point of the contract through a line protocol, and these tests drive it over loopback.
 
 mod common;
+#[path = "contract/datagrams.rs"]
+mod datagrams;
 #[path = "contract/differential.rs"]
 mod differential;
 

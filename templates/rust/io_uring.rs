@@ -141,38 +141,10 @@ fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize, startu
         parked: std::collections::VecDeque::new(),
         spare: std::fs::File::open("/dev/null").ok(),
     };
-    lp.ring.push(opcode::PollAdd::new(types::Fd(stop), libc::POLLIN as u32).build().user_data(tag(0, OP_STOP)))?;
-    lp.arm_accept()?;
-    if !startup.ready(index, true) {
-        return Ok(());
-    }
-    let mut now = Instant::now();
-    'run: loop {
-        let mut timeout = lp.timers.timeout(now);
-        if let Some(at) = lp.accept_resume {
-            let until = at.saturating_duration_since(now).as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-            timeout = if timeout < 0 { until } else { timeout.min(until) };
-        }
-        lp.ring.wait((timeout >= 0).then(|| Duration::from_millis(timeout as u64)))?;
-        now = Instant::now();
-        for (user_data, result, flags) in std::mem::take(&mut lp.ring.completed) {
-            let (slot, op) = ((user_data >> OP_BITS) as usize, user_data & ((1 << OP_BITS) - 1));
-            match op {
-                OP_STOP => break 'run,
-                OP_ACCEPT => lp.on_accept(result, flags, now)?,
-                OP_ACCEPT_CANCEL => {}
-                _ => lp.complete(slot, op, result, flags, now)?,
-            }
-        }
-        lp.expire(now)?;
-        while lp.active < MAX_CONNECTIONS {
-            let Some(stream) = lp.parked.pop_front() else { break };
-            lp.open(stream, now)?;
-        }
-        lp.manage_accept(now)?;
-    }
-    // on_close for every connection. The kernel may still read a connection's send queue and
-    // msghdr until the ring is gone, so those are kept until it is dropped.
+    let served = run_until_stopped(&mut lp, stop, index, startup);
+    // on_close for every connection, whether the loop stopped or failed. The kernel may still
+    // read a connection's send queue and msghdr until the ring is gone, so those are kept until
+    // it is dropped.
     let mut kept = Vec::new();
     for slot in 0..lp.slots.len() {
         if let Some(mut conn) = lp.slots[slot].take() {
@@ -185,7 +157,41 @@ fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize, startu
         std::mem::forget(kept); // requests outlived the drain: the kernel may still read them
     }
     drop(lp.ring);
-    Ok(())
+    served
+}
+
+/// Runs the loop until the stop pipe is readable (Ok) or the ring fails (Err).
+fn run_until_stopped<H: Handler>(lp: &mut Loop<H>, stop: RawFd, index: usize, startup: &Startup) -> io::Result<()> {
+    lp.ring.push(opcode::PollAdd::new(types::Fd(stop), libc::POLLIN as u32).build().user_data(tag(0, OP_STOP)))?;
+    lp.arm_accept()?;
+    if !startup.ready(index, true) {
+        return Ok(());
+    }
+    let mut now = Instant::now();
+    loop {
+        let mut timeout = lp.timers.timeout(now);
+        if let Some(at) = lp.accept_resume {
+            let until = at.saturating_duration_since(now).as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+            timeout = if timeout < 0 { until } else { timeout.min(until) };
+        }
+        lp.ring.wait((timeout >= 0).then(|| Duration::from_millis(timeout as u64)))?;
+        now = Instant::now();
+        for (user_data, result, flags) in std::mem::take(&mut lp.ring.completed) {
+            let (slot, op) = ((user_data >> OP_BITS) as usize, user_data & ((1 << OP_BITS) - 1));
+            match op {
+                OP_STOP => return Ok(()),
+                OP_ACCEPT => lp.on_accept(result, flags, now)?,
+                OP_ACCEPT_CANCEL => {}
+                _ => lp.complete(slot, op, result, flags, now)?,
+            }
+        }
+        lp.expire(now)?;
+        while lp.active < MAX_CONNECTIONS {
+            let Some(stream) = lp.parked.pop_front() else { break };
+            lp.open(stream, now)?;
+        }
+        lp.manage_accept(now)?;
+    }
 }
 {%- else %}
 
@@ -221,12 +227,15 @@ fn run_loop<H: Handler>(socket: UdpSocket, stop: RawFd, index: usize, startup: &
     let mut overflow = Reply { buf: Vec::with_capacity(OUTPUT_BUFFER), has_reply: false };
     let (mut truncated, mut send_errors, mut recv_errors, mut dropped, mut panics, mut received) = (0, 0, 0, 0, 0, 0u64);
     let fd = types::Fd(socket.as_raw_fd());
+    // The loop, until the stop pipe is readable (Ok) or the ring fails (Err); either way the
+    // reply slots outlive the requests that read them (below).
+    let served = (|| -> io::Result<()> {
     ring.push(opcode::PollAdd::new(types::Fd(stop), libc::POLLIN as u32).build().user_data(tag(0, OP_STOP)))?;
     let mut recv_armed = false;
     if !startup.ready(index, true) {
         return Ok(());
     }
-    'run: loop {
+    loop {
         if !recv_armed {
             ring.push(opcode::RecvMsgMulti::new(fd, &*recv_msg, BUFFER_GROUP).flags(libc::MSG_TRUNC as u32).build().user_data(tag(0, OP_RECV)))?;
             recv_armed = true;
@@ -235,7 +244,7 @@ fn run_loop<H: Handler>(socket: UdpSocket, stop: RawFd, index: usize, startup: &
         for (user_data, result, flags) in std::mem::take(&mut ring.completed) {
             let (slot, op) = ((user_data >> OP_BITS) as usize, user_data & ((1 << OP_BITS) - 1));
             match op {
-                OP_STOP => break 'run,
+                OP_STOP => return Ok(()),
                 OP_SEND => {
                     op_log!("{PROGRAM}: op=sendto fd={} bytes={result} result={}", socket.as_raw_fd(), if result >= 0 { "ok".to_string() } else { op_result::<()>(&Err(io::Error::from_raw_os_error(-result))) });
                     if result < 0 {
@@ -311,13 +320,14 @@ fn run_loop<H: Handler>(socket: UdpSocket, stop: RawFd, index: usize, startup: &
             }
         }
     }
+    })();
     handler.on_stop();
     // The kernel may read the reply slots until its requests are over.
     if !ring.quiesce() {
         std::mem::forget(slots);
     }
     drop(ring);
-    Ok(())
+    served
 }
 {%- endif %}
 {% include "rust/serve.rs" %}

@@ -14,17 +14,26 @@ struct dgram_slot {
     OVERLAPPED ov;           /* first: a completion's pointer is the slot */
     int sending;             /* the outstanding request is the reply, not a receive */
     int pending;
+    volatile LONG idle;      /* its receive could not be posted: a worker posts it again later */
     unsigned char *data;
     Conn ctx;                /* the sender and the reply the handler builds */
 };
 
+/* One worker's counts. `received` numbers the datagrams it hands its handler (info.id): a
+ * slot's own context would count only that slot's. */
 struct dgram_tallies {
-    unsigned long long truncated, send_errors, recv_errors;
+    unsigned long long received, truncated, send_errors, recv_errors;
 };
 
 static SOCKET dgram_socket = INVALID_SOCKET;
 static struct dgram_slot *dgram_slots; /* WORKERS * DGRAM_SLOTS, made before any worker runs */
 static volatile LONG dgram_running;   /* workers still in their loop; the last one drains */
+static volatile LONG dgram_idle;      /* slots whose receive could not be posted */
+
+/* How long a worker waits before posting idle slots' receives again: a receive refused at once
+ * (WSAENOBUFS) must not leave its slot out of the rotation for good, or a worker would go deaf
+ * after DGRAM_SLOTS such refusals. */
+enum { DGRAM_RETRY_MS = 100 };
 
 /* Posts the slot's receive. Its completion comes through the port in every case but a failure
  * to start: one done at once as well (the socket does not skip the port on success), and one
@@ -50,7 +59,22 @@ static void dgram_post_receive(struct dgram_slot *slot, struct dgram_tallies *ta
     error = WSAGetLastError();
     if (error != WSA_IO_PENDING && error != WSAEMSGSIZE) {
         slot->pending = 0;
-        log_occurrence("WSARecvFrom failed", &tallies->recv_errors);
+        log_occurrence("WSARecvFrom failed; posted again later", &tallies->recv_errors);
+        InterlockedExchange(&slot->idle, 1);
+        InterlockedIncrement(&dgram_idle);
+    }
+}
+
+/* Posts again every receive that could not be posted; any worker may, and each idle slot is
+ * taken by exactly one. */
+static void dgram_post_idle(struct dgram_tallies *tallies)
+{
+    unsigned i;
+    for (i = 0; i < {{ v.upper }}_WORKERS * DGRAM_SLOTS && dgram_idle > 0; i++) {
+        if (InterlockedCompareExchange(&dgram_slots[i].idle, 0, 1) == 1) {
+            InterlockedDecrement(&dgram_idle);
+            dgram_post_receive(&dgram_slots[i], tallies);
+        }
     }
 }
 
@@ -85,6 +109,7 @@ static void dgram_completed(struct dgram_slot *slot, struct {{ v.name }}_worker 
     }
     slot->ctx.info.worker = index;
     dgram_begin(&slot->ctx);
+    slot->ctx.info.id = ++tallies->received;
     {{ v.name }}_on_message(worker, &slot->ctx, slot->data, (size_t)moved);
     if (slot->ctx.has_reply) {
         WSABUF buf;
@@ -190,7 +215,12 @@ static int loop_main(SOCKET s, unsigned index)
     }
     for (;;) {
         ULONG count = 0, n;
-        if (!GetQueuedCompletionStatusEx(port, entries, COMPLETION_BATCH, &count, INFINITE, FALSE)) {
+        DWORD wait = dgram_idle > 0 ? DGRAM_RETRY_MS : INFINITE;
+        if (!GetQueuedCompletionStatusEx(port, entries, COMPLETION_BATCH, &count, wait, FALSE)) {
+            if (GetLastError() == WAIT_TIMEOUT) {
+                dgram_post_idle(&tallies);
+                continue;
+            }
             log_wsa_error("GetQueuedCompletionStatusEx", (int)GetLastError());
             break;
         }
@@ -200,6 +230,9 @@ static int loop_main(SOCKET s, unsigned index)
             } else {
                 dgram_completed((struct dgram_slot *)(void *)entries[n].lpOverlapped, &worker, index, &tallies);
             }
+        }
+        if (dgram_idle > 0) {
+            dgram_post_idle(&tallies);
         }
         if (status == 0) {
             /* Every leaving worker posts one stop more, so none still waiting goes without. */
