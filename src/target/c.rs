@@ -5,8 +5,9 @@
 use askama::Template;
 
 use super::view::View;
-use crate::plan::{Lang, Model, Plan};
+use crate::plan::{Handler, Lang, Model, Plan};
 use crate::render::{GeneratedFile, Layout};
+use crate::spec::FramingKind;
 
 /// What the C templates read beyond the shared [`View`].
 pub struct CView {

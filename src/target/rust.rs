@@ -12,6 +12,7 @@ use quote::format_ident;
 use super::view::View;
 use crate::plan::{Handler, Model, Plan};
 use crate::render::{GeneratedFile, Layout};
+use crate::spec::FramingKind;
 
 /// What the Rust templates read beyond the shared [`View`].
 pub struct RustView {

@@ -1,7 +1,7 @@
 //! What every language's templates read: the Plan flattened into plain values.
 
-use crate::plan::{Endian, Framing, Handler, Plan};
-use crate::spec::Keyword;
+use crate::plan::{Endian, Framing, Handler, Model, Plan};
+use crate::spec::FramingKind;
 
 pub struct View {
     pub version: &'static str,
@@ -12,8 +12,22 @@ pub struct View {
     pub project: bool,
     pub name: String,
     pub tcp: bool,
-    pub model: &'static str,
-    pub handler: &'static str,
+    /// Printed only: templates test the predicates below, never the name.
+    pub model: Model,
+    /// The I/O style, as predicates (a misspelt one fails to compile).
+    /// A thread per connection, sleeping in poll() on its one socket (`blocking`).
+    pub thread_per_connection: bool,
+    /// One loop per worker over a pollfd array: poll() or WSAPoll().
+    pub uses_poll: bool,
+    /// One edge-triggered epoll set per worker.
+    pub uses_epoll: bool,
+    pub uses_io_uring: bool,
+    pub uses_iocp: bool,
+    /// poll or epoll: the loop is told a socket is ready and makes the call itself.
+    pub readiness: bool,
+    /// io_uring or IOCP: the kernel owns a buffer from the request until its completion.
+    pub completion: bool,
+    pub handler: Handler,
     /// The unit that owns state: a connection for TCP, the server for UDP.
     pub unit: &'static str,
     pub address: String,
@@ -46,8 +60,7 @@ pub struct View {
     pub linger_s: u16,
     /// `handler: custom` makes the handler file the user's own.
     pub user_owned_handler: bool,
-    /// `none`, `line`, `length_prefix` or `delimiter`.
-    pub framing: &'static str,
+    pub framing: FramingKind,
     /// The handler receives whole messages (`on_message`) rather than the stream (`on_data`).
     pub framed: bool,
     pub prefix_bytes: u8,
@@ -93,8 +106,15 @@ impl View {
             project: plan.origin == crate::plan::Origin::Project,
             name: plan.name.clone(),
             tcp,
-            model: plan.model.as_str(),
-            handler: plan.handler.as_str(),
+            model: plan.model,
+            thread_per_connection: plan.model == Model::Blocking,
+            uses_poll: plan.model == Model::Poll,
+            uses_epoll: plan.model == Model::Epoll,
+            uses_io_uring: plan.model == Model::IoUring,
+            uses_iocp: plan.model == Model::Iocp,
+            readiness: matches!(plan.model, Model::Poll | Model::Epoll),
+            completion: matches!(plan.model, Model::IoUring | Model::Iocp),
+            handler: plan.handler,
             unit: if tcp { "connection" } else { "server" },
             address: match &plan.client {
                 Some(c) => c.host.clone(),
@@ -127,10 +147,10 @@ impl View {
             linger_s: plan.socket.linger_s.unwrap_or(0),
             user_owned_handler: plan.handler == Handler::Custom,
             framing: match plan.framing {
-                Framing::None => "none",
-                Framing::Line => "line",
-                Framing::LengthPrefix { .. } => "length_prefix",
-                Framing::Delimiter(_) => "delimiter",
+                Framing::None => FramingKind::None,
+                Framing::Line => FramingKind::Line,
+                Framing::LengthPrefix { .. } => FramingKind::LengthPrefix,
+                Framing::Delimiter(_) => FramingKind::Delimiter,
             },
             framed: plan.framing != Framing::None,
             prefix_bytes: match plan.framing {

@@ -4,10 +4,10 @@ struct {{ v.name }}_options {
     const char *host;       /* -a */
     int port;               /* -p */
     unsigned connections;   /* -c: the pool's size */
-{%- if v.handler == "echo-check" %}
+{%- if v.handler == Handler::EchoCheck %}
     unsigned messages;      /* -n: per connection */
 {%- endif %}
-{%- if v.handler == "load" %}
+{%- if v.handler == Handler::Load %}
     uint32_t duration_ms;   /* -d: how long the load runs */
 {%- endif %}
 };

@@ -26,7 +26,7 @@
  * one the handler or the server closed is done. {{ v.name }}_fail() marks the run failed (exit 1).
  * The program exits when every connection of the pool is done.
  */
-{%- if v.handler == "echo-check" || v.handler == "load" %}
+{%- if v.handler == Handler::EchoCheck || v.handler == Handler::Load %}
 
 /* A message of random bytes in flight: how much of it is queued, how much came back. */
 struct {{ v.name }}_payload {
@@ -92,7 +92,7 @@ static int {{ v.name }}_check(struct {{ v.name }}_payload *p, struct {{ v.name }
 }
 {%- endif %}
 {%- match v.handler %}
-{%- when "echo-check" %}
+{%- when Handler::EchoCheck %}
 
 /*
  * echo-check: each connection sends {{ v.upper }}_MESSAGES messages of random bytes (sizes from
@@ -187,7 +187,7 @@ static void {{ v.name }}_on_close(struct {{ v.name }}_session *s, struct {{ v.na
                {{ v.name }}_options()->messages);
     }
 }
-{%- when "load" %}
+{%- when Handler::Load %}
 
 /*
  * load: closed loop. Each connection sends a message of client.sizes[0] random bytes, waits

@@ -26,8 +26,8 @@ static void loop_connect(struct loop *lp, struct member *m, uint64_t now)
         return;
     }
     while (m->address < m->target_count) {
-{%- if v.model == "io_uring" || v.model == "iocp" %}
-        /* Only the socket: loop_watch_connecting() starts the connect ({% if v.model == "iocp" %}ConnectEx{% else %}in the ring{% endif %}). */
+{%- if v.completion %}
+        /* Only the socket: loop_watch_connecting() starts the connect ({% if v.uses_iocp %}ConnectEx{% else %}in the ring{% endif %}). */
         if (member_open(m, now) == 0) {
 {%- else %}
         if (member_connect(m, now) == 0) {
@@ -36,7 +36,7 @@ static void loop_connect(struct loop *lp, struct member *m, uint64_t now)
                 loop_member_settled(lp, m);
                 return;
             }
-            member_note_error(m, "{% if v.model == "io_uring" || v.model == "iocp" %}connect{% else %}watching a connect to{% endif %}", socket_error());
+            member_note_error(m, "{% if v.completion %}connect{% else %}watching a connect to{% endif %}", socket_error());
             close_socket(m->fd);
             m->fd = NO_SOCKET;
         } else {

@@ -33,7 +33,7 @@ static void close_socket(SOCKET s)
 {
     closesocket(s);
 }
-{%- if v.model == "poll" || v.model == "blocking" %}
+{%- if v.uses_poll || v.thread_per_connection %}
 
 typedef WSAPOLLFD poll_slot;
 
@@ -78,7 +78,7 @@ static void close_socket(int fd)
 {
     close(fd);
 }
-{%- if v.model == "poll" || v.model == "blocking" %}
+{%- if v.uses_poll || v.thread_per_connection %}
 
 typedef struct pollfd poll_slot;
 
@@ -224,13 +224,13 @@ static int parse_args(int argc, char **argv)
     client_options.host = {{ v.upper }}_HOST;
     client_options.port = {{ v.upper }}_PORT;
     client_options.connections = {{ v.upper }}_POOL_SIZE;
-{%- if v.handler == "echo-check" %}
+{%- if v.handler == Handler::EchoCheck %}
     client_options.messages = {{ v.upper }}_MESSAGES;
 {%- endif %}
-{%- if v.handler == "load" %}
+{%- if v.handler == Handler::Load %}
     client_options.duration_ms = {{ v.upper }}_DURATION_MS;
 {%- endif %}
-    while ((opt = next_option(argc, argv, "apc{% if v.handler == "echo-check" %}n{% endif %}{% if v.handler == "load" %}d{% endif %}", &index, &optarg)) != -1) {
+    while ((opt = next_option(argc, argv, "apc{% if v.handler == Handler::EchoCheck %}n{% endif %}{% if v.handler == Handler::Load %}d{% endif %}", &index, &optarg)) != -1) {
         unsigned long value;
         switch (opt) {
         case 'a':
@@ -254,7 +254,7 @@ static int parse_args(int argc, char **argv)
             }
             client_options.connections = (unsigned)value;
             break;
-{%- if v.handler == "echo-check" %}
+{%- if v.handler == Handler::EchoCheck %}
         case 'n':
             if (parse_number(optarg, 1, 1000000, &value) != 0) {
                 fprintf(stderr, "%s: invalid message count '%s' (expected 1 to 1000000)\n", {{ v.name }}_program, optarg);
@@ -263,7 +263,7 @@ static int parse_args(int argc, char **argv)
             client_options.messages = (unsigned)value;
             break;
 {%- endif %}
-{%- if v.handler == "load" %}
+{%- if v.handler == Handler::Load %}
         case 'd':
             if (parse_number(optarg, 1, 3600000, &value) != 0) {
                 fprintf(stderr, "%s: invalid duration '%s' (expected 1 to 3600000 ms)\n", {{ v.name }}_program, optarg);
@@ -494,7 +494,7 @@ static int member_open(struct member *m, uint64_t now)
     if (fd == INVALID_SOCKET) {
         return -1;
     }
-{%- if v.model == "iocp" && v.tcp %}
+{%- if v.uses_iocp && v.tcp %}
     /* Overlapped requests do not depend on the socket's mode: it stays blocking. */
     if (configure_client_socket(fd) != 0) {
 {%- else %}
@@ -523,7 +523,7 @@ static int member_open(struct member *m, uint64_t now)
     m->deadline_ms = now + {{ v.upper }}_CONNECT_TIMEOUT_MS;
     return 0;
 }
-{%- if v.model != "io_uring" && v.model != "iocp" %}
+{%- if !v.completion %}
 
 /* Starts a nonblocking connect to the member's current address. 0: under way (or done);
  * -1: failed at once, socket_error() says why. */
@@ -556,7 +556,7 @@ static int member_connect(struct member *m, uint64_t now)
 }
 {%- endif %}
 
-{%- if v.model != "io_uring" && v.model != "iocp" %}
+{%- if !v.completion %}
 
 /* How the member's nonblocking connect ended, once its socket reported: 0 or the error. */
 static int member_connect_result(const struct member *m)

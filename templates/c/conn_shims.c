@@ -1,4 +1,4 @@
-{%- if v.model == "blocking" %}
+{%- if v.thread_per_connection %}
 
 /* Connection threads share their worker's state, so callbacks take the worker's lock: a
  * handler needs no locking of its own, exactly as in the event-loop models. */

@@ -7,13 +7,13 @@
 #define {{ v.upper }}_BACKOFF_BASE_MS {{ v.backoff_base_ms }}u  /* backoff before retry n: random in [0, min(max, base * 2^(n-1))] */
 #define {{ v.upper }}_BACKOFF_MAX_MS {{ v.backoff_max_ms }}u
 #define {{ v.upper }}_POOL_SIZE {{ v.pool_size }}u  /* connections at once (what -c overrides) */
-{%- if v.handler == "echo-check" %}
+{%- if v.handler == Handler::EchoCheck %}
 #define {{ v.upper }}_MESSAGES {{ v.messages }}u  /* per connection (what -n overrides) */
 {%- endif %}
-{%- if v.handler == "load" %}
+{%- if v.handler == Handler::Load %}
 #define {{ v.upper }}_DURATION_MS {{ v.duration_ms }}u  /* how long the load runs (what -d overrides) */
 {%- endif %}
-{%- if v.handler == "echo-check" || v.handler == "load" %}
+{%- if v.handler == Handler::EchoCheck || v.handler == Handler::Load %}
 #define {{ v.upper }}_SIZES { {{ v.sizes }} }  /* payload bytes, used in turn */
 #define {{ v.upper }}_SIZE_COUNT {{ v.sizes_len }}u
 {%- endif %}
@@ -45,10 +45,10 @@
 #define {{ v.upper }}_OUTPUT_BUFFER {{ v.output_buffer }}u  /* most bytes of one reply datagram */
 {%- endif %}
 #define {{ v.upper }}_WORKERS {{ v.workers }}u  /* event loops, one thread each */
-{%- if v.model == "epoll" %}
+{%- if v.uses_epoll %}
 #define {{ v.upper }}_MAX_EVENTS {{ v.max_events }}  /* events taken per epoll_wait */
 {%- endif %}
-{%- if v.model == "blocking" && v.tcp && !v.client %}
+{%- if v.thread_per_connection && v.tcp && !v.client %}
 #define {{ v.upper }}_STACK_SIZE {{ v.stack_size }}u  /* bytes of stack per connection thread */
 {%- endif %}
 

@@ -43,7 +43,7 @@
  */
 {%- if v.tcp %}
 {%- match v.handler %}
-{%- when "echo" %}
+{%- when Handler::Echo %}
 
 /* RFC 862 echo: every byte received is sent back, in order. */
 struct {{ v.name }}_worker {
@@ -53,7 +53,7 @@ struct {{ v.name }}_worker {
 struct {{ v.name }}_session {
     unsigned long long bytes_echoed;
 };
-{%- when "discard" %}
+{%- when Handler::Discard %}
 
 /* RFC 863 discard: everything received is thrown away; nothing is ever sent. */
 struct {{ v.name }}_worker {
@@ -63,7 +63,7 @@ struct {{ v.name }}_worker {
 struct {{ v.name }}_session {
     unsigned long long bytes_discarded;
 };
-{%- when "chargen" %}
+{%- when Handler::Chargen %}
 
 /*
  * RFC 864 character generator: lines of 72 printable ASCII characters (codes 32 to 126) ending
@@ -107,7 +107,7 @@ static void {{ v.name }}_on_worker_stop(struct {{ v.name }}_worker *w)
     (void)w;
 }
 {%- match v.handler %}
-{%- when "chargen" %}
+{%- when Handler::Chargen %}
 
 static unsigned char {{ v.name }}_chargen_next(struct {{ v.name }}_session *s)
 {
@@ -168,7 +168,7 @@ static void {{ v.name }}_on_writable(struct {{ v.name }}_session *s, struct {{ v
         }
     }
 }
-{%- when "discard" %}
+{%- when Handler::Discard %}
 
 static void {{ v.name }}_on_open(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c)
 {
@@ -195,7 +195,7 @@ static size_t {{ v.name }}_on_data(struct {{ v.name }}_session *s, struct {{ v.n
     return len;
 }
 {%- endif %}
-{%- when "echo" %}
+{%- when Handler::Echo %}
 
 static void {{ v.name }}_on_open(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c)
 {
@@ -251,7 +251,7 @@ static size_t {{ v.name }}_on_data(struct {{ v.name }}_session *s, struct {{ v.n
 }
 {%- endif %}
 {%- endmatch %}
-{%- if v.handler != "chargen" %}
+{%- if v.handler != Handler::Chargen %}
 
 /* Nothing to produce unless asked: {{ v.name }}_want_writable() is never called here. */
 static void {{ v.name }}_on_writable(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c)
@@ -283,7 +283,7 @@ static void {{ v.name }}_on_close(struct {{ v.name }}_session *s, struct {{ v.na
 }
 {%- else %}
 {%- match v.handler %}
-{%- when "echo" %}
+{%- when Handler::Echo %}
 
 /* RFC 862 echo: every datagram is sent back whole to its sender. */
 struct {{ v.name }}_worker {
@@ -296,7 +296,7 @@ static void {{ v.name }}_on_message(struct {{ v.name }}_worker *w, struct {{ v.n
     w->datagrams++;
     (void){{ v.name }}_write(c, msg, len); /* fits: io.output_buffer >= io.buffer_size */
 }
-{%- when "discard" %}
+{%- when Handler::Discard %}
 
 /* RFC 863 discard: every datagram is dropped; nothing is ever sent. */
 struct {{ v.name }}_worker {
@@ -311,7 +311,7 @@ static void {{ v.name }}_on_message(struct {{ v.name }}_worker *w, struct {{ v.n
     (void)len;
     w->datagrams++;
 }
-{%- when "chargen" %}
+{%- when Handler::Chargen %}
 
 /*
  * RFC 864 character generator: each datagram received is answered by one datagram of 0 to 512
@@ -381,7 +381,7 @@ static void {{ v.name }}_on_worker_start(struct {{ v.name }}_worker *w, unsigned
 {
     (void)index;
     memset(w, 0, sizeof *w);
-{%- if v.handler == "chargen" %}
+{%- if v.handler == Handler::Chargen %}
     w->rng = 2463534242u;
 {%- endif %}
 }

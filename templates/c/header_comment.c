@@ -8,7 +8,7 @@
  * Your protocol lives in the handler callbacks ({{ v.handler_location }}).
 {%- endif %}
  *
-{%- if v.model == "io_uring" %}
+{%- if v.uses_io_uring %}
  * Needs liburing (Debian: apt-get install liburing-dev): cc -O2 -o {{ v.name }} {{ v.name }}.c -pthread -luring
  * and Linux 6.0 or later; where io_uring is refused it says so and exits 1 (use --model epoll).
  *
@@ -20,7 +20,7 @@
 {%- endif %}
 {%- if v.client %}
  * Usage: {{ v.name }} [-a HOST] [-p PORT] [-c CONNECTIONS]{{ v.client_extra_usage }}
- *   (defaults {{ v.address }}, {% if v.port == 0 %}no port{% else %}{{ v.port }}{% endif %}, {{ v.pool_size }}{% if v.handler == "echo-check" %}, {{ v.messages }}{% endif %}{% if v.handler == "load" %}, {{ v.duration_ms }}{% endif %})
+ *   (defaults {{ v.address }}, {% if v.port == 0 %}no port{% else %}{{ v.port }}{% endif %}, {{ v.pool_size }}{% if v.handler == Handler::EchoCheck %}, {{ v.messages }}{% endif %}{% if v.handler == Handler::Load %}, {{ v.duration_ms }}{% endif %})
  * Connects every connection of the pool, retrying with backoff; exits 0 once each is done,
  * 1 when one failed or gave up (the reason is on stderr). SIGINT or SIGTERM stops it.
 {%- else %}

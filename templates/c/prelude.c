@@ -20,10 +20,10 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
-{%- if v.model == "epoll" %}
+{%- if v.uses_epoll %}
 #include <sys/epoll.h>
 {%- endif %}
-{%- if v.model == "io_uring" %}
+{%- if v.uses_io_uring %}
 #include <sys/mman.h>
 #include <liburing.h> /* Debian: apt-get install liburing-dev; link with -luring */
 {%- endif %}

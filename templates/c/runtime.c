@@ -180,7 +180,7 @@ static int install_signal_handlers(void)
     return 0;
 }
 
-{%- if v.tcp || v.client || v.model == "io_uring" %}
+{%- if v.tcp || v.client || v.uses_io_uring %}
 
 static uint64_t now_ms(void)
 {

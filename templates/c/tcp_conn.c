@@ -71,7 +71,7 @@ struct {{ v.name }}_conn {
     int failed;              /* {{ v.name }}_fail() was called: not retried */
     int heard;               /* bytes came from the server: it was serving (the retry count starts over) */
 {%- endif %}
-{%- if v.model == "epoll" %}
+{%- if v.uses_epoll %}
     int read_to_eagain;      /* a short read may not mean empty: the peer hung up (the FIN can
                               * sit behind the data) or sent urgent data (a read stops at its mark) */
 {%- endif %}
@@ -81,7 +81,7 @@ struct {{ v.name }}_conn {
     /* Unconsumed input: in_len bytes from in_buf + in_start. */
     unsigned char *in_buf;
     size_t in_start, in_len, in_cap;
-{%- if v.framing == "line" || v.framing == "delimiter" %}
+{%- if v.framing == FramingKind::Line || v.framing == FramingKind::Delimiter %}
     size_t frame_scanned;    /* leading unconsumed bytes known to hold no delimiter */
 {%- endif %}
     /* Queued output. */
@@ -93,15 +93,15 @@ struct {{ v.name }}_conn {
     /* The loop's bookkeeping. */
     size_t heap_index;       /* position in the timer heap, or SIZE_MAX */
     uint64_t heap_key;       /* the deadline it is filed under (never later than the real one) */
-{%- if v.model == "epoll" || v.model == "io_uring" %}
+{%- if v.uses_epoll || v.uses_io_uring %}
     struct {{ v.name }}_conn *prev, *next; /* every open connection, for shutdown */
 {%- endif %}
-{%- if v.model == "epoll" %}
+{%- if v.uses_epoll %}
     struct {{ v.name }}_conn *ready_next;  /* the loop's list of connections with work left */
     int in_ready;
     int released;            /* closed while still on the ready list; freed when popped */
 {%- endif %}
-{%- if v.model == "io_uring" %}
+{%- if v.uses_io_uring %}
     /* Requests in the ring for this connection. It is freed only when none is left, since
      * the kernel may still write to its buffers or read its output queue until then. */
     int recv_armed;          /* a multishot receive is active */
@@ -111,18 +111,18 @@ struct {{ v.name }}_conn {
     struct iovec send_iov[OUT_IOV];
     struct msghdr send_msg;
 {%- endif %}
-{%- if v.model == "poll" %}
+{%- if v.uses_poll %}
     int more;                /* spent its budget with work left */
     size_t slot;             /* its index in the loop's pollfd array */
 {%- endif %}
-{%- if v.model == "blocking" %}
+{%- if v.thread_per_connection %}
 {%- if v.windows %}
     SRWLOCK *worker_lock;    /* callbacks of one worker never run at the same time */
 {%- else %}
     pthread_mutex_t *worker_lock; /* callbacks of one worker never run at the same time */
 {%- endif %}
 {%- endif %}
-{%- if v.model == "iocp" %}
+{%- if v.uses_iocp %}
     /* Overlapped requests of this connection. It is freed only when none is left, since
      * Windows may still write to its buffers or read its output queue until then. */
     struct overlapped_op recv_op, send_op;
@@ -350,7 +350,7 @@ static inline int {{ v.name }}_printf(Conn *c, const char *format, ...)
 }
 
 /* ---- the machinery ---- */
-{%- if v.model == "epoll" || v.model == "io_uring" || v.model == "iocp" %}
+{%- if v.uses_epoll || v.completion %}
 
 /* The loop's list of open connections, walked at shutdown to close each one. */
 static void conn_list_add(Conn **all, Conn *c)
@@ -544,7 +544,7 @@ static int out_gather(const Conn *c, struct iovec *iov)
     return count;
 }
 {%- endif %}
-{%- if v.windows && v.model != "iocp" %}
+{%- if v.windows && !v.uses_iocp %}
 
 /* Sends queued output. 1: all sent; 0: the socket is full; -1: failed (WSAGetLastError). */
 static int conn_flush(Conn *c, uint64_t now)
@@ -562,7 +562,7 @@ static int conn_flush(Conn *c, uint64_t now)
     }
     return 1;
 }
-{%- else if v.model != "io_uring" && v.model != "iocp" %}
+{%- else if !v.completion %}
 
 /* Sends queued output. 1: all sent; 0: the socket is full; -1: failed (errno set). */
 static int conn_flush(Conn *c, uint64_t now)
@@ -624,12 +624,12 @@ static int conn_input_room(Conn *c)
 
 static inline int {{ v.name }}_send_message(Conn *c, const void *msg, size_t len)
 {
-{%- if v.framing == "line" %}
+{%- if v.framing == FramingKind::Line %}
     if ({{ v.name }}_write(c, msg, len) != 0) {
         return -1;
     }
     return {{ v.name }}_write(c, "\n", 1);
-{%- else if v.framing == "delimiter" %}
+{%- else if v.framing == FramingKind::Delimiter %}
     static const unsigned char delimiter[{{ v.delimiter_len }}] = { {{ v.delimiter_bytes }} };
     if ({{ v.name }}_write(c, msg, len) != 0) {
         return -1;
@@ -658,7 +658,7 @@ static inline int {{ v.name }}_send_message(Conn *c, const void *msg, size_t len
 {%- endif %}
 }
 
-{%- if v.windows && v.framing == "delimiter" %}
+{%- if v.windows && v.framing == FramingKind::Delimiter %}
 
 /* The first occurrence of needle in haystack, or NULL: memmem, which Windows' C runtime lacks. */
 static const unsigned char *find_bytes(const unsigned char *haystack, size_t len, const unsigned char *needle, size_t needle_len)
@@ -682,7 +682,7 @@ static const unsigned char *find_bytes(const unsigned char *haystack, size_t len
 static size_t framing_deliver(Conn *c, const unsigned char *data, size_t len)
 {
     size_t used = 0;
-{%- if v.framing == "line" || v.framing == "delimiter" %}
+{%- if v.framing == FramingKind::Line || v.framing == FramingKind::Delimiter %}
     /* A message arriving in many pieces is searched once, not once per piece: the search
      * resumes where the last one found nothing. */
     size_t skip = c->frame_scanned < len ? c->frame_scanned : 0;
@@ -691,7 +691,7 @@ static size_t framing_deliver(Conn *c, const unsigned char *data, size_t len)
     while (c->phase == PHASE_OPEN && used < len{% if !v.client %} && !{{ v.name }}_congested(c){% endif %}) {
         const unsigned char *start = data + used;
         size_t avail = len - used;
-{%- if v.framing == "line" %}
+{%- if v.framing == FramingKind::Line %}
         const unsigned char *end = memchr(start + skip, '\n', avail - skip);
         size_t msg_len;
         if (end == NULL) {
@@ -709,7 +709,7 @@ static size_t framing_deliver(Conn *c, const unsigned char *data, size_t len)
         }
         used += (size_t)(end - start) + 1;
         {{ v.name }}_on_message(&c->session, c, start, msg_len);
-{%- else if v.framing == "delimiter" %}
+{%- else if v.framing == FramingKind::Delimiter %}
         static const unsigned char delimiter[{{ v.delimiter_len }}] = { {{ v.delimiter_bytes }} };
         const unsigned char *end = {% if v.windows %}find_bytes{% else %}memmem{% endif %}(start + skip, avail - skip, delimiter, sizeof delimiter);
         size_t msg_len;
@@ -844,7 +844,7 @@ static int conn_wants_input(const Conn *c)
 {
     return !c->read_closed && (c->phase != PHASE_OPEN || (!c->read_paused && !c->input_paused && !c->eof_pending));
 }
-{%- if v.model == "poll" || v.model == "blocking" %}
+{%- if v.uses_poll || v.thread_per_connection %}
 
 /* What a poll()-based wait asks for: input while the connection takes it, output while some
  * waits. Nothing else is polled, so an idle connection costs nothing. */
@@ -964,7 +964,7 @@ static int conn_produce(Conn *c)
     return progress;
 }
 
-{%- if v.model == "io_uring" || v.model == "iocp" %}
+{%- if v.completion %}
 
 /* Bytes a completion delivered. While open they go to the handler after what it kept, as
  * after a read; while closing they are dropped. A completion can come after reading paused
@@ -1108,8 +1108,8 @@ static int conn_service(Conn *c, unsigned char *scratch, uint64_t now)
                     conn_deliver(c, scratch, (size_t)n);
                 }
                 /* A short read emptied the socket: skip the read that would only say EAGAIN.
-                 * {% if v.model == "epoll" %}Unless it may not have (read_to_eagain): no new edge would announce what is left.{% else %}Poll reports anything left.{% endif %} */
-                if ((size_t)n < {{ v.upper }}_BUFFER_SIZE{% if v.model == "epoll" %} && !c->read_to_eagain{% endif %}) {
+                 * {% if v.uses_epoll %}Unless it may not have (read_to_eagain): no new edge would announce what is left.{% else %}Poll reports anything left.{% endif %} */
+                if ((size_t)n < {{ v.upper }}_BUFFER_SIZE{% if v.uses_epoll %} && !c->read_to_eagain{% endif %}) {
                     can_read = 0;
                 }
                 progress = 1;

@@ -34,37 +34,37 @@ struct {{ v.name }}_conn {
     struct {{ v.name }}_info info;
     struct {{ v.name }}_worker *worker;
     struct {{ v.name }}_session session;
-{%- if v.model != "blocking" %}
+{%- if !v.thread_per_connection %}
     size_t heap_index;       /* position in the timer heap, or SIZE_MAX */
     uint64_t heap_key;       /* the deadline it is filed under (never later than the real one) */
 {%- endif %}
-{%- if v.model == "epoll" || v.model == "io_uring" || v.model == "iocp" %}
+{%- if v.uses_epoll || v.completion %}
     struct {{ v.name }}_conn *prev, *next; /* every open socket, for shutdown */
 {%- endif %}
-{%- if v.model == "iocp" %}
+{%- if v.uses_iocp %}
     /* The one overlapped receive: the socket is freed only when it is no longer pending. */
     struct overlapped_op recv_op;
     int recv_pending;
     int cancelled;           /* CancelIoEx was called for it */
     unsigned char *recv_buf; /* Windows writes into it until the receive completes */
 {%- endif %}
-{%- if v.model == "io_uring" %}
+{%- if v.uses_io_uring %}
     /* Requests in the ring for this socket: it is freed only when none is left. */
     int recv_armed;          /* a multishot receive is active */
     int cancel_inflight;     /* its cancel, when the socket is done */
     struct msghdr recv_msg;  /* the layout the multishot receive fills in: no name, no control */
 {%- endif %}
-{%- if v.model == "epoll" %}
+{%- if v.uses_epoll %}
     struct {{ v.name }}_conn *ready_next;  /* the loop's list of sockets with work left */
     int in_ready;
     int released;            /* closed while still on the ready list; freed when popped */
     int read_to_eagain;      /* unused for datagrams: every read goes on until EAGAIN */
 {%- endif %}
-{%- if v.model == "poll" %}
+{%- if v.uses_poll %}
     int more;                /* spent its budget with work left */
     size_t slot;             /* its index in the loop's pollfd array */
 {%- endif %}
-{%- if v.model == "blocking" %}
+{%- if v.thread_per_connection %}
 {%- if v.windows %}
     SRWLOCK *worker_lock;    /* callbacks of one worker never run at the same time */
 {%- else %}
@@ -175,7 +175,7 @@ static inline void {{ v.name }}_close(Conn *c)
 }
 
 /* ---- the machinery ---- */
-{%- if v.model == "epoll" || v.model == "io_uring" || v.model == "iocp" %}
+{%- if v.uses_epoll || v.completion %}
 
 /* The loop's list of open sockets, walked at shutdown to close each one. */
 static void conn_list_add(Conn **all, Conn *c)
@@ -230,7 +230,7 @@ static Conn *conn_open({{ v.socket_type }} fd, const struct sockaddr_storage *pe
     c->phase = PHASE_OPEN;
     c->last_active_ms = now;
     c->timer_at_ms = NO_DEADLINE;
-{%- if v.model != "blocking" %}
+{%- if !v.thread_per_connection %}
     c->heap_index = SIZE_MAX;
 {%- endif %}
     c->worker = worker;
@@ -304,7 +304,7 @@ static void conn_expire(Conn *c, uint64_t now)
     }
 {%- endif %}
 }
-{%- if v.model == "poll" || v.model == "blocking" %}
+{%- if v.uses_poll || v.thread_per_connection %}
 
 /* What a poll()-based wait asks for: datagrams (errors such as a refused port come with them). */
 static short conn_poll_events(const Conn *c)
@@ -328,7 +328,7 @@ static void conn_deliver(Conn *c, const unsigned char *data, size_t len, uint64_
     {{ v.name }}_on_message(&c->session, c, data, len);
     handler_leave(c);
 }
-{%- if v.model != "io_uring" && v.model != "iocp" %}
+{%- if !v.completion %}
 
 /* Reads datagrams until the socket is empty or the budget is spent. */
 static int conn_service(Conn *c, unsigned char *scratch, uint64_t now)

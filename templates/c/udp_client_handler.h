@@ -20,7 +20,7 @@
  * done; {{ v.name }}_fail() marks the run failed (exit 1). The program exits when every
  * socket of the pool is done.
  */
-{%- if v.handler == "echo-check" || v.handler == "load" %}
+{%- if v.handler == Handler::EchoCheck || v.handler == Handler::Load %}
 
 static const uint32_t {{ v.name }}_sizes[] = {{ v.upper }}_SIZES;
 
@@ -59,7 +59,7 @@ static int {{ v.name }}_check_datagram(struct {{ v.name }}_conn *c, unsigned mes
 }
 {%- endif %}
 {%- match v.handler %}
-{%- when "echo-check" %}
+{%- when Handler::EchoCheck %}
 
 /*
  * echo-check: each socket sends {{ v.upper }}_MESSAGES datagrams of random bytes (sizes from
@@ -134,7 +134,7 @@ static void {{ v.name }}_on_close(struct {{ v.name }}_session *s, struct {{ v.na
         {{ v.name }}_fail(c, "stopping during datagram %u of %u", s->message + 1, {{ v.name }}_options()->messages);
     }
 }
-{%- when "load" %}
+{%- when Handler::Load %}
 
 /*
  * load: closed loop. Each socket sends a datagram of client.sizes[0] random bytes, waits for

@@ -61,7 +61,7 @@ impl Payload {
     }
 }
 
-{%- if v.handler == "echo-check" %}
+{%- if v.handler == Handler::EchoCheck %}
 
 /// echo-check: each connection sends `Options::messages` messages of random bytes (sizes from
 /// `SIZES` in turn), one at a time, and checks every byte that comes back before sending the

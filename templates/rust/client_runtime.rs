@@ -8,15 +8,15 @@ pub const BACKOFF_BASE_MS: u64 = {{ v.backoff_base_ms }};
 pub const BACKOFF_MAX_MS: u64 = {{ v.backoff_max_ms }};
 /// Connections at once; `-c CONNECTIONS` overrides it.
 pub const POOL_SIZE: usize = {{ v.pool_size }};
-{%- if v.handler == "echo-check" || v.handler == "load" %}
+{%- if v.handler == Handler::EchoCheck || v.handler == Handler::Load %}
 /// The built-in's message sizes, in turn.
 pub const SIZES: [usize; {{ v.sizes_len }}] = [{{ v.sizes_rust }}];
 {%- endif %}
-{%- if v.handler == "echo-check" %}
+{%- if v.handler == Handler::EchoCheck %}
 /// Messages per connection; `-n MESSAGES` overrides it.
 pub const MESSAGES: u32 = {{ v.messages }};
 {%- endif %}
-{%- if v.handler == "load" %}
+{%- if v.handler == Handler::Load %}
 /// How long the load runs; `-d DURATION_MS` overrides it.
 pub const DURATION: Duration = Duration::from_millis({{ v.duration_ms }});
 {%- endif %}
@@ -34,11 +34,11 @@ pub struct Options {
     pub port: u16,
     /// `-c`: the pool's size.
     pub connections: usize,
-{%- if v.handler == "echo-check" %}
+{%- if v.handler == Handler::EchoCheck %}
     /// `-n`: messages per connection.
     pub messages: u32,
 {%- endif %}
-{%- if v.handler == "load" %}
+{%- if v.handler == Handler::Load %}
     /// `-d`: how long the load runs.
     pub duration: Duration,
 {%- endif %}
@@ -50,10 +50,10 @@ impl Default for Options {
             host: HOST.to_string(),
             port: PORT,
             connections: POOL_SIZE,
-{%- if v.handler == "echo-check" %}
+{%- if v.handler == Handler::EchoCheck %}
             messages: MESSAGES,
 {%- endif %}
-{%- if v.handler == "load" %}
+{%- if v.handler == Handler::Load %}
             duration: DURATION,
 {%- endif %}
         }
@@ -78,7 +78,7 @@ impl Options {
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             let option = arg.as_str();
-            if !matches!(option, "-a" | "-p" | "-c"{% if v.handler == "echo-check" %} | "-n"{% endif %}{% if v.handler == "load" %} | "-d"{% endif %}) {
+            if !matches!(option, "-a" | "-p" | "-c"{% if v.handler == Handler::EchoCheck %} | "-n"{% endif %}{% if v.handler == Handler::Load %} | "-d"{% endif %}) {
                 return Err(match option {
                     "-h" | "--help" => USAGE.to_string(),
                     _ if option.starts_with('-') => format!("invalid option '{option}'\n{USAGE}"),
@@ -97,13 +97,13 @@ impl Options {
                     options.port = parse_number(&value, 1, 65535)
                         .ok_or_else(|| format!("invalid port '{value}' (expected 1 to 65535)"))? as u16;
                 }
-{%- if v.handler == "echo-check" %}
+{%- if v.handler == Handler::EchoCheck %}
                 "-n" => {
                     options.messages = parse_number(&value, 1, 1_000_000)
                         .ok_or_else(|| format!("invalid message count '{value}' (expected 1 to 1000000)"))? as u32;
                 }
 {%- endif %}
-{%- if v.handler == "load" %}
+{%- if v.handler == Handler::Load %}
                 "-d" => {
                     let ms = parse_number(&value, 1, 3_600_000)
                         .ok_or_else(|| format!("invalid duration '{value}' (expected 1 to 3600000 ms)"))?;
@@ -232,7 +232,7 @@ fn open_client_socket(target: &SocketAddr) -> io::Result<OwnedFd> {
 {%- endif %}
     Ok(fd)
 }
-{%- if v.model != "io_uring" %}
+{%- if !v.uses_io_uring %}
 
 /// Opens the socket and starts a nonblocking connect. Ok: under way, or done.
 ///
@@ -321,7 +321,7 @@ impl Member {
         Duration::from_millis(self.rng % (ceiling + 1))
     }
 
-{%- if v.model == "io_uring" %}
+{%- if v.uses_io_uring %}
     /// Opens the socket for the current address; the loop's ring makes the connect, with
     /// its timeout linked to it, so the pool keeps no deadline of its own.
     fn connect(&mut self, _now: Instant) -> io::Result<()> {
@@ -437,7 +437,7 @@ fn backoff_seed() -> u64 {
     let time = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     (u64::from(time.subsec_nanos()) << 20) ^ time.as_secs() ^ (u64::from(std::process::id()) << 40) ^ 0x9e37_79b9_7f4a_7c15
 }
-{%- if v.model != "blocking" %}
+{%- if !v.thread_per_connection %}
 
 /// What a loop passes the pool to start watching a connecting socket (member index,
 /// descriptor, the address it connects to) for the end of its connect.

@@ -14,7 +14,7 @@ fn print_summary(line: std::fmt::Arguments<'_>) {
     let mut stdout = io::stdout();
     let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
 }
-{%- if v.handler == "echo-check" %}
+{%- if v.handler == Handler::EchoCheck %}
 
 /// What the pool's connections found, for the summary (counts only connections that finished).
 #[derive(Debug)]

@@ -113,11 +113,11 @@ pub const LINGER: Duration = Duration::from_millis({{ v.linger_ms }});
 /// Most bytes of one reply datagram.
 pub const OUTPUT_BUFFER: usize = {{ v.output_buffer }};
 {%- endif %}
-{%- if v.framing == "delimiter" %}
+{%- if v.framing == FramingKind::Delimiter %}
 /// The separator of framed messages.
 pub const DELIMITER: [u8; {{ v.delimiter_len }}] = [{{ v.delimiter_bytes }}];
 {%- endif %}
-{%- if v.tcp && v.model == "blocking" %}
+{%- if v.tcp && v.thread_per_connection %}
 /// Stack of each connection thread.
 pub const STACK_SIZE: usize = {{ v.stack_size }};
 {%- endif %}
@@ -136,7 +136,7 @@ pub const IDLE_TIMEOUT: Option<Duration> = {% if v.idle_timeout_ms > 0 %}Some(Du
 /// Event loops, each on its own thread and socket.
 pub const WORKERS: usize = {{ v.workers }};
 {%- endif %}
-{%- if v.model == "epoll" %}
+{%- if v.uses_epoll %}
 /// Events taken per epoll_wait.
 pub const MAX_EVENTS: usize = {{ v.max_events }};
 {%- endif %}
@@ -281,7 +281,7 @@ fn request_stop() {
 }
 {%- endif %}
 
-{%- if v.model != "epoll" %}
+{%- if !v.uses_epoll %}
 
 /// Waits for readiness on `fds`; Ok(0) on timeout. `timeout_ms` < 0 waits forever.
 ///
@@ -500,7 +500,7 @@ fn accept_connection(listener: &TcpListener, spare: &mut Option<std::fs::File>) 
 {%- endif %}
 {%- endif %}
 
-{%- if !v.tcp && v.model != "blocking" %}
+{%- if !v.tcp && !v.thread_per_connection %}
 
 /// The sender's address as the kernel wrote it.
 fn socket_addr_from(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {

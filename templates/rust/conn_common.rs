@@ -1,4 +1,4 @@
-{%- if v.model != "io_uring" || !v.tcp %}
+{%- if !v.uses_io_uring || !v.tcp %}
 
 /// What `Conn::service` leaves behind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

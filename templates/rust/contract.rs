@@ -155,7 +155,7 @@ impl Out {
         self.pending >= OUTPUT_BUFFER
     }
 
-{%- if v.model != "io_uring" %}
+{%- if !v.uses_io_uring %}
     /// Sends what the socket takes: Ok(true) when everything is sent, Ok(false) when full.
     fn send(&mut self, stream: &mut TcpStream) -> io::Result<bool> {
         while self.pending > 0 {
@@ -206,7 +206,7 @@ impl Out {
             }
         }
     }
-{%- if v.model == "io_uring" %}
+{%- if v.uses_io_uring %}
 
     /// Points `iov` at up to `OUT_IOV` chunks of queued output; returns how many. The bytes do
     /// not move until `consume` drops them: writes only append within a chunk's capacity.
@@ -301,10 +301,10 @@ impl<W> Ctx<'_, W> {
 
     /// Writes one message framed the way input is framed ({{ v.framing }}).
     pub fn send_message(&mut self, msg: &[u8]) -> Result<(), OutputRefused> {
-{%- if v.framing == "line" %}
+{%- if v.framing == FramingKind::Line %}
         self.out.write_bytes(msg)?;
         self.out.write_bytes(b"\n")
-{%- else if v.framing == "delimiter" %}
+{%- else if v.framing == FramingKind::Delimiter %}
         self.out.write_bytes(msg)?;
         self.out.write_bytes(&DELIMITER)
 {%- else %}
@@ -453,7 +453,7 @@ pub trait Handler: Sized + Send + 'static {
 {%- endif %}
 }
 {%- match v.handler %}
-{%- when "echo" %}
+{%- when Handler::Echo %}
 
 /// RFC 862 echo: every byte received is sent back, in order.
 #[derive(Debug, Default)]
@@ -488,7 +488,7 @@ impl Handler for Echo {
     }
 {%- endif %}
 }
-{%- when "discard" %}
+{%- when Handler::Discard %}
 
 /// RFC 863 discard: everything received is thrown away; nothing is ever sent.
 #[derive(Debug, Default)]
@@ -516,7 +516,7 @@ impl Handler for Discard {
     }
 {%- endif %}
 }
-{%- when "chargen" %}
+{%- when Handler::Chargen %}
 
 /// RFC 864 character generator: lines of 72 printable ASCII characters (32 to 126) ending in
 /// CR LF, each line starting one character further along the 95-character cycle. Input is
@@ -560,9 +560,9 @@ impl Handler for Chargen {
         }
     }
 }
-{%- when "echo-check" %}
+{%- when Handler::EchoCheck %}
 {% include "rust/client_handlers.rs" %}
-{%- when "load" %}
+{%- when Handler::Load %}
 {% include "rust/client_handlers.rs" %}
 {%- when _ %}
 {%- endmatch %}
@@ -661,7 +661,7 @@ pub trait Handler: Default + Send + 'static {
     fn on_stop(&mut self) {}
 }
 {%- match v.handler %}
-{%- when "echo" %}
+{%- when Handler::Echo %}
 
 /// RFC 862 echo: every datagram is sent back whole to its sender.
 #[derive(Debug, Default)]
@@ -676,7 +676,7 @@ impl Handler for Echo {
         let _ = ctx.write(msg); // fits: OUTPUT_BUFFER >= BUFFER_SIZE
     }
 }
-{%- when "discard" %}
+{%- when Handler::Discard %}
 
 /// RFC 863 discard: every datagram is dropped; nothing is ever sent.
 #[derive(Debug, Default)]
@@ -690,7 +690,7 @@ impl Handler for Discard {
         self.datagrams += 1;
     }
 }
-{%- when "chargen" %}
+{%- when Handler::Chargen %}
 
 /// RFC 864 character generator: each datagram received is answered by one datagram of 0 to
 /// 512 characters of the pattern (lines of 72 printable characters ending in CR LF, each line

@@ -3,7 +3,7 @@
 /// handlers, serve{% endif %}) of which one program uses a part, hence `dead_code` is allowed.
 #[allow(dead_code)]
 mod {{ v.name }};
-{%- if v.handler == "custom" && v.client && !v.tcp %}
+{%- if v.handler == Handler::Custom && v.client && !v.tcp %}
 
 use {{ v.name }}::{Ctx, Handler};
 
@@ -34,7 +34,7 @@ impl Handler for Protocol {
 fn main() -> std::process::ExitCode {
     {{ v.name }}::main_with::<Protocol>()
 }
-{%- else if v.handler == "custom" && v.client %}
+{%- else if v.handler == Handler::Custom && v.client %}
 
 use {{ v.name }}::{Ctx, Handler};
 
@@ -92,7 +92,7 @@ impl Handler for Protocol {
 fn main() -> std::process::ExitCode {
     {{ v.name }}::main_with::<Protocol>()
 }
-{%- else if v.handler == "custom" %}
+{%- else if v.handler == Handler::Custom %}
 {%- if v.tcp %}
 
 use {{ v.name }}::{Ctx, Handler};

@@ -23,7 +23,7 @@ struct Conn<H: Handler> {
     /// Input waits for the handler (left while congested, or behind a reply it produced on
     /// demand): present it again once the output drains.
     input_held: bool,
-{%- if v.framing == "line" || v.framing == "delimiter" %}
+{%- if v.framing == FramingKind::Line || v.framing == FramingKind::Delimiter %}
     /// Leading unconsumed bytes known to hold no delimiter.
     frame_scanned: usize,
 {%- endif %}
@@ -31,14 +31,14 @@ struct Conn<H: Handler> {
     read_paused: bool,
     last_active: Instant,
     linger_until: Option<Instant>,
-{%- if v.model == "epoll" %}
+{%- if v.uses_epoll %}
     /// A short read may not mean empty: the peer hung up (the FIN can sit behind the data) or
     /// sent urgent data (a read stops at its mark). Read on to EAGAIN.
     read_to_eagain: bool,
     /// On the loop's list of connections with work left.
     in_ready: bool,
 {%- endif %}
-{%- if v.model == "io_uring" %}
+{%- if v.uses_io_uring %}
     /// Requests in the ring for this connection. It is released only when none is left, since
     /// the kernel may still write to its buffers or read its output queue until then.
     recv_armed: bool,
@@ -78,17 +78,17 @@ impl<H: Handler> Conn<H> {
             read_closed: false,
             eof_pending: false,
             input_held: false,
-{%- if v.framing == "line" || v.framing == "delimiter" %}
+{%- if v.framing == FramingKind::Line || v.framing == FramingKind::Delimiter %}
             frame_scanned: 0,
 {%- endif %}
             read_paused: false,
             last_active: now,
             linger_until: None,
-{%- if v.model == "epoll" %}
+{%- if v.uses_epoll %}
             read_to_eagain: false,
             in_ready: false,
 {%- endif %}
-{%- if v.model == "io_uring" %}
+{%- if v.uses_io_uring %}
             recv_armed: false,
             recv_cancelling: false,
             send_inflight: false,
@@ -255,13 +255,13 @@ impl<H: Handler> Conn<H> {
             return false;
         };
         let (out, control) = (&mut self.out, &mut self.control);
-{%- if v.framing == "line" || v.framing == "delimiter" %}
+{%- if v.framing == FramingKind::Line || v.framing == FramingKind::Delimiter %}
         let scanned = &mut self.frame_scanned;
 {%- endif %}
         let result = access.with(|worker| {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let mut ctx = Ctx { out, worker, control };
-{%- if v.framing == "line" || v.framing == "delimiter" %}
+{%- if v.framing == FramingKind::Line || v.framing == FramingKind::Delimiter %}
                 used = frame(data, scanned, &mut ctx, |msg, ctx| handler.on_message(msg, ctx));
 {%- else if v.framed %}
                 used = frame(data, &mut ctx, |msg, ctx| handler.on_message(msg, ctx));
@@ -397,7 +397,7 @@ impl<H: Handler> Conn<H> {
     fn wants_input(&self) -> bool {
         !self.read_closed && (self.control.phase != Phase::Open || (!self.read_paused && !self.control.input_paused && !self.eof_pending))
     }
-{%- if v.model == "io_uring" %}
+{%- if v.uses_io_uring %}
 
     /// Bytes a completion delivered. While open they go to the handler after what it kept, as
     /// after a read; while closing they are dropped. A completion can come after reading
@@ -553,7 +553,7 @@ impl<H: Handler> Conn<H> {
                         } else {
                             self.deliver(access, &scratch[..n]);
                         }
-                        if n < BUFFER_SIZE{% if v.model == "epoll" %} && !self.read_to_eagain{% endif %} {
+                        if n < BUFFER_SIZE{% if v.uses_epoll %} && !self.read_to_eagain{% endif %} {
                             can_read = false; // a short read emptied the socket
                         }
                         progress = true;
@@ -572,7 +572,7 @@ impl<H: Handler> Conn<H> {
         }
     }
 {%- endif %}
-{%- if v.model == "poll" || v.model == "blocking" %}
+{%- if v.uses_poll || v.thread_per_connection %}
 
     /// What this connection can use now: POLLOUT only while output waits.
     fn poll_events(&self) -> libc::c_short {
@@ -611,7 +611,7 @@ static INPUT_LIMIT_CLOSES: std::sync::atomic::AtomicU64 = std::sync::atomic::Ato
 /// bytes consumed. Stops while the output is congested, so a pipelining peer is paced by what
 /// it reads.
 {%- endif %}
-{%- if v.framing == "line" || v.framing == "delimiter" %}
+{%- if v.framing == FramingKind::Line || v.framing == FramingKind::Delimiter %}
 /// A message arriving in many pieces is searched once, not once per piece: `scanned` leading
 /// bytes are known to hold no delimiter, and the search resumes after them.
 fn frame<W>(data: &[u8], scanned: &mut usize, ctx: &mut Ctx<'_, W>, mut deliver: impl FnMut(&[u8], &mut Ctx<'_, W>)) -> usize {
@@ -623,7 +623,7 @@ fn frame<W>(data: &[u8], ctx: &mut Ctx<'_, W>, mut deliver: impl FnMut(&[u8], &m
     let mut used = 0;
     while ctx.control.phase == Phase::Open && used < data.len(){% if !v.client %} && !ctx.out.congested(){% endif %} {
         let rest = &data[used..];
-{%- if v.framing == "line" %}
+{%- if v.framing == FramingKind::Line %}
         let Some(end) = rest[skip..].iter().position(|&b| b == b'\n').map(|at| skip + at) else {
             *scanned = rest.len();
             break;
@@ -636,7 +636,7 @@ fn frame<W>(data: &[u8], ctx: &mut Ctx<'_, W>, mut deliver: impl FnMut(&[u8], &m
         }
         used += end + 1;
         deliver(msg, ctx);
-{%- else if v.framing == "delimiter" %}
+{%- else if v.framing == FramingKind::Delimiter %}
         let Some(end) = rest[skip..].windows(DELIMITER.len()).position(|w| w == DELIMITER).map(|at| skip + at) else {
             // A delimiter may begin in the last DELIMITER.len() - 1 bytes.
             *scanned = rest.len().saturating_sub(DELIMITER.len() - 1);

@@ -186,7 +186,7 @@ pub trait Handler: Sized + Send + 'static {
         let _ = worker;
     }
 }
-{%- if v.handler == "echo-check" || v.handler == "load" %}
+{%- if v.handler == Handler::EchoCheck || v.handler == Handler::Load %}
 {% include "rust/udp_client_handlers.rs" %}
 {%- endif %}
 
@@ -202,13 +202,13 @@ struct Conn<H: Handler> {
     handler: Option<H>,
     control: Control,
     last_active: Instant,
-{%- if v.model == "epoll" %}
+{%- if v.uses_epoll %}
     /// Unused for datagrams: every read goes on until EAGAIN.
     read_to_eagain: bool,
     /// On the loop's list of sockets with work left.
     in_ready: bool,
 {%- endif %}
-{%- if v.model == "io_uring" %}
+{%- if v.uses_io_uring %}
     /// A readiness poll for it is in the ring; it is released only when none is left.
     poll_armed: bool,
     cancel_inflight: bool,
@@ -224,11 +224,11 @@ impl<H: Handler> Conn<H> {
             handler: None,
             control: Control { info: ConnInfo { id, worker, peer, local }, open: true, reason: CloseReason::Handler, timer_at: None, failed: false, heard: false },
             last_active: now,
-{%- if v.model == "epoll" %}
+{%- if v.uses_epoll %}
             read_to_eagain: false,
             in_ready: false,
 {%- endif %}
-{%- if v.model == "io_uring" %}
+{%- if v.uses_io_uring %}
             poll_armed: false,
             cancel_inflight: false,
 {%- endif %}
@@ -362,7 +362,7 @@ impl<H: Handler> Conn<H> {
             Status::Done
         }
     }
-{%- if v.model == "poll" || v.model == "blocking" %}
+{%- if v.uses_poll || v.thread_per_connection %}
 
     /// What a poll()-based wait asks for: datagrams (errors such as a refused port come with them).
     fn poll_events(&self) -> libc::c_short {

@@ -23,7 +23,7 @@ fn check_datagram<W>(ctx: &mut Ctx<'_, W>, message: u32, size: usize, data: &[u8
     }
     true
 }
-{%- if v.handler == "echo-check" %}
+{%- if v.handler == Handler::EchoCheck %}
 
 /// echo-check over UDP: each socket sends `Options::messages` datagrams of random bytes
 /// (sizes from `SIZES` in turn), one at a time, and checks that each comes back whole and

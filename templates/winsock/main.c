@@ -87,7 +87,7 @@ int main(int argc, char **argv)
         log_wsa_error("WSAStartup", status);
         return 1;
     }
-    if (install_stop_handler() != 0{% if v.model == "iocp" %} || ports_create() != 0{% endif %}) {
+    if (install_stop_handler() != 0{% if v.uses_iocp %} || ports_create() != 0{% endif %}) {
         WSACleanup();
         return 1;
     }

@@ -56,7 +56,7 @@ static const char *socket_error_name(int code)
     return name != NULL ? name : "unknown";
 }
 
-{%- if v.model == "iocp" && !v.client %}
+{%- if v.uses_iocp && !v.client %}
 
 /* The name of the last socket call's error, for a completion's result. */
 static const char *socket_result_name(void)
@@ -97,30 +97,30 @@ static SOCKET stop_sender = INVALID_SOCKET; /* made in advance: a stop needs no 
 static struct sockaddr_in stop_address;
 static volatile LONG stop_requested;
 static HANDLE stopped_event; /* set when main is done, for a console that is closing */
-{%- if v.model == "iocp" %}
+{%- if v.uses_iocp %}
 static HANDLE worker_ports[{{ v.upper }}_WORKERS]; /* the IOCP loops wait here, not on the stop socket */
 {%- endif %}
-{%- if v.model == "blocking" && v.tcp && !v.client %}
+{%- if v.thread_per_connection && v.tcp && !v.client %}
 static void wake_accept_loop(void);
 {%- endif %}
 
 static void request_stop(void)
 {
     int saved = WSAGetLastError();
-{%- if v.model == "iocp" %}
+{%- if v.uses_iocp %}
     unsigned i;
 {%- endif %}
     if (InterlockedExchange(&stop_requested, 1) == 0) {
         (void)sendto(stop_sender, "x", 1, 0, (const struct sockaddr *)&stop_address, (int)sizeof stop_address);
     }
-{%- if v.model == "iocp" %}
+{%- if v.uses_iocp %}
     for (i = 0; i < {{ v.upper }}_WORKERS; i++) {
         if (worker_ports[i] != NULL) {
             (void)PostQueuedCompletionStatus(worker_ports[i], 0, STOP_KEY, NULL);
         }
     }
 {%- endif %}
-{%- if v.model == "blocking" && v.tcp && !v.client %}
+{%- if v.thread_per_connection && v.tcp && !v.client %}
     wake_accept_loop();
 {%- endif %}
     WSASetLastError(saved);
@@ -171,7 +171,7 @@ static int install_stop_handler(void)
     return 0;
 }
 
-{%- if v.model == "iocp" && (v.tcp || v.client) %}
+{%- if v.uses_iocp && (v.tcp || v.client) %}
 
 /* Takes what the port has, up to COMPLETION_BATCH packets, waiting up to timeout_ms for the
  * first (-1: no limit). The count (0 when the time is up), or -1 after logging a failed wait. */
@@ -191,7 +191,7 @@ static int take_completions(HANDLE port, OVERLAPPED_ENTRY *entries, int timeout_
 }
 {%- endif %}
 
-{%- if (v.model == "blocking" && v.tcp && !v.client) || (v.model == "iocp" && v.client) %}
+{%- if (v.thread_per_connection && v.tcp && !v.client) || (v.uses_iocp && v.client) %}
 
 static int stop_is_requested(void)
 {
@@ -199,7 +199,7 @@ static int stop_is_requested(void)
 }
 {%- endif %}
 
-{%- if v.tcp || v.model == "iocp" || v.client %}
+{%- if v.tcp || v.uses_iocp || v.client %}
 
 static uint64_t now_ms(void)
 {
@@ -284,7 +284,7 @@ static int set_int_option(SOCKET s, int level, int name, int value, const char *
 }
 {%- endif %}
 
-{%- if !v.client && (v.model == "blocking" || (v.model == "poll" && !v.tcp)) %}
+{%- if !v.client && (v.thread_per_connection || (v.uses_poll && !v.tcp)) %}
 
 /* Waits until s is ready for `events` (1), the stop socket is readable (0) or timeout_ms pass
  * (2; -1 waits for ever); -1 after logging an error. With INVALID_SOCKET it waits for the
@@ -310,9 +310,9 @@ static int wait_for_socket_or_stop(SOCKET s, SHORT events, int timeout_ms)
     return n == 0 ? 2 : 1;
 }
 {%- endif %}
-{%- if v.model != "iocp" || (v.client && !v.tcp) %}
+{%- if !v.uses_iocp || (v.client && !v.tcp) %}
 
-/* Sockets are nonblocking for the waits (WSAPoll) to decide when to call{% if v.model == "iocp" %}, and for a UDP client's
+/* Sockets are nonblocking for the waits (WSAPoll) to decide when to call{% if v.uses_iocp %}, and for a UDP client's
  * sends, which go at once or not at all{% endif %}; IOCP needs no mode. */
 static int set_nonblocking(SOCKET s)
 {
@@ -373,7 +373,7 @@ static int configure_connection(SOCKET s)
 {%- endif %}
     return 0;
 }
-{%- if v.model != "iocp" && !v.client %}
+{%- if !v.uses_iocp && !v.client %}
 
 /* What accept_connection() found. */
 enum accept_result { ACCEPT_OK, ACCEPT_NONE, ACCEPT_EXHAUSTED };
@@ -500,7 +500,7 @@ static SOCKET open_listener(const char *address, int port, struct sockaddr_stora
         freeaddrinfo(ai);
         return INVALID_SOCKET;
     }
-    if (configure_listener(s, ai->ai_family) != 0{% if v.model != "iocp" %} || set_nonblocking(s) != 0{% endif %}) {
+    if (configure_listener(s, ai->ai_family) != 0{% if !v.uses_iocp %} || set_nonblocking(s) != 0{% endif %}) {
         closesocket(s);
         freeaddrinfo(ai);
         return INVALID_SOCKET;
