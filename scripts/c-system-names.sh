@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates src/target/c_system_names.txt: every identifier with an underscore that the
+# Regenerates src/backend/c_system_names.txt: every identifier with an underscore that the
 # system headers of the generated C declare (macros and names), so validation can refuse a
 # spec name whose generated identifiers would collide with them.
 #   SOCKGEN=path/to/sockgen   use this binary instead of `cargo run`
@@ -24,5 +24,5 @@ names() {
 if [ "${SOCKGEN_NAMES_OUT:-}" = "-" ]; then
     names
 else
-    names > src/target/c_system_names.txt
+    names > src/backend/c_system_names.txt
 fi

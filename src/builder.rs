@@ -21,7 +21,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::plan::{Lang, Model};
-use crate::{Error, Target};
+use crate::{Error, Overrides};
 
 /// The file in the output directory listing what the last `compile()` wrote.
 const OUTPUTS_MANIFEST: &str = "sockgen-outputs.txt";
@@ -98,7 +98,7 @@ impl Builder {
             }
             let mut plan = crate::plan_file(
                 spec,
-                Target {
+                Overrides {
                     lang: Some(Lang::Rust),
                     model: self.model,
                 },
@@ -109,7 +109,7 @@ impl Builder {
                     println!("{line}");
                 }
             }
-            let source = crate::target::rust::module_source(&plan)
+            let source = crate::backend::rust::module_source(&plan)
                 .map_err(|e| Error::Render(crate::render::RenderError::Template(e)))?;
             let path = out_dir.join(format!("{}.rs", plan.name));
             // Unchanged output keeps its timestamp, so dependants are not rebuilt for nothing.
@@ -164,7 +164,7 @@ mod tests {
             text: "name: kv\nprotocol: udp\nsocket: { reuseaddr: true }\n".into(),
             format: crate::source::Format::Yaml,
         };
-        let plan = crate::plan_source(&source, crate::Target::default()).unwrap();
+        let plan = crate::plan_source(&source, crate::Overrides::default()).unwrap();
         let lines = super::cargo_warnings(plan.warnings.as_deref().expect("a warning"));
         assert!(lines
             .iter()

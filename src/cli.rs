@@ -6,10 +6,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::backend::matrix;
 use crate::render::{self, FileState, Layout};
 use crate::spec::{Lang, Model};
-use crate::target::lang;
-use crate::{Error, Target};
+use crate::{Error, Overrides};
 
 /// Exit status when the spec itself is invalid (1 is every other failure).
 pub const EXIT_INVALID_SPEC: u8 = 2;
@@ -62,7 +62,7 @@ pub enum Command {
         #[arg(help = SPEC_HELP)]
         spec: PathBuf,
         #[command(flatten)]
-        target: TargetArgs,
+        target: OverrideArgs,
         /// Write a project (source, handler callbacks, build file) into DIR.
         #[arg(short = 'o', long = "out-dir", value_name = "DIR")]
         out_dir: Option<PathBuf>,
@@ -75,7 +75,7 @@ pub enum Command {
         #[arg(help = SPEC_HELP)]
         spec: PathBuf,
         #[command(flatten)]
-        target: TargetArgs,
+        target: OverrideArgs,
         /// Also check that the spec's address and port can be bound now (exit 1 if in use).
         #[arg(long)]
         port_free: bool,
@@ -182,7 +182,7 @@ pub struct BenchArgs {
 
 /// The language and model to generate, when not the ones the spec names.
 #[derive(clap::Args, Debug, Clone, Copy)]
-pub struct TargetArgs {
+pub struct OverrideArgs {
     /// Output language [default: the spec's `lang`, else c].
     #[arg(long, value_parser = keyword_parser::<Lang>())]
     pub lang: Option<Lang>,
@@ -191,9 +191,9 @@ pub struct TargetArgs {
     pub model: Option<Model>,
 }
 
-impl From<TargetArgs> for Target {
-    fn from(args: TargetArgs) -> Target {
-        Target {
+impl From<OverrideArgs> for Overrides {
+    fn from(args: OverrideArgs) -> Overrides {
+        Overrides {
             lang: args.lang,
             model: args.model,
         }
@@ -363,7 +363,7 @@ fn warn(plan: &crate::plan::Plan) {
 
 /// Warnings for `verify`, which reads the spec again for each target: said once, here.
 fn warn_about_spec(spec: &std::path::Path) {
-    if let Ok(plan) = crate::plan_file(spec, Target::default()) {
+    if let Ok(plan) = crate::plan_file(spec, Overrides::default()) {
         warn(&plan);
     }
 }
@@ -376,7 +376,7 @@ pub fn run(command: Command) -> ExitCode {
             out_dir,
             check,
         } => {
-            let target = Target::from(target);
+            let target = Overrides::from(target);
             let generated = match &out_dir {
                 Some(dir) => crate::generate_project(&spec, target, dir),
                 None => crate::plan_file(&spec, target).and_then(|plan| {
@@ -507,19 +507,19 @@ pub fn run(command: Command) -> ExitCode {
             }
         }
         Command::Bench(args) => bench(args),
-        Command::Explain { code, json } => match crate::diagnose::explain::lookup(&code) {
+        Command::Explain { code, json } => match crate::troubleshoot::explain::lookup(&code) {
             Some(info) if json => {
                 println!("{}", serde_json::to_string_pretty(info).unwrap_or_default());
                 ExitCode::SUCCESS
             }
             Some(info) => {
-                print!("{}", crate::diagnose::explain::render(info));
+                print!("{}", crate::troubleshoot::explain::render(info));
                 ExitCode::SUCCESS
             }
             None => {
                 eprintln!(
                     "unknown error code `{code}`: sockgen knows these: {}",
-                    crate::diagnose::explain::CATALOGUE
+                    crate::troubleshoot::explain::CATALOGUE
                         .iter()
                         .map(|e| e.name)
                         .collect::<Vec<_>>()
@@ -548,7 +548,7 @@ pub fn run(command: Command) -> ExitCode {
             }
         }
         Command::Models => {
-            print!("{}", lang::matrix_table());
+            print!("{}", matrix::matrix_table());
             ExitCode::SUCCESS
         }
         Command::Init { file } => init(file),
@@ -604,7 +604,7 @@ fn init(file: Option<PathBuf>) -> ExitCode {
 }
 
 fn bench(args: BenchArgs) -> ExitCode {
-    use crate::proof::bench::{self, BenchConfig, Case, Target as BenchTarget};
+    use crate::proof::bench::{self, BenchConfig, Case, Contender};
     let bad_usage = |message: String| {
         eprintln!("error: {message}");
         ExitCode::from(1)
@@ -674,7 +674,7 @@ fn bench(args: BenchArgs) -> ExitCode {
     // the spec's language (or --lang) is winsock, and then alone.
     let only_windows = plans.iter().all(|p| p.lang == crate::spec::Lang::Winsock);
     let windows = only_windows
-        || crate::plan_file(&args.spec, crate::Target::default())
+        || crate::plan_file(&args.spec, crate::Overrides::default())
             .is_ok_and(|p| p.lang == crate::spec::Lang::Winsock);
     let plans: Vec<_> = plans
         .into_iter()
@@ -751,14 +751,14 @@ fn bench(args: BenchArgs) -> ExitCode {
     }
 
     let mut results = Vec::new();
-    let mut targets: Vec<BenchTarget> = builds
+    let mut targets: Vec<Contender> = builds
         .iter()
-        .map(|(label, echo, _)| BenchTarget::Generated {
+        .map(|(label, echo, _)| Contender::Generated {
             label: label.clone(),
             binary: echo,
         })
         .collect();
-    targets.extend(peers.iter().map(|(name, command)| BenchTarget::Peer {
+    targets.extend(peers.iter().map(|(name, command)| Contender::Peer {
         label: name.clone(),
         command: command.clone(),
     }));
@@ -769,9 +769,9 @@ fn bench(args: BenchArgs) -> ExitCode {
     let mut streams = Vec::new();
     let mut ceiling = None;
     if config.streaming {
-        let targets: Vec<BenchTarget> = builds
+        let targets: Vec<Contender> = builds
             .iter()
-            .map(|(label, _, discard)| BenchTarget::Generated {
+            .map(|(label, _, discard)| Contender::Generated {
                 label: format!("{label} discard"),
                 binary: discard,
             })
@@ -854,7 +854,7 @@ fn bench(args: BenchArgs) -> ExitCode {
 }
 
 fn analyze(port: Option<u16>, pid: Option<u32>, from: Option<PathBuf>, json: bool) -> ExitCode {
-    use crate::diagnose::analyze;
+    use crate::troubleshoot::analyze;
     let snapshot = match &from {
         Some(path) => {
             if pid.is_some() {
@@ -924,7 +924,7 @@ fn analyze(port: Option<u16>, pid: Option<u32>, from: Option<PathBuf>, json: boo
     ExitCode::SUCCESS
 }
 
-fn check(spec: &std::path::Path, target: Target, port_free: bool) -> ExitCode {
+fn check(spec: &std::path::Path, target: Overrides, port_free: bool) -> ExitCode {
     let plan = match crate::plan_file(spec, target) {
         Ok(plan) => plan,
         Err(e) => return fail(&e),
@@ -933,8 +933,8 @@ fn check(spec: &std::path::Path, target: Target, port_free: bool) -> ExitCode {
     // A client binds no port: there is nothing to find free.
     let port_free = port_free && !plan.is_client();
     if port_free && plan.port != 0 {
-        if let Err(error) = crate::diagnose::port_is_free(&plan) {
-            let owners = crate::diagnose::port_owners(plan.port, plan.protocol);
+        if let Err(error) = crate::troubleshoot::port_is_free(&plan) {
+            let owners = crate::troubleshoot::port_owners(plan.port, plan.protocol);
             let held_by = if owners.is_empty() {
                 String::new()
             } else {

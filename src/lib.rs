@@ -3,12 +3,12 @@
 //!
 //! The pipeline runs one way, and each stage is a module:
 //! [`source`] (load YAML/TOML with spans) → [`spec`] (decode) → [`validate`] → [`plan`] →
-//! [`render`] (askama templates in [`target`]) → [`proof`] (compile, run, verify).
+//! [`render`] (askama templates, one [`backend`] per language) → [`proof`] (compile, run, verify).
 
+pub mod backend;
 pub mod builder;
 #[cfg(feature = "cli")]
 pub mod cli;
-pub mod diagnose;
 pub mod diagnostic;
 pub mod plan;
 #[cfg(feature = "proof")]
@@ -16,7 +16,7 @@ pub mod proof;
 pub mod render;
 pub mod source;
 pub mod spec;
-pub mod target;
+pub mod troubleshoot;
 pub mod validate;
 
 use std::path::Path;
@@ -26,7 +26,7 @@ pub use diagnostic::{Diagnostic, Diagnostics};
 pub use plan::Plan;
 pub use render::{GeneratedFile, Layout};
 pub use source::SourceFile;
-pub use validate::Target;
+pub use validate::Overrides;
 
 /// Why a spec could not become a Plan or files.
 #[derive(Debug)]
@@ -51,7 +51,7 @@ impl std::fmt::Display for Error {
 impl std::error::Error for Error {}
 
 /// load → decode → validate for a spec already in memory.
-pub fn plan_source(source: &SourceFile, target: Target) -> Result<Plan, Error> {
+pub fn plan_source(source: &SourceFile, overrides: Overrides) -> Result<Plan, Error> {
     let invalid = |items| {
         Error::Invalid(Box::new(Diagnostics {
             source: source.clone(),
@@ -64,7 +64,7 @@ pub fn plan_source(source: &SourceFile, target: Target) -> Result<Plan, Error> {
     // Validation runs even when decoding found problems, so the user sees everything at once;
     // its own errors about keys that failed to decode are not duplicated because those keys
     // are simply absent from the Spec.
-    let validated = validate::validate(&spec, &source.name, target);
+    let validated = validate::validate(&spec, &source.name, overrides);
     let mut problems = decoder.diagnostics;
     let plan = match validated {
         Ok((mut plan, warnings)) => {
@@ -91,8 +91,8 @@ pub fn plan_source(source: &SourceFile, target: Target) -> Result<Plan, Error> {
     }
 }
 
-/// Reads a spec file and turns it into a Plan for `target`.
-pub fn plan_file(path: &Path, target: Target) -> Result<Plan, Error> {
+/// Reads a spec file and turns it into a Plan, with `overrides` (command-line flags) on top.
+pub fn plan_file(path: &Path, overrides: Overrides) -> Result<Plan, Error> {
     let source = match SourceFile::read(path) {
         Ok(source) => source,
         // Bytes that are not text are a problem of the spec (exit 2), shown where they start.
@@ -108,12 +108,16 @@ pub fn plan_file(path: &Path, target: Target) -> Result<Plan, Error> {
         }
         Err(e) => return Err(Error::Load(e)),
     };
-    plan_source(&source, target)
+    plan_source(&source, overrides)
 }
 
 /// The whole pipeline for one spec file: the files sockgen would write.
-pub fn generate(path: &Path, target: Target, layout: Layout) -> Result<Vec<GeneratedFile>, Error> {
-    let plan = plan_file(path, target)?;
+pub fn generate(
+    path: &Path,
+    overrides: Overrides,
+    layout: Layout,
+) -> Result<Vec<GeneratedFile>, Error> {
+    let plan = plan_file(path, overrides)?;
     render::render(&plan, layout).map_err(Error::Render)
 }
 
@@ -121,10 +125,10 @@ pub fn generate(path: &Path, target: Target, layout: Layout) -> Result<Vec<Gener
 /// relative to `out_dir`, so it is the same wherever sockgen runs from.
 pub fn generate_project(
     path: &Path,
-    target: Target,
+    overrides: Overrides,
     out_dir: &Path,
 ) -> Result<(Plan, Vec<GeneratedFile>), Error> {
-    let plan = plan_file(path, target)?.for_project(path, out_dir);
+    let plan = plan_file(path, overrides)?.for_project(path, out_dir);
     let files = render::render(&plan, Layout::Project).map_err(Error::Render)?;
     Ok((plan, files))
 }

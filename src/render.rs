@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::backend;
 use crate::plan::{Lang, Plan};
-use crate::target;
 
 /// One output file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,8 +60,8 @@ impl std::error::Error for RenderError {}
 pub fn render(plan: &Plan, layout: Layout) -> Result<Vec<GeneratedFile>, RenderError> {
     match plan.lang {
         // Winsock C shares the C templates' handler contract and connection core.
-        Lang::C | Lang::Winsock => target::c::render(plan, layout).map_err(RenderError::Template),
-        Lang::Rust => target::rust::render(plan, layout).map_err(RenderError::Template),
+        Lang::C | Lang::Winsock => backend::c::render(plan, layout).map_err(RenderError::Template),
+        Lang::Rust => backend::rust::render(plan, layout).map_err(RenderError::Template),
     }
 }
 

@@ -2,19 +2,17 @@
 
 use std::net::IpAddr;
 
+use crate::backend::matrix::{default_model, emitted_models, impossible_reason, platform_name};
+use crate::backend::{support, Support};
 use crate::diagnostic::{did_you_mean, Diagnostic};
 use crate::plan::{ClientPlan, Framing, IoPlan, Keepalive, Plan, ServerPlan, SocketPlan};
 use crate::spec::{
     limits, Endian, FramingKind, Handler, Keyword, Lang, Model, Protocol, Role, Spanned, Spec,
 };
-use crate::target::lang::{
-    default_model, emitted_models, impossible_reason, platform_models, platform_name,
-};
-use crate::target::{support, Support};
 
 /// What the command line asks for on top of the spec; `None` means "as the spec says".
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Target {
+pub struct Overrides {
     pub lang: Option<Lang>,
     pub model: Option<Model>,
 }
@@ -119,7 +117,7 @@ const CARGO_RESERVED: &[&str] = &[
 /// Every identifier with an underscore that the system headers of the C output declare
 /// (glibc, Debian 12), sorted: `scripts/c-system-names.sh` regenerates it, and a test checks
 /// it against the headers.
-const C_SYSTEM_NAMES: &str = include_str!("target/c_system_names.txt");
+const C_SYSTEM_NAMES: &str = include_str!("backend/c_system_names.txt");
 
 /// What the C output appends to the name (upper case, then as written) to make identifiers.
 const C_UPPER_SUFFIXES: &[&str] = &[
@@ -232,13 +230,13 @@ fn to_snake_case(text: &str) -> String {
 pub fn validate(
     spec: &Spec,
     spec_file: &str,
-    target: Target,
+    overrides: Overrides,
 ) -> Result<(Plan, Vec<Diagnostic>), Vec<Diagnostic>> {
     let mut v = Validator {
         errors: Vec::new(),
         warnings: Vec::new(),
     };
-    let plan = v.plan(spec, spec_file, target);
+    let plan = v.plan(spec, spec_file, overrides);
     match plan {
         Some(plan) if v.errors.is_empty() => Ok((plan, v.warnings)),
         _ => Err(v.errors),
@@ -293,13 +291,13 @@ impl Validator {
         }
     }
 
-    fn plan(&mut self, spec: &Spec, spec_file: &str, target: Target) -> Option<Plan> {
-        let lang = target.lang.or(get(&spec.lang)).unwrap_or(Lang::C);
-        let model = target
+    fn plan(&mut self, spec: &Spec, spec_file: &str, overrides: Overrides) -> Option<Plan> {
+        let lang = overrides.lang.or(get(&spec.lang)).unwrap_or(Lang::C);
+        let model = overrides
             .model
             .or(get(&spec.model))
             .unwrap_or(default_model(lang));
-        self.check_target(spec, target, lang, model);
+        self.check_support(spec, overrides, lang, model);
 
         let name = self.name(spec, lang);
         let role = get(&spec.role).unwrap_or(Role::Server);
@@ -926,7 +924,7 @@ impl Validator {
         }
     }
 
-    fn check_target(&mut self, spec: &Spec, target: Target, lang: Lang, model: Model) {
+    fn check_support(&mut self, spec: &Spec, overrides: Overrides, lang: Lang, model: Model) {
         let choices = |models: Vec<Model>| {
             models
                 .iter()
@@ -934,67 +932,31 @@ impl Validator {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let (message, hint) = match support(lang, model) {
-            Support::Emitted => return,
-            // A language with nothing emitted yet: say so once, instead of offering models
-            // that would each fail the same way.
-            Support::NotYet if emitted_models(lang).is_empty() => (
-                format!("sockgen does not generate --lang {lang} yet"),
-                format!(
-                    "{} output ({}) is planned; for a server today use --lang c or --lang rust (Linux)",
-                    platform_name(lang),
-                    choices(platform_models(lang))
-                ),
-            ),
-            Support::Impossible => (
-                format!(
-                    "{} is not available for --lang {lang}: {}",
-                    model,
-                    impossible_reason(lang, model)
-                ),
-                if emitted_models(lang).is_empty() {
-                    format!(
-                        "{} output ({}) is planned, not generated yet; on Linux use --lang c or --lang rust with {model}",
-                        platform_name(lang),
-                        choices(platform_models(lang))
-                    )
-                } else {
-                    format!(
-                        "for --lang {lang} ({}) choose {}",
-                        platform_name(lang),
-                        choices(emitted_models(lang))
-                    )
-                },
-            ),
-            Support::NotYet => (
-                format!("sockgen does not generate {model} for --lang {lang} yet"),
-                format!(
-                    "sockgen emits {} for --lang {lang} today",
-                    choices(emitted_models(lang))
-                ),
-            ),
-        };
+        if support(lang, model) == Support::Emitted {
+            return;
+        }
+        let message = format!(
+            "{model} is not available for --lang {lang}: {}",
+            impossible_reason(lang, model)
+        );
+        let hint = format!(
+            "for --lang {lang} ({}) choose {}",
+            platform_name(lang),
+            choices(emitted_models(lang))
+        );
         let mut d = Diagnostic::error(message).with_hint(hint);
-        let about_language =
-            emitted_models(lang).is_empty() && support(lang, model) == Support::NotYet;
         // Point at the spec only when the spec, not a flag, chose the model or language.
-        if about_language {
-            if let (None, Some(l)) = (target.lang, &spec.lang) {
-                d = d
-                    .with_span(l.span.clone())
-                    .with_label(format!("lang {lang}"));
-            }
-        } else if target.model.is_none() {
+        if overrides.model.is_none() {
             if let Some(m) = &spec.model {
                 d = d
                     .with_span(m.span.clone())
                     .with_label(format!("model {model}"));
-            } else if let (None, Some(l)) = (target.lang, &spec.lang) {
+            } else if let (None, Some(l)) = (overrides.lang, &spec.lang) {
                 d = d
                     .with_span(l.span.clone())
                     .with_label(format!("lang {lang}"));
             }
-        } else if target.lang.is_none() {
+        } else if overrides.lang.is_none() {
             if let Some(l) = &spec.lang {
                 d = d
                     .with_span(l.span.clone())

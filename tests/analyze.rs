@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use sockgen::diagnose::analyze::{self, Filter};
+use sockgen::troubleshoot::analyze::{self, Filter};
 
 /// A listener with a backlog of 1 (std always asks for 128), so its accept queue can fill.
 fn listener_with_backlog_1() -> std::net::TcpListener {

@@ -362,7 +362,7 @@ fn yaml_and_toml_mean_the_same() {
     let toml = dir.path().join("same.toml");
     std::fs::write(&yaml, "name: same\nprotocol: udp\nport: 9000\nsocket:\n  recv_buffer: 65536\nio:\n  buffer_size: 2048\n").unwrap();
     std::fs::write(&toml, "name = \"same\"\nprotocol = \"udp\"\nport = 9000\n[socket]\nrecv_buffer = 65536\n[io]\nbuffer_size = 2048\n").unwrap();
-    let target = sockgen::Target::default();
+    let target = sockgen::Overrides::default();
     let mut a = sockgen::plan_file(&yaml, target).unwrap();
     let mut b = sockgen::plan_file(&toml, target).unwrap();
     a.spec_file.clear();
@@ -682,15 +682,15 @@ fn completions_man_page_and_init() {
         Some(1),
         "never overwrites"
     );
-    let written =
-        sockgen::plan_file(&starter, sockgen::Target::default()).unwrap_or_else(|e| panic!("{e}"));
+    let written = sockgen::plan_file(&starter, sockgen::Overrides::default())
+        .unwrap_or_else(|e| panic!("{e}"));
     let minimal = sockgen::plan_source(
         &sockgen::SourceFile::from_text(
             "starter.yaml",
             "name: my_server\nhandler: custom\n",
             sockgen::source::Format::Yaml,
         ),
-        sockgen::Target::default(),
+        sockgen::Overrides::default(),
     )
     .unwrap();
     let mut written = written;

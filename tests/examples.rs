@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::TARGETS;
 use sockgen::proof::{self, RunningServer};
-use sockgen::{SourceFile, Target};
+use sockgen::{Overrides, SourceFile};
 
 /// The user's files of an example for one language: everything under specs/EXAMPLE/LANG.
 fn user_files(example: &str, lang: &str) -> Vec<(String, String)> {
@@ -44,7 +44,7 @@ fn build_example(example: &str, spec: &str) -> Vec<(String, PathBuf)> {
         let spec_path = Path::new("specs").join(example).join(spec);
         let source =
             common::in_root(|| SourceFile::read(&spec_path)).unwrap_or_else(|e| panic!("{e}"));
-        let target = Target {
+        let target = Overrides {
             lang: Some(lang.parse().unwrap()),
             model: Some(model.parse().unwrap()),
         };

@@ -7,7 +7,7 @@
 
 use proptest::prelude::*;
 use sockgen::source::{Format, SourceFile};
-use sockgen::{Layout, Target};
+use sockgen::{Layout, Overrides};
 
 /// A value of any shape a user (or an attacker) might write.
 fn value() -> impl Strategy<Value = String> {
@@ -194,7 +194,7 @@ fn toml_value(v: &str) -> String {
 /// The pipeline on one text: never panics; an accepted spec renders in every layout.
 fn exercise(text: &str, format: Format) -> Option<sockgen::Plan> {
     let source = SourceFile::from_text("fuzz", text, format);
-    let plan = sockgen::plan_source(&source, Target::default()).ok()?;
+    let plan = sockgen::plan_source(&source, Overrides::default()).ok()?;
     for layout in [Layout::SingleFile, Layout::Project] {
         let files = sockgen::render::render(&plan, layout)
             .unwrap_or_else(|e| panic!("an accepted spec failed to render:\n{text}\n{e}"));

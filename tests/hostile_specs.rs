@@ -185,7 +185,7 @@ fn hostile_names_compile_or_are_refused() {
         let spec = dir.path().join(format!("{name}.yaml"));
         std::fs::write(&spec, format!("name: {name}\nhandler: custom\n")).unwrap();
         for lang in ["c", "rust"] {
-            let target = sockgen::Target {
+            let target = sockgen::Overrides {
                 lang: Some(lang.parse().unwrap()),
                 model: None,
             };
@@ -226,7 +226,7 @@ fn hostile_names_compile_or_are_refused() {
 /// The system names validation checks against are those of this machine's headers.
 #[test]
 fn the_embedded_system_names_are_current() {
-    let committed = std::fs::read_to_string(root().join("src/target/c_system_names.txt")).unwrap();
+    let committed = std::fs::read_to_string(root().join("src/backend/c_system_names.txt")).unwrap();
     let out = std::process::Command::new("bash")
         .arg(root().join("scripts/c-system-names.sh"))
         .env("SOCKGEN_NAMES_OUT", "-")
@@ -293,7 +293,7 @@ fn generated_identifiers_never_meet_the_outputs_own() {
             }
         }
     }
-    let system = std::fs::read_to_string(root().join("src/target/c_system_names.txt")).unwrap();
+    let system = std::fs::read_to_string(root().join("src/backend/c_system_names.txt")).unwrap();
     for id in &own {
         if system.lines().any(|n| n == id) {
             continue; // the system's: checked by validation against that list
@@ -313,7 +313,7 @@ fn generated_identifiers_never_meet_the_outputs_own() {
                     sockgen::source::Format::Yaml,
                 );
                 assert!(
-                    sockgen::plan_source(&source, sockgen::Target::default()).is_err(),
+                    sockgen::plan_source(&source, sockgen::Overrides::default()).is_err(),
                     "name `{prefix}` would make `{id}`, which the generated code already declares"
                 );
             }
@@ -385,7 +385,7 @@ fn the_checked_identifiers_cover_everything_the_c_output_names() {
                         text,
                         sockgen::source::Format::Yaml,
                     );
-                    let target = sockgen::Target {
+                    let target = sockgen::Overrides {
                         lang: None,
                         model: Some(model.parse().unwrap()),
                     };

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use sockgen::proof::{self, load, ProofOptions, RunningServer};
 use sockgen::source::Format;
-use sockgen::{SourceFile, Target};
+use sockgen::{Overrides, SourceFile};
 
 /// `sockgen verify` for every example spec: the suite and the command share one harness.
 #[test]
@@ -799,7 +799,7 @@ fn log_ops_logs_every_socket_operation_and_is_compiled_out_otherwise() {
                 format!("name: quiet\nprotocol: {protocol}\n"),
                 Format::Yaml,
             );
-            let target = Target {
+            let target = Overrides {
                 lang: Some(lang.parse().unwrap()),
                 model: None,
             };

@@ -195,7 +195,7 @@ fn generated_modules_are_clippy_clean_when_included_in_2021_and_2024() {
         for (i, plan) in plans.iter().enumerate() {
             let mut plan = plan.clone();
             plan.origin = sockgen::plan::Origin::BuildScript;
-            let module = sockgen::target::rust::module_source(&plan).unwrap();
+            let module = sockgen::backend::rust::module_source(&plan).unwrap();
             std::fs::write(dir.join(format!("src/m{i}.rs")), module).unwrap();
             main.push_str(&format!(
                 "#[allow(dead_code)]\nmod m{i} {{\n    include!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/src/m{i}.rs\"));\n}}\n"

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use common::*;
 use sockgen::render::{render, Layout};
-use sockgen::{Error, SourceFile, Target};
+use sockgen::{Error, Overrides, SourceFile};
 
 fn settings() -> insta::Settings {
     let mut s = insta::Settings::clone_current();
@@ -48,7 +48,7 @@ fn generated_code() {
 fn project_layout_files() {
     let _s = settings().bind_to_scope();
     let plan =
-        in_root(|| sockgen::plan_file("specs/custom-workers.yaml".as_ref(), Target::default()))
+        in_root(|| sockgen::plan_file("specs/custom-workers.yaml".as_ref(), Overrides::default()))
             .unwrap();
     for f in render(&plan, Layout::Project).unwrap() {
         if f.path.ends_with(".c") {
@@ -60,7 +60,7 @@ fn project_layout_files() {
         );
     }
     // Winsock projects build with MinGW-w64 (Makefile) or MSVC (CMakeLists.txt).
-    let target = Target {
+    let target = Overrides {
         lang: Some("winsock".parse().unwrap()),
         model: Some("iocp".parse().unwrap()),
     };
@@ -86,7 +86,7 @@ fn invalid_spec_diagnostics() {
     for spec in specs {
         let rendered = in_root(|| {
             let source = SourceFile::read(&spec).unwrap();
-            match sockgen::plan_source(&source, Target::default()) {
+            match sockgen::plan_source(&source, Overrides::default()) {
                 Err(Error::Invalid(d)) => d.render(),
                 Ok(_) => panic!("{} is valid but lives in specs/invalid", spec.display()),
                 Err(e) => panic!("{}: {e}", spec.display()),

@@ -128,7 +128,7 @@ pub struct StreamResult {
 }
 
 /// A server to measure: a generated program (ready line) or a peer command (port placeholder).
-pub enum Target<'a> {
+pub enum Contender<'a> {
     Generated { label: String, binary: &'a Path },
     Peer { label: String, command: String },
 }
@@ -160,13 +160,13 @@ pub fn cpu_plan() -> (Option<usize>, Option<usize>) {
 
 impl Server {
     /// Starts the server; a peer is ready once it accepts (TCP) or echoes a probe (`udp`).
-    pub fn start(target: &Target, cpu: Option<usize>, udp: bool) -> Result<Server, String> {
+    pub fn start(target: &Contender, cpu: Option<usize>, udp: bool) -> Result<Server, String> {
         let launch = Launch {
             cpu,
             ..Launch::default()
         };
         match target {
-            Target::Generated { label, binary } => {
+            Contender::Generated { label, binary } => {
                 let running = RunningServer::launch(
                     binary,
                     &["-a", "127.0.0.1", "-p", "0"],
@@ -180,7 +180,7 @@ impl Server {
                     process: ServerProcess::Generated(running),
                 })
             }
-            Target::Peer { label, command } => {
+            Contender::Peer { label, command } => {
                 let port = free_port()?;
                 let line = command.replace("{port}", &port.to_string());
                 let mut cmd = Command::new("sh");
@@ -566,7 +566,11 @@ pub fn run_stream(
 
 /// One measured run: a fresh server (no case inherits another's connections or memory), the
 /// load generator pinned away from it, the server's CPU sampled over the measured window.
-pub fn run_once(target: &Target, case: Case, config: &BenchConfig) -> Result<CaseResult, String> {
+pub fn run_once(
+    target: &Contender,
+    case: Case,
+    config: &BenchConfig,
+) -> Result<CaseResult, String> {
     let (server_cpu, client_cpu) = cpu_plan();
     let server = Server::start(target, server_cpu, config.udp)?;
     let addr = server.addr;
@@ -603,7 +607,7 @@ pub fn run_once(target: &Target, case: Case, config: &BenchConfig) -> Result<Cas
 /// within each repetition: a machine that is busier for a while then slows every server
 /// alike instead of whichever happened to run then. Each (server, case) reports its median
 /// run by msgs/s, with the errors of all its runs.
-pub fn bench_all(targets: &[Target], config: &BenchConfig) -> Result<Vec<CaseResult>, String> {
+pub fn bench_all(targets: &[Contender], config: &BenchConfig) -> Result<Vec<CaseResult>, String> {
     let mut results = Vec::new();
     let total = config.cases.len() * targets.len() * config.repeats.max(1);
     let mut done = 0;
@@ -646,7 +650,7 @@ pub fn bench_all(targets: &[Target], config: &BenchConfig) -> Result<Vec<CaseRes
     Ok(results)
 }
 
-pub fn bench_stream(target: &Target, config: &BenchConfig) -> Result<StreamResult, String> {
+pub fn bench_stream(target: &Contender, config: &BenchConfig) -> Result<StreamResult, String> {
     let (server_cpu, client_cpu) = cpu_plan();
     let server = Server::start(target, server_cpu, false)?;
     let addr = server.addr;
@@ -681,7 +685,7 @@ pub fn bench_stream(target: &Target, config: &BenchConfig) -> Result<StreamResul
 /// Streaming for every target and iperf3, interleaved `config.repeats` times; medians.
 /// iperf3 failing is a warning (its figure is then None), not an error.
 pub fn bench_streams(
-    targets: &[Target],
+    targets: &[Contender],
     config: &BenchConfig,
 ) -> Result<(Vec<StreamResult>, Option<f64>), String> {
     let mut runs: Vec<Vec<StreamResult>> = targets.iter().map(|_| Vec::new()).collect();

@@ -135,7 +135,7 @@ pub fn build_c(
         &[&source],
         &binary,
         extra,
-        crate::target::c::libraries(plan.lang, plan.model),
+        crate::backend::c::libraries(plan.lang, plan.model),
     )?;
     Ok(binary)
 }
@@ -183,7 +183,7 @@ pub fn build_project_with(
                     &sources,
                     &binary,
                     c_flags,
-                    crate::target::c::libraries(plan.lang, plan.model),
+                    crate::backend::c::libraries(plan.lang, plan.model),
                 )
                 .map_err(|e| ("compile".to_string(), e))?;
             Ok(binary)
@@ -291,7 +291,7 @@ pub fn select_plans(
         .filter(|p| lang.is_none_or(|l| p.lang == l) && model.is_none_or(|m| p.model == m))
         .collect();
     if plans.is_empty() {
-        crate::plan_file(spec, crate::Target { lang, model })?;
+        crate::plan_file(spec, crate::Overrides { lang, model })?;
     }
     Ok(plans)
 }
@@ -393,16 +393,16 @@ pub struct Matrix {
 }
 
 pub fn matrix(spec: &Path) -> Result<Matrix, crate::Error> {
+    use crate::backend::matrix::emitted_models;
     use crate::spec::{Keyword, Lang};
-    use crate::target::lang::emitted_models;
     let source = crate::SourceFile::read(spec).map_err(crate::Error::Load)?;
     // A spec that is invalid on its own terms is an error, not an empty matrix.
-    crate::plan_source(&source, crate::Target::default())?;
+    crate::plan_source(&source, crate::Overrides::default())?;
     let mut plans = Vec::new();
     let mut excluded = Vec::new();
     for &lang in Lang::ALL {
         for model in emitted_models(lang) {
-            let target = crate::Target {
+            let target = crate::Overrides {
                 lang: Some(lang),
                 model: Some(model),
             };

@@ -28,10 +28,10 @@ pub const WINSOCK_TARGETS: [(&str, &str); 3] = [
 
 /// The clients (role: client) sockgen generates today for `protocol` ("tcp" or "udp"), as
 /// (lang, model): every client scenario runs with each. Taken from
-/// target::lang::client_support, so a client that lands is proven without a test edit.
+/// backend::matrix::client_support, so a client that lands is proven without a test edit.
 pub fn client_targets(protocol: &str) -> Vec<(&'static str, &'static str)> {
+    use sockgen::backend::matrix::{client_support, Support};
     use sockgen::spec::{Keyword, Lang, Model, Protocol};
-    use sockgen::target::lang::{client_support, Support};
     let protocol: Protocol = protocol.parse().unwrap();
     let mut targets = Vec::new();
     for &lang in Lang::ALL {
@@ -109,7 +109,7 @@ pub fn all_plans() -> Vec<Plan> {
                     assert!(
                         why.contains("does not apply to the blocking model")
                             || why.contains("Windows has no SO_REUSEPORT")
-                            // Clients land model by model (target::lang::client_support).
+                            // Clients land model by model (backend::matrix::client_support).
                             || why.contains("client for --lang"),
                         "{} excluded for --lang {lang} --model {model}: {why}",
                         spec.display()
@@ -162,7 +162,7 @@ pub fn c_poll_echo(name: &str) -> (Plan, String) {
         format!("name: {name}\n"),
         Format::Yaml,
     );
-    let target = sockgen::Target {
+    let target = sockgen::Overrides {
         lang: None,
         model: Some(sockgen::plan::Model::Poll),
     };
@@ -213,7 +213,7 @@ pub fn corrupt_echo(code: &str, name: &str) -> String {
 pub fn plan_for(spec_yaml: &str, lang: &str, model: &str) -> Plan {
     use sockgen::source::{Format, SourceFile};
     let source = SourceFile::from_text("test.yaml", spec_yaml, Format::Yaml);
-    let target = sockgen::Target {
+    let target = sockgen::Overrides {
         lang: Some(lang.parse().unwrap()),
         model: Some(model.parse().unwrap()),
     };

@@ -1,8 +1,8 @@
 //! Stage 4, **render**: one module per output language, and the matrix of what each can emit.
 
 pub mod c;
-pub mod lang;
+pub mod matrix;
 pub mod rust;
 pub mod view;
 
-pub use lang::{client_support, emitted_clients, support, Support};
+pub use matrix::{client_support, emitted_clients, support, Support};

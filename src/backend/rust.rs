@@ -225,7 +225,7 @@ fn header(plan: &Plan) -> String {
 pub fn module(plan: &Plan) -> Result<syn::File, askama::Error> {
     let view = RustView::new(plan);
     let text = match (plan.client.is_some(), plan.model) {
-        // validate() lets through only emitted models, and each has a client (target::client_support).
+        // validate() lets through only emitted models, and each has a client (backend::client_support).
         (true, Model::Epoll) => EpollClientRs { v: &view }.render()?,
         (true, Model::Poll) => PollClientRs { v: &view }.render()?,
         (true, Model::Blocking) => BlockingClientRs { v: &view }.render()?,

@@ -1,4 +1,4 @@
-//! The language × model matrix: what sockgen emits, what is planned, and what cannot exist.
+//! The language × model matrix: what sockgen emits, and what cannot exist.
 
 use crate::spec::{Keyword, Lang, Model, Protocol};
 
@@ -6,8 +6,6 @@ use crate::spec::{Keyword, Lang, Model, Protocol};
 pub enum Support {
     /// sockgen renders it, and the test suite compiles, runs and verifies it.
     Emitted,
-    /// Possible on the platform, not generated yet.
-    NotYet,
     /// The platform has no such API.
     Impossible,
 }
@@ -67,15 +65,6 @@ pub fn emitted_clients() -> String {
         .join("; ")
 }
 
-/// Models the platform of `lang` has at all, emitted or not.
-pub fn platform_models(lang: Lang) -> Vec<Model> {
-    Model::ALL
-        .iter()
-        .copied()
-        .filter(|&m| support(lang, m) != Support::Impossible)
-        .collect()
-}
-
 /// Models sockgen can render today for `lang`.
 pub fn emitted_models(lang: Lang) -> Vec<Model> {
     Model::ALL
@@ -108,7 +97,6 @@ pub fn matrix_table() -> String {
         for &model in Model::ALL {
             let (status, note) = match support(lang, model) {
                 Support::Emitted => ("emitted", note(lang, model)),
-                Support::NotYet => ("not yet", not_yet_note(lang, model)),
                 Support::Impossible => ("n/a", impossible_reason(lang, model)),
             };
             out.push_str(&format!(
@@ -150,16 +138,6 @@ fn note(lang: Lang, model: Model) -> &'static str {
             "tcp+udp; multishot accept/receive, provided buffers, batched submission; io-uring crate, Linux 6.0+"
         }
         _ => "",
-    }
-}
-
-/// Why a model the platform has is not generated, and what to use meanwhile.
-fn not_yet_note(lang: Lang, _model: Model) -> &'static str {
-    match lang {
-        Lang::Winsock => {
-            "a Windows API; sockgen does not generate Winsock C yet (use --lang c or rust on Linux)"
-        }
-        _ => "sockgen does not generate it yet",
     }
 }
 

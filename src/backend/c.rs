@@ -182,7 +182,7 @@ pub fn libraries(lang: Lang, model: Model) -> &'static [&'static str] {
 /// Winsock's error names from the `explain` catalogue, and the few more a server meets that
 /// have no Linux twin there, so generated messages say WSAECONNRESET rather than only 10054.
 fn wsa_names() -> Vec<(&'static str, i32)> {
-    let mut names: Vec<(&'static str, i32)> = crate::diagnose::explain::CATALOGUE
+    let mut names: Vec<(&'static str, i32)> = crate::troubleshoot::explain::CATALOGUE
         .iter()
         .filter_map(|e| e.winsock)
         .collect();
@@ -215,7 +215,7 @@ fn wsa_names() -> Vec<(&'static str, i32)> {
 
 fn program_source(view: &CView, model: Model) -> Result<String, askama::Error> {
     if view.client {
-        // validate() lets through only emitted models, and each has a client (target::client_support).
+        // validate() lets through only emitted models, and each has a client (backend::client_support).
         return match (view.windows, model) {
             (false, Model::Epoll) => EpollClientC { v: view }.render(),
             (_, Model::Poll) => PollClientC { v: view }.render(),
@@ -235,7 +235,7 @@ fn program_source(view: &CView, model: Model) -> Result<String, askama::Error> {
         (true, Model::Blocking) => WinsockBlocking { v: view }.render(),
         (true, Model::Poll) => WinsockPoll { v: view }.render(),
         (true, Model::Iocp) => WinsockIocp { v: view }.render(),
-        // validate() only lets emitted models through; see target::lang::support.
+        // validate() only lets emitted models through; see backend::matrix::support.
         (windows, _) => Err(askama::Error::Custom(
             format!(
                 "{} has no {model} template",
