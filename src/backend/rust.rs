@@ -2,9 +2,10 @@
 //! the text and `prettyplease` prints it, so every Rust output is known to parse and is
 //! consistently formatted.
 //!
-//! prettyplease keeps doc comments but not `//` comments, so the templates explain themselves
-//! in doc comments on items, including the SAFETY notes on the small wrappers that hold every
-//! `unsafe` block.
+//! prettyplease keeps doc comments but drops `//` comments, so the templates explain themselves
+//! in doc comments on items; the one kind of `//` comment that must reach the output, the
+//! `// SAFETY:` note above every `unsafe` block (clippy's `undocumented_unsafe_blocks` reads
+//! it there), is carried through syn as a marker statement and printed back as a comment.
 
 use askama::Template;
 use quote::format_ident;
@@ -181,8 +182,78 @@ struct CargoToml<'a> {
     v: &'a RustView,
 }
 
+/// The marker a `// SAFETY:` line travels through syn as: a statement (or impl item) macro,
+/// which syn keeps where the comment stood. Never defined, so one that [`print`] missed fails
+/// the build rather than vanishing.
+const COMMENT_MARKER: &str = "__sockgen_comment!";
+
+/// Turns each own-line `// SAFETY:` comment, and the `//` lines that continue it, into marker
+/// statements: `// SAFETY: x` becomes `__sockgen_comment!("SAFETY: x");`.
+fn mark_safety_comments(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_note = false;
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        let comment = trimmed
+            .strip_prefix("//")
+            .filter(|rest| !rest.starts_with('/') && !rest.starts_with('!'));
+        in_note = match comment {
+            Some(rest) => in_note || rest.trim_start().starts_with("SAFETY:"),
+            None => false,
+        };
+        match comment {
+            Some(rest) if in_note => {
+                let indent = &line[..line.len() - trimmed.len()];
+                // Debug formatting of a str is a valid Rust string literal.
+                out.push_str(&format!("{indent}{COMMENT_MARKER}({:?});\n", rest.trim()));
+            }
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+/// prettyplease's text with every marker back as the `//` comment it was. A marker too long
+/// for one line is printed over three: `__sockgen_comment!(`, the literal, `);`.
+fn print(file: &syn::File) -> String {
+    let text = prettyplease::unparse(file);
+    let mut out = String::with_capacity(text.len());
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        let trimmed = line.trim_start();
+        if !trimmed.starts_with(COMMENT_MARKER) {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        }
+        let mut marker = trimmed.to_string();
+        while !marker.ends_with(");") {
+            match lines.next() {
+                Some(next) => marker.push_str(next.trim()),
+                None => break,
+            }
+        }
+        let indent = &line[..line.len() - trimmed.len()];
+        let literal = marker
+            .strip_prefix(COMMENT_MARKER)
+            .and_then(|rest| rest.strip_prefix('('))
+            .and_then(|rest| rest.strip_suffix(");"))
+            .and_then(|literal| syn::parse_str::<syn::LitStr>(literal).ok());
+        match literal {
+            Some(literal) => out.push_str(&format!("{indent}// {}\n", literal.value())),
+            // Not a marker sockgen wrote: left as is, so the build names it.
+            None => out.push_str(&format!("{indent}{marker}\n")),
+        }
+    }
+    out
+}
+
 /// A template produced text `syn` cannot parse: always a sockgen bug, reported with context.
 fn parse(what: &str, text: &str) -> Result<syn::File, askama::Error> {
+    let text = &mark_safety_comments(text);
     syn::parse_file(text).map_err(|e| {
         let line = e.span().start().line;
         let context = text.lines().nth(line.saturating_sub(1)).unwrap_or("");
@@ -250,11 +321,7 @@ pub fn module(plan: &Plan) -> Result<syn::File, askama::Error> {
 
 /// The module as a file for `include!` (build.rs output).
 pub fn module_source(plan: &Plan) -> Result<String, askama::Error> {
-    Ok(format!(
-        "{}\n{}",
-        header(plan),
-        prettyplease::unparse(&module(plan)?)
-    ))
+    Ok(format!("{}\n{}", header(plan), print(&module(plan)?)))
 }
 
 pub fn render(plan: &Plan, layout: Layout) -> Result<Vec<GeneratedFile>, askama::Error> {
@@ -280,18 +347,18 @@ pub fn render(plan: &Plan, layout: Layout) -> Result<Vec<GeneratedFile>, askama:
                     }
                 }
             }
-            let contents = format!("{}\n{}", header(plan), prettyplease::unparse(&file));
+            let contents = format!("{}\n{}", header(plan), print(&file));
             Ok(vec![GeneratedFile::generated("main.rs", contents)])
         }
         Layout::Project => {
             let main_file = GeneratedFile {
                 path: "src/main.rs".to_string(),
-                contents: format!("{}\n{}", header(plan), prettyplease::unparse(&main)),
+                contents: format!("{}\n{}", header(plan), print(&main)),
                 user_owned: view.user_owned_handler,
             };
             let module_file = GeneratedFile::generated(
                 format!("src/{}.rs", plan.name),
-                format!("{}\n{}", header(plan), prettyplease::unparse(&module)),
+                format!("{}\n{}", header(plan), print(&module)),
             );
             Ok(vec![
                 GeneratedFile::generated("Cargo.toml", CargoToml { v: &view }.render()?),
@@ -299,5 +366,39 @@ pub fn render(plan: &Plan, layout: Layout) -> Result<Vec<GeneratedFile>, askama:
                 module_file,
             ])
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safety_notes_survive_syn_and_prettyplease_word_for_word() {
+        let long = "x".repeat(120);
+        let text = format!(
+            "fn f(p: *const u8) -> u8 {{\n    let zero = 0;\n    // an ordinary comment: dropped\n    \
+             // SAFETY: \"quoted\", a \\ backslash, and {long}\n    \
+             // a second line of the same note.\n    unsafe {{ *p.add(zero) }}\n}}\n"
+        );
+        let printed = print(&parse("test", &text).unwrap());
+        assert_eq!(
+            printed,
+            format!(
+                "fn f(p: *const u8) -> u8 {{\n    let zero = 0;\n    \
+                 // SAFETY: \"quoted\", a \\ backslash, and {long}\n    \
+                 // a second line of the same note.\n    unsafe {{ *p.add(zero) }}\n}}\n"
+            )
+        );
+    }
+
+    #[test]
+    fn a_stray_marker_is_left_for_the_compiler_to_name() {
+        let text = "fn f() {\n    __sockgen_comment!(not_a_string);\n}\n";
+        let printed = print(&parse("test", text).unwrap());
+        assert!(
+            printed.contains("__sockgen_comment!(not_a_string);"),
+            "{printed}"
+        );
     }
 }

@@ -187,12 +187,22 @@ impl RustToolchain {
         self.run(crate_dir, group, &["check", "--quiet"])
     }
 
-    /// `cargo clippy -- -D warnings`: generated crates must be warning-free.
+    /// `cargo clippy -- -D warnings`: generated crates must be warning-free, and every
+    /// `unsafe` block in them must say why it is sound (`// SAFETY:` above it).
     pub fn clippy(&self, crate_dir: &Path, group: &str) -> Result<(), String> {
         self.run(
             crate_dir,
             group,
-            &["clippy", "--release", "--quiet", "--", "-D", "warnings"],
+            &[
+                "clippy",
+                "--release",
+                "--quiet",
+                "--",
+                "-D",
+                "warnings",
+                "-D",
+                "clippy::undocumented_unsafe_blocks",
+            ],
         )
     }
 

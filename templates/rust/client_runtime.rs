@@ -210,12 +210,12 @@ fn raw_address(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
 
 /// Opens a nonblocking socket for `target` with the spec's options, set before connect so
 /// buffer sizes shape the window.
-///
-/// SAFETY: socket(2)'s descriptor is owned at once.
 fn open_client_socket(target: &SocketAddr) -> io::Result<OwnedFd> {
     let domain = if target.is_ipv6() { libc::AF_INET6 } else { libc::AF_INET };
+    // SAFETY: socket(2) takes plain integers.
     let socket = cvt(unsafe { libc::socket(domain, {{ v.socktype }} | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, 0) });
     op_log!("{PROGRAM}: op=socket fd={} domain={domain} result={}", socket.as_ref().map_or(-1, |fd| *fd), op_result(&socket));
+    // SAFETY: socket(2) just returned this descriptor; nothing else owns it.
     let fd = unsafe { OwnedFd::from_raw_fd(socket?) };
 {%- if v.tcp %}
     let stream = TcpStream::from(fd);
@@ -235,11 +235,10 @@ fn open_client_socket(target: &SocketAddr) -> io::Result<OwnedFd> {
 {%- if !v.uses_io_uring %}
 
 /// Opens the socket and starts a nonblocking connect. Ok: under way, or done.
-///
-/// SAFETY: connect gets a sockaddr with its exact length.
 fn start_connect(target: &SocketAddr) -> io::Result<OwnedFd> {
     let fd = open_client_socket(target)?;
     let (address, len) = raw_address(target);
+    // SAFETY: connect gets a live sockaddr_storage and the exact length of the address in it.
     let connected = cvt(unsafe { libc::connect(fd.as_raw_fd(), (&address as *const libc::sockaddr_storage).cast(), len) });
     op_log!("{PROGRAM}: op=connect fd={} peer={target} result={}", fd.as_raw_fd(), op_result(&connected));
     match connected {

@@ -199,12 +199,11 @@ static STOP_PIPE: AtomicI32 = AtomicI32::new(-1);
 
 /// Shutdown uses the self-pipe trick: the handler writes one byte and every loop watches the
 /// read end, which nobody drains, so all workers see it and no wakeup is lost.
-///
-/// SAFETY: write(2) and errno access are async-signal-safe; the descriptor stays open for
-/// the life of the process.
 extern "C" fn on_stop_signal(_signal: libc::c_int) {
     let fd = STOP_PIPE.load(Ordering::Relaxed);
     if fd >= 0 {
+        // SAFETY: write(2) and errno access are async-signal-safe; the descriptor stays open for
+        // the life of the process.
         unsafe {
             let saved = *libc::__errno_location();
             libc::write(fd, b"x".as_ptr().cast(), 1);
@@ -214,15 +213,16 @@ extern "C" fn on_stop_signal(_signal: libc::c_int) {
 }
 
 /// Creates the stop pipe and routes SIGINT and SIGTERM to it; returns the read end.
-///
-/// SAFETY: pipe2 fills a two-element array; sigaction gets a zeroed, fully initialised
-/// struct whose handler only calls async-signal-safe functions.
 fn install_stop_signal() -> io::Result<OwnedFd> {
     let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: pipe2 fills the two-element array it is given.
     cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) })?;
+    // SAFETY: pipe2 just returned this descriptor; nothing else owns it.
     let read_end = unsafe { OwnedFd::from_raw_fd(fds[0]) };
     STOP_PIPE.store(fds[1], Ordering::Relaxed);
     let handler: extern "C" fn(libc::c_int) = on_stop_signal;
+    // SAFETY: sigaction gets a zeroed, fully initialised struct whose handler only calls
+    // async-signal-safe functions.
     unsafe {
         let mut action: libc::sigaction = std::mem::zeroed();
         action.sa_sigaction = handler as libc::sighandler_t;
@@ -237,13 +237,12 @@ fn install_stop_signal() -> io::Result<OwnedFd> {
 /// Descriptors 0, 1 and 2 may be closed by whoever started us (a supervisor, `<&- >&-`): the
 /// stop pipe or a socket would then take their numbers, and the ready line or a log line
 /// would be written into it. They are pointed at /dev/null first.
-///
-/// SAFETY: open(2) gets a NUL-terminated path; a descriptor it returns above 2 is closed at
-/// once and owned by nobody else.
 fn open_standard_descriptors() -> io::Result<()> {
     loop {
+        // SAFETY: open(2) gets a NUL-terminated path.
         let fd = cvt(unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) })?;
         if fd > 2 {
+            // SAFETY: a descriptor above 2 that open(2) just returned: ours alone, closed once.
             unsafe { libc::close(fd) };
             return Ok(());
         }
@@ -253,15 +252,15 @@ fn open_standard_descriptors() -> io::Result<()> {
 
 /// Raises the soft limit on open descriptors toward what the spec needs (every worker's
 /// `MAX_CONNECTIONS` and some slack), as redis does; says so once when the hard limit is lower.
-///
-/// SAFETY: getrlimit and setrlimit get a live, initialised `rlimit`.
 fn raise_descriptor_limit() {
     let wanted = ({% if v.client %}options().connections{% else %}WORKERS * MAX_CONNECTIONS{% endif %} + 64) as libc::rlim_t;
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes into a live `rlimit`.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 || limit.rlim_cur >= wanted {
         return;
     }
     limit.rlim_cur = if limit.rlim_max != libc::RLIM_INFINITY && limit.rlim_max < wanted { limit.rlim_max } else { wanted };
+    // SAFETY: setrlimit reads a live, initialised `rlimit`.
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
         log_line!("{PROGRAM}: setrlimit RLIMIT_NOFILE: {}", io::Error::last_os_error());
     } else if limit.rlim_cur < wanted {
@@ -284,9 +283,8 @@ fn request_stop() {
 {%- if !v.uses_epoll %}
 
 /// Waits for readiness on `fds`; Ok(0) on timeout. `timeout_ms` < 0 waits forever.
-///
-/// SAFETY: `fds` is a valid, exclusively borrowed slice of pollfd for the whole call.
 fn sys_poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
+    // SAFETY: `fds` is an exclusively borrowed slice of pollfd, and poll gets its length.
     let n = cvt(unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) })?;
     Ok(n as usize)
 }
@@ -297,10 +295,9 @@ fn pollfd(fd: RawFd, events: libc::c_short) -> libc::pollfd {
 {%- endif %}
 
 /// Sets an integer socket option.
-///
-/// SAFETY: the option value is a live `c_int` and its exact size is passed.
 fn set_int_option(fd: RawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
     let size = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: the option value is a live `c_int` and its exact size is passed.
     let result = cvt(unsafe { libc::setsockopt(fd, level, name, (&value as *const libc::c_int).cast(), size) }).map(drop);
     op_log!("{PROGRAM}: op=setsockopt fd={fd} level={level} option={name} value={value} result={}", op_result(&result));
     result
@@ -308,25 +305,23 @@ fn set_int_option(fd: RawFd, level: libc::c_int, name: libc::c_int, value: libc:
 {%- if v.tcp %}
 
 /// SO_LINGER with the given seconds (0: close resets the connection).
-///
-/// SAFETY: the option value is a live `linger` struct and its exact size is passed.
 fn set_linger(fd: RawFd, seconds: libc::c_int) -> io::Result<()> {
     let value = libc::linger { l_onoff: 1, l_linger: seconds };
     let size = std::mem::size_of::<libc::linger>() as libc::socklen_t;
+    // SAFETY: the option value is a live `linger` struct and its exact size is passed.
     cvt(unsafe { libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_LINGER, (&value as *const libc::linger).cast(), size) }).map(drop)
 }
 {%- endif %}
 
 {%- if !v.client %}
 /// Creates the server socket with the spec's options, binds and (TCP) listens.
-///
-/// SAFETY: socket(2)'s descriptor is owned at once; bind gets a sockaddr built from a
-/// `SocketAddr` with its exact length.
 fn open_socket(addr: SocketAddr, nonblocking: bool) -> io::Result<OwnedFd> {
     let domain = if addr.is_ipv6() { libc::AF_INET6 } else { libc::AF_INET };
     let flags = libc::SOCK_CLOEXEC | if nonblocking { libc::SOCK_NONBLOCK } else { 0 };
+    // SAFETY: socket(2) takes plain integers.
     let socket = cvt(unsafe { libc::socket(domain, {{ v.socktype }} | flags, 0) });
     op_log!("{PROGRAM}: op=socket fd={} domain={domain} result={}", socket.as_ref().map_or(-1, |fd| *fd), op_result(&socket));
+    // SAFETY: socket(2) just returned this descriptor; nothing else owns it.
     let fd = unsafe { OwnedFd::from_raw_fd(socket?) };
     let raw = fd.as_raw_fd();
     if addr.is_ipv6() {
@@ -364,6 +359,7 @@ fn open_socket(addr: SocketAddr, nonblocking: bool) -> io::Result<OwnedFd> {
                 sin_zero: [0; 8],
             };
             let size = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            // SAFETY: bind gets a live sockaddr_in and its exact size.
             unsafe { libc::bind(raw, (&sin as *const libc::sockaddr_in).cast(), size) }
         }
         SocketAddr::V6(a) => {
@@ -375,6 +371,7 @@ fn open_socket(addr: SocketAddr, nonblocking: bool) -> io::Result<OwnedFd> {
                 sin6_scope_id: a.scope_id(),
             };
             let size = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+            // SAFETY: bind gets a live sockaddr_in6 and its exact size.
             unsafe { libc::bind(raw, (&sin6 as *const libc::sockaddr_in6).cast(), size) }
         }
     };
@@ -387,6 +384,7 @@ fn open_socket(addr: SocketAddr, nonblocking: bool) -> io::Result<OwnedFd> {
         return Err(io::Error::new(error.kind(), format!("bind {} port {}: {error}", addr.ip(), addr.port())));
     }
 {%- if v.tcp %}
+    // SAFETY: listen(2) takes plain integers.
     let listening = cvt(unsafe { libc::listen(raw, BACKLOG) });
     op_log!("{PROGRAM}: op=listen fd={raw} backlog={BACKLOG} result={}", op_result(&listening));
     listening?;

@@ -215,10 +215,12 @@ fn run_loop<H: Handler>(socket: UdpSocket, stop: RawFd, index: usize, startup: &
     recv_msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
     let mut slots: Vec<Box<ReplySlot>> = (0..RING_BUFFERS)
         .map(|_| {
+            // SAFETY: an all-zero msghdr and sockaddr_storage are valid (empty) values.
+            let (msg, peer) = unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
             Box::new(ReplySlot {
-                msg: unsafe { std::mem::zeroed() },
+                msg,
                 iov: libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 },
-                peer: unsafe { std::mem::zeroed() },
+                peer,
                 reply: Reply { buf: Vec::with_capacity(OUTPUT_BUFFER), has_reply: false },
             })
         })
@@ -278,6 +280,7 @@ fn run_loop<H: Handler>(socket: UdpSocket, stop: RawFd, index: usize, startup: &
                             let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
                             let name = out.name_data();
                             let name_len = name.len().min(std::mem::size_of::<libc::sockaddr_storage>());
+                            // SAFETY: name_len is at most the size of `storage`, and the two do not overlap.
                             unsafe { std::ptr::copy_nonoverlapping(name.as_ptr(), (&mut storage as *mut libc::sockaddr_storage).cast::<u8>(), name_len) };
                             let msg = out.payload_data();
                             op_log!("{PROGRAM}: op=recvfrom fd={} bytes={} result=ok", socket.as_raw_fd(), msg.len());
@@ -305,6 +308,8 @@ fn run_loop<H: Handler>(socket: UdpSocket, stop: RawFd, index: usize, startup: &
                             let entry = &mut *slots[s];
                             entry.peer = storage;
                             entry.iov = libc::iovec { iov_base: entry.reply.buf.as_mut_ptr().cast(), iov_len: entry.reply.buf.len() };
+                            // SAFETY: an all-zero msghdr is valid; the fields set below point into this slot,
+                            // which stays put until the send completes.
                             entry.msg = unsafe { std::mem::zeroed() };
                             entry.msg.msg_name = (&mut entry.peer as *mut libc::sockaddr_storage).cast();
                             entry.msg.msg_namelen = name_len as libc::socklen_t;
