@@ -1,8 +1,22 @@
 #!/usr/bin/env bash
 # Installs what the tests need (idempotently) and runs the whole suite: unit, snapshot,
 # compile-and-run proof on loopback, CLI, clippy and rustfmt.
+#
+#   scripts/test.sh          the full proof tier, as CI runs it
+#   scripts/test.sh --fast   the fast tier for every change: unit, snapshots, diagnostics, CLI,
+#                            and one verify per target (see CONTRIBUTING.md for both durations)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+tier=full
+case "${1:-}" in
+    "") ;;
+    --fast) tier=fast ;;
+    *)
+        echo "usage: scripts/test.sh [--fast]" >&2
+        exit 2
+        ;;
+esac
 
 # Debian packages the proof uses: a C toolchain and make for generated projects (and musl, to
 # build them against a C library without glibc's extensions), liburing for
@@ -36,4 +50,11 @@ export INSTA_UPDATE=no
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 cargo build --no-default-features --lib   # the build.rs configuration, without clap
-cargo test -- --test-threads=2
+if [ "$tier" = fast ]; then
+    cargo test --lib
+    cargo test --test snapshots --test hostile_specs --test fuzz --test analyze --test cli -- --test-threads=2
+    # One server and one client spec in every (lang, model): the tests named `[fast]`.
+    cargo test --test verify -- '[fast]' --test-threads=2
+else
+    cargo test -- --test-threads=2
+fi

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::{all_targets, plan_for, TARGETS};
+use common::{all_targets, linux_targets, plan_for};
 use sockgen::proof::{self, RunningServer};
 
 /// Small buffers so back-pressure shows at test sizes; a short idle timeout and linger.
@@ -74,7 +74,7 @@ fn probes() -> &'static [(String, PathBuf)] {
         let mut builds: Vec<(&str, &str, bool)> =
             all_targets().iter().map(|&(l, m)| (l, m, false)).collect();
         builds.extend(
-            TARGETS
+            linux_targets()
                 .iter()
                 .filter(|(l, _)| *l == "c")
                 .map(|&(l, m)| (l, m, true)),

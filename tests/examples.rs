@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::TARGETS;
+use common::linux_targets;
 use sockgen::proof::{self, RunningServer};
 use sockgen::{Overrides, SourceFile};
 
@@ -40,7 +40,7 @@ fn user_files(example: &str, lang: &str) -> Vec<(String, String)> {
 
 /// Builds the example as `cp -r specs/EXAMPLE/LANG DIR && sockgen render SPEC -o DIR` would.
 fn build_example(example: &str, spec: &str) -> Vec<(String, PathBuf)> {
-    proof::run_parallel(&TARGETS, 2, |&(lang, model)| {
+    proof::run_parallel(&linux_targets(), 2, |&(lang, model)| {
         let spec_path = Path::new("specs").join(example).join(spec);
         let source =
             common::in_root(|| SourceFile::read(&spec_path)).unwrap_or_else(|e| panic!("{e}"));

@@ -1,6 +1,6 @@
 //! What only the io_uring model has: start-up where io_uring is refused, and receives that find
 //! every provided buffer in use. (The contract, verify, fault and focused loopback tests run it
-//! like every other model: it is in `TARGETS`.)
+//! like every other model: the matrix emits it, so `linux_targets()` has it.)
 
 mod common;
 

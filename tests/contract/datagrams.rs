@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use sockgen::proof::load::Rng;
 use sockgen::proof::{self, RunningServer};
 
-use super::{all_targets, build_project_with, start, TARGETS};
+use super::{all_targets, build_project_with, linux_targets, start};
 
 /// One worker, so the count of handled datagrams is one number; small buffers so the limits
 /// show at test sizes.
@@ -248,7 +248,7 @@ fn probes() -> &'static [(String, PathBuf)] {
         let mut builds: Vec<(&str, &str, bool)> =
             all_targets().iter().map(|&(l, m)| (l, m, false)).collect();
         builds.extend(
-            TARGETS
+            linux_targets()
                 .iter()
                 .filter(|(l, _)| *l == "c")
                 .map(|&(l, m)| (l, m, true)),
