@@ -1,0 +1,96 @@
+//! `sockgen render`: one file on stdout, or a project written (or checked) in a directory.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use super::{fail, warn};
+use crate::render::{self, FileState, GeneratedFile, Layout};
+use crate::{Error, Overrides};
+
+pub(super) fn render(
+    spec: &Path,
+    target: Overrides,
+    out_dir: Option<PathBuf>,
+    check: bool,
+) -> ExitCode {
+    let generated = match &out_dir {
+        Some(dir) => crate::generate_project(spec, target, dir),
+        None => crate::plan_file(spec, target).and_then(|plan| {
+            let files = render::render(&plan, Layout::SingleFile).map_err(Error::Render)?;
+            Ok((plan, files))
+        }),
+    };
+    let (plan, files) = match generated {
+        Ok(generated) => generated,
+        Err(e) => return fail(&e),
+    };
+    warn(&plan);
+    match out_dir {
+        None => to_stdout(&files),
+        Some(dir) if check => check_project(spec, &plan, &dir, &files),
+        Some(dir) => write_project(&dir, &files),
+    }
+}
+
+fn to_stdout(files: &[GeneratedFile]) -> ExitCode {
+    let mut stdout = std::io::stdout().lock();
+    for f in files {
+        if stdout.write_all(f.contents.as_bytes()).is_err() {
+            return ExitCode::from(1);
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `--check`: writes nothing, says which files are stale and how to bring them up to date.
+fn check_project(
+    spec: &Path,
+    plan: &crate::plan::Plan,
+    dir: &Path,
+    files: &[GeneratedFile],
+) -> ExitCode {
+    let mut stale = false;
+    for (path, state) in render::compare(dir, files) {
+        let shown = dir.join(&path);
+        match state {
+            FileState::UpToDate | FileState::Kept => {}
+            FileState::Missing => {
+                stale = true;
+                eprintln!("missing: {}", shown.display());
+            }
+            FileState::Differs => {
+                stale = true;
+                eprintln!("differs: {}", shown.display());
+            }
+        }
+    }
+    if stale {
+        eprintln!(
+            "generated code is out of date: run `sockgen render {} --lang {} --model {} -o {}`",
+            spec.display(),
+            plan.lang,
+            plan.model,
+            dir.display()
+        );
+        ExitCode::from(1)
+    } else {
+        eprintln!("{}: up to date", dir.display());
+        ExitCode::SUCCESS
+    }
+}
+
+fn write_project(dir: &Path, files: &[GeneratedFile]) -> ExitCode {
+    match render::write(dir, files) {
+        Ok(written) => {
+            if written.is_empty() {
+                eprintln!("{}: up to date, nothing written", dir.display());
+            }
+            for path in written {
+                eprintln!("wrote {}", dir.join(path).display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&Error::Render(e)),
+    }
+}
