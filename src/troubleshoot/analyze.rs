@@ -595,6 +595,8 @@ pub mod thresholds {
     pub const ACCEPT_QUEUE_NEAR_FULL: f64 = 0.8;
 }
 
+use thresholds::*;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -664,252 +666,30 @@ fn describe(s: &SocketEntry) -> String {
 
 /// Turns a snapshot into the report: counts, queues, findings and what to do about them.
 pub fn analyze(snapshot: &Snapshot, filter: &Filter, somaxconn: Option<u64>) -> Report {
-    use thresholds::*;
-    let selected: Vec<&SocketEntry> = snapshot
-        .sockets
-        .iter()
-        .filter(|s| {
-            filter
-                .port
-                .is_none_or(|p| s.local.port() == p || s.remote.is_some_and(|r| r.port() == p))
-        })
-        .filter(|s| {
-            filter
-                .inodes
-                .as_ref()
-                .is_none_or(|set| s.inode.is_some_and(|i| set.contains(&i)))
-        })
-        .collect();
+    let selected = select(snapshot, filter);
     let mut states = BTreeMap::new();
     for s in &selected {
         *states.entry(s.state.clone()).or_insert(0usize) += 1;
     }
-    let count = |state: &str| states.get(state).copied().unwrap_or(0);
     let listeners: Vec<&SocketEntry> = selected
         .iter()
         .copied()
         .filter(|s| s.state == "LISTEN")
         .collect();
-    let listener_ports: Vec<u16> = listeners.iter().map(|s| s.local.port()).collect();
-    let mut findings = Vec::new();
-    let mut recommendations: Vec<String> = Vec::new();
-    let mut recommend = |text: String| {
-        if !recommendations.contains(&text) {
-            recommendations.push(text);
-        }
-    };
 
-    for l in &listeners {
-        if l.send_q == 0 {
-            continue;
-        }
-        let fill = l.recv_q as f64 / l.send_q as f64;
-        // Linux queues up to backlog + 1 connections and drops handshakes beyond that.
-        if l.recv_q > l.send_q {
-            findings.push(Finding {
-                severity: Severity::Critical,
-                code: "accept_queue_full",
-                message: format!(
-                    "the accept queue of {} is full ({} waiting, backlog {}): new connections are dropped or refused",
-                    l.local, l.recv_q, l.send_q
-                ),
-                evidence: vec![describe(l)],
-            });
-        } else if fill >= ACCEPT_QUEUE_NEAR_FULL {
-            findings.push(Finding {
-                severity: Severity::Warning,
-                code: "accept_queue_near_full",
-                message: format!(
-                    "the accept queue of {} is {:.0}% full ({} of {})",
-                    l.local,
-                    fill * 100.0,
-                    l.recv_q,
-                    l.send_q
-                ),
-                evidence: vec![describe(l)],
-            });
-        } else {
-            continue;
-        }
-        let limit = somaxconn.map_or(String::new(), |s| {
-            format!(" (net.core.somaxconn is {s} here)")
-        });
-        recommend(format!(
-            "raise the listen backlog (server.backlog) and net.core.somaxconn{limit}, which caps it"
-        ));
-        recommend("accept faster: an event-driven model (epoll), more server.workers with SO_REUSEPORT, or less work before accept() returns to the loop".to_string());
-    }
-
-    let close_wait: Vec<&SocketEntry> = selected
-        .iter()
-        .copied()
-        .filter(|s| s.state == "CLOSE_WAIT")
-        .collect();
-    if !close_wait.is_empty() {
-        findings.push(Finding {
-            severity: if close_wait.len() >= CLOSE_WAIT_CRITICAL { Severity::Critical } else { Severity::Warning },
-            code: "close_wait",
-            message: format!(
-                "{} connection(s) in CLOSE_WAIT: the peer closed, but this application has not closed its socket",
-                close_wait.len()
-            ),
-            evidence: close_wait.iter().take(10).map(|s| describe(s)).collect(),
-        });
-        recommend("close the socket when recv() returns 0 and on every error path; CLOSE_WAIT that only grows is a descriptor leak (EMFILE comes next)".to_string());
-    }
-
-    let time_wait: Vec<&SocketEntry> = selected
-        .iter()
-        .copied()
-        .filter(|s| s.state == "TIME_WAIT")
-        .collect();
-    if !time_wait.is_empty() {
-        // TIME_WAIT sits on the side that closed first.
-        let server_closed = time_wait
-            .iter()
-            .filter(|s| listener_ports.contains(&s.local.port()))
-            .count();
-        let closer = if server_closed * 2 > time_wait.len() {
-            "this host's server side closes first"
-        } else {
-            "this host is the active closer (the client side here)"
-        };
-        let many = time_wait.len() >= TIME_WAIT_WARN;
-        findings.push(Finding {
-            severity: if many {
-                Severity::Warning
-            } else {
-                Severity::Info
-            },
-            code: "time_wait",
-            message: format!("{} socket(s) in TIME_WAIT: {closer}", time_wait.len()),
-            evidence: time_wait.iter().take(10).map(|s| describe(s)).collect(),
-        });
-        if many {
-            recommend("TIME_WAIT piles up on the active closer: reuse connections (keep-alive, a pool) instead of one per request, or let the peer close first; socket.reuseaddr lets a server restart meanwhile".to_string());
-        }
-    }
-
-    if count("SYN_RECV") >= SYN_RECV_WARN {
-        findings.push(Finding {
-            severity: Severity::Warning,
-            code: "syn_recv",
-            message: format!(
-                "{} handshakes in SYN_RECV: a SYN flood, or clients that do not finish connecting",
-                count("SYN_RECV")
-            ),
-            evidence: Vec::new(),
-        });
-        recommend(
-            "keep net.ipv4.tcp_syncookies enabled and look at where the SYNs come from".to_string(),
-        );
-    }
-
-    let slow_readers: Vec<&SocketEntry> = selected
-        .iter()
-        .copied()
-        .filter(|s| s.state != "LISTEN" && s.recv_q >= RECV_Q_WARN)
-        .collect();
-    if !slow_readers.is_empty() {
-        findings.push(Finding {
-            severity: Severity::Warning,
-            code: "recv_q_backlog",
-            message: format!(
-                "{} socket(s) hold at least {} KiB of unread data (Recv-Q): the application is a slow consumer",
-                slow_readers.len(),
-                RECV_Q_WARN / 1024
-            ),
-            evidence: slow_readers.iter().take(10).map(|s| describe(s)).collect(),
-        });
-        recommend(
-            "read faster: do less per event, move slow work off the I/O loop, or add workers"
-                .to_string(),
-        );
-    }
-    let slow_peers: Vec<&SocketEntry> = selected
-        .iter()
-        .copied()
-        .filter(|s| s.state != "LISTEN" && s.send_q >= SEND_Q_WARN)
-        .collect();
-    if !slow_peers.is_empty() {
-        findings.push(Finding {
-            severity: Severity::Warning,
-            code: "send_q_backlog",
-            message: format!(
-                "{} socket(s) have at least {} KiB unacknowledged or unsent (Send-Q): the peer reads slowly or the path is congested",
-                slow_peers.len(),
-                SEND_Q_WARN / 1024
-            ),
-            evidence: slow_peers.iter().take(10).map(|s| describe(s)).collect(),
-        });
-        recommend("bound per-connection output (sockgen's io.output_buffer stops reading a peer that does not read) and time out stalled peers".to_string());
-    }
-
-    let cramped: Vec<&SocketEntry> = selected
-        .iter()
-        .copied()
-        .filter(|s| {
-            s.skmem.is_some_and(|m| {
-                (m.rcvbuf > 0 && m.rcvbuf < SMALL_BUFFER && m.rmem_alloc * 4 >= m.rcvbuf * 3)
-                    || (m.sndbuf > 0 && m.sndbuf < SMALL_BUFFER && m.wmem_alloc * 4 >= m.sndbuf * 3)
-            })
-        })
-        .collect();
-    if !cramped.is_empty() {
-        findings.push(Finding {
-            severity: Severity::Warning,
-            code: "small_buffers",
-            message: format!(
-                "{} socket(s) have a buffer under {} KiB that is at least 3/4 full: too small for the traffic",
-                cramped.len(),
-                SMALL_BUFFER / 1024
-            ),
-            evidence: cramped
-                .iter()
-                .take(10)
-                .map(|s| {
-                    let m = s.skmem.unwrap_or(Skmem { rmem_alloc: 0, rcvbuf: 0, wmem_alloc: 0, sndbuf: 0 });
-                    format!("{} skmem r{} rb{} t{} tb{}", describe(s), m.rmem_alloc, m.rcvbuf, m.wmem_alloc, m.sndbuf)
-                })
-                .collect(),
-        });
-        recommend("raise socket.recv_buffer / socket.send_buffer (SO_RCVBUF/SO_SNDBUF), or leave them unset so Linux autotunes".to_string());
-    }
-
+    let mut found = Findings::default();
+    found.accept_queues(&listeners, somaxconn);
+    found.close_wait(&selected);
+    found.time_wait(&selected, &listeners);
+    found.syn_recv(&states);
+    found.queue_backlogs(&selected);
+    found.small_buffers(&selected);
     if let Some(port) = filter.port {
-        let bound: Vec<&SocketEntry> = selected
-            .iter()
-            .copied()
-            .filter(|s| s.local.port() == port && (s.state == "LISTEN" || s.proto == "udp"))
-            .collect();
-        if !bound.is_empty() {
-            findings.push(Finding {
-                severity: Severity::Info,
-                code: "port_in_use",
-                message: format!(
-                    "port {port} is in use: a server binding it would fail with EADDRINUSE (unless every socket on it sets SO_REUSEPORT)"
-                ),
-                evidence: bound.iter().map(|s| describe(s)).collect(),
-            });
-        }
+        found.port_in_use(&selected, port);
     }
+    found.orphans(&snapshot.sockstat);
 
-    if let Some(tcp) = snapshot.sockstat.get("TCP") {
-        if tcp.get("orphan").copied().unwrap_or(0) >= 1000 {
-            findings.push(Finding {
-                severity: Severity::Warning,
-                code: "orphans",
-                message: format!(
-                    "{} orphaned TCP sockets (closed by applications, still sending)",
-                    tcp["orphan"]
-                ),
-                evidence: Vec::new(),
-            });
-            recommend("many orphans mean closes with unsent data to unresponsive peers; check net.ipv4.tcp_max_orphans".to_string());
-        }
-    }
-
-    let status = match findings.iter().map(|f| f.severity).max() {
+    let status = match found.findings.iter().map(|f| f.severity).max() {
         Some(Severity::Critical) => "critical",
         Some(Severity::Warning) => "warning",
         _ => "ok",
@@ -930,36 +710,314 @@ pub fn analyze(snapshot: &Snapshot, filter: &Filter, somaxconn: Option<u64>) -> 
                 .join(", "),
         ),
     };
-    let data_sockets = || selected.iter().filter(|s| s.state != "LISTEN");
     Report {
         operation: "analyze",
         target,
         address,
         status,
-        findings,
-        recommendations,
-        artifacts: Artifacts {
-            source: snapshot.source.clone(),
-            sockets: selected.len(),
-            states,
-            listeners: listeners
+        findings: found.findings,
+        recommendations: found.recommendations,
+        artifacts: artifacts(snapshot, &selected, states, &listeners, somaxconn),
+    }
+}
+
+/// The sockets the filter keeps: on its port (either end), held by its process.
+fn select<'a>(snapshot: &'a Snapshot, filter: &Filter) -> Vec<&'a SocketEntry> {
+    snapshot
+        .sockets
+        .iter()
+        .filter(|s| {
+            filter
+                .port
+                .is_none_or(|p| s.local.port() == p || s.remote.is_some_and(|r| r.port() == p))
+        })
+        .filter(|s| {
+            filter
+                .inodes
+                .as_ref()
+                .is_none_or(|set| s.inode.is_some_and(|i| set.contains(&i)))
+        })
+        .collect()
+}
+
+fn in_state<'a>(selected: &[&'a SocketEntry], state: &str) -> Vec<&'a SocketEntry> {
+    selected
+        .iter()
+        .copied()
+        .filter(|s| s.state == state)
+        .collect()
+}
+
+/// The selected sockets in numbers, for the report and `--json`.
+fn artifacts(
+    snapshot: &Snapshot,
+    selected: &[&SocketEntry],
+    states: BTreeMap<String, usize>,
+    listeners: &[&SocketEntry],
+    somaxconn: Option<u64>,
+) -> Artifacts {
+    let data_sockets = || selected.iter().filter(|s| s.state != "LISTEN");
+    Artifacts {
+        source: snapshot.source.clone(),
+        sockets: selected.len(),
+        states,
+        listeners: listeners
+            .iter()
+            .map(|l| Listener {
+                proto: l.proto,
+                local: l.local.to_string(),
+                accept_queue: l.recv_q,
+                backlog: l.send_q,
+            })
+            .collect(),
+        // A listener's Recv-Q and Send-Q are its accept queue and backlog (shown above),
+        // not bytes: they stay out of the data totals.
+        recv_q_total: data_sockets().map(|s| s.recv_q).sum(),
+        send_q_total: data_sockets().map(|s| s.send_q).sum(),
+        max_recv_q: data_sockets().map(|s| s.recv_q).max().unwrap_or(0),
+        max_send_q: data_sockets().map(|s| s.send_q).max().unwrap_or(0),
+        sockstat: snapshot.sockstat.clone(),
+        somaxconn,
+    }
+}
+
+/// The findings in the order they are looked for, and what to do about them: several
+/// findings can lead to the same advice, which is given once.
+#[derive(Default)]
+struct Findings {
+    findings: Vec<Finding>,
+    recommendations: Vec<String>,
+}
+
+impl Findings {
+    fn recommend(&mut self, text: String) {
+        if !self.recommendations.contains(&text) {
+            self.recommendations.push(text);
+        }
+    }
+
+    fn accept_queues(&mut self, listeners: &[&SocketEntry], somaxconn: Option<u64>) {
+        for l in listeners {
+            if l.send_q == 0 {
+                continue;
+            }
+            let fill = l.recv_q as f64 / l.send_q as f64;
+            // Linux queues up to backlog + 1 connections and drops handshakes beyond that.
+            if l.recv_q > l.send_q {
+                self.findings.push(Finding {
+                    severity: Severity::Critical,
+                    code: "accept_queue_full",
+                    message: format!(
+                        "the accept queue of {} is full ({} waiting, backlog {}): new connections are dropped or refused",
+                        l.local, l.recv_q, l.send_q
+                    ),
+                    evidence: vec![describe(l)],
+                });
+            } else if fill >= ACCEPT_QUEUE_NEAR_FULL {
+                self.findings.push(Finding {
+                    severity: Severity::Warning,
+                    code: "accept_queue_near_full",
+                    message: format!(
+                        "the accept queue of {} is {:.0}% full ({} of {})",
+                        l.local,
+                        fill * 100.0,
+                        l.recv_q,
+                        l.send_q
+                    ),
+                    evidence: vec![describe(l)],
+                });
+            } else {
+                continue;
+            }
+            let limit = somaxconn.map_or(String::new(), |s| {
+                format!(" (net.core.somaxconn is {s} here)")
+            });
+            self.recommend(format!(
+                "raise the listen backlog (server.backlog) and net.core.somaxconn{limit}, which caps it"
+            ));
+            self.recommend("accept faster: an event-driven model (epoll), more server.workers with SO_REUSEPORT, or less work before accept() returns to the loop".to_string());
+        }
+    }
+
+    fn close_wait(&mut self, selected: &[&SocketEntry]) {
+        let close_wait = in_state(selected, "CLOSE_WAIT");
+        if close_wait.is_empty() {
+            return;
+        }
+        self.findings.push(Finding {
+            severity: if close_wait.len() >= CLOSE_WAIT_CRITICAL { Severity::Critical } else { Severity::Warning },
+            code: "close_wait",
+            message: format!(
+                "{} connection(s) in CLOSE_WAIT: the peer closed, but this application has not closed its socket",
+                close_wait.len()
+            ),
+            evidence: close_wait.iter().take(10).map(|s| describe(s)).collect(),
+        });
+        self.recommend("close the socket when recv() returns 0 and on every error path; CLOSE_WAIT that only grows is a descriptor leak (EMFILE comes next)".to_string());
+    }
+
+    fn time_wait(&mut self, selected: &[&SocketEntry], listeners: &[&SocketEntry]) {
+        let time_wait = in_state(selected, "TIME_WAIT");
+        if time_wait.is_empty() {
+            return;
+        }
+        // TIME_WAIT sits on the side that closed first.
+        let server_closed = time_wait
+            .iter()
+            .filter(|s| listeners.iter().any(|l| l.local.port() == s.local.port()))
+            .count();
+        let closer = if server_closed * 2 > time_wait.len() {
+            "this host's server side closes first"
+        } else {
+            "this host is the active closer (the client side here)"
+        };
+        let many = time_wait.len() >= TIME_WAIT_WARN;
+        self.findings.push(Finding {
+            severity: if many {
+                Severity::Warning
+            } else {
+                Severity::Info
+            },
+            code: "time_wait",
+            message: format!("{} socket(s) in TIME_WAIT: {closer}", time_wait.len()),
+            evidence: time_wait.iter().take(10).map(|s| describe(s)).collect(),
+        });
+        if many {
+            self.recommend("TIME_WAIT piles up on the active closer: reuse connections (keep-alive, a pool) instead of one per request, or let the peer close first; socket.reuseaddr lets a server restart meanwhile".to_string());
+        }
+    }
+
+    fn syn_recv(&mut self, states: &BTreeMap<String, usize>) {
+        let syn_recv = states.get("SYN_RECV").copied().unwrap_or(0);
+        if syn_recv < SYN_RECV_WARN {
+            return;
+        }
+        self.findings.push(Finding {
+            severity: Severity::Warning,
+            code: "syn_recv",
+            message: format!(
+                "{syn_recv} handshakes in SYN_RECV: a SYN flood, or clients that do not finish connecting"
+            ),
+            evidence: Vec::new(),
+        });
+        self.recommend(
+            "keep net.ipv4.tcp_syncookies enabled and look at where the SYNs come from".to_string(),
+        );
+    }
+
+    /// Unread data (a slow application) and unsent data (a slow peer or path).
+    fn queue_backlogs(&mut self, selected: &[&SocketEntry]) {
+        let slow_readers: Vec<&SocketEntry> = selected
+            .iter()
+            .copied()
+            .filter(|s| s.state != "LISTEN" && s.recv_q >= RECV_Q_WARN)
+            .collect();
+        if !slow_readers.is_empty() {
+            self.findings.push(Finding {
+                severity: Severity::Warning,
+                code: "recv_q_backlog",
+                message: format!(
+                    "{} socket(s) hold at least {} KiB of unread data (Recv-Q): the application is a slow consumer",
+                    slow_readers.len(),
+                    RECV_Q_WARN / 1024
+                ),
+                evidence: slow_readers.iter().take(10).map(|s| describe(s)).collect(),
+            });
+            self.recommend(
+                "read faster: do less per event, move slow work off the I/O loop, or add workers"
+                    .to_string(),
+            );
+        }
+        let slow_peers: Vec<&SocketEntry> = selected
+            .iter()
+            .copied()
+            .filter(|s| s.state != "LISTEN" && s.send_q >= SEND_Q_WARN)
+            .collect();
+        if !slow_peers.is_empty() {
+            self.findings.push(Finding {
+                severity: Severity::Warning,
+                code: "send_q_backlog",
+                message: format!(
+                    "{} socket(s) have at least {} KiB unacknowledged or unsent (Send-Q): the peer reads slowly or the path is congested",
+                    slow_peers.len(),
+                    SEND_Q_WARN / 1024
+                ),
+                evidence: slow_peers.iter().take(10).map(|s| describe(s)).collect(),
+            });
+            self.recommend("bound per-connection output (sockgen's io.output_buffer stops reading a peer that does not read) and time out stalled peers".to_string());
+        }
+    }
+
+    fn small_buffers(&mut self, selected: &[&SocketEntry]) {
+        let cramped: Vec<&SocketEntry> = selected
+            .iter()
+            .copied()
+            .filter(|s| {
+                s.skmem.is_some_and(|m| {
+                    (m.rcvbuf > 0 && m.rcvbuf < SMALL_BUFFER && m.rmem_alloc * 4 >= m.rcvbuf * 3)
+                        || (m.sndbuf > 0
+                            && m.sndbuf < SMALL_BUFFER
+                            && m.wmem_alloc * 4 >= m.sndbuf * 3)
+                })
+            })
+            .collect();
+        if cramped.is_empty() {
+            return;
+        }
+        self.findings.push(Finding {
+            severity: Severity::Warning,
+            code: "small_buffers",
+            message: format!(
+                "{} socket(s) have a buffer under {} KiB that is at least 3/4 full: too small for the traffic",
+                cramped.len(),
+                SMALL_BUFFER / 1024
+            ),
+            evidence: cramped
                 .iter()
-                .map(|l| Listener {
-                    proto: l.proto,
-                    local: l.local.to_string(),
-                    accept_queue: l.recv_q,
-                    backlog: l.send_q,
+                .take(10)
+                .map(|s| {
+                    let m = s.skmem.unwrap_or(Skmem { rmem_alloc: 0, rcvbuf: 0, wmem_alloc: 0, sndbuf: 0 });
+                    format!("{} skmem r{} rb{} t{} tb{}", describe(s), m.rmem_alloc, m.rcvbuf, m.wmem_alloc, m.sndbuf)
                 })
                 .collect(),
-            // A listener's Recv-Q and Send-Q are its accept queue and backlog (shown above),
-            // not bytes: they stay out of the data totals.
-            recv_q_total: data_sockets().map(|s| s.recv_q).sum(),
-            send_q_total: data_sockets().map(|s| s.send_q).sum(),
-            max_recv_q: data_sockets().map(|s| s.recv_q).max().unwrap_or(0),
-            max_send_q: data_sockets().map(|s| s.send_q).max().unwrap_or(0),
-            sockstat: snapshot.sockstat.clone(),
-            somaxconn,
-        },
+        });
+        self.recommend("raise socket.recv_buffer / socket.send_buffer (SO_RCVBUF/SO_SNDBUF), or leave them unset so Linux autotunes".to_string());
+    }
+
+    /// For `--port`: whether a server could bind it now.
+    fn port_in_use(&mut self, selected: &[&SocketEntry], port: u16) {
+        let bound: Vec<&SocketEntry> = selected
+            .iter()
+            .copied()
+            .filter(|s| s.local.port() == port && (s.state == "LISTEN" || s.proto == "udp"))
+            .collect();
+        if !bound.is_empty() {
+            self.findings.push(Finding {
+                severity: Severity::Info,
+                code: "port_in_use",
+                message: format!(
+                    "port {port} is in use: a server binding it would fail with EADDRINUSE (unless every socket on it sets SO_REUSEPORT)"
+                ),
+                evidence: bound.iter().map(|s| describe(s)).collect(),
+            });
+        }
+    }
+
+    fn orphans(&mut self, sockstat: &BTreeMap<String, BTreeMap<String, u64>>) {
+        if let Some(tcp) = sockstat.get("TCP") {
+            if tcp.get("orphan").copied().unwrap_or(0) >= 1000 {
+                self.findings.push(Finding {
+                    severity: Severity::Warning,
+                    code: "orphans",
+                    message: format!(
+                        "{} orphaned TCP sockets (closed by applications, still sending)",
+                        tcp["orphan"]
+                    ),
+                    evidence: Vec::new(),
+                });
+                self.recommend("many orphans mean closes with unsent data to unresponsive peers; check net.ipv4.tcp_max_orphans".to_string());
+            }
+        }
     }
 }
 
