@@ -1,8 +1,10 @@
 //! `sockgen analyze`: connection states, listen queues and socket memory, live or from saved
 //! `ss`/`netstat` output.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+use crate::troubleshoot::analyze::{self, Snapshot};
 
 pub(super) fn analyze(
     port: Option<u16>,
@@ -10,56 +12,12 @@ pub(super) fn analyze(
     from: Option<PathBuf>,
     json: bool,
 ) -> ExitCode {
-    use crate::troubleshoot::analyze;
-    let snapshot = match &from {
-        Some(path) => {
-            if pid.is_some() {
-                eprintln!("error: --pid needs live data (saved ss/netstat output has no socket inodes); drop --from or --pid");
-                return ExitCode::from(1);
-            }
-            let text = if path.as_os_str() == "-" {
-                let mut text = String::new();
-                match std::io::Read::read_to_string(&mut std::io::stdin(), &mut text) {
-                    Ok(_) => text,
-                    Err(e) => {
-                        eprintln!("error: cannot read stdin: {e}");
-                        return ExitCode::from(1);
-                    }
-                }
-            } else {
-                match std::fs::read_to_string(path) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        eprintln!("error: cannot read {}: {e}", path.display());
-                        return ExitCode::from(1);
-                    }
-                }
-            };
-            let name = if path.as_os_str() == "-" {
-                "stdin".to_string()
-            } else {
-                path.display().to_string()
-            };
-            analyze::parse_saved(&text, &name)
-        }
-        None => analyze::read_live(),
-    };
-    let snapshot = match snapshot {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
+    let (snapshot, inodes) = match snapshot(from.as_deref(), pid) {
+        Ok(found) => found,
+        Err(message) => {
+            eprintln!("error: {message}");
             return ExitCode::from(1);
         }
-    };
-    let inodes = match pid {
-        Some(pid) => match analyze::process_socket_inodes(pid) {
-            Ok(i) => Some(i),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(1);
-            }
-        },
-        None => None,
     };
     let somaxconn = if snapshot.live {
         std::fs::read_to_string("/proc/sys/net/core/somaxconn")
@@ -78,4 +36,34 @@ pub(super) fn analyze(
         print!("{}", analyze::render(&report));
     }
     ExitCode::SUCCESS
+}
+
+/// The sockets, live or saved in `from`, and the socket inodes `pid` holds.
+fn snapshot(from: Option<&Path>, pid: Option<u32>) -> Result<(Snapshot, Option<Vec<u64>>), String> {
+    let snapshot = match from {
+        Some(_) if pid.is_some() => {
+            return Err("--pid needs live data (saved ss/netstat output has no socket inodes); drop --from or --pid".to_string());
+        }
+        Some(path) => {
+            let (text, name) = read_saved(path)?;
+            analyze::parse_saved(&text, &name)?
+        }
+        None => analyze::read_live()?,
+    };
+    let inodes = pid.map(analyze::process_socket_inodes).transpose()?;
+    Ok((snapshot, inodes))
+}
+
+/// Saved `ss`/`netstat` output, and the name the report gives it; `-` is stdin.
+fn read_saved(path: &Path) -> Result<(String, String), String> {
+    if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|e| format!("cannot read stdin: {e}"))?;
+        Ok((text, "stdin".to_string()))
+    } else {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        Ok((text, path.display().to_string()))
+    }
 }
