@@ -7,7 +7,8 @@ use crate::backend::{support, Support};
 use crate::diagnostic::{did_you_mean, Diagnostic};
 use crate::plan::{ClientPlan, Framing, IoPlan, Keepalive, Plan, ServerPlan, SocketPlan};
 use crate::spec::{
-    limits, Endian, FramingKind, Handler, Keyword, Lang, Model, Protocol, Role, Spanned, Spec,
+    limits, Endian, FramingKind, Handler, IoSpec, Keyword, Lang, Model, Protocol, Role, ServerSpec,
+    SocketSpec, Spanned, Spec,
 };
 
 /// What the command line asks for on top of the spec; `None` means "as the spec says".
@@ -252,6 +253,52 @@ fn get<T: Clone>(field: &Option<Spanned<T>>) -> Option<T> {
     field.as_ref().map(|s| s.value.clone())
 }
 
+/// The socket options with their defaults; the TCP-only ones are off for UDP.
+fn socket_plan(socket: Option<&SocketSpec>, tcp: bool, is_client: bool) -> SocketPlan {
+    let keepalive = socket
+        .and_then(|s| s.keepalive.as_ref())
+        .map(|k| Keepalive {
+            idle_s: get(&k.value.idle_s).unwrap_or(60),
+            interval_s: get(&k.value.interval_s).unwrap_or(10),
+            count: get(&k.value.count).unwrap_or(5),
+        });
+    SocketPlan {
+        reuseaddr: socket
+            .and_then(|s| get(&s.reuseaddr))
+            .unwrap_or(tcp && !is_client),
+        v6only: socket.and_then(|s| get(&s.v6only)).unwrap_or(true),
+        reuseport: socket.and_then(|s| get(&s.reuseport)).unwrap_or(false),
+        nodelay: tcp && socket.and_then(|s| get(&s.nodelay)).unwrap_or(true),
+        recv_buffer: socket.and_then(|s| get(&s.recv_buffer)),
+        send_buffer: socket.and_then(|s| get(&s.send_buffer)),
+        keepalive: keepalive.filter(|_| tcp),
+        linger_s: socket.and_then(|s| get(&s.linger_s)).filter(|_| tcp),
+    }
+}
+
+fn server_plan(server: Option<&ServerSpec>, client: Option<&ClientPlan>) -> ServerPlan {
+    ServerPlan {
+        backlog: server.and_then(|s| get(&s.backlog)).unwrap_or(1024),
+        workers: server.and_then(|s| get(&s.workers)).unwrap_or(1),
+        // The connection core reads its limits here; a client's come from `client`:
+        // one loop holding the pool's connections, with the client's idle timeout.
+        max_connections: match client {
+            Some(c) => c.pool_size,
+            None => server
+                .and_then(|s| get(&s.max_connections))
+                .unwrap_or(10_000),
+        },
+        idle_timeout_ms: match client {
+            Some(c) => c.idle_timeout_ms,
+            None => server
+                .and_then(|s| get(&s.idle_timeout_ms))
+                .unwrap_or(30_000),
+        },
+        linger_ms: server.and_then(|s| get(&s.linger_ms)).unwrap_or(2_000),
+        stack_size: server.and_then(|s| get(&s.stack_size)).unwrap_or(256 << 10),
+    }
+}
+
 impl Validator {
     fn error(&mut self, d: Diagnostic) {
         self.errors.push(d);
@@ -264,7 +311,7 @@ impl Validator {
     /// Options that let another process share the port: valid, but worth saying what they do.
     fn socket_sharing_warnings(
         &mut self,
-        socket: Option<&crate::spec::SocketSpec>,
+        socket: Option<&SocketSpec>,
         protocol: Protocol,
         workers: u32,
     ) {
@@ -303,19 +350,7 @@ impl Validator {
         let role = get(&spec.role).unwrap_or(Role::Server);
         let protocol = get(&spec.protocol).unwrap_or(Protocol::Tcp);
         let is_client = role == Role::Client;
-        let client = if is_client {
-            self.client(spec, protocol)
-        } else {
-            if let Some(c) = &spec.client {
-                self.error(
-                    Diagnostic::error("`client` settings apply to role: client")
-                        .with_span(c.key_span.clone())
-                        .with_label("this spec describes a server")
-                        .with_hint("remove `client`, or set role: client"),
-                );
-            }
-            None
-        };
+        let client = self.role_client(spec, is_client, protocol);
         let address = if is_client {
             Some(IpAddr::from([0, 0, 0, 0]))
         } else {
@@ -328,26 +363,92 @@ impl Validator {
         let io = spec.io.as_ref().map(|s| &s.value);
 
         if protocol == Protocol::Udp {
-            if let Some(s) = socket {
-                self.tcp_only("socket.nodelay", &s.nodelay);
-                self.tcp_only("socket.keepalive", &s.keepalive);
-                self.tcp_only("socket.linger_s", &s.linger_s);
-            }
-            if let Some(s) = server {
-                self.tcp_only("server.backlog", &s.backlog);
-                self.tcp_only("server.max_connections", &s.max_connections);
-                self.tcp_only("server.idle_timeout_ms", &s.idle_timeout_ms);
-                self.tcp_only("server.linger_ms", &s.linger_ms);
-            }
-            if let Some(f) = &spec.framing {
-                self.error(
-                    Diagnostic::error("`framing` applies to TCP only")
-                        .with_span(f.key_span.clone())
-                        .with_label("this spec uses protocol: udp")
-                        .with_hint("a UDP datagram is already one message: remove `framing`"),
-                );
-            }
+            self.tcp_only_settings(spec, socket, server);
         }
+        self.check_stack_size(server, model);
+        let framing = self.handler_framing(spec, handler);
+        self.check_linger(socket, model, protocol);
+        self.check_port_sharing(socket, server, lang, model, protocol);
+        let io = self.io(io, protocol);
+
+        let tcp = protocol == Protocol::Tcp;
+        let name_for_sources = name.clone();
+        Some(Plan {
+            name: name?,
+            spec_file: crate::plan::safe_text(spec_file),
+            origin: crate::plan::Origin::Render,
+            lang,
+            model,
+            role,
+            protocol,
+            address: address?,
+            port: get(&spec.port).unwrap_or(0),
+            handler,
+            socket: socket_plan(socket, tcp, is_client),
+            server: server_plan(server, client.as_ref()),
+            io,
+            client: match (is_client, client) {
+                (true, Some(c)) => Some(c),
+                (true, None) => return None,
+                (false, _) => None,
+            },
+            framing: framing.filter(|_| tcp).unwrap_or(Framing::None),
+            sources: self.sources(spec, name_for_sources.as_deref())?,
+            log_ops: get(&spec.log) == Some(crate::spec::LogLevel::Ops),
+            warnings: None,
+        })
+    }
+
+    /// A client's settings; a server's spec must have none.
+    fn role_client(
+        &mut self,
+        spec: &Spec,
+        is_client: bool,
+        protocol: Protocol,
+    ) -> Option<ClientPlan> {
+        if is_client {
+            return self.client(spec, protocol);
+        }
+        if let Some(c) = &spec.client {
+            self.error(
+                Diagnostic::error("`client` settings apply to role: client")
+                    .with_span(c.key_span.clone())
+                    .with_label("this spec describes a server")
+                    .with_hint("remove `client`, or set role: client"),
+            );
+        }
+        None
+    }
+
+    /// For a UDP spec: the settings that only a TCP socket has.
+    fn tcp_only_settings(
+        &mut self,
+        spec: &Spec,
+        socket: Option<&SocketSpec>,
+        server: Option<&ServerSpec>,
+    ) {
+        if let Some(s) = socket {
+            self.tcp_only("socket.nodelay", &s.nodelay);
+            self.tcp_only("socket.keepalive", &s.keepalive);
+            self.tcp_only("socket.linger_s", &s.linger_s);
+        }
+        if let Some(s) = server {
+            self.tcp_only("server.backlog", &s.backlog);
+            self.tcp_only("server.max_connections", &s.max_connections);
+            self.tcp_only("server.idle_timeout_ms", &s.idle_timeout_ms);
+            self.tcp_only("server.linger_ms", &s.linger_ms);
+        }
+        if let Some(f) = &spec.framing {
+            self.error(
+                Diagnostic::error("`framing` applies to TCP only")
+                    .with_span(f.key_span.clone())
+                    .with_label("this spec uses protocol: udp")
+                    .with_hint("a UDP datagram is already one message: remove `framing`"),
+            );
+        }
+    }
+
+    fn check_stack_size(&mut self, server: Option<&ServerSpec>, model: Model) {
         if let Some(stack) = server.and_then(|s| s.stack_size.as_ref()) {
             if model != Model::Blocking {
                 self.error(
@@ -360,6 +461,10 @@ impl Validator {
                 );
             }
         }
+    }
+
+    /// The spec's framing, which the built-in handlers that never look at messages refuse.
+    fn handler_framing(&mut self, spec: &Spec, handler: Handler) -> Option<Framing> {
         let framing = self.framing(spec);
         if let (Some(f), Handler::Discard | Handler::Chargen) = (&spec.framing, handler) {
             if framing.as_ref().is_some_and(|f| *f != Framing::None) {
@@ -373,7 +478,10 @@ impl Validator {
                 );
             }
         }
+        framing
+    }
 
+    fn check_linger(&mut self, socket: Option<&SocketSpec>, model: Model, protocol: Protocol) {
         if let Some(linger) = socket.and_then(|s| s.linger_s.as_ref()) {
             if linger.value > 0 && model != Model::Blocking && protocol == Protocol::Tcp {
                 self.error(
@@ -384,7 +492,17 @@ impl Validator {
                 );
             }
         }
+    }
 
+    /// Workers and SO_REUSEPORT: several sockets on one port, which Windows does not allow.
+    fn check_port_sharing(
+        &mut self,
+        socket: Option<&SocketSpec>,
+        server: Option<&ServerSpec>,
+        lang: Lang,
+        model: Model,
+        protocol: Protocol,
+    ) {
         let reuseport = socket.and_then(|s| get(&s.reuseport)).unwrap_or(false);
         let workers = server.and_then(|s| s.workers.clone());
         let windows = lang == Lang::Winsock;
@@ -421,7 +539,11 @@ impl Validator {
                 );
             }
         }
+    }
 
+    /// Buffer sizes and limits; one that contradicts another is reported and replaced by the
+    /// least that works, so that validation goes on.
+    fn io(&mut self, io: Option<&IoSpec>, protocol: Protocol) -> IoPlan {
         let default_buffer = if protocol == Protocol::Udp {
             65_536
         } else {
@@ -469,78 +591,13 @@ impl Validator {
             Some(l) => l.value,
             None => (64u64 << 20).max(4 * u64::from(output_buffer)),
         };
-        let max_message = io.and_then(|i| get(&i.max_message)).unwrap_or(1 << 20);
-
-        let tcp = protocol == Protocol::Tcp;
-        let keepalive = socket
-            .and_then(|s| s.keepalive.as_ref())
-            .map(|k| Keepalive {
-                idle_s: get(&k.value.idle_s).unwrap_or(60),
-                interval_s: get(&k.value.interval_s).unwrap_or(10),
-                count: get(&k.value.count).unwrap_or(5),
-            });
-
-        let name_for_sources = name.clone();
-        Some(Plan {
-            name: name?,
-            spec_file: crate::plan::safe_text(spec_file),
-            origin: crate::plan::Origin::Render,
-            lang,
-            model,
-            role,
-            protocol,
-            address: address?,
-            port: get(&spec.port).unwrap_or(0),
-            handler,
-            socket: SocketPlan {
-                reuseaddr: socket
-                    .and_then(|s| get(&s.reuseaddr))
-                    .unwrap_or(tcp && !is_client),
-                v6only: socket.and_then(|s| get(&s.v6only)).unwrap_or(true),
-                reuseport,
-                nodelay: tcp && socket.and_then(|s| get(&s.nodelay)).unwrap_or(true),
-                recv_buffer: socket.and_then(|s| get(&s.recv_buffer)),
-                send_buffer: socket.and_then(|s| get(&s.send_buffer)),
-                keepalive: keepalive.filter(|_| tcp),
-                linger_s: socket.and_then(|s| get(&s.linger_s)).filter(|_| tcp),
-            },
-            server: ServerPlan {
-                backlog: server.and_then(|s| get(&s.backlog)).unwrap_or(1024),
-                workers: workers.map(|w| w.value).unwrap_or(1),
-                // The connection core reads its limits here; a client's come from `client`:
-                // one loop holding the pool's connections, with the client's idle timeout.
-                max_connections: match &client {
-                    Some(c) => c.pool_size,
-                    None => server
-                        .and_then(|s| get(&s.max_connections))
-                        .unwrap_or(10_000),
-                },
-                idle_timeout_ms: match &client {
-                    Some(c) => c.idle_timeout_ms,
-                    None => server
-                        .and_then(|s| get(&s.idle_timeout_ms))
-                        .unwrap_or(30_000),
-                },
-                linger_ms: server.and_then(|s| get(&s.linger_ms)).unwrap_or(2_000),
-                stack_size: server.and_then(|s| get(&s.stack_size)).unwrap_or(256 << 10),
-            },
-            io: IoPlan {
-                buffer_size,
-                output_buffer,
-                output_limit,
-                max_message,
-                max_events: io.and_then(|i| get(&i.max_events)).unwrap_or(256),
-            },
-            client: match (is_client, client) {
-                (true, Some(c)) => Some(c),
-                (true, None) => return None,
-                (false, _) => None,
-            },
-            framing: framing.filter(|_| tcp).unwrap_or(Framing::None),
-            sources: self.sources(spec, name_for_sources.as_deref())?,
-            log_ops: get(&spec.log) == Some(crate::spec::LogLevel::Ops),
-            warnings: None,
-        })
+        IoPlan {
+            buffer_size,
+            output_buffer,
+            output_limit,
+            max_message: io.and_then(|i| get(&i.max_message)).unwrap_or(1 << 20),
+            max_events: io.and_then(|i| get(&i.max_events)).unwrap_or(256),
+        }
     }
 
     /// The user's C files: plain relative names, so they are safe in a Makefile and a C
