@@ -59,6 +59,16 @@ fn project_layout_files() {
             f.contents
         );
     }
+    // A Rust project: the spec's part (settings, socket options, the built-in handler, the
+    // model's loop, serve) apart from the runtime every spec of the model shares.
+    let target = Overrides {
+        lang: Some("rust".parse().unwrap()),
+        model: Some("epoll".parse().unwrap()),
+    };
+    let plan = in_root(|| sockgen::plan_file("specs/echo-tcp.yaml".as_ref(), target)).unwrap();
+    for f in render(&plan, Layout::Project).unwrap() {
+        insta::assert_snapshot!(rust_project_snapshot_name(&f.path), f.contents);
+    }
     // Winsock projects build with MinGW-w64 (Makefile) or MSVC (CMakeLists.txt).
     let target = Overrides {
         lang: Some("winsock".parse().unwrap()),
@@ -73,6 +83,55 @@ fn project_layout_files() {
             );
         }
     }
+}
+
+/// A Rust project's `runtime.rs` is what sockgen, not the spec, decides: two example specs of
+/// the same model, role and protocol, unframed and without `log: ops`, get the same file but
+/// for its header (which names the spec).
+#[test]
+fn rust_runtime_is_the_same_for_every_spec_of_a_model() {
+    use std::collections::BTreeMap;
+    let mut seen: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut compared = 0;
+    for plan in all_plans() {
+        if plan.lang != sockgen::plan::Lang::Rust
+            || plan.log_ops
+            || !matches!(plan.framing, sockgen::plan::Framing::None)
+        {
+            continue;
+        }
+        let files = render(&plan, Layout::Project).unwrap();
+        let runtime = files
+            .iter()
+            .find(|f| f.path.ends_with("/runtime.rs"))
+            .unwrap_or_else(|| panic!("{}: no runtime.rs", plan.spec_file));
+        let body: String = runtime
+            .contents
+            .lines()
+            .skip_while(|line| line.starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let key = format!("{} {} {}", plan.model, plan.role, plan.protocol);
+        match seen.get(&key) {
+            Some((first, first_body)) => {
+                compared += 1;
+                assert!(
+                    *first_body == body,
+                    "{key}: runtime.rs of {} and {} differ",
+                    first,
+                    plan.spec_file
+                );
+            }
+            None => {
+                seen.insert(key, (plan.spec_file.clone(), body));
+            }
+        }
+    }
+    assert!(compared >= 8, "only {compared} comparisons");
+}
+
+fn rust_project_snapshot_name(path: &str) -> String {
+    format!("project__rust_echo_tcp__{}", path.replace(['.', '/'], "_"))
 }
 
 #[test]
@@ -113,6 +172,15 @@ fn no_unreferenced_snapshots() {
         "project__winsock_echo_udp__Makefile".to_string(),
         "project__winsock_echo_udp__CMakeLists_txt".to_string(),
     ]);
+    expected.extend(
+        [
+            "Cargo.toml",
+            "src/main.rs",
+            "src/echo_tcp/mod.rs",
+            "src/echo_tcp/runtime.rs",
+        ]
+        .map(rust_project_snapshot_name),
+    );
     let on_disk: BTreeSet<String> = file_stems("snapshots", ".snap").into_iter().collect();
     let stale: Vec<_> = on_disk.difference(&expected).collect();
     assert!(

@@ -32,6 +32,10 @@ pub struct RustView {
     /// A client's payload sizes as a Rust list (`1, 1024, 65536`).
     pub sizes_rust: String,
     pub summary: String,
+    /// Opens and closes the `mod runtime { … }` around the spec-independent partials in a
+    /// project (split into `src/NAME/runtime.rs` after parsing); empty in one-file output.
+    pub runtime_open: &'static str,
+    pub runtime_close: &'static str,
 }
 
 impl std::ops::Deref for RustView {
@@ -42,7 +46,7 @@ impl std::ops::Deref for RustView {
 }
 
 impl RustView {
-    pub fn new(plan: &Plan) -> RustView {
+    pub fn new(plan: &Plan, split_runtime: bool) -> RustView {
         let base = View::new(plan);
         let tcp = base.tcp;
         let address_expr = match plan.address {
@@ -117,6 +121,12 @@ impl RustView {
                 },
                 plan.model
             ),
+            runtime_open: if split_runtime {
+                "mod runtime {\n    use super::*;"
+            } else {
+                ""
+            },
+            runtime_close: if split_runtime { "}" } else { "" },
             base,
         }
     }
@@ -294,22 +304,25 @@ fn header(plan: &Plan) -> String {
 /// The generated module: everything but `main`. This is what a build.rs writes to OUT_DIR
 /// for `include!`, so it has no inner attributes.
 pub fn module(plan: &Plan) -> Result<syn::File, askama::Error> {
-    let view = RustView::new(plan);
+    module_of(plan, &RustView::new(plan, false))
+}
+
+fn module_of(plan: &Plan, view: &RustView) -> Result<syn::File, askama::Error> {
     let text = match (plan.client.is_some(), plan.model) {
         // validate() lets through only emitted models, and each has a client (backend::client_support).
-        (true, Model::Epoll) => EpollClientRs { v: &view }.render()?,
-        (true, Model::Poll) => PollClientRs { v: &view }.render()?,
-        (true, Model::Blocking) => BlockingClientRs { v: &view }.render()?,
-        (true, Model::IoUring) => IoUringClientRs { v: &view }.render()?,
+        (true, Model::Epoll) => EpollClientRs { v: view }.render()?,
+        (true, Model::Poll) => PollClientRs { v: view }.render()?,
+        (true, Model::Blocking) => BlockingClientRs { v: view }.render()?,
+        (true, Model::IoUring) => IoUringClientRs { v: view }.render()?,
         (true, model) => {
             return Err(askama::Error::Custom(
                 format!("no Rust {model} client template").into(),
             ))
         }
-        (false, Model::Blocking) => BlockingRs { v: &view }.render()?,
-        (false, Model::Poll) => PollRs { v: &view }.render()?,
-        (false, Model::Epoll) => EpollRs { v: &view }.render()?,
-        (false, Model::IoUring) => IoUringRs { v: &view }.render()?,
+        (false, Model::Blocking) => BlockingRs { v: view }.render()?,
+        (false, Model::Poll) => PollRs { v: view }.render()?,
+        (false, Model::Epoll) => EpollRs { v: view }.render()?,
+        (false, Model::IoUring) => IoUringRs { v: view }.render()?,
         (false, Model::Iocp) => {
             return Err(askama::Error::Custom(
                 format!("Rust has no {} template", plan.model).into(),
@@ -325,11 +338,11 @@ pub fn module_source(plan: &Plan) -> Result<String, askama::Error> {
 }
 
 pub fn render(plan: &Plan, layout: Layout) -> Result<Vec<GeneratedFile>, askama::Error> {
-    let view = RustView::new(plan);
-    let module = module(plan)?;
-    let main = parse("main.rs", &MainRs { v: &view }.render()?)?;
     match layout {
         Layout::SingleFile => {
+            let view = RustView::new(plan, false);
+            let module = module_of(plan, &view)?;
+            let main = parse("main.rs", &MainRs { v: &view }.render()?)?;
             // One self-contained file: the module goes inline where main.rs declares it.
             let name = format_ident!("{}", plan.name);
             let module_items = &module.items;
@@ -351,21 +364,125 @@ pub fn render(plan: &Plan, layout: Layout) -> Result<Vec<GeneratedFile>, askama:
             Ok(vec![GeneratedFile::generated("main.rs", contents)])
         }
         Layout::Project => {
+            let view = RustView::new(plan, true);
+            let mut module = module_of(plan, &view)?;
+            let runtime = split_runtime(&mut module)?;
+            let main = parse("main.rs", &MainRs { v: &view }.render()?)?;
             let main_file = GeneratedFile {
                 path: "src/main.rs".to_string(),
                 contents: format!("{}\n{}", header(plan), print(&main)),
                 user_owned: view.user_owned_handler,
             };
-            let module_file = GeneratedFile::generated(
-                format!("src/{}.rs", plan.name),
-                format!("{}\n{}", header(plan), print(&module)),
-            );
             Ok(vec![
                 GeneratedFile::generated("Cargo.toml", CargoToml { v: &view }.render()?),
                 main_file,
-                module_file,
+                GeneratedFile::generated(
+                    format!("src/{}/mod.rs", plan.name),
+                    format!("{}\n{}", header(plan), print(&module)),
+                ),
+                GeneratedFile::generated(
+                    format!("src/{}/runtime.rs", plan.name),
+                    format!("{}\n{}", header(plan), print(&runtime)),
+                ),
             ])
         }
+    }
+}
+
+/// The path a project's module had before it was split (`src/NAME.rs`); a regeneration removes
+/// it if sockgen wrote it, since Rust refuses a module found at both `NAME.rs` and `NAME/mod.rs`.
+pub fn retired_paths(plan: &Plan) -> Vec<String> {
+    vec![format!("src/{}.rs", plan.name)]
+}
+
+/// Takes the `mod runtime { … }` the templates wrap around the spec-independent partials (the
+/// handler contract, the connection core, timers, platform calls) out of the module, as the
+/// file `runtime.rs`, leaving `mod runtime; pub use runtime::*;` in its place. Its private items
+/// become `pub(super)`: the rest of the module (settings, the model's loop, `serve`) used them
+/// as its own, and a child module's private items are not visible to its parent. What was
+/// `pub` stays the public API through the re-export.
+///
+/// A template steps out of the runtime for what a spec chooses (the built-in handler) by
+/// closing the block and opening another; the blocks are joined in order.
+fn split_runtime(module: &mut syn::File) -> Result<syn::File, askama::Error> {
+    let is_runtime = |item: &syn::Item| matches!(item, syn::Item::Mod(m) if m.ident == "runtime" && m.content.is_some());
+    let Some(position) = module.items.iter().position(is_runtime) else {
+        return Err(askama::Error::Custom(
+            "the template has no `mod runtime { … }` to split".into(),
+        ));
+    };
+    let mut items: Vec<syn::Item> = Vec::new();
+    let mut kept = Vec::with_capacity(module.items.len());
+    let mut seen_super_glob = false;
+    for item in std::mem::take(&mut module.items) {
+        match item {
+            syn::Item::Mod(m) if m.ident == "runtime" && m.content.is_some() => {
+                for inner in m.content.map(|(_, inner)| inner).unwrap_or_default() {
+                    // Each block opens with the same `use super::*;`: one is enough.
+                    let is_super_glob = matches!(&inner, syn::Item::Use(u)
+                        if quote::ToTokens::to_token_stream(&u.tree).to_string() == "super :: *");
+                    if !(is_super_glob && seen_super_glob) {
+                        items.push(inner);
+                    }
+                    seen_super_glob |= is_super_glob;
+                }
+            }
+            other => kept.push(other),
+        }
+    }
+    module.items = kept;
+    for item in &mut items {
+        widen_to_parent(item);
+    }
+    let declaration: Vec<syn::Item> = vec![
+        syn::parse_quote! {
+            /// The handler contract, the connection core, timers and platform calls: the same
+            /// for every spec of this model and role.
+            mod runtime;
+        },
+        syn::parse_quote! { pub use runtime::*; },
+    ];
+    module.items.splice(position..position, declaration);
+    Ok(syn::File {
+        shebang: None,
+        attrs: Vec::new(),
+        items,
+    })
+}
+
+/// Private (inherited) visibility becomes `pub(super)` on an item, a struct's fields and an
+/// inherent impl's members; `use` items stay private, so the runtime's imports do not leak.
+fn widen_to_parent(item: &mut syn::Item) {
+    fn widen(vis: &mut syn::Visibility) {
+        if matches!(vis, syn::Visibility::Inherited) {
+            *vis = syn::parse_quote!(pub(super));
+        }
+    }
+    match item {
+        syn::Item::Const(i) => widen(&mut i.vis),
+        syn::Item::Enum(i) => widen(&mut i.vis),
+        syn::Item::Fn(i) => widen(&mut i.vis),
+        syn::Item::Static(i) => widen(&mut i.vis),
+        syn::Item::Trait(i) => widen(&mut i.vis),
+        syn::Item::Type(i) => widen(&mut i.vis),
+        syn::Item::Union(i) => widen(&mut i.vis),
+        syn::Item::Struct(i) => {
+            widen(&mut i.vis);
+            for field in i.fields.iter_mut() {
+                widen(&mut field.vis);
+            }
+        }
+        syn::Item::Impl(i) if i.trait_.is_none() => {
+            for member in &mut i.items {
+                match member {
+                    syn::ImplItem::Const(c) => widen(&mut c.vis),
+                    syn::ImplItem::Fn(f) => widen(&mut f.vis),
+                    syn::ImplItem::Type(t) => widen(&mut t.vis),
+                    _ => {}
+                }
+            }
+        }
+        _ => {}
     }
 }
 

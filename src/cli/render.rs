@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use super::{fail, warn};
-use crate::render::{self, FileState, GeneratedFile, Layout};
+use crate::render::{self, FileState, GeneratedFile, Layout, Retired};
 use crate::{Error, Overrides};
 
 pub(super) fn render(
@@ -29,7 +29,7 @@ pub(super) fn render(
     match out_dir {
         None => to_stdout(&files),
         Some(dir) if check => check_project(spec, &plan, &dir, &files),
-        Some(dir) => write_project(&dir, &files),
+        Some(dir) => write_project(&plan, &dir, &files),
     }
 }
 
@@ -65,6 +65,17 @@ fn check_project(
             }
         }
     }
+    for (path, who) in render::retired_on_disk(dir, plan) {
+        stale = true;
+        let shown = dir.join(&path);
+        match who {
+            Retired::Generated => eprintln!(
+                "retired: {} (sockgen no longer writes it; a re-render removes it)",
+                shown.display()
+            ),
+            Retired::Foreign => report_foreign(&shown),
+        }
+    }
     if stale {
         eprintln!(
             "generated code is out of date: run `sockgen render {} --lang {} --model {} -o {}`",
@@ -80,17 +91,40 @@ fn check_project(
     }
 }
 
-fn write_project(dir: &Path, files: &[GeneratedFile]) -> ExitCode {
-    match render::write(dir, files) {
-        Ok(written) => {
-            if written.is_empty() {
-                eprintln!("{}: up to date, nothing written", dir.display());
-            }
-            for path in written {
-                eprintln!("wrote {}", dir.join(path).display());
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(&Error::Render(e)),
+fn write_project(plan: &crate::plan::Plan, dir: &Path, files: &[GeneratedFile]) -> ExitCode {
+    let written = match render::write(dir, files) {
+        Ok(written) => written,
+        Err(e) => return fail(&Error::Render(e)),
+    };
+    let retired = match render::retire(dir, plan) {
+        Ok(retired) => retired,
+        Err(e) => return fail(&Error::Render(e)),
+    };
+    if written.is_empty() && retired.is_empty() {
+        eprintln!("{}: up to date, nothing written", dir.display());
     }
+    for path in written {
+        eprintln!("wrote {}", dir.join(path).display());
+    }
+    for (path, who) in retired {
+        let shown = dir.join(&path);
+        match who {
+            Retired::Generated => eprintln!(
+                "removed {} (an earlier sockgen wrote it; its code is in the files above)",
+                shown.display()
+            ),
+            Retired::Foreign => report_foreign(&shown),
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// A file where sockgen once wrote one, but not written by sockgen: never deleted, only named.
+fn report_foreign(path: &Path) {
+    eprintln!(
+        "warning: {} is not sockgen's and is left alone, but the build may refuse it beside the \
+         generated files (Rust: a module found at both NAME.rs and NAME/mod.rs); move its \
+         contents elsewhere",
+        path.display()
+    );
 }

@@ -1,9 +1,11 @@
+{%- include "rust/prelude.rs" %}
+{{ v.runtime_open }}
 {%- include "rust/common.rs" %}
-
 {%- if v.tcp %}
 {% include "rust/tcp_conn.rs" %}
 {%- endif %}
 {% include "rust/blocking_conn.rs" %}
+{{ v.runtime_close }}
 {%- if v.tcp %}
 
 /// Counts connection threads; a finishing thread wakes the accept loop through `wake`.

@@ -1,3 +1,5 @@
+{%- include "rust/prelude.rs" %}
+{{ v.runtime_open }}
 {%- include "rust/common.rs" %}
 {%- if v.tcp %}
 {% include "rust/tcp_conn.rs" %}
@@ -6,6 +8,7 @@
 {%- endif %}
 {% include "rust/blocking_conn.rs" %}
 {% include "rust/client_runtime.rs" %}
+{{ v.runtime_close }}
 
 /// Stack of each connection's thread: buffers live on the heap, so a small one is enough.
 const MEMBER_STACK_SIZE: usize = 256 * 1024;

@@ -1,3 +1,4 @@
+{{ v.runtime_close }}
 
 /// How long one connect may take before that address counts as failed (ETIMEDOUT).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis({{ v.connect_timeout_ms }});
@@ -122,6 +123,8 @@ impl Options {
         Ok(options)
     }
 }
+
+{{ v.runtime_open }}
 
 static OPTIONS: std::sync::OnceLock<Options> = std::sync::OnceLock::new();
 

@@ -452,6 +452,8 @@ pub trait Handler: Sized + Send + 'static {
     }
 {%- endif %}
 }
+
+{{ v.runtime_close }}
 {%- match v.handler %}
 {%- when Handler::Echo %}
 
@@ -566,6 +568,7 @@ impl Handler for Chargen {
 {% include "rust/client_handlers.rs" %}
 {%- when _ %}
 {%- endmatch %}
+{{ v.runtime_open }}
 {%- else %}
 /// What the handler may know about a datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -660,6 +663,8 @@ pub trait Handler: Default + Send + 'static {
     /// The worker is stopping.
     fn on_stop(&mut self) {}
 }
+
+{{ v.runtime_close }}
 {%- match v.handler %}
 {%- when Handler::Echo %}
 
@@ -723,4 +728,5 @@ impl Handler for Chargen {
 }
 {%- when _ %}
 {%- endmatch %}
+{{ v.runtime_open }}
 {%- endif %}

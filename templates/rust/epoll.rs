@@ -1,14 +1,21 @@
+{%- include "rust/prelude.rs" %}
+{{ v.runtime_open }}
 {%- include "rust/common.rs" %}
 
 {% include "rust/epoll_sys.rs" %}
+{%- if v.tcp %}
+{% include "rust/tcp_conn.rs" %}
+{% include "rust/timers.rs" %}
+{%- else %}
+{% include "rust/udp_dgram.rs" %}
+{%- endif %}
+{{ v.runtime_close }}
 
 /// Marks the stop pipe's events; connections use their slot numbers.
 const STOP_TOKEN: u64 = u64::MAX;
 {%- if v.tcp %}
 /// Marks the listener's events.
 const LISTENER_TOKEN: u64 = u64::MAX - 1;
-{% include "rust/tcp_conn.rs" %}
-{% include "rust/timers.rs" %}
 
 /// The epoll loop. Connections are registered edge-triggered for both directions, so each
 /// readiness change is reported once and `Conn::service` works until EAGAIN (or a short read);
@@ -199,7 +206,6 @@ fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize, startu
 {%- else %}
 /// Marks the socket's events.
 const SOCKET_TOKEN: u64 = 0;
-{% include "rust/udp_dgram.rs" %}
 
 /// The epoll loop: the socket is registered edge-triggered, so `Dgram::service` reads until
 /// EAGAIN; when its budget runs out the loop polls again without sleeping. Write readiness is

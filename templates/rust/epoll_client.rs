@@ -1,8 +1,7 @@
+{%- include "rust/prelude.rs" %}
+{{ v.runtime_open }}
 {%- include "rust/common.rs" %}
 {% include "rust/epoll_sys.rs" %}
-
-/// Marks the stop pipe's events; member i of the pool uses token i.
-const STOP_TOKEN: u64 = u64::MAX;
 {%- if v.tcp %}
 {% include "rust/tcp_conn.rs" %}
 {%- else %}
@@ -10,6 +9,10 @@ const STOP_TOKEN: u64 = u64::MAX;
 {%- endif %}
 {% include "rust/timers.rs" %}
 {% include "rust/client_runtime.rs" %}
+{{ v.runtime_close }}
+
+/// Marks the stop pipe's events; member i of the pool uses token i.
+const STOP_TOKEN: u64 = u64::MAX;
 
 /// The epoll loop of a client. A connecting socket is watched for writability (the end of a
 /// nonblocking connect, either way); once connected it is registered edge-triggered for both

@@ -1,9 +1,14 @@
+{%- include "rust/prelude.rs" %}
+{{ v.runtime_open }}
 {%- include "rust/common.rs" %}
 
 {% include "rust/uring_ring.rs" %}
 {%- if v.tcp %}
 {% include "rust/tcp_conn.rs" %}
 {% include "rust/timers.rs" %}
+{%- endif %}
+{{ v.runtime_close }}
+{%- if v.tcp %}
 
 /// The io_uring loop. The listener has one multishot accept; each connection has one
 /// multishot receive into the provided buffers and at most one send, so bytes never overtake

@@ -1,3 +1,5 @@
+{%- include "rust/prelude.rs" %}
+{{ v.runtime_open }}
 {%- include "rust/common.rs" %}
 {% include "rust/uring_ring.rs" %}
 {%- if v.tcp %}
@@ -7,6 +9,7 @@
 {%- endif %}
 {% include "rust/timers.rs" %}
 {% include "rust/client_runtime.rs" %}
+{{ v.runtime_close }}
 
 /// The io_uring loop of a client. Each connect is an IORING_OP_CONNECT with a timeout linked
 /// to it, so the kernel itself ends an attempt at `CONNECT_TIMEOUT` (the connect completes

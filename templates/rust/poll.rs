@@ -1,7 +1,14 @@
+{%- include "rust/prelude.rs" %}
+{{ v.runtime_open }}
 {%- include "rust/common.rs" %}
 {%- if v.tcp %}
 {% include "rust/tcp_conn.rs" %}
 {% include "rust/timers.rs" %}
+{%- else %}
+{% include "rust/udp_dgram.rs" %}
+{%- endif %}
+{{ v.runtime_close }}
+{%- if v.tcp %}
 
 /// The poll loop, level-triggered: slot 0 of the pollfd array is the stop pipe, slot 1 the
 /// listener, then one per connection, asking only for what that connection can use now.
@@ -148,7 +155,6 @@ fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize, startu
     Ok(())
 }
 {%- else %}
-{% include "rust/udp_dgram.rs" %}
 
 /// The poll loop, level-triggered: the socket is watched for input, or for room to send while
 /// a reply waits.

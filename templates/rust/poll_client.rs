@@ -1,3 +1,5 @@
+{%- include "rust/prelude.rs" %}
+{{ v.runtime_open }}
 {%- include "rust/common.rs" %}
 {%- if v.tcp %}
 {% include "rust/tcp_conn.rs" %}
@@ -6,6 +8,7 @@
 {%- endif %}
 {% include "rust/timers.rs" %}
 {% include "rust/client_runtime.rs" %}
+{{ v.runtime_close }}
 
 /// The poll loop of a client, level-triggered. The pollfd array is the stop pipe, then one
 /// entry per member of the pool: its connecting socket (watched for POLLOUT, the end of the

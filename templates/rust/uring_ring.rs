@@ -1,9 +1,10 @@
-use io_uring::{cqueue, opcode, squeue, types, IoUring};
+{{ v.runtime_close }}
 
-/// Provided buffers per worker: a power of two, about 4 MiB of them. A buffer is busy only
-/// from a receive's completion until the handler has seen it, so this bounds one batch of
-/// completions, not connections.
+/// Provided buffers per worker: a power of two, about 4 MiB of them (so the spec's
+/// `buffer_size` decides how many). A buffer is busy only from a receive's completion until the
+/// handler has seen it, so this bounds one batch of completions, not connections.
 const RING_BUFFERS: usize = {{ v.ring_buffers }};
+{{ v.runtime_open }}
 /// Submission queue entries; the completion queue is four times larger.
 const RING_ENTRIES: u32 = 4096;
 const BUFFER_GROUP: u16 = 0;
