@@ -3,6 +3,7 @@
 {%- include "rust/common.rs" %}
 {%- if v.tcp %}
 {% include "rust/tcp_conn.rs" %}
+{% include "rust/conn_readiness.rs" %}
 {%- endif %}
 {% include "rust/blocking_conn.rs" %}
 {{ v.runtime_close }}

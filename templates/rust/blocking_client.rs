@@ -3,6 +3,7 @@
 {%- include "rust/common.rs" %}
 {%- if v.tcp %}
 {% include "rust/tcp_conn.rs" %}
+{% include "rust/conn_readiness.rs" %}
 {%- else %}
 {% include "rust/udp_client_conn.rs" %}
 {%- endif %}

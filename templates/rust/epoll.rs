@@ -5,6 +5,7 @@
 {% include "rust/epoll_sys.rs" %}
 {%- if v.tcp %}
 {% include "rust/tcp_conn.rs" %}
+{% include "rust/conn_readiness.rs" %}
 {% include "rust/timers.rs" %}
 {%- else %}
 {% include "rust/udp_dgram.rs" %}

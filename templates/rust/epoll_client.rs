@@ -4,6 +4,7 @@
 {% include "rust/epoll_sys.rs" %}
 {%- if v.tcp %}
 {% include "rust/tcp_conn.rs" %}
+{% include "rust/conn_readiness.rs" %}
 {%- else %}
 {% include "rust/udp_client_conn.rs" %}
 {%- endif %}

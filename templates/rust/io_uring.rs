@@ -5,6 +5,7 @@
 {% include "rust/uring_ring.rs" %}
 {%- if v.tcp %}
 {% include "rust/tcp_conn.rs" %}
+{% include "rust/conn_completion.rs" %}
 {% include "rust/timers.rs" %}
 {%- endif %}
 {{ v.runtime_close }}

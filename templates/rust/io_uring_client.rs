@@ -4,6 +4,7 @@
 {% include "rust/uring_ring.rs" %}
 {%- if v.tcp %}
 {% include "rust/tcp_conn.rs" %}
+{% include "rust/conn_completion.rs" %}
 {%- else %}
 {% include "rust/udp_client_conn.rs" %}
 {%- endif %}

@@ -3,6 +3,7 @@
 {%- include "rust/common.rs" %}
 {%- if v.tcp %}
 {% include "rust/tcp_conn.rs" %}
+{% include "rust/conn_readiness.rs" %}
 {% include "rust/timers.rs" %}
 {%- else %}
 {% include "rust/udp_dgram.rs" %}
