@@ -155,6 +155,85 @@ fn invalid_spec_diagnostics() {
     }
 }
 
+/// Spec features no example spec uses (framing, custom clients, `log: ops`...), so that their
+/// template branches are held to the line width too; names as long as the longest example's.
+const WIDTH_VARIANTS: [&str; 7] = [
+    "name: framing_length\nframing: { kind: length_prefix, bytes: 2 }\nlog: ops\n",
+    "name: framing_custom\nhandler: custom\nframing: { kind: line }\n",
+    "name: framing_delims\nframing: { kind: delimiter, delimiter: \"\\r\\n\\r\\n\" }\n\
+     address: \"::1\"\nsocket: { v6only: true, recv_buffer: 65536, send_buffer: 65536 }\n",
+    "name: custom_client1\nrole: client\nhandler: custom\nport: 7000\nlog: ops\n",
+    "name: framed_client1\nrole: client\nhandler: custom\nport: 7000\nframing: { kind: line }\n",
+    "name: udp_custom_cli\nrole: client\nprotocol: udp\nhandler: custom\nport: 7000\nlog: ops\n",
+    "name: udp_custom_srv\nprotocol: udp\nhandler: custom\nlog: ops\n",
+];
+
+/// Every C and Winsock C plan: the example specs' and the width variants' on every target.
+fn c_plans() -> Vec<sockgen::Plan> {
+    use sockgen::source::Format;
+    let mut plans: Vec<sockgen::Plan> = all_plans()
+        .into_iter()
+        .filter(|p| p.lang != sockgen::plan::Lang::Rust)
+        .collect();
+    for (i, text) in WIDTH_VARIANTS.iter().enumerate() {
+        // A spec path long enough that the header's render command must wrap.
+        let path =
+            format!("specs/width-variants/a-directory-name-long-enough-to-wrap/variant{i}.yaml");
+        let source = SourceFile::from_text(path, *text, Format::Yaml);
+        for (lang, model) in all_targets() {
+            if lang == "rust" {
+                continue;
+            }
+            let target = Overrides {
+                lang: Some(lang.parse().unwrap()),
+                model: Some(model.parse().unwrap()),
+            };
+            match sockgen::plan_source(&source, target) {
+                Ok(plan) => plans.push(plan),
+                Err(e) => panic!("width variant {i} for --lang {lang} --model {model}: {e}"),
+            }
+        }
+    }
+    plans
+}
+
+/// Generated C and Winsock C stay within 100 columns, in a single file and in every C source
+/// and header of a project (the handler starter too: sockgen writes it before the user owns it).
+/// Only what the user chose can pass the limit: a name longer than the examples' or a spec path
+/// too long for a line of its own.
+#[test]
+fn generated_c_within_100_columns() {
+    const MAX: usize = sockgen::backend::c::MAX_COLUMNS;
+    let mut long = Vec::new();
+    for plan in c_plans() {
+        for layout in [Layout::SingleFile, Layout::Project] {
+            for f in render(&plan, layout).unwrap() {
+                if !(f.path.ends_with(".c") || f.path.ends_with(".h")) {
+                    continue;
+                }
+                for (i, line) in f.contents.lines().enumerate() {
+                    if line.chars().count() > MAX {
+                        long.push(format!(
+                            "{} --lang {} --model {} ({layout:?}) {}:{}: {line}",
+                            plan.spec_file,
+                            plan.lang,
+                            plan.model,
+                            f.path,
+                            i + 1
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "{} generated C lines are longer than {MAX} columns:\n{}",
+        long.len(),
+        long.join("\n")
+    );
+}
+
 /// A snapshot no test produces is stale: delete it (CI fails instead of keeping dead files).
 #[test]
 fn no_unreferenced_snapshots() {

@@ -98,7 +98,8 @@ static int start_connection(int fd, const struct sockaddr_storage *peer)
     pthread_attr_destroy(&attr);
     if (rc != 0) {
         errno = rc;
-        log_shared_occurrence("cannot start a connection thread: connection refused", &thread_failures);
+        log_shared_occurrence("cannot start a connection thread: connection refused",
+                              &thread_failures);
         c->fd = -1; /* the caller closes it */
         free(c);
         return -1;

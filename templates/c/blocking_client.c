@@ -150,7 +150,8 @@ static void *member_thread(void *arg)
     struct member *m = arg;
     unsigned char *scratch = malloc({{ v.upper }}_BUFFER_SIZE);
     if (scratch == NULL) {
-        fprintf(stderr, "%s: connection %u of %u: out of memory\n", {{ v.name }}_program, m->index + 1, client_options.connections);
+        fprintf(stderr, "%s: connection %u of %u: out of memory\n", {{ v.name }}_program,
+                m->index + 1, client_options.connections);
         mark_run_failed();
         return 0;
     }
@@ -178,10 +179,12 @@ static int loop_main(void)
     for (; started < client_options.connections; started++) {
         uintptr_t thread;
         member_init(&members[started], started);
-        thread = _beginthreadex(NULL, MEMBER_STACK_SIZE, member_thread, &members[started], STACK_SIZE_PARAM_IS_A_RESERVATION, NULL);
+        thread = _beginthreadex(NULL, MEMBER_STACK_SIZE, member_thread, &members[started],
+                                STACK_SIZE_PARAM_IS_A_RESERVATION, NULL);
         if (thread == 0) {
-            fprintf(stderr, "%s: cannot start a thread for connection %u of %u: %s\n", {{ v.name }}_program, started + 1,
-                    client_options.connections, strerror(errno));
+            fprintf(stderr, "%s: cannot start a thread for connection %u of %u: %s\n",
+                    {{ v.name }}_program, started + 1, client_options.connections,
+                    strerror(errno));
             mark_run_failed();
             break;
         }
@@ -225,8 +228,8 @@ static int loop_main(void)
         member_init(&members[started], started);
         rc = pthread_create(&threads[started], &attr, member_thread, &members[started]);
         if (rc != 0) {
-            fprintf(stderr, "%s: cannot start a thread for connection %u of %u: %s\n", {{ v.name }}_program, started + 1,
-                    client_options.connections, strerror(rc));
+            fprintf(stderr, "%s: cannot start a thread for connection %u of %u: %s\n",
+                    {{ v.name }}_program, started + 1, client_options.connections, strerror(rc));
             mark_run_failed();
             break;
         }

@@ -12,7 +12,8 @@ struct {{ v.name }}_options {
 {%- endif %}
 };
 
-static struct {{ v.name }}_options client_options; /* set from the command line before anything runs */
+/* set from the command line before anything runs */
+static struct {{ v.name }}_options client_options;
 static inline const struct {{ v.name }}_options *{{ v.name }}_options(void);
 /* The protocol failed: prints "NAME: connection ID (PEER): <message>" on stderr, resets the
  * connection (also from on_close, where it only reports) and makes the program exit 1. A
@@ -21,4 +22,5 @@ static inline void {{ v.name }}_fail(struct {{ v.name }}_conn *c, const char *fo
     __attribute__((format(printf, 2, 3))){% endif %};
 /* The run failed for a reason no one connection owns (say, in on_worker_stop): prints
  * "NAME: <message>" on stderr and makes the program exit 1. */
-static inline void {{ v.name }}_fail_run(const char *format, ...){% if !v.windows %} __attribute__((format(printf, 1, 2))){% endif %};
+static inline void {{ v.name }}_fail_run(const char *format, ...){% if !v.windows %}
+    __attribute__((format(printf, 1, 2))){% endif %};

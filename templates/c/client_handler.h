@@ -9,7 +9,8 @@
  * connects. Each callback is named {{ v.name }}_ and then:
  *   on_worker_start  the event loop starts: set up the state the pool's connections share
  *   on_worker_stop   every connection has ended for good: report, free
- *   on_open          a connection is up ({{ v.name }}_info(c)->peer is the server): send the request
+ *   on_open          a connection is up ({{ v.name }}_info(c)->peer is the server): send the
+ *                    request
 {%- if v.framed %}
  *   on_message       one whole message ({{ v.framing }} framing), without its framing bytes
 {%- else %}
@@ -23,8 +24,8 @@
  *   on_close         the connection is gone, and why
  * A connection that ends by reset, error or idle timeout is opened again (with backoff, up to
  * client.retry.max_attempts failures in a row) and on_open runs again with a fresh session;
- * one the handler or the server closed is done. {{ v.name }}_fail() marks the run failed (exit 1).
- * The program exits when every connection of the pool is done.
+ * one the handler or the server closed is done. {{ v.name }}_fail() marks the run failed
+ * (exit 1). The program exits when every connection of the pool is done.
  */
 {%- if v.handler == Handler::EchoCheck || v.handler == Handler::Load %}
 
@@ -42,7 +43,8 @@ static const uint32_t {{ v.name }}_sizes[] = {{ v.upper }}_SIZES;
 
 /* Queues the rest of the message while the queue has room; asks for on_writable to be called
  * for what is left. */
-static void {{ v.name }}_send_more(struct {{ v.name }}_payload *p, struct {{ v.name }}_conn *c)
+static void {{ v.name }}_send_more(struct {{ v.name }}_payload *p,
+{{ v.align("void", "send_more") }}struct {{ v.name }}_conn *c)
 {
     unsigned char chunk[4096];
     unsigned long long id = {{ v.name }}_info(c)->id;
@@ -60,7 +62,8 @@ static void {{ v.name }}_send_more(struct {{ v.name }}_payload *p, struct {{ v.n
     {{ v.name }}_want_writable(c, p->sent < p->size);
 }
 
-static void {{ v.name }}_send_message_of(struct {{ v.name }}_payload *p, struct {{ v.name }}_conn *c, size_t size)
+static void {{ v.name }}_send_message_of(struct {{ v.name }}_payload *p,
+{{ v.align("void", "send_message_of") }}struct {{ v.name }}_conn *c, size_t size)
 {
     p->size = size;
     p->sent = 0;
@@ -69,21 +72,22 @@ static void {{ v.name }}_send_message_of(struct {{ v.name }}_payload *p, struct 
 }
 
 /* Compares len echoed bytes with what was sent; 0, or -1 after failing the connection. */
-static int {{ v.name }}_check(struct {{ v.name }}_payload *p, struct {{ v.name }}_conn *c, const unsigned char *data,
-{{ v.align("int", "check") }}size_t len)
+static int {{ v.name }}_check(struct {{ v.name }}_payload *p, struct {{ v.name }}_conn *c,
+{{ v.align("int", "check") }}const unsigned char *data, size_t len)
 {
     unsigned long long id = {{ v.name }}_info(c)->id;
     size_t i;
     if (p->checked + len > p->sent) {
-        {{ v.name }}_fail(c, "the server sent %zu bytes more than message %u had so far", p->checked + len - p->sent,
-               p->message + 1);
+        {{ v.name }}_fail(c, "the server sent %zu bytes more than message %u had so far",
+               p->checked + len - p->sent, p->message + 1);
         return -1;
     }
     for (i = 0; i < len; i++) {
         unsigned char want = {{ v.name }}_payload_byte(id, p->message, p->checked + i);
         if (data[i] != want) {
-            {{ v.name }}_fail(c, "message %u (%zu bytes), byte %zu: sent 0x%02x, got back 0x%02x", p->message + 1, p->size,
-                   p->checked + i, want, data[i]);
+            {{ v.name }}_fail(c,
+                   "message %u (%zu bytes), byte %zu: sent 0x%02x, got back 0x%02x",
+                   p->message + 1, p->size, p->checked + i, want, data[i]);
             return -1;
         }
     }
@@ -121,7 +125,8 @@ static void {{ v.name }}_on_open(struct {{ v.name }}_session *s, struct {{ v.nam
     {{ v.name }}_send_message_of(&s->out, c, {{ v.name }}_sizes[0]);
 }
 
-static size_t {{ v.name }}_on_data(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c,
+static size_t {{ v.name }}_on_data(struct {{ v.name }}_session *s,
+{{ v.align("size_t", "on_data") }}struct {{ v.name }}_conn *c,
 {{ v.align("size_t", "on_data") }}const unsigned char *data, size_t len)
 {
     struct {{ v.name }}_worker *w = {{ v.name }}_worker(c);
@@ -142,7 +147,8 @@ static size_t {{ v.name }}_on_data(struct {{ v.name }}_session *s, struct {{ v.n
                 w->bytes_checked += s->bytes_checked;
                 {{ v.name }}_close(c);
             } else {
-                {{ v.name }}_send_message_of(&s->out, c, {{ v.name }}_sizes[s->out.message % {{ v.upper }}_SIZE_COUNT]);
+                {{ v.name }}_send_message_of(
+                    &s->out, c, {{ v.name }}_sizes[s->out.message % {{ v.upper }}_SIZE_COUNT]);
             }
         }
     }
@@ -152,7 +158,8 @@ static size_t {{ v.name }}_on_data(struct {{ v.name }}_session *s, struct {{ v.n
     return len;
 }
 
-static void {{ v.name }}_on_writable(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c)
+static void {{ v.name }}_on_writable(struct {{ v.name }}_session *s,
+{{ v.align("void", "on_writable") }}struct {{ v.name }}_conn *c)
 {
     {{ v.name }}_send_more(&s->out, c);
 }
@@ -160,7 +167,8 @@ static void {{ v.name }}_on_writable(struct {{ v.name }}_session *s, struct {{ v
 static void {{ v.name }}_on_eof(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c)
 {
     if (!s->complete) {
-        {{ v.name }}_fail(c, "the server closed the connection during message %u of %u (%zu of %zu bytes back)",
+        {{ v.name }}_fail(c,
+               "the server closed the connection during message %u of %u (%zu of %zu bytes back)",
                s->out.message + 1, {{ v.name }}_options()->messages, s->out.checked, s->out.size);
     }
 }
@@ -181,10 +189,11 @@ static void {{ v.name }}_on_close(struct {{ v.name }}_session *s, struct {{ v.na
         w->messages_cut += s->out.message;
     }
     /* Resets, errors and idle timeouts are retried by the runtime; these end the run. */
-    if (!s->complete && (reason == {{ v.upper }}_CLOSE_STOPPING || reason == {{ v.upper }}_CLOSE_OUTPUT_LIMIT
-                         || reason == {{ v.upper }}_CLOSE_INPUT_LIMIT)) {
-        {{ v.name }}_fail(c, "%s during message %u of %u", {{ v.name }}_close_reason_name(reason), s->out.message + 1,
-               {{ v.name }}_options()->messages);
+    if (!s->complete
+        && (reason == {{ v.upper }}_CLOSE_STOPPING || reason == {{ v.upper }}_CLOSE_OUTPUT_LIMIT
+            || reason == {{ v.upper }}_CLOSE_INPUT_LIMIT)) {
+        {{ v.name }}_fail(c, "%s during message %u of %u", {{ v.name }}_close_reason_name(reason),
+               s->out.message + 1, {{ v.name }}_options()->messages);
     }
 }
 {%- when Handler::Load %}
@@ -201,7 +210,8 @@ struct {{ v.name }}_worker {
     uint64_t start_ns;
     unsigned long long messages, bytes;
     unsigned long long latency_ns_max;
-    unsigned long long histogram[64 * {{ v.upper }}_SUB_BUCKETS]; /* round trips by log-linear bucket of ns */
+    unsigned long long histogram[64 * {{ v.upper }}_SUB_BUCKETS]; /* round trips by log-linear
+    {{ v.name_blank() }}                                                  * bucket of ns */
 };
 
 struct {{ v.name }}_session {
@@ -231,7 +241,8 @@ static void {{ v.name }}_on_open(struct {{ v.name }}_session *s, struct {{ v.nam
     {{ v.name }}_next(s, c);
 }
 
-static size_t {{ v.name }}_on_data(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c,
+static size_t {{ v.name }}_on_data(struct {{ v.name }}_session *s,
+{{ v.align("size_t", "on_data") }}struct {{ v.name }}_conn *c,
 {{ v.align("size_t", "on_data") }}const unsigned char *data, size_t len)
 {
     struct {{ v.name }}_worker *w = {{ v.name }}_worker(c);
@@ -252,7 +263,8 @@ static size_t {{ v.name }}_on_data(struct {{ v.name }}_session *s, struct {{ v.n
     return len;
 }
 
-static void {{ v.name }}_on_writable(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c)
+static void {{ v.name }}_on_writable(struct {{ v.name }}_session *s,
+{{ v.align("void", "on_writable") }}struct {{ v.name }}_conn *c)
 {
     {{ v.name }}_send_more(&s->out, c);
 }
@@ -260,7 +272,8 @@ static void {{ v.name }}_on_writable(struct {{ v.name }}_session *s, struct {{ v
 static void {{ v.name }}_on_eof(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c)
 {
     if (s->out.checked < s->out.size) {
-        {{ v.name }}_fail(c, "the server closed the connection with %zu of %zu bytes of a message still out",
+        {{ v.name }}_fail(c,
+               "the server closed the connection with %zu of %zu bytes of a message still out",
                s->out.size - s->out.checked, s->out.size);
     }
 }
@@ -311,14 +324,17 @@ static void {{ v.name }}_on_open(struct {{ v.name }}_session *s, struct {{ v.nam
 {
     s->answered = 0;
 {%- if v.framed %}
-    (void){{ v.name }}_send_message(c, "hello from {{ v.name }}", sizeof "hello from {{ v.name }}" - 1);
+    (void){{ v.name }}_send_message(c, "hello from {{ v.name }}",
+    {{ v.name_blank() }}                    sizeof "hello from {{ v.name }}" - 1);
 {%- else %}
-    (void){{ v.name }}_printf(c, "hello from %s, connection %llu\n", "{{ v.name }}", {{ v.name }}_info(c)->id);
+    (void){{ v.name }}_printf(c, "hello from %s, connection %llu\n", "{{ v.name }}",
+    {{ v.name_blank() }}              {{ v.name }}_info(c)->id);
 {%- endif %}
 }
 {%- if v.framed %}
 
-static void {{ v.name }}_on_message(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c,
+static void {{ v.name }}_on_message(struct {{ v.name }}_session *s,
+{{ v.align("void", "on_message") }}struct {{ v.name }}_conn *c,
 {{ v.align("void", "on_message") }}const unsigned char *msg, size_t len)
 {
     printf("reply: %.*s\n", (int)len, (const char *)msg);
@@ -329,7 +345,8 @@ static void {{ v.name }}_on_message(struct {{ v.name }}_session *s, struct {{ v.
 }
 {%- else %}
 
-static size_t {{ v.name }}_on_data(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c,
+static size_t {{ v.name }}_on_data(struct {{ v.name }}_session *s,
+{{ v.align("size_t", "on_data") }}struct {{ v.name }}_conn *c,
 {{ v.align("size_t", "on_data") }}const unsigned char *data, size_t len)
 {
     const unsigned char *end = memchr(data, '\n', len);
@@ -345,7 +362,8 @@ static size_t {{ v.name }}_on_data(struct {{ v.name }}_session *s, struct {{ v.n
 }
 {%- endif %}
 
-static void {{ v.name }}_on_writable(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c)
+static void {{ v.name }}_on_writable(struct {{ v.name }}_session *s,
+{{ v.align("void", "on_writable") }}struct {{ v.name }}_conn *c)
 {
     (void)s;
     (void)c;

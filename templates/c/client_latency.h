@@ -12,7 +12,8 @@ static unsigned {{ v.name }}_bucket(uint64_t ns)
 {%- else %}
     top = 63u - (unsigned)__builtin_clzll(ns);
 {%- endif %}
-    return (top - 4u) * {{ v.upper }}_SUB_BUCKETS + (unsigned)((ns >> (top - 5u)) & ({{ v.upper }}_SUB_BUCKETS - 1));
+    return (top - 4u) * {{ v.upper }}_SUB_BUCKETS
+           + (unsigned)((ns >> (top - 5u)) & ({{ v.upper }}_SUB_BUCKETS - 1));
 }
 
 /* The largest value bucket b holds: percentiles are reported as upper bounds. */

@@ -20,7 +20,8 @@ int main(int argc, char **argv)
     raise_descriptor_limit();
     parse_literal_target();
     clock_gettime(CLOCK_REALTIME, &seed);
-    backoff_seed = ((uint64_t)seed.tv_nsec << 20) ^ (uint64_t)seed.tv_sec ^ ((uint64_t)getpid() << 40) ^ 0x9e3779b97f4a7c15ull;
+    backoff_seed = ((uint64_t)seed.tv_nsec << 20) ^ (uint64_t)seed.tv_sec
+                   ^ ((uint64_t)getpid() << 40) ^ 0x9e3779b97f4a7c15ull;
     status = loop_main();
     return status != 0 || run_failed() ? 1 : 0;
 }

@@ -111,7 +111,8 @@ static inline void {{ v.name }}_fail(Conn *c, const char *format, ...)
     va_start(args, format);
     vsnprintf(message, sizeof message, format, args);
     va_end(args);
-    fprintf(stderr, "%s: connection %llu (%s): %s\n", {{ v.name }}_program, info->id, info->peer_text, message);
+    fprintf(stderr, "%s: connection %llu (%s): %s\n", {{ v.name }}_program, info->id,
+            info->peer_text, message);
     c->failed = 1;
     mark_run_failed();
 {%- if v.tcp %}
@@ -139,10 +140,10 @@ static void describe_error(int error, char *text, size_t size)
 {
     char system_text[200];
     const char *name = wsa_error_name(error);
-    DWORD len = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL, (DWORD)error, 0,
-                               system_text, (DWORD)sizeof system_text, NULL);
-    while (len > 0 && (system_text[len - 1] == '\r' || system_text[len - 1] == '\n' || system_text[len - 1] == ' '
-                       || system_text[len - 1] == '.')) {
+    DWORD len = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL,
+                               (DWORD)error, 0, system_text, (DWORD)sizeof system_text, NULL);
+    while (len > 0 && (system_text[len - 1] == '\r' || system_text[len - 1] == '\n'
+                       || system_text[len - 1] == ' ' || system_text[len - 1] == '.')) {
         len--;
     }
     system_text[len] = '\0';
@@ -170,7 +171,8 @@ static void describe_error(int error, char *text, size_t size)
 {%- endif %}
 
 /* A decimal number from min to max; -1 for anything else (signs, spaces, overflow). */
-static int parse_number(const char *text, unsigned long min, unsigned long max, unsigned long *value)
+static int parse_number(const char *text, unsigned long min, unsigned long max,
+                        unsigned long *value)
 {
     char *end = NULL;
     if (*text < '0' || *text > '9') {
@@ -183,13 +185,15 @@ static int parse_number(const char *text, unsigned long min, unsigned long max, 
 
 static void usage(FILE *to)
 {
-    fprintf(to, "usage: %s [-a HOST] [-p PORT] [-c CONNECTIONS]{{ v.client_extra_usage }}\n", {{ v.name }}_program);
+    fprintf(to, "usage: %s [-a HOST] [-p PORT] [-c CONNECTIONS]{{ v.client_extra_usage }}\n",
+            {{ v.name }}_program);
 }
 
 /* The next option of the command line, as getopt takes them (-x VALUE or -xVALUE; -h alone;
  * `--` ends the options) and the same on every platform. Returns the letter, '?' after saying
  * what is wrong, or -1 where the options end. */
-static int next_option(int argc, char **argv, const char *with_value, int *index, const char **value)
+static int next_option(int argc, char **argv, const char *with_value, int *index,
+                       const char **value)
 {
     const char *arg;
     if (*index >= argc || argv[*index][0] != '-' || argv[*index][1] == '\0') {
@@ -211,7 +215,8 @@ static int next_option(int argc, char **argv, const char *with_value, int *index
     } else if (*index < argc) {
         *value = argv[(*index)++];
     } else {
-        fprintf(stderr, "%s: option requires an argument -- '%c'\n", {{ v.name }}_program, arg[1]);
+        fprintf(stderr, "%s: option requires an argument -- '%c'\n", {{ v.name }}_program,
+                arg[1]);
         return '?';
     }
     return arg[1];
@@ -235,21 +240,24 @@ static int parse_args(int argc, char **argv)
         switch (opt) {
         case 'a':
             if (optarg[0] == '\0' || strlen(optarg) > 253) {
-                fprintf(stderr, "%s: invalid host '%s' (expected a name or an IP address)\n", {{ v.name }}_program, optarg);
+                fprintf(stderr, "%s: invalid host '%s' (expected a name or an IP address)\n",
+                        {{ v.name }}_program, optarg);
                 return -1;
             }
             client_options.host = optarg;
             break;
         case 'p':
             if (parse_number(optarg, 1, 65535, &value) != 0) {
-                fprintf(stderr, "%s: invalid port '%s' (expected 1 to 65535)\n", {{ v.name }}_program, optarg);
+                fprintf(stderr, "%s: invalid port '%s' (expected 1 to 65535)\n",
+                        {{ v.name }}_program, optarg);
                 return -1;
             }
             client_options.port = (int)value;
             break;
         case 'c':
             if (parse_number(optarg, 1, 10000, &value) != 0) {
-                fprintf(stderr, "%s: invalid connection count '%s' (expected 1 to 10000)\n", {{ v.name }}_program, optarg);
+                fprintf(stderr, "%s: invalid connection count '%s' (expected 1 to 10000)\n",
+                        {{ v.name }}_program, optarg);
                 return -1;
             }
             client_options.connections = (unsigned)value;
@@ -257,7 +265,8 @@ static int parse_args(int argc, char **argv)
 {%- if v.handler == Handler::EchoCheck %}
         case 'n':
             if (parse_number(optarg, 1, 1000000, &value) != 0) {
-                fprintf(stderr, "%s: invalid message count '%s' (expected 1 to 1000000)\n", {{ v.name }}_program, optarg);
+                fprintf(stderr, "%s: invalid message count '%s' (expected 1 to 1000000)\n",
+                        {{ v.name }}_program, optarg);
                 return -1;
             }
             client_options.messages = (unsigned)value;
@@ -266,7 +275,8 @@ static int parse_args(int argc, char **argv)
 {%- if v.handler == Handler::Load %}
         case 'd':
             if (parse_number(optarg, 1, 3600000, &value) != 0) {
-                fprintf(stderr, "%s: invalid duration '%s' (expected 1 to 3600000 ms)\n", {{ v.name }}_program, optarg);
+                fprintf(stderr, "%s: invalid duration '%s' (expected 1 to 3600000 ms)\n",
+                        {{ v.name }}_program, optarg);
                 return -1;
             }
             client_options.duration_ms = (uint32_t)value;
@@ -285,7 +295,8 @@ static int parse_args(int argc, char **argv)
         return -1;
     }
     if (client_options.port == 0) {
-        fprintf(stderr, "%s: no port to connect to: give -p PORT (the spec sets none)\n", {{ v.name }}_program);
+        fprintf(stderr, "%s: no port to connect to: give -p PORT (the spec sets none)\n",
+                {{ v.name }}_program);
         return -1;
     }
     return 0;
@@ -312,7 +323,8 @@ static size_t copy_targets(const struct addrinfo *list, struct target *to)
     const struct addrinfo *ai;
     size_t count = 0;
     for (ai = list; ai != NULL && count < MAX_ADDRESSES; ai = ai->ai_next) {
-        if ((ai->ai_family == AF_INET || ai->ai_family == AF_INET6) && ai->ai_addrlen <= sizeof to[0].address) {
+        if ((ai->ai_family == AF_INET || ai->ai_family == AF_INET6)
+            && ai->ai_addrlen <= sizeof to[0].address) {
             memcpy(&to[count].address, ai->ai_addr, ai->ai_addrlen);
             to[count].length = (socklen_t)ai->ai_addrlen;
             count++;
@@ -416,20 +428,22 @@ static int member_resolve(struct member *m)
         return 0;
     }
     rc = lookup_target(0, &list);
-    OP_LOG("resolve", NO_SOCKET, " host=%s result=%s", client_options.host, rc == 0 ? "ok" : "failed");
+    OP_LOG("resolve", NO_SOCKET, " host=%s result=%s", client_options.host,
+           rc == 0 ? "ok" : "failed");
     if (rc != 0) {
-        snprintf(m->last_error, sizeof m->last_error, "cannot resolve '%s': %s", client_options.host,
+        snprintf(m->last_error, sizeof m->last_error, "cannot resolve '%s': %s",
 {%- if v.windows %}
-                 gai_strerrorA(rc));
+                 client_options.host, gai_strerrorA(rc));
 {%- else %}
-                 rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+                 client_options.host, rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
 {%- endif %}
         return -1;
     }
     found = malloc(MAX_ADDRESSES * sizeof *found);
     if (found == NULL) {
         freeaddrinfo(list);
-        snprintf(m->last_error, sizeof m->last_error, "cannot resolve '%s': out of memory", client_options.host);
+        snprintf(m->last_error, sizeof m->last_error, "cannot resolve '%s': out of memory",
+                 client_options.host);
         return -1;
     }
     if (m->targets != literal_targets) {
@@ -439,7 +453,8 @@ static int member_resolve(struct member *m)
     m->target_count = copy_targets(list, found);
     freeaddrinfo(list);
     if (m->target_count == 0) {
-        snprintf(m->last_error, sizeof m->last_error, "'%s' has no IPv4 or IPv6 address", client_options.host);
+        snprintf(m->last_error, sizeof m->last_error, "'%s' has no IPv4 or IPv6 address",
+                 client_options.host);
         return -1;
     }
     return 0;
@@ -466,7 +481,8 @@ static int configure_client_socket(client_socket fd)
 {%- endif %}
 {%- if v.tcp %}
     /* Urgent data is read inline, as ordinary bytes, as servers do. */
-    if (configure_connection(fd) != 0 || set_int_option(fd, SOL_SOCKET, SO_OOBINLINE, 1, "setsockopt SO_OOBINLINE") != 0) {
+    if (configure_connection(fd) != 0
+        || set_int_option(fd, SOL_SOCKET, SO_OOBINLINE, 1, "setsockopt SO_OOBINLINE") != 0) {
         return -1;
     }
 {%- endif %}
@@ -490,7 +506,8 @@ static int member_open(struct member *m, uint64_t now)
     const struct sockaddr_storage *to = member_target(m);
 {%- if v.windows %}
     SOCKET fd = socket(to->ss_family, {{ v.socktype }}, 0);
-    OP_LOG("socket", fd, " family=%s type={% if v.tcp %}stream{% else %}dgram{% endif %} result=%s", to->ss_family == AF_INET6 ? "inet6" : "inet", OP_RESULT(fd != INVALID_SOCKET));
+    OP_LOG("socket", fd, " family=%s type={% if v.tcp %}stream{% else %}dgram{% endif %} result=%s",
+           to->ss_family == AF_INET6 ? "inet6" : "inet", OP_RESULT(fd != INVALID_SOCKET));
     if (fd == INVALID_SOCKET) {
         return -1;
     }
@@ -507,7 +524,8 @@ static int member_open(struct member *m, uint64_t now)
     }
 {%- else %}
     int fd = socket(to->ss_family, {{ v.socktype }} | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    OP_LOG("socket", fd, " family=%s type={% if v.tcp %}stream{% else %}dgram{% endif %} result=%s", to->ss_family == AF_INET6 ? "inet6" : "inet", OP_RESULT(fd >= 0));
+    OP_LOG("socket", fd, " family=%s type={% if v.tcp %}stream{% else %}dgram{% endif %} result=%s",
+           to->ss_family == AF_INET6 ? "inet6" : "inet", OP_RESULT(fd >= 0));
     if (fd < 0) {
         return -1;
     }
@@ -540,7 +558,8 @@ static int member_connect(struct member *m, uint64_t now)
 {%- else %}
     in_progress = rc != 0 && errno == EINPROGRESS;
 {%- endif %}
-    OP_LOG("connect", m->fd, " peer_port=%d result=%s", bound_port(to), rc == 0 ? "ok" : in_progress ? "in progress" : OP_RESULT(0));
+    OP_LOG("connect", m->fd, " peer_port=%d result=%s", bound_port(to),
+           rc == 0 ? "ok" : in_progress ? "in progress" : OP_RESULT(0));
     if (rc != 0 && !in_progress) {
         int saved = socket_error();
         close_socket(m->fd);
@@ -592,14 +611,18 @@ static void member_attempt_failed(struct member *m, uint64_t now)
     m->failures++;
     m->address = 0;
     if (m->failures >= {{ v.upper }}_MAX_ATTEMPTS) {
-        fprintf(stderr, "%s: connection %u of %u: gave up after %u failed attempt%s; last error: %s\n", {{ v.name }}_program,
-                m->index + 1, client_options.connections, m->failures, m->failures == 1 ? "" : "s", m->last_error);
+        fprintf(stderr,
+                "%s: connection %u of %u: gave up after %u failed attempt%s; last error: %s\n",
+                {{ v.name }}_program, m->index + 1, client_options.connections, m->failures,
+                m->failures == 1 ? "" : "s", m->last_error);
         m->state = MEMBER_DONE;
         mark_run_failed();
     } else {
         uint32_t delay = backoff_ms(&m->rng, m->failures);
-        fprintf(stderr, "%s: connection %u of %u: attempt %u of %u failed: %s; next attempt in %u ms\n", {{ v.name }}_program,
-                m->index + 1, client_options.connections, m->failures, {{ v.upper }}_MAX_ATTEMPTS, m->last_error, (unsigned)delay);
+        fprintf(stderr,
+                "%s: connection %u of %u: attempt %u of %u failed: %s; next attempt in %u ms\n",
+                {{ v.name }}_program, m->index + 1, client_options.connections, m->failures,
+                {{ v.upper }}_MAX_ATTEMPTS, m->last_error, (unsigned)delay);
         m->state = MEMBER_WAITING;
         m->deadline_ms = now + delay;
     }
@@ -634,11 +657,13 @@ static void member_connection_ended(struct member *m, Conn *c, uint64_t now)
     if (what != NULL && !c->failed) {
         char reason[128];
         if (c->reason == {{ v.upper }}_CLOSE_IDLE) {
-            snprintf(reason, sizeof reason, "nothing moved for %u ms", {{ v.upper }}_IDLE_TIMEOUT_MS);
+            snprintf(reason, sizeof reason, "nothing moved for %u ms",
+                     {{ v.upper }}_IDLE_TIMEOUT_MS);
         } else {
             describe_error(c->error, reason, sizeof reason);
         }
-        snprintf(m->last_error, sizeof m->last_error, "connection to %s %s: %s", {{ v.name }}_info(c)->peer_text, what, reason);
+        snprintf(m->last_error, sizeof m->last_error, "connection to %s %s: %s",
+                 {{ v.name }}_info(c)->peer_text, what, reason);
         member_attempt_failed(m, now);
         return;
     }

@@ -1,10 +1,12 @@
 /* Settings from the spec (change the spec and regenerate, rather than these). */
 {%- if v.client %}
-#define {{ v.upper }}_HOST "{{ v.address }}"  /* what -a overrides: resolved at start, every address tried */
+/* what -a overrides: resolved at start, every address tried */
+#define {{ v.upper }}_HOST "{{ v.address }}"
 #define {{ v.upper }}_PORT {{ v.port }}  /* what -p overrides{% if v.port == 0 %}; 0: -p is required{% endif %} */
 #define {{ v.upper }}_CONNECT_TIMEOUT_MS {{ v.connect_timeout_ms }}u  /* one connect to one address */
 #define {{ v.upper }}_MAX_ATTEMPTS {{ v.max_attempts }}u  /* failed attempts in a row before giving up */
-#define {{ v.upper }}_BACKOFF_BASE_MS {{ v.backoff_base_ms }}u  /* backoff before retry n: random in [0, min(max, base * 2^(n-1))] */
+/* backoff before retry n: random in [0, min(max, base * 2^(n-1))] */
+#define {{ v.upper }}_BACKOFF_BASE_MS {{ v.backoff_base_ms }}u
 #define {{ v.upper }}_BACKOFF_MAX_MS {{ v.backoff_max_ms }}u
 #define {{ v.upper }}_POOL_SIZE {{ v.pool_size }}u  /* connections at once (what -c overrides) */
 {%- if v.handler == Handler::EchoCheck %}
@@ -23,7 +25,8 @@
 {%- endif %}
 #define {{ v.upper }}_BUFFER_SIZE {{ v.buffer_size }}u  /* bytes per receive call */
 {%- if v.tcp %}
-#define {{ v.upper }}_OUTPUT_BUFFER {{ v.output_buffer }}u  /* output high-water mark: above it the peer is not read */
+/* output high-water mark: above it the peer is not read */
+#define {{ v.upper }}_OUTPUT_BUFFER {{ v.output_buffer }}u
 #define {{ v.upper }}_OUTPUT_LOW_WATER {{ v.output_buffer / 2 }}u  /* reading resumes below this */
 #define {{ v.upper }}_OUTPUT_LIMIT {{ v.output_limit }}ull  /* a connection queuing more is closed */
 #define {{ v.upper }}_MAX_MESSAGE {{ v.max_message }}u  /* most unconsumed input per connection */
@@ -31,7 +34,8 @@
 #define {{ v.upper }}_BACKLOG {{ v.backlog }}
 {%- endif %}
 {%- if v.client %}
-#define {{ v.upper }}_MAX_CONNECTIONS (client_options.connections)  /* the pool: -c, or client.pool.size */
+/* the pool: -c, or client.pool.size */
+#define {{ v.upper }}_MAX_CONNECTIONS (client_options.connections)
 {%- else %}
 #define {{ v.upper }}_MAX_CONNECTIONS {{ v.max_connections }}u
 {%- endif %}
@@ -39,7 +43,8 @@
 #define {{ v.upper }}_LINGER_MS {{ v.linger_ms }}u  /* lingering close: read and drop for at most this long */
 {%- else if v.client %}
 #define {{ v.upper }}_OUTPUT_BUFFER {{ v.output_buffer }}u  /* most bytes of one datagram sent */
-#define {{ v.upper }}_MAX_CONNECTIONS (client_options.connections)  /* the pool: -c, or client.pool.size */
+/* the pool: -c, or client.pool.size */
+#define {{ v.upper }}_MAX_CONNECTIONS (client_options.connections)
 #define {{ v.upper }}_IDLE_TIMEOUT_MS {{ v.idle_timeout_ms }}u  /* 0 = never */
 {%- else %}
 #define {{ v.upper }}_OUTPUT_BUFFER {{ v.output_buffer }}u  /* most bytes of one reply datagram */
@@ -66,7 +71,8 @@ enum {{ v.name }}_close_reason {
     {{ v.upper }}_CLOSE_PEER,         /* the peer half-closed and everything queued was sent */
     {{ v.upper }}_CLOSE_HANDLER,      /* {{ v.name }}_close(): queued output was sent first */
     {{ v.upper }}_CLOSE_ABORT,        /* {{ v.name }}_abort(): reset, queued output dropped */
-    {{ v.upper }}_CLOSE_RESET,        /* the peer reset the connection (error: ECONNRESET, EPIPE...) */
+    {{ v.upper }}_CLOSE_RESET,        /* the peer reset the connection (error: ECONNRESET,
+    {{ v.name_blank() }}                      * EPIPE...) */
     {{ v.upper }}_CLOSE_IDLE,         /* nothing moved for {% if v.client %}client{% else %}server{% endif %}.idle_timeout_ms */
     {{ v.upper }}_CLOSE_OUTPUT_LIMIT, /* more than io.output_limit bytes were queued */
     {{ v.upper }}_CLOSE_INPUT_LIMIT,  /* more than io.max_message bytes were left unconsumed */
@@ -101,9 +107,10 @@ static inline struct {{ v.name }}_worker *{{ v.name }}_worker(struct {{ v.name }
  * output_limit) or the connection is already closing. */
 static inline int {{ v.name }}_write(struct {{ v.name }}_conn *c, const void *data, size_t len);
 {%- if v.framed %}
-/* Writes one message framed the way input is framed ({{ v.framing }}); 0, or -1 like {{ v.name }}_write
- * (also when it is too long for the length prefix). */
-static inline int {{ v.name }}_send_message(struct {{ v.name }}_conn *c, const void *msg, size_t len);
+/* Writes one message framed the way input is framed ({{ v.framing }}); 0, or -1 like
+ * {{ v.name }}_write (also when it is too long for the length prefix). */
+static inline int {{ v.name }}_send_message(struct {{ v.name }}_conn *c, const void *msg,
+{{ v.align("inline int", "send_message") }}size_t len);
 {%- endif %}
 /* printf into the output queue; returns 0 or -1 like {{ v.name }}_write. */
 static inline int {{ v.name }}_printf(struct {{ v.name }}_conn *c, const char *format, ...);

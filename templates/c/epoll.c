@@ -21,7 +21,8 @@ struct loop {
     int listen_fd;
     int spare_fd; /* given up to shed a connection when out of descriptors */
     int accept_paused;      /* the listener is out of the epoll set */
-    uint64_t accept_resume_ms; /* when out of descriptors: accept again from then; 0 = not waiting */
+    uint64_t accept_resume_ms; /* when out of descriptors: accept again from then;
+                                * 0 = not waiting */
     unsigned index;
     unsigned active;
     unsigned char *scratch;
@@ -55,7 +56,8 @@ static void loop_close(struct loop *lp, Conn *c)
     } else {
         free(c);
     }
-    if (lp->accept_paused && lp->accept_resume_ms == 0 && lp->active < {{ v.upper }}_MAX_CONNECTIONS) {
+    if (lp->accept_paused && lp->accept_resume_ms == 0
+        && lp->active < {{ v.upper }}_MAX_CONNECTIONS) {
         if (loop_watch_listener(lp, EPOLL_CTL_ADD) == 0) {
             lp->accept_paused = 0;
         }
@@ -77,7 +79,8 @@ static void loop_resume_accept(struct loop *lp, uint64_t now)
         return;
     }
     lp->accept_resume_ms = 0;
-    if (lp->accept_paused && lp->active < {{ v.upper }}_MAX_CONNECTIONS && loop_watch_listener(lp, EPOLL_CTL_ADD) == 0) {
+    if (lp->accept_paused && lp->active < {{ v.upper }}_MAX_CONNECTIONS
+        && loop_watch_listener(lp, EPOLL_CTL_ADD) == 0) {
         lp->accept_paused = 0;
     }
 }

@@ -149,7 +149,8 @@ static int loop_run(struct loop *lp)
     }
     while (lp->members_left > 0) {
         Conn *ready;
-        int timeout = loop_members_timeout(lp, lp->ready != NULL ? 0 : timers_timeout(&lp->timers, now), now);
+        int timeout = loop_members_timeout(
+            lp, lp->ready != NULL ? 0 : timers_timeout(&lp->timers, now), now);
         int n, i;
         n = epoll_wait(lp->epfd, events, {{ v.upper }}_MAX_EVENTS, timeout);
         if (n < 0) {

@@ -25,11 +25,12 @@
 {%- endif %}
  *   on_writable      the output queue fell below half of io.output_buffer, after
  *                    {{ v.name }}_want_writable(c, 1) asked for it: produce more
- *   on_eof           the peer will send no more; writing still works; {{ v.name }}_close(c) ends it
+ *   on_eof           the peer will send no more; writing still works; {{ v.name }}_close(c)
+ *                    ends it
  *   on_timer         the timer from {{ v.name }}_timer_set(c, ms) fired
  *   on_close         the connection is gone, and why: free what the session holds
- * Output ({{ v.name }}_write, {{ v.name }}_printf) is never refused below io.output_limit; above
- * io.output_buffer the peer is not read until it catches up ({{ v.name }}_congested()).
+ * Output ({{ v.name }}_write, {{ v.name }}_printf) is never refused below io.output_limit;
+ * above io.output_buffer the peer is not read until it catches up ({{ v.name }}_congested()).
  * Callbacks must not block. Callbacks of one worker never run at the same time (with the
  * blocking model too), so the worker struct needs no lock; state shared between workers
  * (server.workers > 1) does.
@@ -134,7 +135,8 @@ static void {{ v.name }}_on_open(struct {{ v.name }}_session *s, struct {{ v.nam
 
 {%- if v.framed %}
 
-static void {{ v.name }}_on_message(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c,
+static void {{ v.name }}_on_message(struct {{ v.name }}_session *s,
+{{ v.align("void", "on_message") }}struct {{ v.name }}_conn *c,
 {{ v.align("void", "on_message") }}const unsigned char *msg, size_t len)
 {
     (void)s;
@@ -144,7 +146,8 @@ static void {{ v.name }}_on_message(struct {{ v.name }}_session *s, struct {{ v.
 }
 {%- else %}
 
-static size_t {{ v.name }}_on_data(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c,
+static size_t {{ v.name }}_on_data(struct {{ v.name }}_session *s,
+{{ v.align("size_t", "on_data") }}struct {{ v.name }}_conn *c,
 {{ v.align("size_t", "on_data") }}const unsigned char *data, size_t len)
 {
     (void)s;
@@ -155,7 +158,8 @@ static size_t {{ v.name }}_on_data(struct {{ v.name }}_session *s, struct {{ v.n
 {%- endif %}
 
 /* Tops the queue up to the high-water mark, a few kilobytes at a time. */
-static void {{ v.name }}_on_writable(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c)
+static void {{ v.name }}_on_writable(struct {{ v.name }}_session *s,
+{{ v.align("void", "on_writable") }}struct {{ v.name }}_conn *c)
 {
     unsigned char chunk[4096];
     while (!{{ v.name }}_congested(c)) {
@@ -177,7 +181,8 @@ static void {{ v.name }}_on_open(struct {{ v.name }}_session *s, struct {{ v.nam
 }
 {%- if v.framed %}
 
-static void {{ v.name }}_on_message(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c,
+static void {{ v.name }}_on_message(struct {{ v.name }}_session *s,
+{{ v.align("void", "on_message") }}struct {{ v.name }}_conn *c,
 {{ v.align("void", "on_message") }}const unsigned char *msg, size_t len)
 {
     (void)c;
@@ -186,7 +191,8 @@ static void {{ v.name }}_on_message(struct {{ v.name }}_session *s, struct {{ v.
 }
 {%- else %}
 
-static size_t {{ v.name }}_on_data(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c,
+static size_t {{ v.name }}_on_data(struct {{ v.name }}_session *s,
+{{ v.align("size_t", "on_data") }}struct {{ v.name }}_conn *c,
 {{ v.align("size_t", "on_data") }}const unsigned char *data, size_t len)
 {
     (void)c;
@@ -205,7 +211,8 @@ static void {{ v.name }}_on_open(struct {{ v.name }}_session *s, struct {{ v.nam
 {%- if v.framed %}
 
 /* Each message goes back framed as it came. */
-static void {{ v.name }}_on_message(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c,
+static void {{ v.name }}_on_message(struct {{ v.name }}_session *s,
+{{ v.align("void", "on_message") }}struct {{ v.name }}_conn *c,
 {{ v.align("void", "on_message") }}const unsigned char *msg, size_t len)
 {
     if ({{ v.name }}_send_message(c, msg, len) == 0) {
@@ -214,7 +221,8 @@ static void {{ v.name }}_on_message(struct {{ v.name }}_session *s, struct {{ v.
 }
 {%- else %}
 
-static size_t {{ v.name }}_on_data(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c,
+static size_t {{ v.name }}_on_data(struct {{ v.name }}_session *s,
+{{ v.align("size_t", "on_data") }}struct {{ v.name }}_conn *c,
 {{ v.align("size_t", "on_data") }}const unsigned char *data, size_t len)
 {
     /* The loop stops reading while the queue is above io.output_buffer, so echoing all of it
@@ -234,7 +242,8 @@ static void {{ v.name }}_on_open(struct {{ v.name }}_session *s, struct {{ v.nam
 }
 {%- if v.framed %}
 
-static void {{ v.name }}_on_message(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c,
+static void {{ v.name }}_on_message(struct {{ v.name }}_session *s,
+{{ v.align("void", "on_message") }}struct {{ v.name }}_conn *c,
 {{ v.align("void", "on_message") }}const unsigned char *msg, size_t len)
 {
     s->bytes_in += len;
@@ -242,7 +251,8 @@ static void {{ v.name }}_on_message(struct {{ v.name }}_session *s, struct {{ v.
 }
 {%- else %}
 
-static size_t {{ v.name }}_on_data(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c,
+static size_t {{ v.name }}_on_data(struct {{ v.name }}_session *s,
+{{ v.align("size_t", "on_data") }}struct {{ v.name }}_conn *c,
 {{ v.align("size_t", "on_data") }}const unsigned char *data, size_t len)
 {
     s->bytes_in += len;
@@ -254,7 +264,8 @@ static size_t {{ v.name }}_on_data(struct {{ v.name }}_session *s, struct {{ v.n
 {%- if v.handler != Handler::Chargen %}
 
 /* Nothing to produce unless asked: {{ v.name }}_want_writable() is never called here. */
-static void {{ v.name }}_on_writable(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c)
+static void {{ v.name }}_on_writable(struct {{ v.name }}_session *s,
+{{ v.align("void", "on_writable") }}struct {{ v.name }}_conn *c)
 {
     (void)s;
     (void)c;
@@ -290,7 +301,8 @@ struct {{ v.name }}_worker {
     unsigned long long datagrams;
 };
 
-static void {{ v.name }}_on_message(struct {{ v.name }}_worker *w, struct {{ v.name }}_conn *c,
+static void {{ v.name }}_on_message(struct {{ v.name }}_worker *w,
+{{ v.align("void", "on_message") }}struct {{ v.name }}_conn *c,
 {{ v.align("void", "on_message") }}const unsigned char *msg, size_t len)
 {
     w->datagrams++;
@@ -303,7 +315,8 @@ struct {{ v.name }}_worker {
     unsigned long long datagrams;
 };
 
-static void {{ v.name }}_on_message(struct {{ v.name }}_worker *w, struct {{ v.name }}_conn *c,
+static void {{ v.name }}_on_message(struct {{ v.name }}_worker *w,
+{{ v.align("void", "on_message") }}struct {{ v.name }}_conn *c,
 {{ v.align("void", "on_message") }}const unsigned char *msg, size_t len)
 {
     (void)c;
@@ -342,7 +355,8 @@ static unsigned char {{ v.name }}_chargen_next(struct {{ v.name }}_worker *w)
     return c;
 }
 
-static void {{ v.name }}_on_message(struct {{ v.name }}_worker *w, struct {{ v.name }}_conn *c,
+static void {{ v.name }}_on_message(struct {{ v.name }}_worker *w,
+{{ v.align("void", "on_message") }}struct {{ v.name }}_conn *c,
 {{ v.align("void", "on_message") }}const unsigned char *msg, size_t len)
 {
     unsigned char reply[512];
@@ -369,11 +383,13 @@ struct {{ v.name }}_worker {
     unsigned long long datagrams;
 };
 
-static void {{ v.name }}_on_message(struct {{ v.name }}_worker *w, struct {{ v.name }}_conn *c,
+static void {{ v.name }}_on_message(struct {{ v.name }}_worker *w,
+{{ v.align("void", "on_message") }}struct {{ v.name }}_conn *c,
 {{ v.align("void", "on_message") }}const unsigned char *msg, size_t len)
 {
     w->datagrams++;
-    (void){{ v.name }}_write(c, msg, len); /* the reply goes back to {{ v.name }}_info(c)->peer */
+    (void){{ v.name }}_write(c, msg, len); /* the reply goes back to
+    {{ v.name_blank() }}                            * {{ v.name }}_info(c)->peer */
 }
 {%- endmatch %}
 

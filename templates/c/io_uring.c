@@ -294,7 +294,9 @@ out_timers:
 
 /* A received datagram in a provided buffer: io_uring's header, the sender's address, then the
  * payload; one byte more than io.buffer_size would fit is detected by MSG_TRUNC. */
-#define RING_BUFFER_SIZE (sizeof(struct io_uring_recvmsg_out) + sizeof(struct sockaddr_storage) + {{ v.upper }}_BUFFER_SIZE)
+#define RING_BUFFER_SIZE \
+    (sizeof(struct io_uring_recvmsg_out) + sizeof(struct sockaddr_storage) \
+     + {{ v.upper }}_BUFFER_SIZE)
 {% include "c/uring.c" %}
 
 /* ---------------------------------------------------------------------------------------------
@@ -383,7 +385,8 @@ static void dgram_handle(struct dgram_loop *d, const struct io_uring_cqe *cqe)
     memcpy(&d->current.info.peer, io_uring_recvmsg_name(out), out->namelen);
     d->current.peer_len = out->namelen;
     d->current.reply = slot != NULL ? slot->data : d->overflow;
-    {{ v.name }}_on_message(&d->worker, &d->current, io_uring_recvmsg_payload(out, &d->recv_msg), out->payloadlen);
+    {{ v.name }}_on_message(&d->worker, &d->current,
+    {{ v.name_blank() }}            io_uring_recvmsg_payload(out, &d->recv_msg), out->payloadlen);
     if (!d->current.has_reply) {
         return;
     }
@@ -400,7 +403,8 @@ static void dgram_complete(struct dgram_loop *d, const struct io_uring_cqe *cqe)
     uint64_t tag = io_uring_cqe_get_data64(cqe);
     if (ring_tag_op(tag) == OP_SEND) {
         struct reply_slot *slot = ring_tag_owner(tag);
-        OP_LOG("sendto", d->fd, " bytes=%d result=%s", cqe->res, cqe->res >= 0 ? "ok" : errno_name(-cqe->res));
+        OP_LOG("sendto", d->fd, " bytes=%d result=%s", cqe->res,
+               cqe->res >= 0 ? "ok" : errno_name(-cqe->res));
         if (cqe->res < 0) {
             log_occurrence("sendto failed; reply dropped", &d->send_errors);
         }

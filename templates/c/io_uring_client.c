@@ -158,14 +158,16 @@ static void loop_on_recv(struct loop *lp, Conn *c, const struct io_uring_cqe *cq
     if (cqe->flags & IORING_CQE_F_BUFFER) {
         unsigned id = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
         unsigned char *buffer = ring_buffer(&lp->ring, id);
-        struct io_uring_recvmsg_out *out = io_uring_recvmsg_validate(buffer, cqe->res, &c->recv_msg);
+        struct io_uring_recvmsg_out *out =
+            io_uring_recvmsg_validate(buffer, cqe->res, &c->recv_msg);
         OP_LOG("recv", c->fd, " bytes=%u result=ok", out != NULL ? out->payloadlen : 0u);
         if (out != NULL && c->phase == PHASE_OPEN) {
             /* MSG_TRUNC: payloadlen is the datagram's real length, past io.buffer_size. */
             conn_deliver(c, io_uring_recvmsg_payload(out, &c->recv_msg), out->payloadlen, now);
         }
         ring_return_buffer(&lp->ring, id);
-    } else if (cqe->res < 0 && cqe->res != -ENOBUFS && cqe->res != -ECANCELED && cqe->res != -EINTR && cqe->res != -EAGAIN) {
+    } else if (cqe->res < 0 && cqe->res != -ENOBUFS && cqe->res != -ECANCELED
+               && cqe->res != -EINTR && cqe->res != -EAGAIN) {
         OP_LOG("recv", c->fd, " bytes=%d result=%s", cqe->res, errno_name(-cqe->res));
         /* ENOBUFS: every buffer was in use; nothing was lost, the receive is armed again. */
         conn_fail(c, -cqe->res);
@@ -252,7 +254,8 @@ static int loop_run(struct loop *lp)
         struct io_uring_cqe *cqe;
         unsigned head, seen = 0;
         int stop = 0;
-        if (ring_wait(&lp->ring, loop_members_timeout(lp, timers_timeout(&lp->timers, now), now)) != 0) {
+        if (ring_wait(&lp->ring,
+                      loop_members_timeout(lp, timers_timeout(&lp->timers, now), now)) != 0) {
             log_errno("io_uring_submit_and_wait_timeout");
             return -1;
         }

@@ -90,7 +90,8 @@ int main(int argc, char **argv)
     for (i = 0; i < {{ v.upper }}_WORKERS; i++) {
         /* With port 0 the first socket gets a port from the kernel; the others must share it. */
         workers[i].index = i;
-        workers[i].fd = open_listener(cfg.address, i == 0 ? cfg.port : bound_port(&bound), {{ v.listener_nonblocking }}, &bound);
+        workers[i].fd = open_listener(cfg.address, i == 0 ? cfg.port : bound_port(&bound),
+                                      {{ v.listener_nonblocking }}, &bound);
         if (workers[i].fd < 0) {
             while (i > 0) {
                 close(workers[--i].fd);
@@ -107,7 +108,8 @@ int main(int argc, char **argv)
     for (; started < {{ v.upper }}_WORKERS; started++) {
         int rc = pthread_create(&workers[started].thread, NULL, worker_main, &workers[started]);
         if (rc != 0) {
-            fprintf(stderr, "%s: cannot start worker %u: %s\n", {{ v.name }}_program, started, strerror(rc));
+            fprintf(stderr, "%s: cannot start worker %u: %s\n", {{ v.name }}_program, started,
+                    strerror(rc));
             break;
         }
     }

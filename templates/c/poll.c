@@ -20,7 +20,8 @@ struct loop {
     Conn **conns;
     nfds_t count;
     int spare_fd;        /* given up to shed a connection when out of descriptors */
-    uint64_t accept_resume_ms; /* when out of descriptors: accept again from then; 0 = not waiting */
+    uint64_t accept_resume_ms; /* when out of descriptors: accept again from then;
+                                * 0 = not waiting */
     unsigned index;
     int more;            /* some connection spent its budget with work left */
     unsigned char *scratch;
@@ -107,7 +108,8 @@ static int loop_run(struct loop *lp)
         }
         /* At the connection limit, or while out of descriptors, new peers wait in the backlog. */
         lp->fds[LISTEN_SLOT].events =
-            lp->count < FIRST_CONN_SLOT + {{ v.upper }}_MAX_CONNECTIONS && lp->accept_resume_ms == 0 ? POLLIN : 0;
+            lp->count < FIRST_CONN_SLOT + {{ v.upper }}_MAX_CONNECTIONS
+            && lp->accept_resume_ms == 0 ? POLLIN : 0;
         n = poll(lp->fds, lp->count, timeout);
         if (n < 0) {
             if (errno == EINTR) {

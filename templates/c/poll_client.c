@@ -108,7 +108,9 @@ static int loop_run(struct loop *lp)
         unsigned i;
         size_t budget;
         Conn *due;
-        if (poll_slots(lp->fds, count, loop_members_timeout(lp, lp->more ? 0 : timers_timeout(&lp->timers, now), now)) < 0) {
+        if (poll_slots(lp->fds, count,
+                       loop_members_timeout(lp, lp->more ? 0 : timers_timeout(&lp->timers, now),
+                                            now)) < 0) {
 {%- if v.windows %}
             log_socket_error("WSAPoll");
 {%- else %}
@@ -157,7 +159,8 @@ static int loop_main(void)
     lp.fds = calloc(FIRST_MEMBER_SLOT + client_options.connections, sizeof *lp.fds);
     lp.members = calloc(client_options.connections, sizeof *lp.members);
     lp.scratch = malloc({{ v.upper }}_BUFFER_SIZE);
-    if (lp.fds == NULL || lp.members == NULL || lp.scratch == NULL || timers_init(&lp.timers) != 0) {
+    if (lp.fds == NULL || lp.members == NULL || lp.scratch == NULL
+        || timers_init(&lp.timers) != 0) {
         log_errno("malloc");
         goto out;
     }

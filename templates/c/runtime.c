@@ -124,12 +124,17 @@ static void raise_descriptor_limit(void)
     if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= wanted) {
         return;
     }
-    limit.rlim_cur = limit.rlim_max != RLIM_INFINITY && limit.rlim_max < wanted ? limit.rlim_max : wanted;
+    limit.rlim_cur = limit.rlim_max != RLIM_INFINITY && limit.rlim_max < wanted
+                         ? limit.rlim_max
+                         : wanted;
     if (setrlimit(RLIMIT_NOFILE, &limit) != 0) {
         log_errno("setrlimit RLIMIT_NOFILE");
     } else if (limit.rlim_cur < wanted) {
-        fprintf(stderr, "%s: open files limited to %llu by the hard limit; %llu would allow max_connections on every worker\n",
-                {{ v.name }}_program, (unsigned long long)limit.rlim_cur, (unsigned long long)wanted);
+        fprintf(stderr,
+                "%s: open files limited to %llu by the hard limit; %llu would allow "
+                "max_connections on every worker\n",
+                {{ v.name }}_program, (unsigned long long)limit.rlim_cur,
+                (unsigned long long)wanted);
     }
 }
 {%- endif %}
@@ -210,7 +215,8 @@ static int parse_args(int argc, char **argv, struct {{ v.name }}_config *cfg)
         case 'a': {
             unsigned char probe[sizeof(struct in6_addr)];
             if (inet_pton(AF_INET, optarg, probe) != 1 && inet_pton(AF_INET6, optarg, probe) != 1) {
-                fprintf(stderr, "%s: invalid address '%s' (expected an IPv4 or IPv6 literal)\n", {{ v.name }}_program, optarg);
+                fprintf(stderr, "%s: invalid address '%s' (expected an IPv4 or IPv6 literal)\n",
+                        {{ v.name }}_program, optarg);
                 return -1;
             }
             cfg->address = optarg;
@@ -220,7 +226,8 @@ static int parse_args(int argc, char **argv, struct {{ v.name }}_config *cfg)
             errno = 0;
             port = strtol(optarg, &end, 10);
             if (errno != 0 || end == optarg || *end != '\0' || port < 0 || port > 65535) {
-                fprintf(stderr, "%s: invalid port '%s' (expected 0 to 65535)\n", {{ v.name }}_program, optarg);
+                fprintf(stderr, "%s: invalid port '%s' (expected 0 to 65535)\n",
+                        {{ v.name }}_program, optarg);
                 return -1;
             }
             cfg->port = (int)port;
@@ -246,7 +253,8 @@ static int parse_args(int argc, char **argv, struct {{ v.name }}_config *cfg)
 static int set_int_option(int fd, int level, int name, int value, const char *what)
 {
     int rc = setsockopt(fd, level, name, &value, sizeof value);
-    OP_LOG("setsockopt", fd, " option=%s value=%d result=%s", what + sizeof "setsockopt", value, OP_RESULT(rc == 0));
+    OP_LOG("setsockopt", fd, " option=%s value=%d result=%s", what + sizeof "setsockopt", value,
+           OP_RESULT(rc == 0));
     if (rc != 0) {
         log_errno(what);
         return -1;
@@ -316,8 +324,10 @@ static int accept_connection(int listen_fd, int *spare_fd, struct sockaddr_stora
     }
     for (;;) {
         socklen_t peer_len = sizeof *peer;
-        int fd = accept4(listen_fd, (struct sockaddr *)peer, &peer_len, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        OP_LOG("accept", listen_fd, " conn=%d peer_port=%d result=%s", fd, fd >= 0 ? bound_port(peer) : 0,
+        int fd = accept4(listen_fd, (struct sockaddr *)peer, &peer_len,
+                         SOCK_CLOEXEC | SOCK_NONBLOCK);
+        OP_LOG("accept", listen_fd, " conn=%d peer_port=%d result=%s", fd,
+               fd >= 0 ? bound_port(peer) : 0,
                fd >= 0 ? "ok" : errno == EAGAIN || errno == EWOULDBLOCK ? "EAGAIN" : OP_RESULT(0));
         if (fd >= 0) {
             return fd;
@@ -326,8 +336,9 @@ static int accept_connection(int listen_fd, int *spare_fd, struct sockaddr_stora
             continue;
         }
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-            const char *what = errno == EMFILE || errno == ENFILE ? "out of file descriptors: refused a connection"
-                                                                  : "out of memory: refused a connection";
+            const char *what = errno == EMFILE || errno == ENFILE
+                                   ? "out of file descriptors: refused a connection"
+                                   : "out of memory: refused a connection";
             if (*spare_fd >= 0) {
                 close(*spare_fd);
                 *spare_fd = -1;
@@ -404,7 +415,8 @@ static int configure_listener(int fd, int family)
 
 /* Creates the server socket, configures it, binds and listens; *bound receives the address
  * it got (with the kernel's port when port is 0). */
-static int open_listener(const char *address, int port, int nonblocking, struct sockaddr_storage *bound)
+static int open_listener(const char *address, int port, int nonblocking,
+                         struct sockaddr_storage *bound)
 {
     struct addrinfo hints;
     struct addrinfo *ai = NULL;
@@ -420,11 +432,14 @@ static int open_listener(const char *address, int port, int nonblocking, struct 
     snprintf(port_text, sizeof port_text, "%d", port);
     rc = getaddrinfo(address, port_text, &hints, &ai);
     if (rc != 0) {
-        fprintf(stderr, "%s: invalid address '%s': %s\n", {{ v.name }}_program, address, gai_strerror(rc));
+        fprintf(stderr, "%s: invalid address '%s': %s\n", {{ v.name }}_program, address,
+                gai_strerror(rc));
         return -1;
     }
-    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0), 0);
-    OP_LOG("socket", fd, " family=%s type=%s result=%s", ai->ai_family == AF_INET6 ? "inet6" : "inet",
+    fd = socket(ai->ai_family,
+                ai->ai_socktype | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0), 0);
+    OP_LOG("socket", fd, " family=%s type=%s result=%s",
+           ai->ai_family == AF_INET6 ? "inet6" : "inet",
            ai->ai_socktype == SOCK_STREAM ? "stream" : "dgram", OP_RESULT(fd >= 0));
     if (fd < 0) {
         log_errno("socket");
@@ -439,7 +454,8 @@ static int open_listener(const char *address, int port, int nonblocking, struct 
     rc = bind(fd, ai->ai_addr, ai->ai_addrlen);
     OP_LOG("bind", fd, " address=%s port=%d result=%s", address, port, OP_RESULT(rc == 0));
     if (rc != 0) {
-        fprintf(stderr, "%s: bind %s port %d: %s\n", {{ v.name }}_program, address, port, strerror(errno));
+        fprintf(stderr, "%s: bind %s port %d: %s\n", {{ v.name }}_program, address, port,
+                strerror(errno));
         close(fd);
         freeaddrinfo(ai);
         return -1;

@@ -69,11 +69,13 @@ struct {{ v.name }}_conn {
 {%- if v.client %}
     unsigned member;         /* its slot in the client's pool */
     int failed;              /* {{ v.name }}_fail() was called: not retried */
-    int heard;               /* bytes came from the server: it was serving (the retry count starts over) */
+    int heard;               /* bytes came from the server: it was serving (the retry count
+                              * starts over) */
 {%- endif %}
 {%- if v.uses_epoll %}
     int read_to_eagain;      /* a short read may not mean empty: the peer hung up (the FIN can
-                              * sit behind the data) or sent urgent data (a read stops at its mark) */
+                              * sit behind the data) or sent urgent data (a read stops at its
+                              * mark) */
 {%- endif %}
     uint64_t last_active_ms; /* for the idle timeout */
     uint64_t timer_at_ms;    /* the handler's timer, or NO_DEADLINE */
@@ -230,7 +232,8 @@ static void conn_end(Conn *c, enum {{ v.name }}_close_reason reason, int error)
 static void conn_reject_input(Conn *c)
 {
     if (c->phase == PHASE_OPEN) {
-        log_shared_occurrence("closed a connection whose input is longer than io.max_message", &input_limit_closes);
+        log_shared_occurrence("closed a connection whose input is longer than io.max_message",
+                              &input_limit_closes);
         c->phase = PHASE_CLOSING;
         c->reason = {{ v.upper }}_CLOSE_INPUT_LIMIT;
     }
@@ -240,10 +243,11 @@ static void conn_reject_input(Conn *c)
 static void conn_fail(Conn *c, int error)
 {
 {%- if v.windows %}
-    int reset = error == WSAECONNRESET || error == WSAECONNABORTED || error == WSAETIMEDOUT || error == WSAESHUTDOWN
-                || error == WSAENETRESET;
+    int reset = error == WSAECONNRESET || error == WSAECONNABORTED || error == WSAETIMEDOUT
+                || error == WSAESHUTDOWN || error == WSAENETRESET;
 {%- else %}
-    int reset = error == ECONNRESET || error == EPIPE || error == ECONNABORTED || error == ETIMEDOUT;
+    int reset = error == ECONNRESET || error == EPIPE || error == ECONNABORTED
+                || error == ETIMEDOUT;
 {%- endif %}
     conn_end(c, reset ? {{ v.upper }}_CLOSE_RESET : {{ v.upper }}_CLOSE_ERROR, error);
 }
@@ -287,8 +291,10 @@ static int out_admit(Conn *c, size_t len)
     }
     if ((unsigned long long)c->out_pending + len > {{ v.upper }}_OUTPUT_LIMIT) {
         log_shared_occurrence((unsigned long long)len > {{ v.upper }}_OUTPUT_LIMIT
-                                  ? "closed a connection: the handler made one write larger than io.output_limit"
-                                  : "closed a connection past io.output_limit (the peer does not read as fast as the handler writes)",
+                                  ? "closed a connection: the handler made one write larger than "
+                                    "io.output_limit"
+                                  : "closed a connection past io.output_limit (the peer does not "
+                                    "read as fast as the handler writes)",
                               &output_limit_closes);
         conn_end(c, {{ v.upper }}_CLOSE_OUTPUT_LIMIT, 0);
         return -1;
@@ -391,8 +397,8 @@ static uint64_t conn_deadline(const Conn *c)
     return at;
 }
 
-static Conn *conn_open({{ v.socket_type }} fd, const struct sockaddr_storage *peer, struct {{ v.name }}_worker *worker,
-                       unsigned worker_index, uint64_t now)
+static Conn *conn_open({{ v.socket_type }} fd, const struct sockaddr_storage *peer,
+                       struct {{ v.name }}_worker *worker, unsigned worker_index, uint64_t now)
 {
 {%- if v.windows %}
     int local_len = (int)sizeof(struct sockaddr_storage);
@@ -452,7 +458,8 @@ static void conn_close_socket(Conn *c)
         (void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
 {%- endif %}
     }
-    OP_LOG("close", c->fd, " reason=%s error=%d", {{ v.name }}_close_reason_name(c->reason), c->error);
+    OP_LOG("close", c->fd, " reason=%s error=%d", {{ v.name }}_close_reason_name(c->reason),
+           c->error);
 {%- if v.windows %}
     closesocket(c->fd);
     c->fd = INVALID_SOCKET;
@@ -521,7 +528,8 @@ static DWORD out_gather(const Conn *c, WSABUF *bufs)
         size_t len = chunk->tail - chunk->head;
         if (len > 0) {
             bufs[count].buf = (CHAR *)(chunk->data + chunk->head);
-            bufs[count].len = len > 0x40000000u ? 0x40000000u : (ULONG)len; /* ULONG; the rest goes next time */
+            bufs[count].len = len > 0x40000000u ? 0x40000000u
+                                                : (ULONG)len; /* ULONG; the rest goes next time */
             count++;
         }
     }
@@ -574,7 +582,8 @@ static int conn_flush(Conn *c, uint64_t now)
         ssize_t n;
         if (chunk == c->out_tail) {
             /* One chunk, the usual case for request and reply: no iovec to build. */
-            n = send(c->fd, chunk->data + chunk->head, chunk->tail - chunk->head, MSG_NOSIGNAL | MSG_DONTWAIT);
+            n = send(c->fd, chunk->data + chunk->head, chunk->tail - chunk->head,
+                     MSG_NOSIGNAL | MSG_DONTWAIT);
         } else {
             memset(&msg, 0, sizeof msg);
             msg.msg_iov = iov;
@@ -661,7 +670,8 @@ static inline int {{ v.name }}_send_message(Conn *c, const void *msg, size_t len
 {%- if v.windows && v.framing == FramingKind::Delimiter %}
 
 /* The first occurrence of needle in haystack, or NULL: memmem, which Windows' C runtime lacks. */
-static const unsigned char *find_bytes(const unsigned char *haystack, size_t len, const unsigned char *needle, size_t needle_len)
+static const unsigned char *find_bytes(const unsigned char *haystack, size_t len,
+                                       const unsigned char *needle, size_t needle_len)
 {
     size_t i;
     for (i = 0; needle_len <= len && i <= len - needle_len; i++) {
@@ -711,7 +721,12 @@ static size_t framing_deliver(Conn *c, const unsigned char *data, size_t len)
         {{ v.name }}_on_message(&c->session, c, start, msg_len);
 {%- else if v.framing == FramingKind::Delimiter %}
         static const unsigned char delimiter[{{ v.delimiter_len }}] = { {{ v.delimiter_bytes }} };
-        const unsigned char *end = {% if v.windows %}find_bytes{% else %}memmem{% endif %}(start + skip, avail - skip, delimiter, sizeof delimiter);
+{%- if v.windows %}
+        const unsigned char *end = find_bytes(start + skip, avail - skip, delimiter,
+                                              sizeof delimiter);
+{%- else %}
+        const unsigned char *end = memmem(start + skip, avail - skip, delimiter, sizeof delimiter);
+{%- endif %}
         size_t msg_len;
         if (end == NULL) {
             /* A delimiter may begin in the last sizeof delimiter - 1 bytes. */
@@ -794,7 +809,9 @@ static int conn_deliver_window(Conn *c, const unsigned char *fresh, size_t fresh
         /* Keep the rest; the next receive appends to it. */
         if (c->in_cap < len - used) {
             free(c->in_buf);
-            c->in_cap = 2u * {{ v.upper }}_BUFFER_SIZE > len - used ? 2u * {{ v.upper }}_BUFFER_SIZE : len - used;
+            c->in_cap = 2u * {{ v.upper }}_BUFFER_SIZE > len - used
+                            ? 2u * {{ v.upper }}_BUFFER_SIZE
+                            : len - used;
             c->in_buf = malloc(c->in_cap);
             if (c->in_buf == NULL) {
                 c->in_cap = 0;
@@ -837,12 +854,18 @@ static void conn_deliver(Conn *c, const unsigned char *fresh, size_t fresh_len)
 }
 
 
-/* Whether the connection takes input now: while open, unless paused by back-pressure{% if v.client %}
- * (never, for a client){% endif %} or waiting for the handler to take EOF; while closing, to read and
+{% if v.client %}
+/* Whether the connection takes input now: while open, unless paused by back-pressure
+ * (never, for a client) or waiting for the handler to take EOF; while closing, to read and
  * drop what still comes. */
+{%- else %}
+/* Whether the connection takes input now: while open, unless paused by back-pressure or
+ * waiting for the handler to take EOF; while closing, to read and drop what still comes. */
+{%- endif %}
 static int conn_wants_input(const Conn *c)
 {
-    return !c->read_closed && (c->phase != PHASE_OPEN || (!c->read_paused && !c->input_paused && !c->eof_pending));
+    return !c->read_closed
+           && (c->phase != PHASE_OPEN || (!c->read_paused && !c->input_paused && !c->eof_pending));
 }
 {%- if v.uses_poll || v.thread_per_connection %}
 
@@ -901,8 +924,8 @@ static int conn_settle(Conn *c, uint64_t now)
     /* The FIN is behind every byte: it is taken only when reading would have reached it (not
      * while paused; a completion model may have received it early) and once no input waits
      * for the handler, held or behind a reply it is producing. */
-    if (c->eof_pending && !c->input_held && !c->read_paused && !c->input_paused && !(c->want_writable && c->in_len > 0)
-        && c->phase == PHASE_OPEN) {
+    if (c->eof_pending && !c->input_held && !c->read_paused && !c->input_paused
+        && !(c->want_writable && c->in_len > 0) && c->phase == PHASE_OPEN) {
         c->eof_pending = 0;
         handler_enter(c);
         {{ v.name }}_on_eof(&c->session, c);
@@ -940,7 +963,8 @@ static int conn_settle(Conn *c, uint64_t now)
 static int conn_produce(Conn *c)
 {
     int progress = 0;
-    if (c->phase == PHASE_OPEN && c->want_writable && c->out_pending <= {{ v.upper }}_OUTPUT_LOW_WATER) {
+    if (c->phase == PHASE_OPEN && c->want_writable
+        && c->out_pending <= {{ v.upper }}_OUTPUT_LOW_WATER) {
         size_t before = c->out_pending;
         handler_enter(c);
         {{ v.name }}_on_writable(&c->session, c);
@@ -1108,7 +1132,12 @@ static int conn_service(Conn *c, unsigned char *scratch, uint64_t now)
                     conn_deliver(c, scratch, (size_t)n);
                 }
                 /* A short read emptied the socket: skip the read that would only say EAGAIN.
-                 * {% if v.uses_epoll %}Unless it may not have (read_to_eagain): no new edge would announce what is left.{% else %}Poll reports anything left.{% endif %} */
+{%- if v.uses_epoll %}
+                 * Unless it may not have (read_to_eagain): no new edge would announce what
+                 * is left. */
+{%- else %}
+                 * Poll reports anything left. */
+{%- endif %}
                 if ((size_t)n < {{ v.upper }}_BUFFER_SIZE{% if v.uses_epoll %} && !c->read_to_eagain{% endif %}) {
                     can_read = 0;
                 }

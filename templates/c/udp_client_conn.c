@@ -1,7 +1,12 @@
 
 /* ---------------------------------------------------------------------------------------------
  * A client's UDP socket: connect()ed to the server, so only its datagrams arrive and an ICMP
- * port unreachable comes back as {% if v.windows %}an error (WSAECONNRESET on Windows, named WSAECONNREFUSED here){% else %}ECONNREFUSED{% endif %}. Same shape as a TCP connection for the loops
+{%- if v.windows %}
+ * port unreachable comes back as an error (WSAECONNRESET on Windows, named WSAECONNREFUSED
+ * here). Same shape as a TCP connection for the loops
+{%- else %}
+ * port unreachable comes back as ECONNREFUSED. Same shape as a TCP connection for the loops
+{%- endif %}
  * (open, service, deadlines, release), minus the byte stream: a datagram is handed over whole
  * and a write sends one at once.
  */
@@ -28,7 +33,8 @@ struct {{ v.name }}_conn {
     int info_text_ready;     /* info's text forms are filled in */
     unsigned member;         /* its slot in the client's pool */
     int failed;              /* {{ v.name }}_fail() was called: not retried */
-    int heard;               /* a datagram came from the server: it was serving (the retry count starts over) */
+    int heard;               /* a datagram came from the server: it was serving (the retry count
+                              * starts over) */
     uint64_t last_active_ms; /* for the idle timeout */
     uint64_t timer_at_ms;    /* the handler's timer, or NO_DEADLINE */
     struct {{ v.name }}_info info;
@@ -102,9 +108,11 @@ static void conn_fail(Conn *c, int error)
     if (error == WSAECONNRESET) {
         error = WSAECONNREFUSED;
     }
-    conn_end(c, error == WSAECONNREFUSED ? {{ v.upper }}_CLOSE_RESET : {{ v.upper }}_CLOSE_ERROR, error);
+    conn_end(c, error == WSAECONNREFUSED ? {{ v.upper }}_CLOSE_RESET : {{ v.upper }}_CLOSE_ERROR,
+             error);
 {%- else %}
-    conn_end(c, error == ECONNREFUSED ? {{ v.upper }}_CLOSE_RESET : {{ v.upper }}_CLOSE_ERROR, error);
+    conn_end(c, error == ECONNREFUSED ? {{ v.upper }}_CLOSE_RESET : {{ v.upper }}_CLOSE_ERROR,
+             error);
 {%- endif %}
 }
 
@@ -213,8 +221,8 @@ static uint64_t conn_deadline(const Conn *c)
     return at;
 }
 
-static Conn *conn_open({{ v.socket_type }} fd, const struct sockaddr_storage *peer, struct {{ v.name }}_worker *worker, unsigned worker_index,
-                       uint64_t now)
+static Conn *conn_open({{ v.socket_type }} fd, const struct sockaddr_storage *peer,
+                       struct {{ v.name }}_worker *worker, unsigned worker_index, uint64_t now)
 {
 {%- if v.windows %}
     int local_len = (int)sizeof(struct sockaddr_storage);
@@ -266,7 +274,8 @@ static void conn_release(Conn *c)
         {{ v.name }}_on_close(&c->session, c, c->reason, c->error);
         handler_leave(c);
     }
-    OP_LOG("close", c->fd, " reason=%s error=%d", {{ v.name }}_close_reason_name(c->reason), c->error);
+    OP_LOG("close", c->fd, " reason=%s error=%d", {{ v.name }}_close_reason_name(c->reason),
+           c->error);
 {%- if v.windows %}
     closesocket(c->fd);
     c->fd = INVALID_SOCKET;
@@ -314,14 +323,19 @@ static short conn_poll_events(const Conn *c)
 }
 {%- endif %}
 
-/* One datagram for the handler, whole. One longer than io.buffer_size ({% if v.windows %}WSAEMSGSIZE says so{% else %}MSG_TRUNC reports its
- * real length{% endif %}) is dropped and logged, never handled cut short. */
+/* One datagram for the handler, whole. One longer than io.buffer_size
+{%- if v.windows %} (WSAEMSGSIZE says so) is
+ * dropped and logged, never handled cut short. */
+{%- else %} (MSG_TRUNC reports its
+ * real length) is dropped and logged, never handled cut short. */
+{%- endif %}
 static void conn_deliver(Conn *c, const unsigned char *data, size_t len, uint64_t now)
 {
     c->last_active_ms = now;
     c->heard = 1;
     if (len > {{ v.upper }}_BUFFER_SIZE) {
-        log_shared_occurrence("dropped a datagram longer than io.buffer_size", &oversized_datagrams);
+        log_shared_occurrence("dropped a datagram longer than io.buffer_size",
+                              &oversized_datagrams);
         return;
     }
     handler_enter(c);
@@ -353,7 +367,8 @@ static int conn_service(Conn *c, unsigned char *scratch, uint64_t now)
         }
 {%- else %}
         ssize_t n = recv(c->fd, scratch, {{ v.upper }}_BUFFER_SIZE, MSG_DONTWAIT | MSG_TRUNC);
-        OP_LOG("recv", c->fd, " bytes=%zd result=%s", n, n >= 0 ? "ok" : errno == EAGAIN ? "EAGAIN" : OP_RESULT(0));
+        OP_LOG("recv", c->fd, " bytes=%zd result=%s", n,
+               n >= 0 ? "ok" : errno == EAGAIN ? "EAGAIN" : OP_RESULT(0));
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 return CONN_WAIT;

@@ -16,7 +16,8 @@ enum {{ v.name }}_close_reason {
 
 static inline const char *{{ v.name }}_close_reason_name(enum {{ v.name }}_close_reason reason)
 {
-    static const char *const names[] = { "handler", "refused", "idle_timeout", "stopping", "error" };
+    static const char *const names[] = { "handler", "refused", "idle_timeout", "stopping",
+                                         "error" };
     return (unsigned)reason < sizeof names / sizeof names[0] ? names[reason] : "unknown";
 }
 

@@ -27,7 +27,8 @@ static const uint32_t {{ v.name }}_sizes[] = {{ v.upper }}_SIZES;
 {% include "c/client_payload.h" %}
 
 /* Sends datagram `message` of `size` random bytes; 0 or -1 like {{ v.name }}_write. */
-static int {{ v.name }}_send_datagram(struct {{ v.name }}_conn *c, unsigned char *buffer, unsigned message, size_t size)
+static int {{ v.name }}_send_datagram(struct {{ v.name }}_conn *c, unsigned char *buffer,
+{{ v.align("int", "send_datagram") }}unsigned message, size_t size)
 {
     unsigned long long id = {{ v.name }}_info(c)->id;
     size_t i;
@@ -38,8 +39,8 @@ static int {{ v.name }}_send_datagram(struct {{ v.name }}_conn *c, unsigned char
 }
 
 /* Whether a datagram is exactly datagram `message` of `size` bytes; fails the socket if not. */
-static int {{ v.name }}_check_datagram(struct {{ v.name }}_conn *c, unsigned message, size_t size,
-{{ v.align("int", "check_datagram") }}const unsigned char *data, size_t len)
+static int {{ v.name }}_check_datagram(struct {{ v.name }}_conn *c, unsigned message,
+{{ v.align("int", "check_datagram") }}size_t size, const unsigned char *data, size_t len)
 {
     unsigned long long id = {{ v.name }}_info(c)->id;
     size_t i;
@@ -50,8 +51,9 @@ static int {{ v.name }}_check_datagram(struct {{ v.name }}_conn *c, unsigned mes
     for (i = 0; i < len; i++) {
         unsigned char want = {{ v.name }}_payload_byte(id, message, i);
         if (data[i] != want) {
-            {{ v.name }}_fail(c, "datagram %u (%zu bytes), byte %zu: sent 0x%02x, got back 0x%02x", message + 1, size, i, want,
-                   data[i]);
+            {{ v.name }}_fail(c,
+                   "datagram %u (%zu bytes), byte %zu: sent 0x%02x, got back 0x%02x",
+                   message + 1, size, i, want, data[i]);
             return 0;
         }
     }
@@ -92,14 +94,18 @@ static size_t {{ v.name }}_size_of(unsigned message)
 static void {{ v.name }}_on_open(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c)
 {
     memset(s, 0, sizeof *s);
-    (void){{ v.name }}_send_datagram(c, {{ v.name }}_worker(c)->datagram, 0, {{ v.name }}_size_of(0));
+    (void){{ v.name }}_send_datagram(c, {{ v.name }}_worker(c)->datagram, 0,
+    {{ v.name_blank() }}                     {{ v.name }}_size_of(0));
 }
 
-static void {{ v.name }}_on_message(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c,
+static void {{ v.name }}_on_message(struct {{ v.name }}_session *s,
+{{ v.align("void", "on_message") }}struct {{ v.name }}_conn *c,
 {{ v.align("void", "on_message") }}const unsigned char *msg, size_t len)
 {
     struct {{ v.name }}_worker *w = {{ v.name }}_worker(c);
-    if (s->complete || !{{ v.name }}_check_datagram(c, s->message, {{ v.name }}_size_of(s->message), msg, len)) {
+    if (s->complete
+        || !{{ v.name }}_check_datagram(c, s->message, {{ v.name }}_size_of(s->message),
+        {{ v.name_blank() }}                    msg, len)) {
         return;
     }
     s->bytes_checked += len;
@@ -111,7 +117,8 @@ static void {{ v.name }}_on_message(struct {{ v.name }}_session *s, struct {{ v.
         {{ v.name }}_close(c);
         return;
     }
-    (void){{ v.name }}_send_datagram(c, w->datagram, s->message, {{ v.name }}_size_of(s->message));
+    (void){{ v.name }}_send_datagram(c, w->datagram, s->message,
+    {{ v.name_blank() }}                     {{ v.name }}_size_of(s->message));
 }
 
 static void {{ v.name }}_on_timer(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c)
@@ -131,7 +138,8 @@ static void {{ v.name }}_on_close(struct {{ v.name }}_session *s, struct {{ v.na
     }
     /* Refusals, errors and idle timeouts are retried by the runtime; a stop ends the run. */
     if (!s->complete && reason == {{ v.upper }}_CLOSE_STOPPING) {
-        {{ v.name }}_fail(c, "stopping during datagram %u of %u", s->message + 1, {{ v.name }}_options()->messages);
+        {{ v.name }}_fail(c, "stopping during datagram %u of %u", s->message + 1,
+               {{ v.name }}_options()->messages);
     }
 }
 {%- when Handler::Load %}
@@ -148,7 +156,8 @@ struct {{ v.name }}_worker {
     uint64_t start_ns;
     unsigned long long messages, bytes;
     unsigned long long latency_ns_max;
-    unsigned long long histogram[64 * {{ v.upper }}_SUB_BUCKETS]; /* round trips by log-linear bucket of ns */
+    unsigned long long histogram[64 * {{ v.upper }}_SUB_BUCKETS]; /* round trips by log-linear
+    {{ v.name_blank() }}                                                  * bucket of ns */
     unsigned char datagram[65507];
 };
 
@@ -168,7 +177,8 @@ static void {{ v.name }}_next(struct {{ v.name }}_session *s, struct {{ v.name }
         return;
     }
     s->sent_ns = {{ v.name }}_now_ns();
-    (void){{ v.name }}_send_datagram(c, {{ v.name }}_worker(c)->datagram, s->message, {{ v.name }}_sizes[0]);
+    (void){{ v.name }}_send_datagram(c, {{ v.name }}_worker(c)->datagram, s->message,
+    {{ v.name_blank() }}                     {{ v.name }}_sizes[0]);
 }
 
 {% include "c/client_summary_load.h" %}
@@ -179,7 +189,8 @@ static void {{ v.name }}_on_open(struct {{ v.name }}_session *s, struct {{ v.nam
     {{ v.name }}_next(s, c);
 }
 
-static void {{ v.name }}_on_message(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c,
+static void {{ v.name }}_on_message(struct {{ v.name }}_session *s,
+{{ v.align("void", "on_message") }}struct {{ v.name }}_conn *c,
 {{ v.align("void", "on_message") }}const unsigned char *msg, size_t len)
 {
     struct {{ v.name }}_worker *w = {{ v.name }}_worker(c);
@@ -241,10 +252,12 @@ static void {{ v.name }}_on_worker_stop(struct {{ v.name }}_worker *w)
 static void {{ v.name }}_on_open(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c)
 {
     s->answered = 0;
-    (void){{ v.name }}_printf(c, "hello from %s, connection %llu", "{{ v.name }}", {{ v.name }}_info(c)->id);
+    (void){{ v.name }}_printf(c, "hello from %s, connection %llu", "{{ v.name }}",
+    {{ v.name_blank() }}              {{ v.name }}_info(c)->id);
 }
 
-static void {{ v.name }}_on_message(struct {{ v.name }}_session *s, struct {{ v.name }}_conn *c,
+static void {{ v.name }}_on_message(struct {{ v.name }}_session *s,
+{{ v.align("void", "on_message") }}struct {{ v.name }}_conn *c,
 {{ v.align("void", "on_message") }}const unsigned char *msg, size_t len)
 {
     printf("reply: %.*s\n", (int)len, (const char *)msg);

@@ -87,7 +87,8 @@ static int dgram_replies_waiting(const struct dgram_server *d)
 static int dgram_flush(struct dgram_server *d)
 {
     while (d->out_sent < d->out_len) {
-        int n = sendmmsg(d->fd, d->out_msgs + d->out_sent, d->out_len - d->out_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+        int n = sendmmsg(d->fd, d->out_msgs + d->out_sent, d->out_len - d->out_sent,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
         OP_LOG("sendmmsg", d->fd, " replies=%d result=%s", n, OP_RESULT(n >= 0));
         if (n < 0) {
             if (errno == EINTR) {

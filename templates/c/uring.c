@@ -20,7 +20,8 @@ enum ring_op { OP_RECV = 1, OP_SEND, OP_CANCEL, {% if v.client %}OP_CONNECT, OP_
 struct ring {
     struct io_uring uring;
     struct io_uring_buf_ring *provided; /* the buffer ring the kernel takes buffers from */
-    unsigned char *buffers;             /* RING_BUFFERS buffers of RING_BUFFER_SIZE bytes, RING_BUFFER_STRIDE apart */
+    unsigned char *buffers;             /* RING_BUFFERS buffers of RING_BUFFER_SIZE bytes,
+                                         * RING_BUFFER_STRIDE apart */
     unsigned returned;                  /* buffers given back since the kernel last saw the tail */
     unsigned inflight;                  /* requests whose last completion has not come yet */
 };
@@ -45,8 +46,12 @@ static void ring_unavailable(const char *what, int error)
 {
     static atomic_flag said = ATOMIC_FLAG_INIT;
     const char *cause = error == ENOSYS ? "this kernel has no io_uring"
-                      : error == EPERM || error == EACCES ? "io_uring is refused here (a seccomp profile, as in many containers, or the kernel.io_uring_disabled sysctl)"
-                      : error == EINVAL ? "this kernel's io_uring lacks what this {% if v.client %}client{% else %}server{% endif %} uses (Linux 6.0 or later)"
+                      : error == EPERM || error == EACCES
+                          ? "io_uring is refused here (a seccomp profile, as in many containers, "
+                            "or the kernel.io_uring_disabled sysctl)"
+                      : error == EINVAL
+                          ? "this kernel's io_uring lacks what this {% if v.client %}client{% else %}server{% endif %} uses "
+                            "(Linux 6.0 or later)"
                       : "io_uring could not be set up";
     if (!atomic_flag_test_and_set(&said)) {
         fprintf(stderr, "%s: %s: %s: %s; render the spec with --model epoll to run without it\n",
@@ -75,8 +80,8 @@ static unsigned char *ring_buffer(struct ring *r, unsigned id)
 
 static void ring_return_buffer(struct ring *r, unsigned id)
 {
-    io_uring_buf_ring_add(r->provided, ring_buffer(r, id), RING_BUFFER_SIZE,
-                          (unsigned short)id, io_uring_buf_ring_mask(RING_BUFFERS), (int)r->returned);
+    io_uring_buf_ring_add(r->provided, ring_buffer(r, id), RING_BUFFER_SIZE, (unsigned short)id,
+                          io_uring_buf_ring_mask(RING_BUFFERS), (int)r->returned);
     r->returned++;
 }
 
@@ -252,7 +257,8 @@ static int ring_open(struct ring *r)
     memset(r, 0, sizeof *r);
     if (first < 0) {
         if (!atomic_flag_test_and_set(&said)) {
-            fprintf(stderr, "%s: SOCKGEN_IO_URING_SETUP must be defer, coop or plain\n", {{ v.name }}_program);
+            fprintf(stderr, "%s: SOCKGEN_IO_URING_SETUP must be defer, coop or plain\n",
+                    {{ v.name }}_program);
         }
         return -1;
     }
@@ -262,7 +268,8 @@ static int ring_open(struct ring *r)
         params.flags = flag_sets[i] | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE;
         params.cq_entries = 4 * RING_ENTRIES;
         rc = io_uring_queue_init_params(RING_ENTRIES, &r->uring, &params);
-        OP_LOG("io_uring_setup", -1, " flags=0x%x result=%s", params.flags, rc < 0 ? errno_name(-rc) : "ok");
+        OP_LOG("io_uring_setup", -1, " flags=0x%x result=%s", params.flags,
+               rc < 0 ? errno_name(-rc) : "ok");
     }
     if (rc < 0) {
         ring_unavailable("io_uring_setup", -rc);

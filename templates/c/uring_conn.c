@@ -53,7 +53,8 @@ static void loop_send(struct loop *lp, Conn *c)
         size_t len = chunk->tail - chunk->head;
         /* The request's length is 32 bits: a larger chunk goes in pieces (a send of 1 GiB
          * is partial anyway, and the rest follows). */
-        io_uring_prep_send(sqe, c->fd, chunk->data + chunk->head, len > 0x40000000u ? 0x40000000u : len, MSG_NOSIGNAL);
+        io_uring_prep_send(sqe, c->fd, chunk->data + chunk->head,
+                           len > 0x40000000u ? 0x40000000u : len, MSG_NOSIGNAL);
     } else {
         memset(&c->send_msg, 0, sizeof c->send_msg);
         c->send_msg.msg_iov = c->send_iov;

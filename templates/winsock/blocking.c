@@ -10,12 +10,13 @@
  * Thread per connection. Each thread sleeps in WSAPoll on its socket, the stop socket and its
  * next deadline, and runs the same connection machinery as the event loops, so the handler
  * contract (back-pressure, EOF, lingering close, timers) is the same here. The accept loop
- * waits on the listener and the stop socket together; at most {{ v.upper }}_MAX_CONNECTIONS threads
- * run, beyond that peers wait in the backlog.
+ * waits on the listener and the stop socket together; at most
+ * {{ v.upper }}_MAX_CONNECTIONS threads run, beyond that peers wait in the backlog.
  */
 
 static SRWLOCK slots_lock = SRWLOCK_INIT;
-static CONDITION_VARIABLE slots_changed = CONDITION_VARIABLE_INIT; /* a thread finished, or a stop came */
+static CONDITION_VARIABLE slots_changed = CONDITION_VARIABLE_INIT; /* a thread finished, or a
+                                                                    * stop came */
 static unsigned active_connections;
 
 /* The one worker: its state, and the lock its connection threads take around callbacks. */
@@ -61,9 +62,11 @@ static int start_connection(SOCKET s, const struct sockaddr_storage *peer)
     }
     c->worker_lock = &worker_lock;
     /* The buffers live on the heap: a small stack is enough. */
-    thread = _beginthreadex(NULL, {{ v.upper }}_STACK_SIZE, connection_thread, c, STACK_SIZE_PARAM_IS_A_RESERVATION, NULL);
+    thread = _beginthreadex(NULL, {{ v.upper }}_STACK_SIZE, connection_thread, c,
+                            STACK_SIZE_PARAM_IS_A_RESERVATION, NULL);
     if (thread == 0) {
-        log_shared_occurrence("cannot start a connection thread: connection refused", &thread_failures);
+        log_shared_occurrence("cannot start a connection thread: connection refused",
+                              &thread_failures);
         c->fd = INVALID_SOCKET; /* the caller closes it */
         free(c);
         return -1;

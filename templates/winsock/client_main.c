@@ -22,7 +22,8 @@ int main(int argc, char **argv)
         return 1;
     }
     parse_literal_target();
-    backoff_seed = ((uint64_t)GetTickCount64() << 20) ^ ((uint64_t)GetCurrentProcessId() << 40) ^ 0x9e3779b97f4a7c15ull;
+    backoff_seed = ((uint64_t)GetTickCount64() << 20) ^ ((uint64_t)GetCurrentProcessId() << 40)
+                   ^ 0x9e3779b97f4a7c15ull;
     status = loop_main();
     fflush(stdout);
     fflush(stderr);

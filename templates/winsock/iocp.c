@@ -31,12 +31,12 @@ struct overlapped_op {
  * any completion to any thread, and every connection would need a lock).
  *
  * The listener belongs to worker 0's port. AcceptEx requests wait on it, never more than the
- * connections still allowed ({{ v.upper }}_MAX_CONNECTIONS per worker), so a peer past the limit waits
- * in the backlog. Worker 0 hands each accepted socket to the worker with room, in turn; that
- * worker attaches it to its own port. Per connection, one overlapped WSARecv into its own
- * buffer and at most one WSASend (of up to OUT_IOV queued chunks) are outstanding. A finished
- * connection cancels its requests and is freed only when none is left, since Windows may
- * still write into its buffer or read its output queue until then.
+ * connections still allowed ({{ v.upper }}_MAX_CONNECTIONS per worker), so a peer past the
+ * limit waits in the backlog. Worker 0 hands each accepted socket to the worker with room, in
+ * turn; that worker attaches it to its own port. Per connection, one overlapped WSARecv into
+ * its own buffer and at most one WSASend (of up to OUT_IOV queued chunks) are outstanding. A
+ * finished connection cancels its requests and is freed only when none is left, since Windows
+ * may still write into its buffer or read its output queue until then.
  */
 
 enum { ACCEPT_ADDRESS_SPACE = sizeof(struct sockaddr_storage) + 16 }; /* AcceptEx's rule */
@@ -78,7 +78,8 @@ static int skip_port_on_success;
 /* Posts an AcceptEx into every idle slot while the limit allows. */
 static void accept_refill(uint64_t now)
 {
-    LONG room = (LONG)({{ v.upper }}_WORKERS * {{ v.upper }}_MAX_CONNECTIONS) - InterlockedCompareExchange(&connections_total, 0, 0);
+    LONG room = (LONG)({{ v.upper }}_WORKERS * {{ v.upper }}_MAX_CONNECTIONS)
+                - InterlockedCompareExchange(&connections_total, 0, 0);
     int posted = 0;
     int i;
     if (!accepting || (accept_resume_ms != 0 && now < accept_resume_ms)) {
@@ -108,8 +109,8 @@ static void accept_refill(uint64_t now)
             }
         }
         memset(&slot->ov, 0, sizeof slot->ov);
-        if (!accept_ex(accept_listener, slot->socket, slot->addresses, 0, ACCEPT_ADDRESS_SPACE, ACCEPT_ADDRESS_SPACE,
-                       &received, &slot->ov)
+        if (!accept_ex(accept_listener, slot->socket, slot->addresses, 0, ACCEPT_ADDRESS_SPACE,
+                       ACCEPT_ADDRESS_SPACE, &received, &slot->ov)
             && WSAGetLastError() != ERROR_IO_PENDING) {
             log_socket_error("AcceptEx");
             closesocket(slot->socket);
@@ -129,7 +130,8 @@ static unsigned handoff_target(void)
     unsigned tried;
     for (tried = 0; tried < {{ v.upper }}_WORKERS; tried++) {
         unsigned w = handoff_next++ % {{ v.upper }}_WORKERS;
-        if ((unsigned)InterlockedCompareExchange(&loops[w].open, 0, 0) < {{ v.upper }}_MAX_CONNECTIONS) {
+        if ((unsigned)InterlockedCompareExchange(&loops[w].open, 0, 0)
+            < {{ v.upper }}_MAX_CONNECTIONS) {
             return w;
         }
     }
@@ -146,7 +148,8 @@ static void accept_completed(struct accept_slot *slot, BOOL ok, uint64_t now)
     Conn *c;
     slot->pending = 0;
     slot->socket = INVALID_SOCKET;
-    OP_LOG("accept", accept_listener, " conn=%llu result=%s", (unsigned long long)s, ok ? "ok" : socket_result_name());
+    OP_LOG("accept", accept_listener, " conn=%llu result=%s", (unsigned long long)s,
+           ok ? "ok" : socket_result_name());
     if (!ok || !accepting) {
         /* The peer gave up while waiting (WSAECONNRESET), the listener is closing, or the
          * server is stopping: a connection handed over now might reach a worker that has
@@ -155,8 +158,10 @@ static void accept_completed(struct accept_slot *slot, BOOL ok, uint64_t now)
         return;
     }
     /* Without this the socket knows nothing of its listener: getpeername, shutdown fail. */
-    if (setsockopt(s, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, (const char *)&accept_listener, (int)sizeof accept_listener) != 0
-        || getpeername(s, (struct sockaddr *)&peer, &peer_len) != 0 || configure_connection(s) != 0) {
+    if (setsockopt(s, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, (const char *)&accept_listener,
+                   (int)sizeof accept_listener) != 0
+        || getpeername(s, (struct sockaddr *)&peer, &peer_len) != 0
+        || configure_connection(s) != 0) {
         closesocket(s);
         return;
     }
@@ -221,7 +226,9 @@ static void conn_adopt(struct loop *lp, Conn *c, uint64_t now)
         conn_end(c, {{ v.upper }}_CLOSE_ERROR, (int)GetLastError());
     } else {
         c->skips_port = skip_port_on_success
-                        && SetFileCompletionNotificationModes((HANDLE)c->fd, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS | FILE_SKIP_SET_EVENT_ON_HANDLE);
+                        && SetFileCompletionNotificationModes(
+                            (HANDLE)c->fd,
+                            FILE_SKIP_COMPLETION_PORT_ON_SUCCESS | FILE_SKIP_SET_EVENT_ON_HANDLE);
         conn_start(c);
     }
     conn_drive(lp, c, now);
@@ -375,8 +382,8 @@ static int accept_setup(SOCKET listener, HANDLE port)
     }
     accept_family = info.iAddressFamily;
     skip_port_on_success = (info.dwServiceFlags1 & XP1_IFS_HANDLES) != 0;
-    if (WSAIoctl(listener, SIO_GET_EXTENSION_FUNCTION_POINTER, &guid, (DWORD)sizeof guid, &accept_ex,
-                 (DWORD)sizeof accept_ex, &returned, NULL, NULL) != 0) {
+    if (WSAIoctl(listener, SIO_GET_EXTENSION_FUNCTION_POINTER, &guid, (DWORD)sizeof guid,
+                 &accept_ex, (DWORD)sizeof accept_ex, &returned, NULL, NULL) != 0) {
         log_socket_error("WSAIoctl AcceptEx");
         return -1;
     }
@@ -398,7 +405,8 @@ static int loop_main(SOCKET listener, unsigned index)
     int started = 0;
     lp->index = index;
     lp->port = worker_ports[index];
-    if (lp->port != NULL && timers_init(&lp->timers) == 0 && (index != 0 || accept_setup(listener, lp->port) == 0)) {
+    if (lp->port != NULL && timers_init(&lp->timers) == 0
+        && (index != 0 || accept_setup(listener, lp->port) == 0)) {
         started = startup_ready(index, 1);
         if (started) {
             {{ v.name }}_on_worker_start(&lp->worker, index);
@@ -428,7 +436,9 @@ static int ports_create(void)
         {%- if v.tcp %}
         worker_ports[i] = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1);
         {%- else %}
-        worker_ports[i] = i == 0 ? CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, {{ v.upper }}_WORKERS) : worker_ports[0];
+        worker_ports[i] = i == 0 ? CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0,
+                                                          {{ v.upper }}_WORKERS)
+                                 : worker_ports[0];
         {%- endif %}
         if (worker_ports[i] == NULL) {
             log_wsa_error("CreateIoCompletionPort", (int)GetLastError());

@@ -56,7 +56,8 @@ struct loop {
     struct connect_op **connects;  /* member i's ConnectEx under way, or NULL */
     unsigned connects_abandoned;   /* timed out or stopped, completion still to come */
     unsigned members_left;         /* not done yet */
-    uint64_t members_due_ms;       /* the earliest connect timeout or backoff end; NO_DEADLINE if none */
+    uint64_t members_due_ms;       /* the earliest connect timeout or backoff end; NO_DEADLINE if
+                                    * none */
 };
 
 /* Attaches the member's socket to the port and makes the record its connect completes with.
@@ -95,13 +96,15 @@ static int loop_watch_connecting(struct loop *lp, struct member *m)
     memset(&wildcard, 0, sizeof wildcard);
     wildcard.ss_family = to->ss_family;
     if (bind(m->fd, (const struct sockaddr *)&wildcard,
-             to->ss_family == AF_INET6 ? (int)sizeof(struct sockaddr_in6) : (int)sizeof(struct sockaddr_in)) != 0
-        || WSAIoctl(m->fd, SIO_GET_EXTENSION_FUNCTION_POINTER, &guid, (DWORD)sizeof guid, &connect_ex,
-                    (DWORD)sizeof connect_ex, &returned, NULL, NULL) != 0
+             to->ss_family == AF_INET6 ? (int)sizeof(struct sockaddr_in6)
+                                       : (int)sizeof(struct sockaddr_in)) != 0
+        || WSAIoctl(m->fd, SIO_GET_EXTENSION_FUNCTION_POINTER, &guid, (DWORD)sizeof guid,
+                    &connect_ex, (DWORD)sizeof connect_ex, &returned, NULL, NULL) != 0
         || (op = connect_op_new(lp, m)) == NULL) {
         return -1;
     }
-    done = connect_ex(m->fd, (const struct sockaddr *)to, m->targets[m->address].length, NULL, 0, NULL, &op->op.ov);
+    done = connect_ex(m->fd, (const struct sockaddr *)to, m->targets[m->address].length, NULL, 0,
+                      NULL, &op->op.ov);
     OP_LOG("connect", m->fd, " peer_port=%d result=%s", bound_port(to),
            done ? "ok" : WSAGetLastError() == ERROR_IO_PENDING ? "in progress" : OP_RESULT(0));
     if (!done && WSAGetLastError() != ERROR_IO_PENDING) {
@@ -195,7 +198,8 @@ static int conn_retire(struct loop *lp, Conn *c)
 static void conn_received(Conn *c, int error, DWORD moved, uint64_t now)
 {
     c->recv_pending = 0;
-    OP_LOG("recv", c->fd, " bytes=%lu result=%s", (unsigned long)moved, error != 0 ? socket_error_name(error) : "ok");
+    OP_LOG("recv", c->fd, " bytes=%lu result=%s", (unsigned long)moved,
+           error != 0 ? socket_error_name(error) : "ok");
     if (error == WSAEMSGSIZE) {
         /* Windows filled the buffer and cut the rest off: one more than fits, so it is dropped. */
         conn_deliver(c, c->recv_buf, (size_t){{ v.upper }}_BUFFER_SIZE + 1, now);
@@ -259,7 +263,8 @@ static void conn_completed(struct loop *lp, struct overlapped_op *op, uint64_t n
 {
     Conn *c = op->conn;
     DWORD moved = 0, flags = 0;
-    int error = WSAGetOverlappedResult(c->fd, &op->ov, &moved, FALSE, &flags) ? 0 : WSAGetLastError();
+    int error =
+        WSAGetOverlappedResult(c->fd, &op->ov, &moved, FALSE, &flags) ? 0 : WSAGetLastError();
     conn_received(c, error, moved, now);
     conn_drive(lp, c, now);
 }
@@ -283,7 +288,9 @@ static void loop_connect_completed(struct loop *lp, struct connect_op *op, uint6
     }
     lp->connects[m->index] = NULL;
 {%- if v.tcp %}
-    error = WSAGetOverlappedResult(op->socket, &op->op.ov, &moved, FALSE, &flags) ? 0 : WSAGetLastError();
+    error = WSAGetOverlappedResult(op->socket, &op->op.ov, &moved, FALSE, &flags)
+                ? 0
+                : WSAGetLastError();
     /* Without this the socket knows nothing of its connect: getpeername, shutdown fail. */
     if (error == 0 && setsockopt(m->fd, SOL_SOCKET, SO_UPDATE_CONNECT_CONTEXT, NULL, 0) != 0) {
         error = WSAGetLastError();
@@ -312,9 +319,12 @@ static void loop_connect_completed(struct loop *lp, struct connect_op *op, uint6
 {%- if v.tcp %}
         /* Requests that complete at once are handled at once, with no trip through the port,
          * only where the provider is the system's own (a layered one may lose them). */
-        c->skips_port = getsockopt(c->fd, SOL_SOCKET, SO_PROTOCOL_INFOW, (char *)&info, &info_len) == 0
+        c->skips_port = getsockopt(c->fd, SOL_SOCKET, SO_PROTOCOL_INFOW, (char *)&info,
+                                   &info_len) == 0
                         && (info.dwServiceFlags1 & XP1_IFS_HANDLES) != 0
-                        && SetFileCompletionNotificationModes((HANDLE)c->fd, FILE_SKIP_COMPLETION_PORT_ON_SUCCESS | FILE_SKIP_SET_EVENT_ON_HANDLE);
+                        && SetFileCompletionNotificationModes(
+                            (HANDLE)c->fd,
+                            FILE_SKIP_COMPLETION_PORT_ON_SUCCESS | FILE_SKIP_SET_EVENT_ON_HANDLE);
 {%- endif %}
         conn_start(c);
     }
@@ -353,7 +363,8 @@ static int loop_run(struct loop *lp)
         int count, i;
         size_t budget;
         Conn *due;
-        count = take_completions(lp->port, entries, loop_members_timeout(lp, timers_timeout(&lp->timers, now), now));
+        count = take_completions(lp->port, entries,
+                                 loop_members_timeout(lp, timers_timeout(&lp->timers, now), now));
         if (count < 0) {
             return -1;
         }

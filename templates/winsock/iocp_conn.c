@@ -37,7 +37,8 @@ static void conn_received(Conn *c, int error, DWORD moved, uint64_t now)
 static void conn_sent(Conn *c, int error, DWORD moved, uint64_t now)
 {
     c->send_pending = 0;
-    OP_LOG("send", c->fd, " bytes=%lu result=%s", (unsigned long)moved, error != 0 ? socket_error_name(error) : "ok");
+    OP_LOG("send", c->fd, " bytes=%lu result=%s", (unsigned long)moved,
+           error != 0 ? socket_error_name(error) : "ok");
     if (error != 0) {
         if (error != WSA_OPERATION_ABORTED) {
             conn_fail(c, error);
@@ -130,7 +131,8 @@ static void conn_completed(struct loop *lp, struct overlapped_op *op, uint64_t n
 {
     Conn *c = op->conn;
     DWORD moved = 0, flags = 0;
-    int error = WSAGetOverlappedResult(c->fd, &op->ov, &moved, FALSE, &flags) ? 0 : WSAGetLastError();
+    int error =
+        WSAGetOverlappedResult(c->fd, &op->ov, &moved, FALSE, &flags) ? 0 : WSAGetLastError();
     if (op == &c->recv_op) {
         conn_received(c, error, moved, now);
     } else {
@@ -180,7 +182,8 @@ static void conn_abandon(Conn *c)
         {{ v.name }}_on_close(&c->session, c, c->reason, c->error);
         handler_leave(c);
     }
-    OP_LOG("close", c->fd, " reason=%s error=%d", {{ v.name }}_close_reason_name(c->reason), c->error);
+    OP_LOG("close", c->fd, " reason=%s error=%d", {{ v.name }}_close_reason_name(c->reason),
+           c->error);
     closesocket(c->fd);
     c->fd = INVALID_SOCKET;
 }

@@ -104,7 +104,8 @@ int main(int argc, char **argv)
     for (; started < {{ v.upper }}_WORKERS; started++) {
         uintptr_t thread = _beginthreadex(NULL, 0, worker_main, &workers[started], 0, NULL);
         if (thread == 0) {
-            fprintf(stderr, "%s: cannot start worker %u: %s\n", {{ v.name }}_program, started, strerror(errno));
+            fprintf(stderr, "%s: cannot start worker %u: %s\n", {{ v.name }}_program, started,
+                    strerror(errno));
             break;
         }
         workers[started].thread = (HANDLE)thread;

@@ -108,7 +108,8 @@ static int loop_run(struct loop *lp)
         }
         /* At the connection limit, or while out of sockets, new peers wait in the backlog. */
         lp->fds[LISTEN_SLOT].events =
-            lp->count < FIRST_CONN_SLOT + {{ v.upper }}_MAX_CONNECTIONS && lp->accept_resume_ms == 0 ? POLLRDNORM : 0;
+            lp->count < FIRST_CONN_SLOT + {{ v.upper }}_MAX_CONNECTIONS
+            && lp->accept_resume_ms == 0 ? POLLRDNORM : 0;
         n = WSAPoll(lp->fds, lp->count, timeout);
         if (n == SOCKET_ERROR) {
             log_socket_error("WSAPoll");

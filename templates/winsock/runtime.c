@@ -29,14 +29,16 @@ static void log_wsa_error(const char *what, int code)
 {
     char text[256];
     const char *name = wsa_error_name(code);
-    DWORD len = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL, (DWORD)code,
-                               0, text, (DWORD)sizeof text, NULL);
-    while (len > 0 && (text[len - 1] == '\r' || text[len - 1] == '\n' || text[len - 1] == ' ' || text[len - 1] == '.')) {
+    DWORD len = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL,
+                               (DWORD)code, 0, text, (DWORD)sizeof text, NULL);
+    while (len > 0
+           && (text[len - 1] == '\r' || text[len - 1] == '\n' || text[len - 1] == ' '
+               || text[len - 1] == '.')) {
         len--;
     }
     text[len] = '\0';
-    fprintf(stderr, "%s: %s: %s (%d)%s%s\n", {{ v.name }}_program, what, name != NULL ? name : "error", code,
-            len > 0 ? ": " : "", text);
+    fprintf(stderr, "%s: %s: %s (%d)%s%s\n", {{ v.name }}_program, what,
+            name != NULL ? name : "error", code, len > 0 ? ": " : "", text);
 }
 
 static void log_socket_error(const char *what)
@@ -98,7 +100,8 @@ static struct sockaddr_in stop_address;
 static volatile LONG stop_requested;
 static HANDLE stopped_event; /* set when main is done, for a console that is closing */
 {%- if v.uses_iocp %}
-static HANDLE worker_ports[{{ v.upper }}_WORKERS]; /* the IOCP loops wait here, not on the stop socket */
+/* the IOCP loops wait here, not on the stop socket */
+static HANDLE worker_ports[{{ v.upper }}_WORKERS];
 {%- endif %}
 {%- if v.thread_per_connection && v.tcp && !v.client %}
 static void wake_accept_loop(void);
@@ -111,7 +114,8 @@ static void request_stop(void)
     unsigned i;
 {%- endif %}
     if (InterlockedExchange(&stop_requested, 1) == 0) {
-        (void)sendto(stop_sender, "x", 1, 0, (const struct sockaddr *)&stop_address, (int)sizeof stop_address);
+        (void)sendto(stop_sender, "x", 1, 0, (const struct sockaddr *)&stop_address,
+                     (int)sizeof stop_address);
     }
 {%- if v.uses_iocp %}
     for (i = 0; i < {{ v.upper }}_WORKERS; i++) {
@@ -165,7 +169,8 @@ static int install_stop_handler(void)
         return -1;
     }
     if (!SetConsoleCtrlHandler(on_console_control, TRUE)) {
-        fprintf(stderr, "%s: SetConsoleCtrlHandler failed (error %lu)\n", {{ v.name }}_program, (unsigned long)GetLastError());
+        fprintf(stderr, "%s: SetConsoleCtrlHandler failed (error %lu)\n", {{ v.name }}_program,
+                (unsigned long)GetLastError());
         return -1;
     }
     return 0;
@@ -178,8 +183,8 @@ static int install_stop_handler(void)
 static int take_completions(HANDLE port, OVERLAPPED_ENTRY *entries, int timeout_ms)
 {
     ULONG count = 0;
-    if (!GetQueuedCompletionStatusEx(port, entries, COMPLETION_BATCH, &count, timeout_ms < 0 ? INFINITE : (DWORD)timeout_ms,
-                                     FALSE)) {
+    if (!GetQueuedCompletionStatusEx(port, entries, COMPLETION_BATCH, &count,
+                                     timeout_ms < 0 ? INFINITE : (DWORD)timeout_ms, FALSE)) {
         DWORD error = GetLastError();
         if (error == WAIT_TIMEOUT) {
             return 0;
@@ -241,7 +246,8 @@ static int parse_args(int argc, char **argv, struct {{ v.name }}_config *cfg)
         }
         if ((arg[1] != 'a' && arg[1] != 'p') || (arg[2] == '\0' && i + 1 == argc)) {
             if (arg[1] == 'a' || arg[1] == 'p') {
-                fprintf(stderr, "%s: option requires an argument -- '%c'\n", {{ v.name }}_program, arg[1]);
+                fprintf(stderr, "%s: option requires an argument -- '%c'\n", {{ v.name }}_program,
+                        arg[1]);
             } else {
                 fprintf(stderr, "%s: invalid option -- '%c'\n", {{ v.name }}_program, arg[1]);
             }
@@ -251,7 +257,8 @@ static int parse_args(int argc, char **argv, struct {{ v.name }}_config *cfg)
         if (arg[1] == 'a') {
             unsigned char probe[sizeof(struct in6_addr)];
             if (inet_pton(AF_INET, value, probe) != 1 && inet_pton(AF_INET6, value, probe) != 1) {
-                fprintf(stderr, "%s: invalid address '%s' (expected an IPv4 or IPv6 literal)\n", {{ v.name }}_program, value);
+                fprintf(stderr, "%s: invalid address '%s' (expected an IPv4 or IPv6 literal)\n",
+                        {{ v.name }}_program, value);
                 return -1;
             }
             cfg->address = value;
@@ -261,7 +268,8 @@ static int parse_args(int argc, char **argv, struct {{ v.name }}_config *cfg)
             errno = 0;
             port = strtol(value, &end, 10);
             if (errno != 0 || end == value || *end != '\0' || port < 0 || port > 65535) {
-                fprintf(stderr, "%s: invalid port '%s' (expected 0 to 65535)\n", {{ v.name }}_program, value);
+                fprintf(stderr, "%s: invalid port '%s' (expected 0 to 65535)\n",
+                        {{ v.name }}_program, value);
                 return -1;
             }
             cfg->port = (int)port;
@@ -275,7 +283,8 @@ static int parse_args(int argc, char **argv, struct {{ v.name }}_config *cfg)
 static int set_int_option(SOCKET s, int level, int name, int value, const char *what)
 {
     int rc = setsockopt(s, level, name, (const char *)&value, (int)sizeof value);
-    OP_LOG("setsockopt", s, " option=%s value=%d result=%s", what + sizeof "setsockopt", value, OP_RESULT(rc == 0));
+    OP_LOG("setsockopt", s, " option=%s value=%d result=%s", what + sizeof "setsockopt", value,
+           OP_RESULT(rc == 0));
     if (rc != 0) {
         log_socket_error(what);
         return -1;
@@ -312,8 +321,8 @@ static int wait_for_socket_or_stop(SOCKET s, SHORT events, int timeout_ms)
 {%- endif %}
 {%- if !v.uses_iocp || (v.client && !v.tcp) %}
 
-/* Sockets are nonblocking for the waits (WSAPoll) to decide when to call{% if v.uses_iocp %}, and for a UDP client's
- * sends, which go at once or not at all{% endif %}; IOCP needs no mode. */
+/* Sockets are nonblocking for the waits (WSAPoll) to decide when to call{% if v.uses_iocp %},
+ * and for a UDP client's sends, which go at once or not at all{% endif %}; IOCP needs no mode. */
 static int set_nonblocking(SOCKET s)
 {
     u_long on = 1;
@@ -349,13 +358,16 @@ static int configure_connection(SOCKET s)
         timing.onoff = 1;
         timing.keepalivetime = {{ v.keepalive_idle_s }}u * 1000u;
         timing.keepaliveinterval = {{ v.keepalive_interval_s }}u * 1000u;
-        if (WSAIoctl(s, SIO_KEEPALIVE_VALS, &timing, (DWORD)sizeof timing, NULL, 0, &returned, NULL, NULL) != 0) {
+        if (WSAIoctl(s, SIO_KEEPALIVE_VALS, &timing, (DWORD)sizeof timing, NULL, 0, &returned,
+                     NULL, NULL) != 0) {
             log_socket_error("WSAIoctl SIO_KEEPALIVE_VALS");
             return -1;
         }
         if (setsockopt(s, IPPROTO_TCP, TCP_KEEPCNT, (const char *)&count, (int)sizeof count) != 0
             && InterlockedExchange(&count_unsupported_told, 1) == 0) {
-            fprintf(stderr, "%s: TCP_KEEPCNT is not supported here: keep-alive sends the system's 10 probes, not %d\n",
+            fprintf(stderr,
+                    "%s: TCP_KEEPCNT is not supported here: keep-alive sends the system's 10 "
+                    "probes, not %d\n",
                     {{ v.name }}_program, count);
         }
     }
@@ -388,7 +400,8 @@ static shared_counter accept_shed; /* every worker counts here */
  * the caller stops accepting for ACCEPT_PAUSE_MS, since the listener stays readable and would
  * otherwise spin the loop.
  */
-static enum accept_result accept_connection(SOCKET listener, SOCKET *out, struct sockaddr_storage *peer)
+static enum accept_result accept_connection(SOCKET listener, SOCKET *out,
+                                            struct sockaddr_storage *peer)
 {
     for (;;) {
         int peer_len = (int)sizeof *peer;
@@ -408,7 +421,8 @@ static enum accept_result accept_connection(SOCKET listener, SOCKET *out, struct
             continue; /* the peer gave up while waiting in the backlog */
         }
         if (error == WSAEMFILE || error == WSAENOBUFS) {
-            log_shared_occurrence(error == WSAEMFILE ? "out of sockets: a connection waits" : "out of buffer space: a connection waits",
+            log_shared_occurrence(error == WSAEMFILE ? "out of sockets: a connection waits"
+                                                     : "out of buffer space: a connection waits",
                                   &accept_shed);
             return ACCEPT_EXHAUSTED;
         }
@@ -436,7 +450,8 @@ static int configure_listener(SOCKET s, int family)
         && set_int_option(s, IPPROTO_IPV6, IPV6_V6ONLY, {% if v.v6only %}1{% else %}0{% endif %}, "setsockopt IPV6_V6ONLY") != 0) {
         return -1;
     }
-    if (set_int_option(s, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, 1, "setsockopt SO_EXCLUSIVEADDRUSE") != 0) {
+    if (set_int_option(s, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, 1,
+                       "setsockopt SO_EXCLUSIVEADDRUSE") != 0) {
         return -1;
     }
 {%- if v.tcp %}
@@ -451,7 +466,8 @@ static int configure_listener(SOCKET s, int family)
     {
         BOOL report = FALSE;
         DWORD returned = 0;
-        if (WSAIoctl(s, SIO_UDP_CONNRESET, &report, (DWORD)sizeof report, NULL, 0, &returned, NULL, NULL) != 0) {
+        if (WSAIoctl(s, SIO_UDP_CONNRESET, &report, (DWORD)sizeof report, NULL, 0, &returned,
+                     NULL, NULL) != 0) {
             log_socket_error("WSAIoctl SIO_UDP_CONNRESET");
             return -1;
         }
@@ -488,12 +504,13 @@ static SOCKET open_listener(const char *address, int port, struct sockaddr_stora
     snprintf(port_text, sizeof port_text, "%d", port);
     rc = getaddrinfo(address, port_text, &hints, &ai);
     if (rc != 0) {
-        fprintf(stderr, "%s: invalid address '%s' (getaddrinfo: %s, %d)\n", {{ v.name }}_program, address,
-                wsa_error_name(rc) != NULL ? wsa_error_name(rc) : "error", rc);
+        fprintf(stderr, "%s: invalid address '%s' (getaddrinfo: %s, %d)\n", {{ v.name }}_program,
+                address, wsa_error_name(rc) != NULL ? wsa_error_name(rc) : "error", rc);
         return INVALID_SOCKET;
     }
     s = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-    OP_LOG("socket", s, " family=%s type=%s result=%s", ai->ai_family == AF_INET6 ? "inet6" : "inet",
+    OP_LOG("socket", s, " family=%s type=%s result=%s",
+           ai->ai_family == AF_INET6 ? "inet6" : "inet",
            ai->ai_socktype == SOCK_STREAM ? "stream" : "dgram", OP_RESULT(s != INVALID_SOCKET));
     if (s == INVALID_SOCKET) {
         log_socket_error("socket");

@@ -19,7 +19,8 @@ static void dgram_reply(SOCKET s, Conn *current, unsigned long long *send_errors
     for (attempt = 0; attempt < 2; attempt++) {
         int error;
         if (sendto(s, (const char *)current->reply, (int)current->reply_len, 0,
-                   (const struct sockaddr *)&current->info.peer, current->peer_len) != SOCKET_ERROR) {
+                   (const struct sockaddr *)&current->info.peer, current->peer_len)
+            != SOCKET_ERROR) {
             return;
         }
         error = WSAGetLastError();
@@ -67,12 +68,14 @@ static int loop_main(SOCKET s, unsigned index)
             n = recvfrom(s, (char *)scratch, (int){{ v.upper }}_BUFFER_SIZE, 0,
                          (struct sockaddr *)&current.info.peer, &current.peer_len);
             error = n == SOCKET_ERROR ? WSAGetLastError() : 0;
-            OP_LOG("recvfrom", s, " bytes=%d result=%s", n, error == WSAEWOULDBLOCK ? "WSAEWOULDBLOCK" : OP_RESULT(n >= 0));
+            OP_LOG("recvfrom", s, " bytes=%d result=%s", n,
+                   error == WSAEWOULDBLOCK ? "WSAEWOULDBLOCK" : OP_RESULT(n >= 0));
             if (error == WSAEWOULDBLOCK) {
                 break;
             }
             if (error == WSAEMSGSIZE) {
-                /* Windows fills the buffer and reports the rest cut off: dropped, not echoed short. */
+                /* Windows fills the buffer and reports the rest cut off: dropped, not echoed
+                 * short. */
                 log_occurrence("datagram longer than io.buffer_size dropped", &truncated);
                 continue;
             }

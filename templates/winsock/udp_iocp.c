@@ -52,8 +52,8 @@ static void dgram_post_receive(struct dgram_slot *slot, struct dgram_tallies *ta
     slot->sending = 0;
     slot->pending = 1;
     slot->ctx.peer_len = (int)sizeof slot->ctx.info.peer;
-    if (WSARecvFrom(dgram_socket, &buf, 1, NULL, &flags, (struct sockaddr *)&slot->ctx.info.peer, &slot->ctx.peer_len,
-                    &slot->ov, NULL) == 0) {
+    if (WSARecvFrom(dgram_socket, &buf, 1, NULL, &flags, (struct sockaddr *)&slot->ctx.info.peer,
+                    &slot->ctx.peer_len, &slot->ov, NULL) == 0) {
         return;
     }
     error = WSAGetLastError();
@@ -79,25 +79,28 @@ static void dgram_post_idle(struct dgram_tallies *tallies)
 }
 
 /* A request of the slot completed: a datagram to answer, or a reply sent. */
-static void dgram_completed(struct dgram_slot *slot, struct {{ v.name }}_worker *worker, unsigned index,
-                            struct dgram_tallies *tallies)
+static void dgram_completed(struct dgram_slot *slot, struct {{ v.name }}_worker *worker,
+                            unsigned index, struct dgram_tallies *tallies)
 {
     DWORD moved = 0, flags = 0;
     BOOL ok = WSAGetOverlappedResult(dgram_socket, &slot->ov, &moved, FALSE, &flags);
     int error = ok ? 0 : WSAGetLastError();
     slot->pending = 0;
     if (slot->sending) {
-        OP_LOG("sendto", dgram_socket, " bytes=%lu result=%s", (unsigned long)moved, ok ? "ok" : socket_result_name());
+        OP_LOG("sendto", dgram_socket, " bytes=%lu result=%s", (unsigned long)moved,
+               ok ? "ok" : socket_result_name());
         if (!ok && error != WSA_OPERATION_ABORTED) {
             log_occurrence("WSASendTo failed; reply dropped", &tallies->send_errors);
         }
         dgram_post_receive(slot, tallies);
         return;
     }
-    OP_LOG("recvfrom", dgram_socket, " bytes=%lu result=%s", (unsigned long)moved, ok ? "ok" : socket_result_name());
+    OP_LOG("recvfrom", dgram_socket, " bytes=%lu result=%s", (unsigned long)moved,
+           ok ? "ok" : socket_result_name());
     if (!ok) {
         if (error == WSAEMSGSIZE) {
-            /* Windows fills the buffer and reports the rest cut off: dropped, not echoed short. */
+            /* Windows fills the buffer and reports the rest cut off: dropped, not echoed
+             * short. */
             log_occurrence("datagram longer than io.buffer_size dropped", &tallies->truncated);
         } else if (error != WSA_OPERATION_ABORTED) {
             log_occurrence("WSARecvFrom failed", &tallies->recv_errors);
@@ -117,9 +120,10 @@ static void dgram_completed(struct dgram_slot *slot, struct {{ v.name }}_worker 
         buf.len = (ULONG)slot->ctx.reply_len;
         memset(&slot->ov, 0, sizeof slot->ov);
         slot->sending = 1;
-        slot->pending = 1; /* first: another worker may take the completion before the call returns */
-        if (WSASendTo(dgram_socket, &buf, 1, NULL, 0, (const struct sockaddr *)&slot->ctx.info.peer, slot->ctx.peer_len,
-                      &slot->ov, NULL) == 0
+        slot->pending = 1; /* first: another worker may take the completion before the call
+                            * returns */
+        if (WSASendTo(dgram_socket, &buf, 1, NULL, 0, (const struct sockaddr *)&slot->ctx.info.peer,
+                      slot->ctx.peer_len, &slot->ov, NULL) == 0
             || WSAGetLastError() == WSA_IO_PENDING) {
             return;
         }
@@ -147,7 +151,9 @@ static void dgram_drain(HANDLE port)
         if (!waiting) {
             break;
         }
-        if (now >= until || !GetQueuedCompletionStatusEx(port, entries, COMPLETION_BATCH, &count, (DWORD)(until - now), FALSE)) {
+        if (now >= until
+            || !GetQueuedCompletionStatusEx(port, entries, COMPLETION_BATCH, &count,
+                                            (DWORD)(until - now), FALSE)) {
             return; /* still outstanding: the slots are left to the process's exit */
         }
         for (n = 0; n < count; n++) {
@@ -228,7 +234,8 @@ static int loop_main(SOCKET s, unsigned index)
             if (entries[n].lpCompletionKey == STOP_KEY) {
                 status = 0; /* the batch may hold another worker's stop: passed on below */
             } else {
-                dgram_completed((struct dgram_slot *)(void *)entries[n].lpOverlapped, &worker, index, &tallies);
+                dgram_completed((struct dgram_slot *)(void *)entries[n].lpOverlapped, &worker,
+                                index, &tallies);
             }
         }
         if (dgram_idle > 0) {
