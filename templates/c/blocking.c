@@ -36,6 +36,8 @@ static int wait_for_input_or_stop(int fd, int timeout_ms)
 }
 {%- if v.tcp %}
 {% include "c/tcp_conn.c" %}
+{% include "c/conn_socket.c" %}
+{% include "c/conn_readiness.c" %}
 
 /* ---------------------------------------------------------------------------------------------
  * Thread per connection. Each thread sleeps in poll() on its socket, the stop pipe and its
@@ -82,7 +84,7 @@ static void *connection_thread(void *arg)
 
 static int start_connection(int fd, const struct sockaddr_storage *peer)
 {
-    static atomic_ullong thread_failures;
+    static shared_counter thread_failures;
     pthread_attr_t attr;
     pthread_t thread;
     int rc;

@@ -4,20 +4,12 @@
  * handler needs no locking of its own, exactly as in the event-loop models. */
 static void handler_enter(Conn *c)
 {
-{%- if v.windows %}
-    AcquireSRWLockExclusive(c->worker_lock);
-{%- else %}
-    pthread_mutex_lock(c->worker_lock);
-{%- endif %}
+    worker_mutex_lock(c->worker_lock);
 }
 
 static void handler_leave(Conn *c)
 {
-{%- if v.windows %}
-    ReleaseSRWLockExclusive(c->worker_lock);
-{%- else %}
-    pthread_mutex_unlock(c->worker_lock);
-{%- endif %}
+    worker_mutex_unlock(c->worker_lock);
 }
 {%- else %}
 

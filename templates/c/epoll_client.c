@@ -5,6 +5,8 @@
 {% include "c/runtime.c" %}
 {%- if v.tcp %}
 {% include "c/tcp_conn.c" %}
+{% include "c/conn_socket.c" %}
+{% include "c/conn_readiness.c" %}
 {%- else %}
 {% include "c/udp_client_conn.c" %}
 {%- endif %}

@@ -5,6 +5,8 @@
 {% include "c/runtime.c" %}
 {%- if v.tcp %}
 {% include "c/tcp_conn.c" %}
+{% include "c/conn_socket.c" %}
+{% include "c/conn_completion.c" %}
 
 #define RING_BUFFER_SIZE {{ v.upper }}_BUFFER_SIZE
 {%- else %}

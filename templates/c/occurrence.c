@@ -12,15 +12,9 @@ static void log_occurrence(const char *what, unsigned long long *count)
 
 /* Logs the 1st, 2nd, 4th, 8th... occurrence, so a hostile peer cannot flood the log; the
  * count is shared by every worker thread. */
-{%- if v.windows %}
 static void log_shared_occurrence(const char *what, shared_counter *count)
 {
     unsigned long long seen = shared_counter_next(count);
-{%- else %}
-static void log_shared_occurrence(const char *what, atomic_ullong *count)
-{
-    unsigned long long seen = atomic_fetch_add(count, 1) + 1;
-{%- endif %}
     if ((seen & (seen - 1)) == 0) {
         fprintf(stderr, "%s: %s (%llu so far)\n", {{ v.name }}_program, what, seen);
     }

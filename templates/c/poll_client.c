@@ -13,6 +13,12 @@
 {%- endif %}
 {%- if v.tcp %}
 {% include "c/tcp_conn.c" %}
+{%- if v.windows %}
+{% include "winsock/conn_socket.c" %}
+{%- else %}
+{% include "c/conn_socket.c" %}
+{%- endif %}
+{% include "c/conn_readiness.c" %}
 {%- else %}
 {% include "c/udp_client_conn.c" %}
 {%- endif %}

@@ -306,7 +306,7 @@ enum { ACCEPT_NONE = -1, ACCEPT_EXHAUSTED = -2 };
 /* How long a worker stops accepting after running out of descriptors or memory. */
 enum { ACCEPT_PAUSE_MS = 100 };
 
-static atomic_ullong accept_shed; /* every worker counts here */
+static shared_counter accept_shed; /* every worker counts here */
 
 /*
  * Accepts one connection. Returns its descriptor; ACCEPT_NONE when there is none to take now;

@@ -118,11 +118,7 @@ struct {{ v.name }}_conn {
     size_t slot;             /* its index in the loop's pollfd array */
 {%- endif %}
 {%- if v.thread_per_connection %}
-{%- if v.windows %}
-    SRWLOCK *worker_lock;    /* callbacks of one worker never run at the same time */
-{%- else %}
-    pthread_mutex_t *worker_lock; /* callbacks of one worker never run at the same time */
-{%- endif %}
+    worker_mutex *worker_lock; /* callbacks of one worker never run at the same time */
 {%- endif %}
 {%- if v.uses_iocp %}
     /* Overlapped requests of this connection. It is freed only when none is left, since
@@ -141,13 +137,19 @@ struct {{ v.name }}_conn {
 
 typedef struct {{ v.name }}_conn Conn;
 
-{% if v.windows %}
 static shared_counter last_conn_id;
 static shared_counter output_limit_closes, input_limit_closes; /* every worker counts here */
-{%- else %}
-static atomic_ullong next_conn_id = 1;
-static atomic_ullong output_limit_closes, input_limit_closes; /* every worker counts here */
-{%- endif %}
+
+/* The seam: what the connection core needs from the platform. c/conn_socket.c (POSIX) and
+ * winsock/conn_socket.c define these, with out_gather() and, for the readiness models,
+ * conn_flush() and conn_recv(); the model's template includes one of them after this file,
+ * then its I/O style (c/conn_readiness.c or c/conn_completion.c). */
+static int conn_error_is_reset(int error);
+static void conn_socket_close(Conn *c);   /* closes the socket and forgets it */
+static int conn_shutdown_send(Conn *c);   /* the half-close: 0, or -1 */
+
+/* How a socket call that did nothing failed. */
+enum conn_io { CONN_IO_INTERRUPTED, CONN_IO_WOULD_BLOCK, CONN_IO_FAILED };
 
 {% include "c/conn_shims.c" %}
 
@@ -242,13 +244,7 @@ static void conn_reject_input(Conn *c)
 /* A failed send or receive: resets are the peer's doing, anything else is an error. */
 static void conn_fail(Conn *c, int error)
 {
-{%- if v.windows %}
-    int reset = error == WSAECONNRESET || error == WSAECONNABORTED || error == WSAETIMEDOUT
-                || error == WSAESHUTDOWN || error == WSAENETRESET;
-{%- else %}
-    int reset = error == ECONNRESET || error == EPIPE || error == ECONNABORTED
-                || error == ETIMEDOUT;
-{%- endif %}
+    int reset = conn_error_is_reset(error);
     conn_end(c, reset ? {{ v.upper }}_CLOSE_RESET : {{ v.upper }}_CLOSE_ERROR, error);
 }
 
@@ -400,11 +396,7 @@ static uint64_t conn_deadline(const Conn *c)
 static Conn *conn_open({{ v.socket_type }} fd, const struct sockaddr_storage *peer,
                        struct {{ v.name }}_worker *worker, unsigned worker_index, uint64_t now)
 {
-{%- if v.windows %}
-    int local_len = (int)sizeof(struct sockaddr_storage);
-{%- else %}
-    socklen_t local_len = sizeof(struct sockaddr_storage);
-{%- endif %}
+    socklen_t local_len = (socklen_t)sizeof(struct sockaddr_storage);
     Conn *c = calloc(1, sizeof *c);
     if (c == NULL) {
         log_errno("calloc");
@@ -416,11 +408,7 @@ static Conn *conn_open({{ v.socket_type }} fd, const struct sockaddr_storage *pe
     c->timer_at_ms = NO_DEADLINE;
     c->heap_index = SIZE_MAX;
     c->worker = worker;
-{%- if v.windows %}
     c->info.id = shared_counter_next(&last_conn_id);
-{%- else %}
-    c->info.id = atomic_fetch_add(&next_conn_id, 1);
-{%- endif %}
     c->info.worker = worker_index;
     c->info.peer = *peer;
     if (getsockname(fd, (struct sockaddr *)&c->info.local, &local_len) != 0) {
@@ -452,21 +440,11 @@ static void conn_close_socket(Conn *c)
         struct linger lg;
         lg.l_onoff = 1;
         lg.l_linger = 0;
-{%- if v.windows %}
-        (void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, (const char *)&lg, (int)sizeof lg);
-{%- else %}
-        (void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-{%- endif %}
+        (void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, (const char *)&lg, (socklen_t)sizeof lg);
     }
     OP_LOG("close", c->fd, " reason=%s error=%d", {{ v.name }}_close_reason_name(c->reason),
            c->error);
-{%- if v.windows %}
-    closesocket(c->fd);
-    c->fd = INVALID_SOCKET;
-{%- else %}
-    close(c->fd);
-    c->fd = -1;
-{%- endif %}
+    conn_socket_close(c);
 }
 
 /* Frees the input and output buffers; the struct is the caller's. */
@@ -517,94 +495,6 @@ static void out_consume(Conn *c, size_t n, uint64_t now)
     }
 }
 
-{%- if v.windows %}
-
-/* Points `bufs` at up to OUT_IOV chunks of queued output; returns how many. */
-static DWORD out_gather(const Conn *c, WSABUF *bufs)
-{
-    const struct out_chunk *chunk;
-    DWORD count = 0;
-    for (chunk = c->out_head; chunk != NULL && count < OUT_IOV; chunk = chunk->next) {
-        size_t len = chunk->tail - chunk->head;
-        if (len > 0) {
-            bufs[count].buf = (CHAR *)(chunk->data + chunk->head);
-            bufs[count].len = len > 0x40000000u ? 0x40000000u
-                                                : (ULONG)len; /* ULONG; the rest goes next time */
-            count++;
-        }
-    }
-    return count;
-}
-{%- else %}
-
-/* Points `iov` at up to OUT_IOV chunks of queued output; returns how many. */
-static int out_gather(const Conn *c, struct iovec *iov)
-{
-    const struct out_chunk *chunk;
-    int count = 0;
-    for (chunk = c->out_head; chunk != NULL && count < OUT_IOV; chunk = chunk->next) {
-        if (chunk->tail > chunk->head) {
-            iov[count].iov_base = (void *)(chunk->data + chunk->head);
-            iov[count].iov_len = chunk->tail - chunk->head;
-            count++;
-        }
-    }
-    return count;
-}
-{%- endif %}
-{%- if v.windows && !v.uses_iocp %}
-
-/* Sends queued output. 1: all sent; 0: the socket is full; -1: failed (WSAGetLastError). */
-static int conn_flush(Conn *c, uint64_t now)
-{
-    while (c->out_pending > 0) {
-        WSABUF bufs[OUT_IOV];
-        DWORD sent = 0;
-        DWORD count = out_gather(c, bufs);
-        int rc = WSASend(c->fd, bufs, count, &sent, 0, NULL, NULL);
-        OP_LOG("send", c->fd, " bytes=%lu result=%s", (unsigned long)sent, OP_RESULT(rc == 0));
-        if (rc != 0) {
-            return WSAGetLastError() == WSAEWOULDBLOCK ? 0 : -1;
-        }
-        out_consume(c, sent, now);
-    }
-    return 1;
-}
-{%- else if !v.completion %}
-
-/* Sends queued output. 1: all sent; 0: the socket is full; -1: failed (errno set). */
-static int conn_flush(Conn *c, uint64_t now)
-{
-    while (c->out_pending > 0) {
-        struct iovec iov[OUT_IOV];
-        struct msghdr msg;
-        struct out_chunk *chunk = c->out_head;
-        ssize_t n;
-        if (chunk == c->out_tail) {
-            /* One chunk, the usual case for request and reply: no iovec to build. */
-            n = send(c->fd, chunk->data + chunk->head, chunk->tail - chunk->head,
-                     MSG_NOSIGNAL | MSG_DONTWAIT);
-        } else {
-            memset(&msg, 0, sizeof msg);
-            msg.msg_iov = iov;
-            msg.msg_iovlen = (size_t)out_gather(c, iov);
-            n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-        }
-        OP_LOG("send", c->fd, " bytes=%zd result=%s", n, OP_RESULT(n >= 0));
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                return 0;
-            }
-            return -1;
-        }
-        out_consume(c, (size_t)n, now);
-    }
-    return 1;
-}
-{%- endif %}
 
 /* Makes room for one more receive after the unconsumed input; -1 when out of memory. */
 static int conn_input_room(Conn *c)
@@ -667,21 +557,6 @@ static inline int {{ v.name }}_send_message(Conn *c, const void *msg, size_t len
 {%- endif %}
 }
 
-{%- if v.windows && v.framing == FramingKind::Delimiter %}
-
-/* The first occurrence of needle in haystack, or NULL: memmem, which Windows' C runtime lacks. */
-static const unsigned char *find_bytes(const unsigned char *haystack, size_t len,
-                                       const unsigned char *needle, size_t needle_len)
-{
-    size_t i;
-    for (i = 0; needle_len <= len && i <= len - needle_len; i++) {
-        if (haystack[i] == needle[0] && memcmp(haystack + i, needle, needle_len) == 0) {
-            return haystack + i;
-        }
-    }
-    return NULL;
-}
-{%- endif %}
 
 /* Built-in framing ({{ v.framing }}): hands every whole message to on_message and consumes it.
 {%- if v.client %}
@@ -721,12 +596,8 @@ static size_t framing_deliver(Conn *c, const unsigned char *data, size_t len)
         {{ v.name }}_on_message(&c->session, c, start, msg_len);
 {%- else if v.framing == FramingKind::Delimiter %}
         static const unsigned char delimiter[{{ v.delimiter_len }}] = { {{ v.delimiter_bytes }} };
-{%- if v.windows %}
         const unsigned char *end = find_bytes(start + skip, avail - skip, delimiter,
                                               sizeof delimiter);
-{%- else %}
-        const unsigned char *end = memmem(start + skip, avail - skip, delimiter, sizeof delimiter);
-{%- endif %}
         size_t msg_len;
         if (end == NULL) {
             /* A delimiter may begin in the last sizeof delimiter - 1 bytes. */
@@ -937,13 +808,7 @@ static int conn_settle(Conn *c, uint64_t now)
             c->phase = PHASE_DONE; /* the peer already finished: nothing to linger for */
             return 1;
         }
-{%- if v.windows %}
-        OP_LOG("shutdown", c->fd, " how=SD_SEND");
-        if (shutdown(c->fd, SD_SEND) != 0 || {{ v.upper }}_LINGER_MS == 0) {
-{%- else %}
-        OP_LOG("shutdown", c->fd, " how=SHUT_WR");
-        if (shutdown(c->fd, SHUT_WR) != 0 || {{ v.upper }}_LINGER_MS == 0) {
-{%- endif %}
+        if (conn_shutdown_send(c) != 0 || {{ v.upper }}_LINGER_MS == 0) {
             c->phase = PHASE_DONE;
             return 1;
         }
@@ -988,185 +853,3 @@ static int conn_produce(Conn *c)
     return progress;
 }
 
-{%- if v.completion %}
-
-/* Bytes a completion delivered. While open they go to the handler after what it kept, as
- * after a read; while closing they are dropped. A completion can come after reading paused
- * (the receive's cancel, or a receive posted earlier, had not landed): those bytes are kept,
- * never counted against the input limit since the handler chose not to read them yet, and
- * presented in windows once reading resumes, like what a readiness model finds in its socket. */
-static void conn_receive(Conn *c, const unsigned char *data, size_t n, uint64_t now)
-{
-    int paused = c->read_paused || c->input_paused;
-    c->last_active_ms = now;
-    if (c->phase != PHASE_OPEN) {
-        return;
-    }
-    if (c->in_len == 0 && !paused) {
-        conn_deliver(c, data, n);
-        return;
-    }
-    if (conn_input_room(c) != 0) {
-        conn_end(c, {{ v.upper }}_CLOSE_ERROR, ENOMEM);
-        return;
-    }
-    memcpy(c->in_buf + c->in_start + c->in_len, data, n); /* n <= BUFFER_SIZE: it fits */
-    c->in_len += n;
-    if (paused) {
-        c->input_held = 1;
-    } else {
-        conn_deliver(c, NULL, 0);
-    }
-}
-{%- else %}
-
-/* Read and dropped while closing, so the peer's writes cannot stall our last bytes. */
-static int conn_discard(Conn *c, unsigned char *scratch, uint64_t now)
-{
-{%- if v.windows %}
-    int n = recv(c->fd, (char *)scratch, (int){{ v.upper }}_BUFFER_SIZE, 0);
-{%- else %}
-    ssize_t n = recv(c->fd, scratch, {{ v.upper }}_BUFFER_SIZE, MSG_DONTWAIT);
-{%- endif %}
-    if (n > 0) {
-        c->last_active_ms = now;
-        return 1;
-    }
-    if (n == 0) {
-        c->read_closed = 1;
-        return 1;
-    }
-{%- if v.windows %}
-    if (WSAGetLastError() != WSAEWOULDBLOCK) {
-        conn_fail(c, WSAGetLastError());
-        return 1;
-    }
-{%- else %}
-    if (errno == EINTR) {
-        return 1;
-    }
-    if (errno != EAGAIN && errno != EWOULDBLOCK) {
-        conn_fail(c, errno);
-        return 1;
-    }
-{%- endif %}
-    return 0;
-}
-
-/*
- * Does all the work the socket allows: flush, produce, read and hand to the handler, flush
-{%- if v.client %}
- * again. A client reads on while its output waits: the replies are what it asked for, and a
- * server that paces it would otherwise wait for it while it waits for the server. Returns an
- * enum conn_status.
-{%- else %}
- * again. Reading stops while the output queue is above its high-water mark, so a peer that
- * sends without reading is throttled instead of growing our memory. Returns an enum
- * conn_status.
-{%- endif %}
- */
-static int conn_service(Conn *c, unsigned char *scratch, uint64_t now)
-{
-    int can_read = 1;
-    int round;
-    for (round = 0;; round++) {
-        int progress = 0;
-        int flushed;
-        if (c->phase == PHASE_DONE) {
-            return CONN_DONE;
-        }
-        flushed = conn_flush(c, now);
-        if (flushed < 0) {
-            conn_fail(c, {{ v.socket_error }});
-            return CONN_DONE;
-        }
-        progress = conn_settle(c, now);
-        if (c->phase == PHASE_DONE) {
-            return CONN_DONE;
-        }
-        if (round == CONN_BUDGET) {
-            return CONN_MORE;
-        }
-        progress |= conn_produce(c);
-        if (!can_read || !conn_wants_input(c)) {
-            /* nothing to read now */
-        } else if (c->phase != PHASE_OPEN) {
-            if (conn_discard(c, scratch, now)) {
-                progress = 1;
-            } else {
-                can_read = 0;
-            }
-            if (c->phase == PHASE_LINGER && c->read_closed) {
-                return CONN_DONE; /* the peer's FIN: it has everything */
-            }
-        } else {
-            unsigned char *into = scratch;
-{%- if v.windows %}
-            int n;
-{%- else %}
-            ssize_t n;
-{%- endif %}
-            if (c->in_len > 0) {
-                if (conn_input_room(c) != 0) {
-                    conn_end(c, {{ v.upper }}_CLOSE_ERROR, ENOMEM);
-                    return CONN_DONE;
-                }
-                into = c->in_buf + c->in_start + c->in_len;
-            }
-{%- if v.windows %}
-            n = recv(c->fd, (char *)into, (int){{ v.upper }}_BUFFER_SIZE, 0);
-            OP_LOG("recv", c->fd, " bytes=%d result=%s", n, n == 0 ? "EOF" : OP_RESULT(n > 0));
-{%- else %}
-            n = recv(c->fd, into, {{ v.upper }}_BUFFER_SIZE, MSG_DONTWAIT);
-            OP_LOG("recv", c->fd, " bytes=%zd result=%s", n, n == 0 ? "EOF" : OP_RESULT(n > 0));
-{%- endif %}
-            if (n > 0) {
-                c->last_active_ms = now;
-{%- if v.client %}
-                c->heard = 1;
-{%- endif %}
-                if (c->in_len > 0) {
-                    c->in_len += (size_t)n;
-                    conn_deliver(c, NULL, 0);
-                } else {
-                    conn_deliver(c, scratch, (size_t)n);
-                }
-                /* A short read emptied the socket: skip the read that would only say EAGAIN.
-{%- if v.uses_epoll %}
-                 * Unless it may not have (read_to_eagain): no new edge would announce what
-                 * is left. */
-{%- else %}
-                 * Poll reports anything left. */
-{%- endif %}
-                if ((size_t)n < {{ v.upper }}_BUFFER_SIZE{% if v.uses_epoll %} && !c->read_to_eagain{% endif %}) {
-                    can_read = 0;
-                }
-                progress = 1;
-            } else if (n == 0) {
-                c->read_closed = 1;
-                c->eof_pending = 1;
-                progress = 1;
-{%- if v.windows %}
-            } else if (WSAGetLastError() == WSAEWOULDBLOCK) {
-                can_read = 0;
-            } else {
-                conn_fail(c, WSAGetLastError());
-                return CONN_DONE;
-            }
-{%- else %}
-            } else if (errno == EINTR) {
-                progress = 1;
-            } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                can_read = 0;
-            } else {
-                conn_fail(c, errno);
-                return CONN_DONE;
-            }
-{%- endif %}
-        }
-        if (!progress) {
-            return CONN_WAIT;
-        }
-    }
-}
-{%- endif %}

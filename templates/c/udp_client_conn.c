@@ -71,22 +71,13 @@ struct {{ v.name }}_conn {
     size_t slot;             /* its index in the loop's pollfd array */
 {%- endif %}
 {%- if v.thread_per_connection %}
-{%- if v.windows %}
-    SRWLOCK *worker_lock;    /* callbacks of one worker never run at the same time */
-{%- else %}
-    pthread_mutex_t *worker_lock; /* callbacks of one worker never run at the same time */
-{%- endif %}
+    worker_mutex *worker_lock; /* callbacks of one worker never run at the same time */
 {%- endif %}
 };
 
 typedef struct {{ v.name }}_conn Conn;
-{% if v.windows %}
 static shared_counter last_conn_id;
 static shared_counter oversized_datagrams; /* longer than io.buffer_size: dropped */
-{%- else %}
-static atomic_ullong next_conn_id = 1;
-static atomic_ullong oversized_datagrams; /* longer than io.buffer_size: dropped */
-{%- endif %}
 {% include "c/conn_shims.c" %}
 
 /* Ends the socket at once for a reason the loop found. */
@@ -224,11 +215,7 @@ static uint64_t conn_deadline(const Conn *c)
 static Conn *conn_open({{ v.socket_type }} fd, const struct sockaddr_storage *peer,
                        struct {{ v.name }}_worker *worker, unsigned worker_index, uint64_t now)
 {
-{%- if v.windows %}
-    int local_len = (int)sizeof(struct sockaddr_storage);
-{%- else %}
-    socklen_t local_len = sizeof(struct sockaddr_storage);
-{%- endif %}
+    socklen_t local_len = (socklen_t)sizeof(struct sockaddr_storage);
     Conn *c = calloc(1, sizeof *c);
     if (c == NULL) {
         log_errno("calloc");
@@ -242,11 +229,7 @@ static Conn *conn_open({{ v.socket_type }} fd, const struct sockaddr_storage *pe
     c->heap_index = SIZE_MAX;
 {%- endif %}
     c->worker = worker;
-{%- if v.windows %}
     c->info.id = shared_counter_next(&last_conn_id);
-{%- else %}
-    c->info.id = atomic_fetch_add(&next_conn_id, 1);
-{%- endif %}
     c->info.worker = worker_index;
     c->info.peer = *peer;
     if (getsockname(fd, (struct sockaddr *)&c->info.local, &local_len) != 0) {

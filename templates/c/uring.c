@@ -319,7 +319,7 @@ static int ring_open(struct ring *r)
 /* A request for this connection could not be queued (the kernel refused a submission). */
 static void loop_ring_full(Conn *c)
 {
-    static atomic_ullong refused;
+    static shared_counter refused;
     log_shared_occurrence("io_uring refused a submission: connection closed", &refused);
     conn_end(c, {{ v.upper }}_CLOSE_ERROR, EBUSY);
 }

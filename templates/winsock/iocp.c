@@ -21,6 +21,8 @@ struct overlapped_op {
 {% include "winsock/runtime.c" %}
 {%- if v.tcp %}
 {% include "c/tcp_conn.c" %}
+{% include "winsock/conn_socket.c" %}
+{% include "c/conn_completion.c" %}
 
 {% include "c/timers.c" %}
 

@@ -19,6 +19,8 @@ struct overlapped_op {
 {% include "winsock/runtime.c" %}
 {%- if v.tcp %}
 {% include "c/tcp_conn.c" %}
+{% include "winsock/conn_socket.c" %}
+{% include "c/conn_completion.c" %}
 {%- else %}
 {% include "c/udp_client_conn.c" %}
 {%- endif %}

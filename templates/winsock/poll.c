@@ -5,6 +5,8 @@
 {% include "winsock/runtime.c" %}
 {%- if v.tcp %}
 {% include "c/tcp_conn.c" %}
+{% include "winsock/conn_socket.c" %}
+{% include "c/conn_readiness.c" %}
 
 {% include "c/timers.c" %}
 

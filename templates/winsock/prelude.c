@@ -38,5 +38,35 @@ static unsigned long long shared_counter_next(shared_counter *counter)
     return (unsigned long long)InterlockedIncrement64(counter);
 }
 {%- endif %}
+{%- if v.thread_per_connection %}
+
+/* The lock a worker's connection threads take around callbacks. */
+typedef SRWLOCK worker_mutex;
+
+static inline void worker_mutex_lock(worker_mutex *mutex)
+{
+    AcquireSRWLockExclusive(mutex);
+}
+
+static inline void worker_mutex_unlock(worker_mutex *mutex)
+{
+    ReleaseSRWLockExclusive(mutex);
+}
+{%- endif %}
+{%- if v.tcp && v.framing == FramingKind::Delimiter %}
+
+/* The first occurrence of needle in haystack, or NULL: memmem, which Windows' C runtime lacks. */
+static const unsigned char *find_bytes(const unsigned char *haystack, size_t len,
+                                       const unsigned char *needle, size_t needle_len)
+{
+    size_t i;
+    for (i = 0; needle_len <= len && i <= len - needle_len; i++) {
+        if (haystack[i] == needle[0] && memcmp(haystack + i, needle, needle_len) == 0) {
+            return haystack + i;
+        }
+    }
+    return NULL;
+}
+{%- endif %}
 
 {% include "c/contract.c" %}
