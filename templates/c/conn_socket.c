@@ -9,7 +9,7 @@ static int conn_error_is_reset(int error)
     return error == ECONNRESET || error == EPIPE || error == ECONNABORTED || error == ETIMEDOUT;
 }
 
-static void conn_socket_close(Conn *c)
+static void conn_forget_socket(Conn *c)
 {
     close(c->fd);
     c->fd = -1;

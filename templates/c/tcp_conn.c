@@ -55,7 +55,7 @@ struct {{ v.name }}_conn {
     {{ v.socket_type }} fd;
     enum conn_phase phase;
     enum {{ v.name }}_close_reason reason;
-    int error;               /* {% if v.windows %}the Winsock error (or ENOMEM){% else %}errno{% endif %} for the error reasons */
+    int error;               /* the socket call's error code (or ENOMEM) for the error reasons */
     int opened;              /* on_open ran, so on_close is owed */
     int read_closed;         /* the peer's FIN was read */
     int eof_pending;         /* ...and on_eof is still owed */
@@ -140,13 +140,12 @@ typedef struct {{ v.name }}_conn Conn;
 static shared_counter last_conn_id;
 static shared_counter output_limit_closes, input_limit_closes; /* every worker counts here */
 
-/* The seam: what the connection core needs from the platform. c/conn_socket.c (POSIX) and
- * winsock/conn_socket.c define these, with out_gather() and, for the readiness models,
- * conn_flush() and conn_recv(); the model's template includes one of them after this file,
- * then its I/O style (c/conn_readiness.c or c/conn_completion.c). */
+/* What the connection core needs from the platform, defined with the platform's socket calls
+ * further down (beside out_gather() and, in a readiness model, conn_flush(), conn_recv() and
+ * conn_io_failure()), before the model's I/O: conn_service() or conn_receive(). */
 static int conn_error_is_reset(int error);
-static void conn_socket_close(Conn *c);   /* closes the socket and forgets it */
-static int conn_shutdown_send(Conn *c);   /* the half-close: 0, or -1 */
+static void conn_forget_socket(Conn *c); /* closes the socket and forgets it */
+static int conn_shutdown_send(Conn *c);  /* the half-close: 0, or -1 */
 
 /* How a socket call that did nothing failed. */
 enum conn_io { CONN_IO_INTERRUPTED, CONN_IO_WOULD_BLOCK, CONN_IO_FAILED };
@@ -444,7 +443,7 @@ static void conn_close_socket(Conn *c)
     }
     OP_LOG("close", c->fd, " reason=%s error=%d", {{ v.name }}_close_reason_name(c->reason),
            c->error);
-    conn_socket_close(c);
+    conn_forget_socket(c);
 }
 
 /* Frees the input and output buffers; the struct is the caller's. */

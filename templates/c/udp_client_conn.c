@@ -28,7 +28,7 @@ struct {{ v.name }}_conn {
     {{ v.socket_type }} fd;
     enum conn_phase phase;
     enum {{ v.name }}_close_reason reason;
-    int error;               /* {% if v.windows %}the Winsock error (or ENOMEM){% else %}errno{% endif %} for the error reasons */
+    int error;               /* the socket call's error code (or ENOMEM) for the error reasons */
     int opened;              /* on_open ran, so on_close is owed */
     int info_text_ready;     /* info's text forms are filled in */
     unsigned member;         /* its slot in the client's pool */
@@ -76,6 +76,7 @@ struct {{ v.name }}_conn {
 };
 
 typedef struct {{ v.name }}_conn Conn;
+
 static shared_counter last_conn_id;
 static shared_counter oversized_datagrams; /* longer than io.buffer_size: dropped */
 {% include "c/conn_shims.c" %}

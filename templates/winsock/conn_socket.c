@@ -10,7 +10,7 @@ static int conn_error_is_reset(int error)
            || error == WSAESHUTDOWN || error == WSAENETRESET;
 }
 
-static void conn_socket_close(Conn *c)
+static void conn_forget_socket(Conn *c)
 {
     closesocket(c->fd);
     c->fd = INVALID_SOCKET;
