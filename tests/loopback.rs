@@ -608,6 +608,28 @@ fn urgent_data_is_echoed_inline_without_stalling() {
     }
 }
 
+/// The poll and epoll servers of C and Rust: the models whose workers share a port through
+/// SO_REUSEPORT and shed with a spare descriptor.
+const EVENT_LOOP_TARGETS: [(&str, &str); 4] = [
+    ("c", "poll"),
+    ("c", "epoll"),
+    ("rust", "poll"),
+    ("rust", "epoll"),
+];
+
+/// Up to `max` connections that the server has not accepted, held open; fewer when the
+/// backlog is full, which is pressure enough.
+fn fill_backlog(addr: std::net::SocketAddr, max: usize) -> Vec<TcpStream> {
+    let mut held = Vec::new();
+    for _ in 0..max {
+        match TcpStream::connect(addr) {
+            Ok(s) => held.push(s),
+            Err(_) => break,
+        }
+    }
+    held
+}
+
 /// Whether the server closed this peer without a word: EOF or a reset, read at once.
 fn was_shed(stream: &TcpStream) -> bool {
     let mut byte = [0u8; 1];
@@ -623,15 +645,9 @@ fn was_shed(stream: &TcpStream) -> bool {
 /// it spinning at 100 % CPU. Now no interleaving spins, and the server recovers.
 #[test]
 fn emfile_with_several_workers_does_not_spin() {
-    const TARGETS4: [(&str, &str); 4] = [
-        ("c", "poll"),
-        ("c", "epoll"),
-        ("rust", "poll"),
-        ("rust", "epoll"),
-    ];
     let spec =
         "name: fds4\nsocket: { reuseport: true }\nserver: { workers: 4, idle_timeout_ms: 0 }\n";
-    let built = build_on(spec, &TARGETS4);
+    let built = build_on(spec, &EVENT_LOOP_TARGETS);
     for (model, _dir, bin) in built {
         let server = RunningServer::start_with_fd_limit(
             &bin,
@@ -641,13 +657,7 @@ fn emfile_with_several_workers_does_not_spin() {
         )
         .unwrap();
         for episode in 1..=2 {
-            let mut held: Vec<TcpStream> = Vec::new();
-            for _ in 0..300 {
-                match TcpStream::connect(server.addr) {
-                    Ok(s) => held.push(s),
-                    Err(_) => break, // the backlog is full: enough pressure
-                }
-            }
+            let mut held = fill_backlog(server.addr, 300);
             std::thread::sleep(Duration::from_millis(300));
             let spent = server.cpu_spent_over(Duration::from_secs(1)).unwrap();
             assert!(
@@ -676,12 +686,6 @@ fn emfile_with_several_workers_does_not_spin() {
 /// narrow to hit on demand with real workers.
 #[test]
 fn a_spare_descriptor_taken_by_another_thread_is_not_lost() {
-    const TARGETS4: [(&str, &str); 4] = [
-        ("c", "poll"),
-        ("c", "epoll"),
-        ("rust", "poll"),
-        ("rust", "epoll"),
-    ];
     let shim_dir = tempfile::tempdir().unwrap();
     let shim = shim_dir.path().join("spare_thief.so");
     let built_shim = Command::new("gcc")
@@ -699,7 +703,7 @@ fn a_spare_descriptor_taken_by_another_thread_is_not_lost() {
         String::from_utf8_lossy(&built_shim.stderr)
     );
     let spec = "name: spare1\nserver: { workers: 1, idle_timeout_ms: 0 }\n";
-    for (model, _dir, bin) in build_on(spec, &TARGETS4) {
+    for (model, _dir, bin) in build_on(spec, &EVENT_LOOP_TARGETS) {
         let launch = sockgen::proof::harness::Launch {
             max_fds: Some(64),
             env: vec![("LD_PRELOAD".to_string(), shim.display().to_string())],
@@ -708,13 +712,7 @@ fn a_spare_descriptor_taken_by_another_thread_is_not_lost() {
         let server =
             RunningServer::launch(&bin, &["-p", "0"], Duration::from_secs(10), &launch).unwrap();
         for episode in 1..=2 {
-            let mut held: Vec<TcpStream> = Vec::new();
-            for _ in 0..200 {
-                match TcpStream::connect(server.addr) {
-                    Ok(s) => held.push(s),
-                    Err(_) => break,
-                }
-            }
+            let mut held = fill_backlog(server.addr, 200);
             std::thread::sleep(Duration::from_millis(400));
             let shed = held.iter().filter(|s| was_shed(s)).count();
             assert!(
