@@ -40,6 +40,12 @@ pub enum RenderError {
         path: PathBuf,
         error: std::io::Error,
     },
+    /// A file an earlier sockgen named otherwise sits beside its new name: which one holds the
+    /// user's code is not sockgen's to guess.
+    BothNames {
+        former: PathBuf,
+        current: PathBuf,
+    },
 }
 
 impl std::fmt::Display for RenderError {
@@ -51,6 +57,15 @@ impl std::fmt::Display for RenderError {
             RenderError::Io { path, error } => {
                 write!(f, "cannot write {}: {error}", path.display())
             }
+            RenderError::BothNames { former, current } => write!(
+                f,
+                "both {} and {} exist, and the program now includes only {}: move what you \
+                 need from the first into the second, delete the first, and render again \
+                 (nothing was written)",
+                former.display(),
+                current.display(),
+                current.display()
+            ),
         }
     }
 }
@@ -97,6 +112,58 @@ pub fn retired_paths(plan: &Plan) -> Vec<String> {
         Lang::Rust => backend::rust::retired_paths(plan),
         Lang::C | Lang::Winsock => Vec::new(),
     }
+}
+
+/// A file an earlier sockgen wrote under another name: a C project's handler callbacks were
+/// `NAME_handler.h` until they became `NAME_handler.c`, since the file holds definitions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Renamed {
+    pub former: String,
+    pub current: String,
+}
+
+pub fn renamed_paths(plan: &Plan) -> Vec<Renamed> {
+    match plan.lang {
+        Lang::C | Lang::Winsock => vec![Renamed {
+            former: backend::c::former_handler_file(&plan.name),
+            current: backend::c::handler_file(&plan.name),
+        }],
+        Lang::Rust => Vec::new(),
+    }
+}
+
+/// The renamed files found under their former name in `dir`, and whether the current name is
+/// taken too (then a re-render refuses to guess; see [`RenderError::BothNames`]).
+pub fn renamed_on_disk(dir: &Path, plan: &Plan) -> Vec<(Renamed, bool)> {
+    renamed_paths(plan)
+        .into_iter()
+        .filter(|r| dir.join(&r.former).is_file())
+        .map(|r| {
+            let both = dir.join(&r.current).exists();
+            (r, both)
+        })
+        .collect()
+}
+
+/// Moves each file found under its former name to its current one, its text unchanged, so
+/// the user's callbacks stay in the file the program includes. Refuses, renaming nothing,
+/// when a current name is taken too.
+pub fn rename_former(dir: &Path, plan: &Plan) -> Result<Vec<Renamed>, RenderError> {
+    let found = renamed_on_disk(dir, plan);
+    if let Some((r, _)) = found.iter().find(|(_, both)| *both) {
+        return Err(RenderError::BothNames {
+            former: dir.join(&r.former),
+            current: dir.join(&r.current),
+        });
+    }
+    let mut renamed = Vec::new();
+    for (r, _) in found {
+        let to = dir.join(&r.current);
+        std::fs::rename(dir.join(&r.former), &to)
+            .map_err(|error| RenderError::Io { path: to, error })?;
+        renamed.push(r);
+    }
+    Ok(renamed)
 }
 
 /// Whether `text` is a file sockgen generated (its first line says so), not one a user wrote.

@@ -147,6 +147,9 @@ const C_UPPER_SUFFIXES: &[&str] = &[
     "CLOSE_ERROR",
     "LINE_CHARS",
     "CYCLE",
+    "RUNTIME_H",
+    "RUNTIME_IMPLEMENTATION",
+    "RUNTIME_IMPLEMENTED",
 ];
 const C_LOWER_SUFFIXES: &[&str] = &[
     "program",
@@ -180,6 +183,7 @@ const C_LOWER_SUFFIXES: &[&str] = &[
     "on_close",
     "chargen_next",
     "handler",
+    "runtime",
 ];
 
 /// The generated C's own file-scope identifiers that a name plus a suffix could spell

@@ -170,7 +170,8 @@ fn winsock_project_builds_with_its_makefile_and_runs_under_wine() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     for f in [
         "echo_tcp.c",
-        "echo_tcp_handler.h",
+        "echo_tcp_runtime.h",
+        "echo_tcp_handler.c",
         "Makefile",
         "CMakeLists.txt",
     ] {
@@ -214,7 +215,12 @@ fn project_output_builds_with_make_and_check_detects_drift() {
     let out_str = out_dir.to_str().unwrap();
     let out = sockgen(&["render", "specs/custom-workers.yaml", "-o", out_str]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    for f in ["custom_workers.c", "custom_workers_handler.h", "Makefile"] {
+    for f in [
+        "custom_workers.c",
+        "custom_workers_runtime.h",
+        "custom_workers_handler.c",
+        "Makefile",
+    ] {
         assert!(out_dir.join(f).is_file(), "{f} missing");
     }
     let make = Command::new("make")
@@ -240,7 +246,7 @@ fn project_output_builds_with_make_and_check_detects_drift() {
     assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
 
     // The handler file is the user's: edits survive a re-render and --check ignores them.
-    let handler = out_dir.join("custom_workers_handler.h");
+    let handler = out_dir.join("custom_workers_handler.c");
     let edited = std::fs::read_to_string(&handler)
         .unwrap()
         .replace("s->bytes_in += len;", "s->bytes_in += len; /* mine */");
@@ -285,6 +291,86 @@ fn project_output_builds_with_make_and_check_detects_drift() {
     ]);
     assert_eq!(check.status.code(), Some(1));
     assert!(text(&check.stderr).contains("missing:"));
+}
+
+/// A project from before the handler file was named `NAME_handler.c`: a re-render moves the
+/// user's `NAME_handler.h` there, its text unchanged, and the program builds with it; with both
+/// names on disk it refuses and writes nothing, since only one of them would be compiled.
+#[test]
+fn rerender_moves_the_former_handler_header_and_never_drops_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("proj");
+    let out_str = out_dir.to_str().unwrap();
+    let render = |extra: &[&str]| {
+        let mut args = vec!["render", "specs/custom-workers.yaml", "-o", out_str];
+        args.extend_from_slice(extra);
+        sockgen(&args)
+    };
+    assert_eq!(render(&[]).status.code(), Some(0));
+    // What an earlier sockgen left: the user's callbacks in custom_workers_handler.h.
+    let current = out_dir.join("custom_workers_handler.c");
+    let former = out_dir.join("custom_workers_handler.h");
+    let mine = std::fs::read_to_string(&current)
+        .unwrap()
+        .replace("s->bytes_in += len;", "s->bytes_in += len; /* mine */");
+    assert!(mine.contains("/* mine */"));
+    std::fs::remove_file(&current).unwrap();
+    std::fs::write(&former, &mine).unwrap();
+
+    let check = render(&["--check"]);
+    assert_eq!(check.status.code(), Some(1));
+    assert!(
+        text(&check.stderr).contains("renamed: ")
+            && text(&check.stderr).contains("custom_workers_handler.c"),
+        "{}",
+        text(&check.stderr)
+    );
+    assert!(
+        former.is_file() && !current.exists(),
+        "--check moved a file"
+    );
+
+    let out = render(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("renamed "),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!former.exists());
+    assert_eq!(std::fs::read_to_string(&current).unwrap(), mine);
+    let check = render(&["--check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
+    let make = Command::new("make")
+        .current_dir(&out_dir)
+        .output()
+        .expect("make (installed by the README's test command)");
+    assert!(make.status.success(), "{}", text(&make.stderr));
+
+    // Both names: nothing is guessed, moved or written.
+    std::fs::write(&former, "/* an old copy */\n").unwrap();
+    let program = out_dir.join("custom_workers.c");
+    std::fs::write(&program, "/* stale */\n").unwrap();
+    let out = render(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("both ") && text(&out.stderr).contains("nothing was written"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&former).unwrap(),
+        "/* an old copy */\n"
+    );
+    assert_eq!(std::fs::read_to_string(&current).unwrap(), mine);
+    assert_eq!(std::fs::read_to_string(&program).unwrap(), "/* stale */\n");
+    let check = render(&["--check"]);
+    assert_eq!(check.status.code(), Some(1));
+    assert!(
+        text(&check.stderr).contains("both: "),
+        "{}",
+        text(&check.stderr)
+    );
 }
 
 #[test]

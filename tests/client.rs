@@ -886,7 +886,7 @@ fn ctrl_c_while_a_large_pool_streams_closes_every_connection() {
             &plan,
             dir.path(),
             &[(
-                "streamer_handler.h".to_string(),
+                "streamer_handler.c".to_string(),
                 STREAMING_CLIENT.to_string(),
             )],
             &[],

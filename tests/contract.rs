@@ -1,5 +1,5 @@
 //! The handler contract, proven on every language and model: a probe handler (C:
-//! tests/fixtures/probe/probe_handler.h, Rust: tests/fixtures/probe/src/main.rs) exposes each
+//! tests/fixtures/probe/probe_handler.c, Rust: tests/fixtures/probe/src/main.rs) exposes each
 //! point of the contract through a line protocol, and these tests drive it over loopback.
 
 mod common;
@@ -81,7 +81,7 @@ fn probes() -> &'static [(String, PathBuf)] {
         );
         proof::run_parallel(&builds, 2, |&(lang, model, sanitized)| {
             let files = if lang != "rust" {
-                vec![("probe_handler.h".to_string(), fixture("probe_handler.h"))]
+                vec![("probe_handler.c".to_string(), fixture("probe_handler.c"))]
             } else {
                 vec![("src/main.rs".to_string(), fixture("src/main.rs"))]
             };
@@ -379,7 +379,7 @@ fn a_stop_while_many_connections_stream_closes_every_one() {
                 ""
             }
         );
-        let files = vec![("probe_handler.h".to_string(), fixture("probe_handler.h"))];
+        let files = vec![("probe_handler.c".to_string(), fixture("probe_handler.c"))];
         (
             format!("{lang}/{model}"),
             build_project(&spec, lang, model, &files, "contract-stop-streaming"),
@@ -560,7 +560,7 @@ fn framing_delivers_whole_messages() {
 fn the_readme_worked_example_works() {
     let readme = std::fs::read_to_string(common::root().join("README.md")).unwrap();
     let from = readme
-        .find("/* upper_handler.h")
+        .find("/* upper_handler.c")
         .expect("the worked example in the README");
     let to = from + readme[from..].find("```").unwrap();
     let handler = readme[from..to].to_string();
@@ -569,7 +569,7 @@ fn the_readme_worked_example_works() {
         spec,
         "c",
         "epoll",
-        &[("upper_handler.h".to_string(), handler)],
+        &[("upper_handler.c".to_string(), handler)],
         "contract-readme",
     );
     let server = start(&bin);
@@ -627,7 +627,7 @@ fn main() -> std::process::ExitCode { udp_probe::main_with::<Probe>() }
     let spec = "name: udp_probe\nprotocol: udp\nhandler: custom\n";
     let built = proof::run_parallel(&all_targets(), 2, |&(lang, model)| {
         let files = if lang != "rust" {
-            vec![("udp_probe_handler.h".to_string(), C_HANDLER.to_string())]
+            vec![("udp_probe_handler.c".to_string(), C_HANDLER.to_string())]
         } else {
             vec![("src/main.rs".to_string(), RUST_MAIN.to_string())]
         };

@@ -50,10 +50,9 @@ fn project_layout_files() {
     let plan =
         in_root(|| sockgen::plan_file("specs/custom-workers.yaml".as_ref(), Overrides::default()))
             .unwrap();
+    // A C project: the spec's part (settings, socket options, the model's loop, main), the
+    // runtime every spec of the model shares, and the user's handler file.
     for f in render(&plan, Layout::Project).unwrap() {
-        if f.path.ends_with(".c") {
-            continue; // the same code as the single-file snapshot, with the handler included
-        }
         insta::assert_snapshot!(
             format!("project__custom_workers__{}", f.path.replace('.', "_")),
             f.contents
@@ -128,6 +127,64 @@ fn rust_runtime_is_the_same_for_every_spec_of_a_model() {
         }
     }
     assert!(compared >= 8, "only {compared} comparisons");
+}
+
+/// A C project's `NAME_runtime.h` is what sockgen, not the spec, decides: example specs of the
+/// same language, model, role and protocol, unframed and without `log: ops`, get the same file
+/// once their names are taken out (the names prefix every identifier, and comments aligned
+/// under a name move with its length).
+#[test]
+fn c_runtime_is_the_same_for_every_spec_of_a_model() {
+    use std::collections::BTreeMap;
+    let mut seen: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut compared = 0;
+    for plan in all_plans() {
+        if plan.lang == sockgen::plan::Lang::Rust
+            || plan.log_ops
+            || !matches!(plan.framing, sockgen::plan::Framing::None)
+        {
+            continue;
+        }
+        let files = render(&plan, Layout::Project).unwrap();
+        let runtime_file = format!("{}_runtime.h", plan.name);
+        let runtime = files
+            .iter()
+            .find(|f| f.path == runtime_file)
+            .unwrap_or_else(|| panic!("{}: no {runtime_file}", plan.spec_file));
+        let body = runtime
+            .contents
+            .replace(&plan.name.to_ascii_uppercase(), "UPPER")
+            .replace(&plan.name, "NAME")
+            .split(' ')
+            .filter(|word| !word.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let key = format!(
+            "{} {} {} {}",
+            plan.lang, plan.model, plan.role, plan.protocol
+        );
+        match seen.get(&key) {
+            Some((first, first_body)) => {
+                compared += 1;
+                if *first_body != body {
+                    let line = first_body
+                        .lines()
+                        .zip(body.lines())
+                        .position(|(a, b)| a != b)
+                        .unwrap_or(0);
+                    panic!(
+                        "{key}: {runtime_file} of {first} and {} differ from line {}",
+                        plan.spec_file,
+                        line + 1
+                    );
+                }
+            }
+            None => {
+                seen.insert(key, (plan.spec_file.clone(), body));
+            }
+        }
+    }
+    assert!(compared >= 20, "only {compared} comparisons");
 }
 
 fn rust_project_snapshot_name(path: &str) -> String {
@@ -246,7 +303,9 @@ fn no_unreferenced_snapshots() {
             .map(|n| format!("analyze__{}", n.replace('-', "_"))),
     );
     expected.extend([
-        "project__custom_workers__custom_workers_handler_h".to_string(),
+        "project__custom_workers__custom_workers_c".to_string(),
+        "project__custom_workers__custom_workers_runtime_h".to_string(),
+        "project__custom_workers__custom_workers_handler_c".to_string(),
         "project__custom_workers__Makefile".to_string(),
         "project__winsock_echo_udp__Makefile".to_string(),
         "project__winsock_echo_udp__CMakeLists_txt".to_string(),

@@ -16,8 +16,16 @@ pub struct CView {
     pub protocol_upper: &'static str,
     pub socktype: &'static str,
     pub listener_nonblocking: u8,
-    /// Single-file output carries the handler inline; a project includes NAME_handler.h.
+    /// Single-file output carries the handler inline; a project includes NAME_handler.c.
     pub inline_handler: bool,
+    /// A project: the runtime goes to NAME_runtime.h, and NAME.c declares what it keeps of it.
+    pub split_runtime: bool,
+    /// Lines that mark where the runtime's contract section starts, where the program steps in
+    /// and out of a runtime section, and where the implementation section starts; see
+    /// [`split_runtime`]. Single-file output drops them.
+    pub runtime_open: &'static str,
+    pub runtime_close: &'static str,
+    pub implementation_open: &'static str,
     pub handler_location: String,
     /// Winsock C for Windows rather than C for POSIX/Linux.
     pub windows: bool,
@@ -89,6 +97,27 @@ impl CView {
         wrap_words(&self.render_command, " *     ".len(), " *         ", " \\")
     }
 
+    /// What a project's NAME.c holds and includes, after ` * `.
+    pub fn project_layout(&self) -> String {
+        let text = format!(
+            "This file holds what the spec sets, the model's loop and main; it includes the \
+             runtime ({name}_runtime.h) and the handler callbacks ({name}_handler.c), and is the \
+             one file to compile.",
+            name = self.name
+        );
+        wrap_words(&text, " * ".len(), " * ", "")
+    }
+
+    /// Where a project's handler file is compiled, after ` * `.
+    pub fn project_handler_note(&self) -> String {
+        let text = format!(
+            "{name}.c includes it after the contract ({name}_runtime.h); it is not compiled on \
+             its own.",
+            name = self.name
+        );
+        wrap_words(&text, " * ".len(), " * ", "")
+    }
+
     /// Spaces as wide as the name: they line a continued comment up under text that follows
     /// the name (or its upper-case form) on the line above.
     pub fn name_blank(&self) -> String {
@@ -122,10 +151,14 @@ impl CView {
             },
             listener_nonblocking: u8::from(base.tcp || plan.model != Model::Blocking),
             inline_handler,
+            split_runtime: !inline_handler,
+            runtime_open: RUNTIME_OPEN,
+            runtime_close: RUNTIME_CLOSE,
+            implementation_open: IMPLEMENTATION_OPEN,
             handler_location: if inline_handler {
                 "the section marked \"Handler callbacks\" below".to_string()
             } else {
-                format!("{}_handler.h", plan.name)
+                handler_file(&plan.name)
             },
             base,
         }
@@ -217,9 +250,17 @@ struct CMakeLists<'a> {
 }
 
 #[derive(Template)]
-#[template(path = "c/handler.h", escape = "none")]
-struct HandlerH<'a> {
+#[template(path = "c/handler.c", escape = "none")]
+struct HandlerC<'a> {
     v: &'a CView,
+}
+
+#[derive(Template)]
+#[template(path = "c/runtime.h", escape = "none")]
+struct RuntimeH<'a> {
+    v: &'a CView,
+    contract: &'a str,
+    implementation: &'a str,
 }
 
 #[derive(Template)]
@@ -304,29 +345,52 @@ fn program_source(view: &CView, model: Model) -> Result<String, askama::Error> {
     }
 }
 
+/// The file a C project's handler callbacks live in. It holds definitions, so it is a `.c`
+/// file, though NAME.c includes it rather than having it compiled on its own.
+pub fn handler_file(name: &str) -> String {
+    format!("{name}_handler.c")
+}
+
+/// Where sockgen before 0.2 put the handler callbacks: a re-render renames it to
+/// [`handler_file`] (see `render::migrate`).
+pub fn former_handler_file(name: &str) -> String {
+    format!("{name}_handler.h")
+}
+
 pub fn render(plan: &Plan, layout: Layout) -> Result<Vec<GeneratedFile>, askama::Error> {
     match layout {
         Layout::SingleFile => {
             let view = CView::new(plan, true);
             Ok(vec![GeneratedFile::generated(
                 format!("{}.c", plan.name),
-                tidy(program_source(&view, plan.model)?),
+                tidy(without_markers(&program_source(&view, plan.model)?)),
             )])
         }
         Layout::Project => {
             let view = CView::new(plan, false);
             let handler = GeneratedFile {
-                path: format!("{}_handler.h", plan.name),
-                contents: tidy(HandlerH { v: &view }.render()?),
+                path: handler_file(&plan.name),
+                contents: tidy(HandlerC { v: &view }.render()?),
                 user_owned: view.user_owned_handler,
             };
-            let source = GeneratedFile::generated(
-                format!("{}.c", plan.name),
-                tidy(program_source(&view, plan.model)?),
+            let sections = split_runtime(&program_source(&view, plan.model)?)?;
+            let runtime = GeneratedFile::generated(
+                format!("{}_runtime.h", plan.name),
+                tidy(
+                    RuntimeH {
+                        v: &view,
+                        contract: &sections.contract,
+                        implementation: &sections.implementation,
+                    }
+                    .render()?,
+                ),
             );
+            let source =
+                GeneratedFile::generated(format!("{}.c", plan.name), tidy(sections.program(&view)));
             if view.windows {
                 Ok(vec![
                     source,
+                    runtime,
                     handler,
                     GeneratedFile::generated(
                         "Makefile",
@@ -340,12 +404,137 @@ pub fn render(plan: &Plan, layout: Layout) -> Result<Vec<GeneratedFile>, askama:
             } else {
                 Ok(vec![
                     source,
+                    runtime,
                     handler,
                     GeneratedFile::generated("Makefile", tidy(Makefile { v: &view }.render()?)),
                 ])
             }
         }
     }
+}
+
+/// Marker lines in the rendered program, each alone on its line: see [`split_runtime`].
+const RUNTIME_OPEN: &str = "/*@sockgen runtime@*/";
+const RUNTIME_CLOSE: &str = "/*@sockgen program@*/";
+const IMPLEMENTATION_OPEN: &str = "/*@sockgen implementation@*/";
+
+fn is_marker(line: &str) -> bool {
+    matches!(
+        line.trim(),
+        RUNTIME_OPEN | RUNTIME_CLOSE | IMPLEMENTATION_OPEN
+    )
+}
+
+/// The one-file program: the runtime stays where the templates put it.
+fn without_markers(text: &str) -> String {
+    text.lines()
+        .filter(|line| !is_marker(line))
+        .map(|line| format!("{line}\n"))
+        .collect()
+}
+
+/// A program's text cut where NAME.c includes NAME_runtime.h.
+#[derive(Debug, Default, PartialEq)]
+struct Sections {
+    /// The header comment and the settings.
+    head: String,
+    /// The platform and the handler contract.
+    contract: String,
+    /// What the spec sets within the contract (client options), then the handler callbacks.
+    after_contract: String,
+    /// Process plumbing, the connection machinery, timers: everything that calls the handler.
+    implementation: String,
+    /// What the spec sets within the implementation (socket options), the loop and main.
+    tail: String,
+}
+
+impl Sections {
+    fn program(&self, v: &CView) -> String {
+        format!(
+            "{head}\n/* The platform and the handler contract: what the callbacks below may call. */\n\
+             #include \"{name}_runtime.h\"\n\
+             {after}\n\
+             /* The runtime that calls them: process plumbing, the connection machinery, timers. */\n\
+             #define {upper}_RUNTIME_IMPLEMENTATION\n\
+             #include \"{name}_runtime.h\"\n\n\
+             /* ---------------------------------------------------------------------------------------------\n \
+             * {stepped_out}, which the runtime above calls.\n \
+             */\n\
+             {tail}",
+            stepped_out = if v.client {
+                "The spec's command line and socket options"
+            } else {
+                "The spec's socket options"
+            },
+            head = self.head,
+            name = v.name,
+            upper = v.upper,
+            after = self.after_contract,
+            tail = self.tail,
+        )
+    }
+}
+
+/// Cuts a program rendered with the runtime markers into [`Sections`]. The first
+/// `RUNTIME_OPEN` starts the contract section and `IMPLEMENTATION_OPEN` the implementation
+/// section; `RUNTIME_CLOSE` ends either, and a later `RUNTIME_OPEN` resumes it. What lies
+/// between a close and the next open is the program's (it depends on the spec's values): it
+/// goes to NAME.c right after the include of the section it interrupted, so a stepped-out
+/// definition that the runtime calls before that point needs a prototype in the runtime.
+fn split_runtime(text: &str) -> Result<Sections, askama::Error> {
+    #[derive(PartialEq)]
+    enum Section {
+        BeforeRuntime,
+        Contract,
+        Implementation,
+    }
+    let broken = |why: &str| askama::Error::Custom(format!("runtime markers: {why}").into());
+    let mut sections = Sections::default();
+    let mut section = Section::BeforeRuntime;
+    let mut in_runtime = false;
+    for line in text.lines() {
+        match line.trim() {
+            RUNTIME_OPEN => {
+                if in_runtime {
+                    return Err(broken("a runtime section opened twice"));
+                }
+                if section == Section::BeforeRuntime {
+                    section = Section::Contract;
+                }
+                in_runtime = true;
+            }
+            IMPLEMENTATION_OPEN => {
+                if in_runtime || section != Section::Contract {
+                    return Err(broken("the implementation starts before the contract ends"));
+                }
+                section = Section::Implementation;
+                in_runtime = true;
+            }
+            RUNTIME_CLOSE => {
+                if !in_runtime {
+                    return Err(broken("a close outside the runtime"));
+                }
+                in_runtime = false;
+            }
+            _ => {
+                let bucket = match (&section, in_runtime) {
+                    (Section::BeforeRuntime, _) => &mut sections.head,
+                    (Section::Contract, true) => &mut sections.contract,
+                    (Section::Contract, false) => &mut sections.after_contract,
+                    (Section::Implementation, true) => &mut sections.implementation,
+                    (Section::Implementation, false) => &mut sections.tail,
+                };
+                bucket.push_str(line);
+                bucket.push('\n');
+            }
+        }
+    }
+    if in_runtime || section != Section::Implementation {
+        return Err(broken(
+            "the program ends inside the runtime, or has no implementation",
+        ));
+    }
+    Ok(sections)
 }
 
 /// Templates leave runs of blank lines where conditional blocks are skipped; one is enough.

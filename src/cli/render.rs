@@ -65,6 +65,26 @@ fn check_project(
             }
         }
     }
+    for (renamed, both) in render::renamed_on_disk(dir, plan) {
+        stale = true;
+        let former = dir.join(&renamed.former);
+        let current = dir.join(&renamed.current);
+        if both {
+            eprintln!(
+                "both: {} and {} (the program includes only the second: move what you need \
+                 from the first into it and delete the first)",
+                former.display(),
+                current.display()
+            );
+        } else {
+            eprintln!(
+                "renamed: {} (sockgen now names it {}; a re-render renames it, its text \
+                 unchanged)",
+                former.display(),
+                current.display()
+            );
+        }
+    }
     for (path, who) in render::retired_on_disk(dir, plan) {
         stale = true;
         let shown = dir.join(&path);
@@ -92,6 +112,17 @@ fn check_project(
 }
 
 fn write_project(plan: &crate::plan::Plan, dir: &Path, files: &[GeneratedFile]) -> ExitCode {
+    let renamed = match render::rename_former(dir, plan) {
+        Ok(renamed) => renamed,
+        Err(e) => return fail(&Error::Render(e)),
+    };
+    for r in &renamed {
+        eprintln!(
+            "renamed {} to {} (an earlier sockgen's name for it; its text is unchanged)",
+            dir.join(&r.former).display(),
+            dir.join(&r.current).display()
+        );
+    }
     let written = match render::write(dir, files) {
         Ok(written) => written,
         Err(e) => return fail(&Error::Render(e)),
@@ -100,7 +131,7 @@ fn write_project(plan: &crate::plan::Plan, dir: &Path, files: &[GeneratedFile]) 
         Ok(retired) => retired,
         Err(e) => return fail(&Error::Render(e)),
     };
-    if written.is_empty() && retired.is_empty() {
+    if written.is_empty() && retired.is_empty() && renamed.is_empty() {
         eprintln!("{}: up to date, nothing written", dir.display());
     }
     for path in written {

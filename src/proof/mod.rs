@@ -169,6 +169,7 @@ pub fn build_project_with(
     }
     let files =
         render::render(plan, Layout::Project).map_err(|e| ("render".to_string(), e.to_string()))?;
+    render::rename_former(workdir, plan).map_err(|e| ("write".to_string(), e.to_string()))?;
     render::write(workdir, &files).map_err(|e| ("write".to_string(), e.to_string()))?;
     match plan.lang {
         Lang::C | Lang::Winsock => {

@@ -2,6 +2,7 @@
 
 {% include "c/prelude.c" %}
 {% include "c/handler_slot.c" %}
+{{ v.implementation_open }}
 {% include "c/runtime.c" %}
 
 /* Blocks until fd is readable (1), a stop is requested (0) or timeout_ms pass (2; -1 waits
@@ -38,6 +39,7 @@ static int wait_for_input_or_stop(int fd, int timeout_ms)
 {% include "c/tcp_conn.c" %}
 {% include "c/conn_socket.c" %}
 {% include "c/conn_readiness.c" %}
+{{ v.runtime_close }}
 
 /* ---------------------------------------------------------------------------------------------
  * Thread per connection. Each thread sleeps in poll() on its socket, the stop pipe and its
@@ -187,6 +189,7 @@ static int loop_main(int listen_fd, unsigned index)
 }
 {%- else %}
 {% include "c/udp_conn.c" %}
+{{ v.runtime_close }}
 
 /* ---------------------------------------------------------------------------------------------
  * One thread answers every datagram with blocking sends. It waits on the socket and the stop

@@ -6,6 +6,7 @@
 {% include "c/prelude.c" %}
 {%- endif %}
 {% include "c/handler_slot.c" %}
+{{ v.implementation_open }}
 {%- if v.windows %}
 {% include "winsock/runtime.c" %}
 {%- else %}
@@ -23,6 +24,7 @@
 {% include "c/udp_client_conn.c" %}
 {%- endif %}
 {% include "c/client_runtime.c" %}
+{{ v.runtime_close }}
 
 /* ---------------------------------------------------------------------------------------------
  * A thread per connection of the pool. Each thread connects (a nonblocking connect waited

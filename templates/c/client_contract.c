@@ -1,3 +1,4 @@
+{{ v.runtime_close }}
 
 /* The client's run as the command line set it (the spec's values by default). */
 struct {{ v.name }}_options {
@@ -14,6 +15,7 @@ struct {{ v.name }}_options {
 
 /* set from the command line before anything runs */
 static struct {{ v.name }}_options client_options;
+{{ v.runtime_open }}
 static inline const struct {{ v.name }}_options *{{ v.name }}_options(void);
 /* The protocol failed: prints "NAME: connection ID (PEER): <message>" on stderr, resets the
  * connection (also from on_close, where it only reports) and makes the program exit 1. A

@@ -182,12 +182,14 @@ static int parse_number(const char *text, unsigned long min, unsigned long max,
     *value = strtoul(text, &end, 10);
     return errno != 0 || *end != '\0' || *value < min || *value > max ? -1 : 0;
 }
+{{ v.runtime_close }}
 
 static void usage(FILE *to)
 {
     fprintf(to, "usage: %s [-a HOST] [-p PORT] [-c CONNECTIONS]{{ v.client_extra_usage }}\n",
             {{ v.name }}_program);
 }
+{{ v.runtime_open }}
 
 /* The next option of the command line, as getopt takes them (-x VALUE or -xVALUE; -h alone;
  * `--` ends the options) and the same on every platform. Returns the letter, '?' after saying
@@ -221,6 +223,7 @@ static int next_option(int argc, char **argv, const char *with_value, int *index
     }
     return arg[1];
 }
+{{ v.runtime_close }}
 
 static int parse_args(int argc, char **argv)
 {
@@ -301,6 +304,7 @@ static int parse_args(int argc, char **argv)
     }
     return 0;
 }
+{{ v.runtime_open }}
 
 /* One address of the server, as an attempt tries it. */
 struct target {
@@ -471,6 +475,7 @@ static void members_release(struct member *members)
         members[i].targets = NULL;
     }
 }
+{{ v.runtime_close }}
 
 /* The spec's options for a client socket, set before connect so buffer sizes shape the
  * window. */
@@ -498,6 +503,12 @@ static int configure_client_socket(client_socket fd)
 {%- endif %}
     return 0;
 }
+{{ v.runtime_open }}
+{%- if v.split_runtime %}
+
+/* The spec's socket options: in {{ v.name }}.c, which the spec changes. */
+static int configure_client_socket(client_socket fd);
+{%- endif %}
 
 /* Opens and configures a nonblocking socket for the member's current address, the attempt
  * under way from now. 0, or -1 with errno. */

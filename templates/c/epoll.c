@@ -2,6 +2,7 @@
 
 {% include "c/prelude.c" %}
 {% include "c/handler_slot.c" %}
+{{ v.implementation_open }}
 {% include "c/runtime.c" %}
 {%- if v.tcp %}
 {% include "c/tcp_conn.c" %}
@@ -9,6 +10,7 @@
 {% include "c/conn_readiness.c" %}
 
 {% include "c/timers.c" %}
+{{ v.runtime_close }}
 
 /* ---------------------------------------------------------------------------------------------
  * The epoll loop. Connections are registered edge-triggered for both directions, so each
@@ -271,6 +273,7 @@ out:
 }
 {%- else %}
 {% include "c/udp_dgram.c" %}
+{{ v.runtime_close }}
 
 /* ---------------------------------------------------------------------------------------------
  * The epoll loop: the socket is registered edge-triggered, so dgram_service() reads until

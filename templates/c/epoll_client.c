@@ -2,6 +2,7 @@
 
 {% include "c/prelude.c" %}
 {% include "c/handler_slot.c" %}
+{{ v.implementation_open }}
 {% include "c/runtime.c" %}
 {%- if v.tcp %}
 {% include "c/tcp_conn.c" %}
@@ -13,6 +14,7 @@
 
 {% include "c/timers.c" %}
 {% include "c/client_runtime.c" %}
+{{ v.runtime_close }}
 
 /* ---------------------------------------------------------------------------------------------
  * The epoll loop of a client. A connecting socket is watched for writability (the end of a

@@ -7,6 +7,9 @@
 {%- if v.user_owned_handler %}
  * Your protocol lives in the handler callbacks ({{ v.handler_location }}).
 {%- endif %}
+{%- if v.split_runtime %}
+ * {{ v.project_layout() }}
+{%- endif %}
  *
 {%- if v.uses_io_uring %}
  * Needs liburing (Debian: apt-get install liburing-dev):

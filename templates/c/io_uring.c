@@ -2,6 +2,7 @@
 
 {% include "c/prelude.c" %}
 {% include "c/handler_slot.c" %}
+{{ v.implementation_open }}
 {% include "c/runtime.c" %}
 {%- if v.tcp %}
 {% include "c/tcp_conn.c" %}
@@ -12,6 +13,7 @@
 
 #define RING_BUFFER_SIZE {{ v.upper }}_BUFFER_SIZE
 {% include "c/uring.c" %}
+{{ v.runtime_close }}
 
 /* ---------------------------------------------------------------------------------------------
  * The io_uring loop. The listener has one multishot accept; each connection has one multishot
@@ -300,6 +302,7 @@ out_timers:
     (sizeof(struct io_uring_recvmsg_out) + sizeof(struct sockaddr_storage) \
      + {{ v.upper }}_BUFFER_SIZE)
 {% include "c/uring.c" %}
+{{ v.runtime_close }}
 
 /* ---------------------------------------------------------------------------------------------
  * The io_uring loop for UDP: one multishot recvmsg fills provided buffers with datagrams and

@@ -2,6 +2,7 @@
 
 {% include "c/prelude.c" %}
 {% include "c/handler_slot.c" %}
+{{ v.implementation_open }}
 {% include "c/runtime.c" %}
 {%- if v.tcp %}
 {% include "c/tcp_conn.c" %}
@@ -20,6 +21,7 @@
 {% include "c/timers.c" %}
 {% include "c/uring.c" %}
 {% include "c/client_runtime.c" %}
+{{ v.runtime_close }}
 
 /* ---------------------------------------------------------------------------------------------
  * The io_uring loop of a client. Each connect is an IORING_OP_CONNECT with a timeout linked to

@@ -2,6 +2,7 @@
 
 {% include "c/prelude.c" %}
 {% include "c/handler_slot.c" %}
+{{ v.implementation_open }}
 {% include "c/runtime.c" %}
 {%- if v.tcp %}
 {% include "c/tcp_conn.c" %}
@@ -9,6 +10,7 @@
 {% include "c/conn_readiness.c" %}
 
 {% include "c/timers.c" %}
+{{ v.runtime_close }}
 
 /* ---------------------------------------------------------------------------------------------
  * The poll loop, level-triggered: slot 0 is the stop pipe, slot 1 the listener, and each
@@ -185,6 +187,7 @@ static int loop_main(int listen_fd, unsigned index)
 }
 {%- else %}
 {% include "c/udp_dgram.c" %}
+{{ v.runtime_close }}
 
 /* ---------------------------------------------------------------------------------------------
  * The poll loop, level-triggered: the socket is watched for input, or for room to send while

@@ -6,6 +6,7 @@
 {% include "c/prelude.c" %}
 {%- endif %}
 {% include "c/handler_slot.c" %}
+{{ v.implementation_open }}
 {%- if v.windows %}
 {% include "winsock/runtime.c" %}
 {%- else %}
@@ -25,6 +26,7 @@
 
 {% include "c/timers.c" %}
 {% include "c/client_runtime.c" %}
+{{ v.runtime_close }}
 
 /* ---------------------------------------------------------------------------------------------
  * The {% if v.windows %}WSAPoll{% else %}poll{% endif %} loop of a client, level-triggered. Slot 0 is the stop {% if v.windows %}socket{% else %}pipe{% endif %};

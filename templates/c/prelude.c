@@ -1,3 +1,6 @@
+{% include "c/settings.c" %}
+{{ v.runtime_open }}
+
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -65,3 +68,4 @@ static const unsigned char *find_bytes(const unsigned char *haystack, size_t len
 
 
 {% include "c/contract.c" %}
+{{ v.runtime_close }}

@@ -249,6 +249,7 @@ static int parse_args(int argc, char **argv, struct {{ v.name }}_config *cfg)
 {%- endif %}
 
 {%- if !v.client || v.tcp || v.recv_buffer.is_some() || v.send_buffer.is_some() %}
+{{ v.runtime_close }}
 
 static int set_int_option(int fd, int level, int name, int value, const char *what)
 {
@@ -261,10 +262,12 @@ static int set_int_option(int fd, int level, int name, int value, const char *wh
     }
     return 0;
 }
+{{ v.runtime_open }}
 {%- endif %}
 {%- if v.tcp %}
 
 {%- if v.client || v.nodelay || v.keepalive || v.linger %}
+{{ v.runtime_close }}
 
 /* Options that belong to each {% if v.client %}connection{% else %}accepted connection{% endif %}. */
 static int configure_connection(int fd)
@@ -298,6 +301,7 @@ static int configure_connection(int fd)
 {%- endif %}
     return 0;
 }
+{{ v.runtime_open }}
 {%- endif %}
 {%- if !v.client %}
 
@@ -367,6 +371,7 @@ static int accept_connection(int listen_fd, int *spare_fd, struct sockaddr_stora
 {%- endif %}
 {%- endif %}
 {%- if !v.client %}
+{{ v.runtime_close }}
 
 /* The spec's socket options, set before bind so buffer sizes shape the TCP window. */
 static int configure_listener(int fd, int family)
@@ -412,6 +417,12 @@ static int configure_listener(int fd, int family)
 {%- endif %}
     return 0;
 }
+{{ v.runtime_open }}
+{%- if v.split_runtime %}
+
+/* The spec's socket options: in {{ v.name }}.c, which the spec changes. */
+static int configure_listener(int fd, int family);
+{%- endif %}
 
 /* Creates the server socket, configures it, binds and listens; *bound receives the address
  * it got (with the kernel's port when port is 0). */

@@ -384,11 +384,11 @@ static uint64_t conn_deadline(const Conn *c)
     if (c->phase == PHASE_LINGER) {
         return c->linger_until_ms < at ? c->linger_until_ms : at;
     }
-{%- if v.idle_timeout_ms > 0 %}
+#if {{ v.upper }}_IDLE_TIMEOUT_MS > 0
     if (c->last_active_ms + {{ v.upper }}_IDLE_TIMEOUT_MS < at) {
         at = c->last_active_ms + {{ v.upper }}_IDLE_TIMEOUT_MS;
     }
-{%- endif %}
+#endif
     return at;
 }
 
@@ -761,12 +761,12 @@ static void conn_expire(Conn *c, uint64_t now)
         c->phase = PHASE_DONE; /* the reason was decided when closing began */
         return;
     }
-{%- if v.idle_timeout_ms > 0 %}
+#if {{ v.upper }}_IDLE_TIMEOUT_MS > 0
     if (now >= c->last_active_ms + {{ v.upper }}_IDLE_TIMEOUT_MS) {
         conn_end(c, {{ v.upper }}_CLOSE_IDLE, 0);
         return;
     }
-{%- endif %}
+#endif
     if (c->phase == PHASE_OPEN && now >= c->timer_at_ms) {
         c->timer_at_ms = NO_DEADLINE;
         handler_enter(c);

@@ -205,11 +205,11 @@ static void conn_list_remove(Conn **all, Conn *c)
 static uint64_t conn_deadline(const Conn *c)
 {
     uint64_t at = c->phase == PHASE_OPEN ? c->timer_at_ms : NO_DEADLINE;
-{%- if v.idle_timeout_ms > 0 %}
+#if {{ v.upper }}_IDLE_TIMEOUT_MS > 0
     if (c->phase == PHASE_OPEN && c->last_active_ms + {{ v.upper }}_IDLE_TIMEOUT_MS < at) {
         at = c->last_active_ms + {{ v.upper }}_IDLE_TIMEOUT_MS;
     }
-{%- endif %}
+#endif
     return at;
 }
 
@@ -281,7 +281,7 @@ static void conn_expire(Conn *c, uint64_t now)
         {{ v.name }}_on_timer(&c->session, c);
         handler_leave(c);
     }
-{%- if v.idle_timeout_ms > 0 %}
+#if {{ v.upper }}_IDLE_TIMEOUT_MS > 0
     if (c->phase == PHASE_OPEN && c->last_active_ms + {{ v.upper }}_IDLE_TIMEOUT_MS <= now) {
 {%- if v.windows %}
         /* Windows reports a refused port at the next recv; Wine only keeps it as the socket's
@@ -295,7 +295,7 @@ static void conn_expire(Conn *c, uint64_t now)
 {%- endif %}
         conn_end(c, {{ v.upper }}_CLOSE_IDLE, 0);
     }
-{%- endif %}
+#endif
 }
 {%- if v.uses_poll || v.thread_per_connection %}
 

@@ -3,6 +3,9 @@
 {%- if v.user_owned_handler %}
  *
  * This file is yours: `sockgen render -o` writes it only when it does not exist yet.
+{%- if v.split_runtime %}
+ * {{ v.project_handler_note() }}
+{%- endif %}
 {%- endif %}
  *
  * Each connection of the pool is a UDP socket connect()ed to the server. Each callback is

@@ -5,11 +5,10 @@
  * asks for them, with no interrupting task work; else COOP_TASKRUN; else none), its descriptor
  * registered so io_uring_enter skips a file lookup, and a provided-buffer ring that multishot
  * receives fill: a buffer is used only from the moment data arrives until the handler has seen
- * it, so {{ v.ring_buffers }} buffers serve any number of connections.
+ * it, so RING_BUFFERS buffers serve any number of connections.
  */
 
 #define RING_ENTRIES 4096u /* submission queue; the completion queue is four times larger */
-#define RING_BUFFERS {{ v.ring_buffers }}u
 #define RING_BUFFER_GROUP 0
 
 /* What a completion belongs to, kept in the low bits of user_data; the rest is the pointer of

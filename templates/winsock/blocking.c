@@ -2,11 +2,13 @@
 
 {% include "winsock/prelude.c" %}
 {% include "c/handler_slot.c" %}
+{{ v.implementation_open }}
 {% include "winsock/runtime.c" %}
 {%- if v.tcp %}
 {% include "c/tcp_conn.c" %}
 {% include "winsock/conn_socket.c" %}
 {% include "c/conn_readiness.c" %}
+{{ v.runtime_close }}
 
 /* ---------------------------------------------------------------------------------------------
  * Thread per connection. Each thread sleeps in WSAPoll on its socket, the stop socket and its
@@ -135,6 +137,7 @@ static int loop_main(SOCKET listener, unsigned index)
     return status;
 }
 {%- else %}
+{{ v.runtime_close }}
 {% include "winsock/udp.c" %}
 {%- endif %}
 {% include "winsock/main.c" %}

@@ -18,6 +18,7 @@ struct overlapped_op {
 };
 {%- endif %}
 {% include "c/handler_slot.c" %}
+{{ v.implementation_open }}
 {% include "winsock/runtime.c" %}
 {%- if v.tcp %}
 {% include "c/tcp_conn.c" %}
@@ -25,6 +26,7 @@ struct overlapped_op {
 {% include "c/conn_completion.c" %}
 
 {% include "c/timers.c" %}
+{{ v.runtime_close }}
 
 /* ---------------------------------------------------------------------------------------------
  * IOCP. Every worker thread owns a completion port and the connections on it: a connection's
@@ -426,6 +428,7 @@ static int loop_main(SOCKET listener, unsigned index)
     return status;
 }
 {%- else %}
+{{ v.runtime_close }}
 {% include "winsock/udp_iocp.c" %}
 {%- endif %}
 

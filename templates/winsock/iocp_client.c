@@ -16,6 +16,7 @@ struct overlapped_op {
     struct {{ v.name }}_conn *conn;
 };
 {% include "c/handler_slot.c" %}
+{{ v.implementation_open }}
 {% include "winsock/runtime.c" %}
 {%- if v.tcp %}
 {% include "c/tcp_conn.c" %}
@@ -27,6 +28,7 @@ struct overlapped_op {
 
 {% include "c/timers.c" %}
 {% include "c/client_runtime.c" %}
+{{ v.runtime_close }}
 
 /* ---------------------------------------------------------------------------------------------
  * IOCP client: one thread and one completion port for the whole pool.

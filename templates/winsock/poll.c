@@ -2,6 +2,7 @@
 
 {% include "winsock/prelude.c" %}
 {% include "c/handler_slot.c" %}
+{{ v.implementation_open }}
 {% include "winsock/runtime.c" %}
 {%- if v.tcp %}
 {% include "c/tcp_conn.c" %}
@@ -9,6 +10,7 @@
 {% include "c/conn_readiness.c" %}
 
 {% include "c/timers.c" %}
+{{ v.runtime_close }}
 
 /* ---------------------------------------------------------------------------------------------
  * The WSAPoll loop, level-triggered: slot 0 is the stop socket, slot 1 the listener (shared by
@@ -177,6 +179,7 @@ static int loop_main(SOCKET listener, unsigned index)
     return status;
 }
 {%- else %}
+{{ v.runtime_close }}
 {% include "winsock/udp.c" %}
 {%- endif %}
 {% include "winsock/main.c" %}

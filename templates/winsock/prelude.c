@@ -1,3 +1,6 @@
+{% include "c/settings.c" %}
+{{ v.runtime_open }}
+
 /* Windows Vista or later: WSAPoll, inet_ntop, GetTickCount64, condition variables. */
 #ifndef _WIN32_WINNT
 #define _WIN32_WINNT 0x0600
@@ -22,11 +25,13 @@
 typedef SSIZE_T ssize_t;
 #endif
 {%- if v.tcp && v.keepalive %}
+{{ v.runtime_close }}
 #include <mstcpip.h>
 /* The keep-alive probe count: Windows 10 1703 and later (ws2ipdef.h of newer SDKs). */
 #ifndef TCP_KEEPCNT
 #define TCP_KEEPCNT 16
 #endif
+{{ v.runtime_open }}
 {%- endif %}
 {%- if v.tcp || v.client %}
 
@@ -70,3 +75,4 @@ static const unsigned char *find_bytes(const unsigned char *haystack, size_t len
 {%- endif %}
 
 {% include "c/contract.c" %}
+{{ v.runtime_close }}

@@ -279,6 +279,7 @@ static int parse_args(int argc, char **argv, struct {{ v.name }}_config *cfg)
 }
 {%- endif %}
 {%- if !v.client || v.tcp || v.recv_buffer.is_some() || v.send_buffer.is_some() %}
+{{ v.runtime_close }}
 
 static int set_int_option(SOCKET s, int level, int name, int value, const char *what)
 {
@@ -291,6 +292,7 @@ static int set_int_option(SOCKET s, int level, int name, int value, const char *
     }
     return 0;
 }
+{{ v.runtime_open }}
 {%- endif %}
 
 {%- if !v.client && (v.thread_per_connection || (v.uses_poll && !v.tcp)) %}
@@ -334,6 +336,7 @@ static int set_nonblocking(SOCKET s)
 }
 {%- endif %}
 {%- if v.tcp %}
+{{ v.runtime_close }}
 
 /* Options that belong to each accepted connection. */
 static int configure_connection(SOCKET s)
@@ -385,6 +388,12 @@ static int configure_connection(SOCKET s)
 {%- endif %}
     return 0;
 }
+{{ v.runtime_open }}
+{%- if v.split_runtime %}
+
+/* The spec's socket options: in {{ v.name }}.c, which the spec changes. */
+static int configure_connection(SOCKET s);
+{%- endif %}
 {%- if !v.uses_iocp && !v.client %}
 
 /* What accept_connection() found. */
@@ -436,6 +445,7 @@ static enum accept_result accept_connection(SOCKET listener, SOCKET *out,
 {%- endif %}
 
 {%- if !v.client %}
+{{ v.runtime_close }}
 
 /*
  * The spec's socket options, set before bind so buffer sizes shape the TCP window. A server
@@ -485,6 +495,12 @@ static int configure_listener(SOCKET s, int family)
 {%- endif %}
     return 0;
 }
+{{ v.runtime_open }}
+{%- if v.split_runtime %}
+
+/* The spec's socket options: in {{ v.name }}.c, which the spec changes. */
+static int configure_listener(SOCKET s, int family);
+{%- endif %}
 
 /* Creates the server socket, configures it, binds (and listens); *bound receives the address
  * it got (with the system's port when port is 0). Every worker shares this one socket. */

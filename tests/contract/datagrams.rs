@@ -264,8 +264,8 @@ fn probes() -> &'static [(String, PathBuf)] {
         proof::run_parallel(&builds, 2, |&(lang, model, sanitized)| {
             let files = if lang != "rust" {
                 vec![(
-                    "udp_probe_handler.h".to_string(),
-                    fixture("udp_probe_handler.h"),
+                    "udp_probe_handler.c".to_string(),
+                    fixture("udp_probe_handler.c"),
                 )]
             } else {
                 vec![("src/main.rs".to_string(), fixture("src/main.rs"))]

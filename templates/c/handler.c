@@ -8,6 +8,9 @@
 {%- if v.user_owned_handler %}
  *
  * This file is yours: `sockgen render -o` writes it only when it does not exist yet.
+{%- if v.split_runtime %}
+ * {{ v.project_handler_note() }}
+{%- endif %}
 {%- endif %}
  *
  * The contract is the same in every model (README, "The handler contract"). Each callback is
