@@ -458,13 +458,13 @@ impl Sections {
              #define {upper}_RUNTIME_IMPLEMENTATION\n\
              #include \"{name}_runtime.h\"\n\n\
              /* ---------------------------------------------------------------------------------------------\n \
-             * {stepped_out}, which the runtime above calls.\n \
+             * {stepped_out}.\n \
              */\n\
              {tail}",
             stepped_out = if v.client {
-                "The spec's command line and socket options"
+                "The spec's socket options and command line, which the runtime above and main below call"
             } else {
-                "The spec's socket options"
+                "The spec's socket options, which the runtime above calls"
             },
             head = self.head,
             name = v.name,

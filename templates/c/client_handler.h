@@ -6,6 +6,10 @@
 {%- if v.split_runtime %}
  * {{ v.project_handler_note() }}
 {%- endif %}
+{%- else if v.split_runtime %}
+ *
+ * Generated for the built-in {{ v.handler }}: a re-render overwrites it. For callbacks of your
+ * own, set `handler: custom` in the spec.
 {%- endif %}
  *
  * The contract is the servers' (README, "The handler contract"), seen from the side that

@@ -6,96 +6,9 @@
  */
 
 {%- if v.windows %}
-typedef SOCKET client_socket;
-#define NO_SOCKET INVALID_SOCKET
-#define SOCKET_TIMED_OUT WSAETIMEDOUT
-#define SOCKET_REFUSED WSAECONNREFUSED
-
-static volatile LONG client_failed; /* a connection failed or gave up: the program exits 1 */
-
-static void mark_run_failed(void)
-{
-    (void)InterlockedExchange(&client_failed, 1);
-}
-
-static int run_failed(void)
-{
-    return InterlockedCompareExchange(&client_failed, 0, 0) != 0;
-}
-
-/* The error of the last socket call. */
-static int socket_error(void)
-{
-    return WSAGetLastError();
-}
-
-static void close_socket(SOCKET s)
-{
-    closesocket(s);
-}
-{%- if v.uses_poll || v.thread_per_connection %}
-
-typedef WSAPOLLFD poll_slot;
-
-/* What every wait watches for a stop request. */
-static SOCKET stop_watch(void)
-{
-    return stop_socket;
-}
-
-/* The ready slots, 0 when the time is up, -1 when the wait failed (socket_error() says why). */
-static int poll_slots(poll_slot *slots, unsigned long count, int timeout_ms)
-{
-    int n = WSAPoll(slots, count, timeout_ms);
-    return n == SOCKET_ERROR ? -1 : n;
-}
-{%- endif %}
+{%- include "winsock/client_platform.c" %}
 {%- else %}
-typedef int client_socket;
-#define NO_SOCKET (-1)
-#define SOCKET_TIMED_OUT ETIMEDOUT
-#define SOCKET_REFUSED ECONNREFUSED
-
-static atomic_int client_failed; /* a connection failed or gave up: the program exits 1 */
-
-static void mark_run_failed(void)
-{
-    atomic_store(&client_failed, 1);
-}
-
-static int run_failed(void)
-{
-    return atomic_load(&client_failed);
-}
-
-/* The error of the last socket call. */
-static int socket_error(void)
-{
-    return errno;
-}
-
-static void close_socket(int fd)
-{
-    close(fd);
-}
-{%- if v.uses_poll || v.thread_per_connection %}
-
-typedef struct pollfd poll_slot;
-
-/* What every wait watches for a stop request: the stop pipe the signal handler writes. */
-static int stop_watch(void)
-{
-    return stop_pipe[0];
-}
-
-/* The ready slots, 0 when the time is up or a signal came (the stop pipe tells which), -1
- * when the wait failed (socket_error() says why). */
-static int poll_slots(poll_slot *slots, unsigned long count, int timeout_ms)
-{
-    int n = poll(slots, (nfds_t)count, timeout_ms);
-    return n < 0 && errno == EINTR ? 0 : n;
-}
-{%- endif %}
+{%- include "c/client_platform.c" %}
 {%- endif %}
 
 static inline const struct {{ v.name }}_options *{{ v.name }}_options(void)
@@ -133,42 +46,6 @@ static inline void {{ v.name }}_fail_run(const char *format, ...)
     mark_run_failed();
 }
 
-{%- if v.windows %}
-/* "WSAECONNREFUSED (No connection could be made ...)": the name a search finds, and the text a
- * person reads. */
-static void describe_error(int error, char *text, size_t size)
-{
-    char system_text[200];
-    const char *name = wsa_error_name(error);
-    DWORD len = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL,
-                               (DWORD)error, 0, system_text, (DWORD)sizeof system_text, NULL);
-    while (len > 0 && (system_text[len - 1] == '\r' || system_text[len - 1] == '\n'
-                       || system_text[len - 1] == ' ' || system_text[len - 1] == '.')) {
-        len--;
-    }
-    system_text[len] = '\0';
-    if (len == 0) {
-        /* Some systems (Wine among them) have no text for these: the BSD wording, which
-         * Winsock's names come from. */
-        const char *bsd = error == WSAETIMEDOUT ? "Connection timed out"
-                        : error == WSAECONNREFUSED ? "Connection refused"
-                        : error == WSAECONNRESET ? "Connection reset by peer"
-                        : error == WSAECONNABORTED ? "Software caused connection abort"
-                        : error == WSAEHOSTUNREACH ? "No route to host"
-                        : error == WSAENETUNREACH ? "Network is unreachable"
-                        : "no description";
-        snprintf(system_text, sizeof system_text, "%s", bsd);
-    }
-    snprintf(text, size, "%s (%s)", name != NULL ? name : "unknown error", system_text);
-}
-{%- else %}
-/* "ECONNREFUSED (Connection refused)": the name a search finds, and the text a person reads. */
-static void describe_error(int error, char *text, size_t size)
-{
-    const char *name = errno_symbol(error);
-    snprintf(text, size, "%s (%s)", name != NULL ? name : "unknown error", strerror(error));
-}
-{%- endif %}
 
 /* A decimal number from min to max; -1 for anything else (signs, spaces, overflow). */
 static int parse_number(const char *text, unsigned long min, unsigned long max,
@@ -436,11 +313,7 @@ static int member_resolve(struct member *m)
            rc == 0 ? "ok" : "failed");
     if (rc != 0) {
         snprintf(m->last_error, sizeof m->last_error, "cannot resolve '%s': %s",
-{%- if v.windows %}
-                 client_options.host, gai_strerrorA(rc));
-{%- else %}
-                 client_options.host, rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
-{%- endif %}
+                 client_options.host, resolve_error_text(rc));
         return -1;
     }
     found = malloc(MAX_ADDRESSES * sizeof *found);
@@ -515,38 +388,16 @@ static int configure_client_socket(client_socket fd);
 static int member_open(struct member *m, uint64_t now)
 {
     const struct sockaddr_storage *to = member_target(m);
-{%- if v.windows %}
-    SOCKET fd = socket(to->ss_family, {{ v.socktype }}, 0);
-    OP_LOG("socket", fd, " family=%s type={% if v.tcp %}stream{% else %}dgram{% endif %} result=%s",
-           to->ss_family == AF_INET6 ? "inet6" : "inet", OP_RESULT(fd != INVALID_SOCKET));
-    if (fd == INVALID_SOCKET) {
-        return -1;
-    }
-{%- if v.uses_iocp && v.tcp %}
-    /* Overlapped requests do not depend on the socket's mode: it stays blocking. */
-    if (configure_client_socket(fd) != 0) {
-{%- else %}
-    if (set_nonblocking(fd) != 0 || configure_client_socket(fd) != 0) {
-{%- endif %}
-        int saved = WSAGetLastError();
-        closesocket(fd);
-        WSASetLastError(saved);
-        return -1;
-    }
-{%- else %}
-    int fd = socket(to->ss_family, {{ v.socktype }} | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    OP_LOG("socket", fd, " family=%s type={% if v.tcp %}stream{% else %}dgram{% endif %} result=%s",
-           to->ss_family == AF_INET6 ? "inet6" : "inet", OP_RESULT(fd >= 0));
-    if (fd < 0) {
+    client_socket fd = client_socket_open(to->ss_family);
+    if (fd == NO_SOCKET) {
         return -1;
     }
     if (configure_client_socket(fd) != 0) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
+        int saved = socket_error();
+        close_socket(fd);
+        set_socket_error(saved);
         return -1;
     }
-{%- endif %}
     m->fd = fd;
     m->state = MEMBER_CONNECTING;
     m->deadline_ms = now + {{ v.upper }}_CONNECT_TIMEOUT_MS;
@@ -564,22 +415,14 @@ static int member_connect(struct member *m, uint64_t now)
         return -1;
     }
     rc = connect(m->fd, (const struct sockaddr *)to, m->targets[m->address].length);
-{%- if v.windows %}
-    in_progress = rc != 0 && WSAGetLastError() == WSAEWOULDBLOCK;
-{%- else %}
-    in_progress = rc != 0 && errno == EINPROGRESS;
-{%- endif %}
+    in_progress = rc != 0 && connect_in_progress();
     OP_LOG("connect", m->fd, " peer_port=%d result=%s", bound_port(to),
            rc == 0 ? "ok" : in_progress ? "in progress" : OP_RESULT(0));
     if (rc != 0 && !in_progress) {
         int saved = socket_error();
         close_socket(m->fd);
         m->fd = NO_SOCKET;
-{%- if v.windows %}
-        WSASetLastError(saved);
-{%- else %}
-        errno = saved;
-{%- endif %}
+        set_socket_error(saved);
         return -1;
     }
     return 0;
@@ -592,15 +435,11 @@ static int member_connect(struct member *m, uint64_t now)
 static int member_connect_result(const struct member *m)
 {
     int error = 0;
-{%- if v.windows %}
-    int len = (int)sizeof error;
-{%- else %}
-    socklen_t len = sizeof error;
-{%- endif %}
+    option_length len = (option_length)sizeof error;
     if (getsockopt(m->fd, SOL_SOCKET, SO_ERROR, (char *)&error, &len) != 0) {
         error = socket_error();
     }
-    OP_LOG("connected", m->fd, " result=%s", error == 0 ? "ok" : {% if v.windows %}socket_error_name{% else %}errno_name{% endif %}(error));
+    OP_LOG("connected", m->fd, " result=%s", error == 0 ? "ok" : socket_error_name(error));
     return error;
 }
 {%- endif %}

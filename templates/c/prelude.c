@@ -1,7 +1,9 @@
 {% include "c/settings.c" %}
 {{ v.runtime_open }}
 
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>

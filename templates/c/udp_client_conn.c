@@ -1,12 +1,8 @@
 
 /* ---------------------------------------------------------------------------------------------
  * A client's UDP socket: connect()ed to the server, so only its datagrams arrive and an ICMP
-{%- if v.windows %}
- * port unreachable comes back as an error (WSAECONNRESET on Windows, named WSAECONNREFUSED
- * here). Same shape as a TCP connection for the loops
-{%- else %}
- * port unreachable comes back as ECONNREFUSED. Same shape as a TCP connection for the loops
-{%- endif %}
+ * port unreachable comes back as a refused error (see udp_error_named). Same shape as a TCP
+ * connection for the loops
  * (open, service, deadlines, release), minus the byte stream: a datagram is handed over whole
  * and a write sends one at once.
  */
@@ -80,6 +76,11 @@ typedef struct {{ v.name }}_conn Conn;
 static shared_counter last_conn_id;
 static shared_counter oversized_datagrams; /* longer than io.buffer_size: dropped */
 {% include "c/conn_shims.c" %}
+{%- if v.windows %}
+{% include "winsock/udp_client_socket.c" %}
+{%- else %}
+{% include "c/udp_client_socket.c" %}
+{%- endif %}
 
 /* Ends the socket at once for a reason the loop found. */
 static void conn_end(Conn *c, enum {{ v.name }}_close_reason reason, int error)
@@ -94,52 +95,22 @@ static void conn_end(Conn *c, enum {{ v.name }}_close_reason reason, int error)
 /* A failed send or receive: a refused port is the server's doing, anything else an error. */
 static void conn_fail(Conn *c, int error)
 {
-{%- if v.windows %}
-    /* A UDP socket has no connection to reset: Windows says WSAECONNRESET for the ICMP port
-     * unreachable other systems (and Wine) call refused, so it is named as they name it. */
-    if (error == WSAECONNRESET) {
-        error = WSAECONNREFUSED;
-    }
-    conn_end(c, error == WSAECONNREFUSED ? {{ v.upper }}_CLOSE_RESET : {{ v.upper }}_CLOSE_ERROR,
+    error = udp_error_named(error);
+    conn_end(c, error == UDP_REFUSED ? {{ v.upper }}_CLOSE_RESET : {{ v.upper }}_CLOSE_ERROR,
              error);
-{%- else %}
-    conn_end(c, error == ECONNREFUSED ? {{ v.upper }}_CLOSE_RESET : {{ v.upper }}_CLOSE_ERROR,
-             error);
-{%- endif %}
 }
 
 static inline int {{ v.name }}_write(Conn *c, const void *data, size_t len)
 {
-{%- if v.windows %}
-    int n;
+    int error;
     if (c->phase != PHASE_OPEN || len > {{ v.upper }}_OUTPUT_BUFFER) {
         return -1;
     }
-    n = send(c->fd, (const char *)data, (int)len, 0);
-    OP_LOG("send", c->fd, " bytes=%d result=%s", n, OP_RESULT(n >= 0));
-    if (n < 0) {
-        int error = WSAGetLastError();
-        if (error != WSAEWOULDBLOCK && error != WSAENOBUFS) {
-            conn_fail(c, error);
-        }
-        return -1;
+    error = udp_send_now(c->fd, data, len);
+    if (error > 0) {
+        conn_fail(c, error);
     }
-    return 0;
-{%- else %}
-    ssize_t n;
-    if (c->phase != PHASE_OPEN || len > {{ v.upper }}_OUTPUT_BUFFER) {
-        return -1;
-    }
-    n = send(c->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    OP_LOG("send", c->fd, " bytes=%zd result=%s", n, OP_RESULT(n >= 0));
-    if (n < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) {
-            conn_fail(c, errno);
-        }
-        return -1;
-    }
-    return 0;
-{%- endif %}
+    return error == 0 ? 0 : -1;
 }
 
 static inline int {{ v.name }}_printf(Conn *c, const char *format, ...)
@@ -260,13 +231,7 @@ static void conn_release(Conn *c)
     }
     OP_LOG("close", c->fd, " reason=%s error=%d", {{ v.name }}_close_reason_name(c->reason),
            c->error);
-{%- if v.windows %}
-    closesocket(c->fd);
-    c->fd = INVALID_SOCKET;
-{%- else %}
-    close(c->fd);
-    c->fd = -1;
-{%- endif %}
+    udp_socket_close(&c->fd);
 }
 
 /* The loop found a deadline passed: the handler's timer or the idle timeout. */
@@ -283,16 +248,11 @@ static void conn_expire(Conn *c, uint64_t now)
     }
 #if {{ v.upper }}_IDLE_TIMEOUT_MS > 0
     if (c->phase == PHASE_OPEN && c->last_active_ms + {{ v.upper }}_IDLE_TIMEOUT_MS <= now) {
-{%- if v.windows %}
-        /* Windows reports a refused port at the next recv; Wine only keeps it as the socket's
-         * pending error, which no wait reports. Asked for before the silence is called idle. */
-        int pending = 0;
-        int len = (int)sizeof pending;
-        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, (char *)&pending, &len) == 0 && pending != 0) {
+        int pending = udp_pending_error(c->fd);
+        if (pending != 0) {
             conn_fail(c, pending);
             return;
         }
-{%- endif %}
         conn_end(c, {{ v.upper }}_CLOSE_IDLE, 0);
     }
 #endif
@@ -307,12 +267,8 @@ static short conn_poll_events(const Conn *c)
 }
 {%- endif %}
 
-/* One datagram for the handler, whole. One longer than io.buffer_size
-{%- if v.windows %} (WSAEMSGSIZE says so) is
- * dropped and logged, never handled cut short. */
-{%- else %} (MSG_TRUNC reports its
- * real length) is dropped and logged, never handled cut short. */
-{%- endif %}
+/* One datagram for the handler, whole. One longer than io.buffer_size (len says so: see
+ * udp_receive) is dropped and logged, never handled cut short. */
 static void conn_deliver(Conn *c, const unsigned char *data, size_t len, uint64_t now)
 {
     c->last_active_ms = now;
@@ -333,37 +289,19 @@ static int conn_service(Conn *c, unsigned char *scratch, uint64_t now)
 {
     int budget;
     for (budget = 0; budget < CONN_BUDGET && c->phase == PHASE_OPEN; budget++) {
-{%- if v.windows %}
-        int n = recv(c->fd, (char *)scratch, (int){{ v.upper }}_BUFFER_SIZE, 0);
-        int error = n < 0 ? WSAGetLastError() : 0;
-        OP_LOG("recv", c->fd, " bytes=%d result=%s", n, n >= 0 ? "ok" : socket_error_name(error));
-        if (error == WSAEWOULDBLOCK) {
+        size_t len = 0;
+        int error = udp_receive(c->fd, scratch, &len);
+        if (error == UDP_EMPTY) {
             return CONN_WAIT;
         }
-        if (error == WSAEMSGSIZE) {
-            /* Windows fills the buffer and says the rest was cut off: one more than fits. */
-            conn_deliver(c, scratch, (size_t){{ v.upper }}_BUFFER_SIZE + 1, now);
+        if (error == UDP_INTERRUPTED) {
             continue;
         }
-        if (n < 0) {
+        if (error != 0) {
             conn_fail(c, error);
             continue;
         }
-{%- else %}
-        ssize_t n = recv(c->fd, scratch, {{ v.upper }}_BUFFER_SIZE, MSG_DONTWAIT | MSG_TRUNC);
-        OP_LOG("recv", c->fd, " bytes=%zd result=%s", n,
-               n >= 0 ? "ok" : errno == EAGAIN ? "EAGAIN" : OP_RESULT(0));
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                return CONN_WAIT;
-            }
-            if (errno != EINTR) {
-                conn_fail(c, errno);
-            }
-            continue;
-        }
-{%- endif %}
-        conn_deliver(c, scratch, (size_t)n, now);
+        conn_deliver(c, scratch, len, now);
     }
     return c->phase != PHASE_OPEN ? CONN_DONE : CONN_MORE;
 }

@@ -6,6 +6,10 @@
 {%- if v.split_runtime %}
  * {{ v.project_handler_note() }}
 {%- endif %}
+{%- else if v.split_runtime %}
+ *
+ * Generated for the built-in {{ v.handler }}: a re-render overwrites it. For callbacks of your
+ * own, set `handler: custom` in the spec.
 {%- endif %}
  *
  * Each connection of the pool is a UDP socket connect()ed to the server. Each callback is

@@ -1,6 +1,8 @@
 {%- include "c/header_comment.c" %}
 
 {% include "winsock/prelude.c" %}
+{% include "c/handler_slot.c" %}
+{{ v.implementation_open }}
 
 /* Completion keys: what a completion packet is about. */
 enum { STOP_KEY = 1, ACCEPT_KEY, CONN_KEY, HANDOFF_KEY, REARM_KEY, RESUME_KEY{% if !v.tcp %}, DGRAM_KEY{% endif %} };
@@ -17,8 +19,6 @@ struct overlapped_op {
     struct {{ v.name }}_conn *conn;
 };
 {%- endif %}
-{% include "c/handler_slot.c" %}
-{{ v.implementation_open }}
 {% include "winsock/runtime.c" %}
 {%- if v.tcp %}
 {% include "c/tcp_conn.c" %}

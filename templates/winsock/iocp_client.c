@@ -1,6 +1,8 @@
 {%- include "c/header_comment.c" %}
 
 {% include "winsock/prelude.c" %}
+{% include "c/handler_slot.c" %}
+{{ v.implementation_open }}
 
 /* Completion keys: what a completion packet is about. */
 enum { STOP_KEY = 1, SOCKET_KEY{% if v.tcp %}, RESUME_KEY{% endif %} };
@@ -15,8 +17,6 @@ struct overlapped_op {
     OVERLAPPED ov;
     struct {{ v.name }}_conn *conn;
 };
-{% include "c/handler_slot.c" %}
-{{ v.implementation_open }}
 {% include "winsock/runtime.c" %}
 {%- if v.tcp %}
 {% include "c/tcp_conn.c" %}

@@ -24,15 +24,6 @@
 #include <BaseTsd.h>
 typedef SSIZE_T ssize_t;
 #endif
-{%- if v.tcp && v.keepalive %}
-{{ v.runtime_close }}
-#include <mstcpip.h>
-/* The keep-alive probe count: Windows 10 1703 and later (ws2ipdef.h of newer SDKs). */
-#ifndef TCP_KEEPCNT
-#define TCP_KEEPCNT 16
-#endif
-{{ v.runtime_open }}
-{%- endif %}
 {%- if v.tcp || v.client %}
 
 /* C11 atomics are optional in MSVC; counters shared by threads use the Interlocked calls. */

@@ -337,8 +337,16 @@ static int set_nonblocking(SOCKET s)
 {%- endif %}
 {%- if v.tcp %}
 {{ v.runtime_close }}
+{%- if v.keepalive %}
 
-/* Options that belong to each accepted connection. */
+#include <mstcpip.h>
+/* The keep-alive probe count: Windows 10 1703 and later (ws2ipdef.h of newer SDKs). */
+#ifndef TCP_KEEPCNT
+#define TCP_KEEPCNT 16
+#endif
+{%- endif %}
+
+/* Options that belong to each {% if v.client %}connection{% else %}accepted connection{% endif %}. */
 static int configure_connection(SOCKET s)
 {
 {%- if !v.nodelay && !v.keepalive && !v.linger %}
