@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::plan::{Endian, Framing};
+
 /// Makes the stream's close send a reset rather than a FIN (SO_LINGER 0): a peer that vanishes.
 pub fn reset_on_close(stream: &TcpStream) {
     use std::os::fd::AsRawFd;
@@ -78,6 +80,16 @@ fn connect(addr: SocketAddr) -> Result<TcpStream, String> {
     Ok(stream)
 }
 
+/// A byte as a person reads it: `0x0d '\r'`, `0x41 'A'`, `0xff`.
+pub fn describe_byte(byte: u8) -> String {
+    let text: String = std::ascii::escape_default(byte).map(char::from).collect();
+    if !text.starts_with("\\x") {
+        format!("0x{byte:02x} '{text}'")
+    } else {
+        format!("0x{byte:02x}")
+    }
+}
+
 /// Where two byte strings first differ, for a failure message that helps.
 fn first_difference(expected: &[u8], got: &[u8]) -> String {
     let at = expected
@@ -85,27 +97,55 @@ fn first_difference(expected: &[u8], got: &[u8]) -> String {
         .zip(got)
         .position(|(a, b)| a != b)
         .unwrap_or(expected.len().min(got.len()));
+    let show = |byte: Option<&u8>| byte.map_or("nothing".to_string(), |&b| describe_byte(b));
     format!(
-        "first difference at byte {at} of {} (got {} bytes; expected {:?}, got {:?})",
+        "first difference at byte {at} of {}: expected {}, got {} ({} bytes read)",
         expected.len(),
+        show(expected.get(at)),
+        show(got.get(at)),
         got.len(),
-        expected.get(at),
-        got.get(at)
     )
+}
+
+/// One connection of a byte-stream echo: the input as it is sent, and the reply expected.
+#[derive(Clone)]
+struct Exchange {
+    input: Vec<u8>,
+    reply: Vec<u8>,
+    /// Writes of 1 to 3 bytes now and then, so framing bytes are split across reads.
+    tiny_writes: bool,
 }
 
 /// One connection: a writer thread sends `payload` in random-sized pieces while this thread
 /// reads the echo and compares it as it arrives; then half-closes and expects EOF.
 fn echo_one(addr: SocketAddr, payload: Arc<Vec<u8>>, seed: u64) -> Result<(), String> {
+    let exchange = Exchange {
+        input: payload.to_vec(),
+        reply: payload.to_vec(),
+        tiny_writes: false,
+    };
+    exchange_one(addr, Arc::new(exchange), seed)
+}
+
+/// One connection: a writer thread sends the input in random-sized pieces without waiting
+/// (pipelined) while this thread reads the reply and compares it as it arrives; then
+/// half-closes and expects EOF after the whole reply.
+fn exchange_one(addr: SocketAddr, exchange: Arc<Exchange>, seed: u64) -> Result<(), String> {
     let stream = connect(addr)?;
     let mut writer = stream.try_clone().map_err(|e| e.to_string())?;
-    let total = payload.len();
-    let expected = Arc::clone(&payload);
+    let total = exchange.reply.len();
+    let expected = Arc::clone(&exchange);
     let sender = thread::spawn(move || -> Result<(), String> {
+        let payload = &exchange.input;
         let mut rng = Rng::new(seed);
         let mut sent = 0;
         while sent < payload.len() {
-            let piece = (1 + rng.below(64 * 1024)).min(payload.len() - sent);
+            let piece = if exchange.tiny_writes && rng.below(4) == 0 {
+                1 + rng.below(3)
+            } else {
+                1 + rng.below(64 * 1024)
+            };
+            let piece = piece.min(payload.len() - sent);
             writer
                 .write_all(&payload[sent..sent + piece])
                 .map_err(|e| format!("send after {sent} bytes: {e}"))?;
@@ -137,7 +177,7 @@ fn echo_one(addr: SocketAddr, payload: Arc<Vec<u8>>, seed: u64) -> Result<(), St
                 break;
             }
             Ok(n) => {
-                let want = &expected[received..received + n];
+                let want = &expected.reply[received..received + n];
                 if buf[..n] != *want {
                     let detail = first_difference(want, &buf[..n]);
                     result = Err(format!("in the read starting at byte {received}: {detail}"));
@@ -188,7 +228,7 @@ pub fn tcp_echo(addr: SocketAddr, payloads: &[usize], seed: u64) -> Result<Strin
         }
     }
     if !failures.is_empty() {
-        return Err(failures.join("; "));
+        return Err(failure_lines(&failures));
     }
     let secs = started.elapsed().as_secs_f64();
     let total: usize = payloads.iter().sum();
@@ -202,6 +242,251 @@ pub fn tcp_echo(addr: SocketAddr, payloads: &[usize], seed: u64) -> Result<Strin
         secs * 1e3,
         total as f64 / secs / 1e6
     ))
+}
+
+/// One line per failed connection: the first few, then how many more.
+fn failure_lines(failures: &[String]) -> String {
+    const SHOWN: usize = 4;
+    let mut text = failures
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n");
+    if failures.len() > SHOWN {
+        text.push_str(&format!(
+            "\n... and {} more connections failed",
+            failures.len() - SHOWN
+        ));
+    }
+    text
+}
+
+/// A message's framing as the proof writes and expects it; see the contract's "Built-in
+/// framing".
+struct Framer<'a> {
+    framing: &'a Framing,
+    /// The longest message the server takes: io.max_message, or less where the length prefix
+    /// cannot say more.
+    longest: usize,
+}
+
+impl Framer<'_> {
+    fn new(framing: &Framing, max_message: u32) -> Framer<'_> {
+        let mut longest = max_message as usize;
+        if let Framing::LengthPrefix { bytes, .. } = framing {
+            if *bytes < 8 {
+                longest = longest.min((1usize << (8 * u32::from(*bytes))) - 1);
+            }
+        }
+        Framer { framing, longest }
+    }
+
+    /// Random message bytes that hold no framing: no LF, and no CR at the end, for lines; none
+    /// of the delimiter's bytes for a delimiter.
+    fn content(&self, rng: &mut Rng, len: usize) -> Vec<u8> {
+        let mut bytes = rng.bytes(len);
+        match self.framing {
+            Framing::Line => {
+                for b in bytes.iter_mut() {
+                    if *b == b'\n' {
+                        *b = b'n';
+                    }
+                }
+                if bytes.last() == Some(&b'\r') {
+                    *bytes.last_mut().unwrap() = b'r';
+                }
+            }
+            Framing::Delimiter(delimiter) => {
+                let allowed: Vec<u8> = (0..=255u8).filter(|b| !delimiter.contains(b)).collect();
+                for b in bytes.iter_mut() {
+                    if delimiter.contains(b) {
+                        *b = allowed[usize::from(*b) % allowed.len()];
+                    }
+                }
+            }
+            Framing::LengthPrefix { .. } | Framing::None => {}
+        }
+        bytes
+    }
+
+    /// The message as sent, and the reply a framed echo writes back. `variant` picks CR LF
+    /// rather than LF for a line (the server strips the CR and answers with LF alone).
+    fn frame(&self, content: &[u8], variant: bool) -> (Vec<u8>, Vec<u8>) {
+        match self.framing {
+            Framing::Line => {
+                let mut input = content.to_vec();
+                input.extend_from_slice(if variant { b"\r\n" } else { b"\n" });
+                let mut reply = content.to_vec();
+                reply.push(b'\n');
+                (input, reply)
+            }
+            Framing::Delimiter(delimiter) => {
+                let mut framed = content.to_vec();
+                framed.extend_from_slice(delimiter);
+                (framed.clone(), framed)
+            }
+            Framing::LengthPrefix { bytes, endian } => {
+                let width = usize::from(*bytes);
+                let length = (content.len() as u64).to_be_bytes();
+                let mut prefix = length[8 - width..].to_vec();
+                if *endian == Endian::Little {
+                    prefix.reverse();
+                }
+                prefix.extend_from_slice(content);
+                (prefix.clone(), prefix)
+            }
+            Framing::None => (content.to_vec(), content.to_vec()),
+        }
+    }
+
+    fn name(&self) -> String {
+        match self.framing {
+            Framing::Line => "line".into(),
+            Framing::Delimiter(d) => format!(
+                "delimiter {}",
+                d.iter()
+                    .map(|&b| describe_byte(b))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+            Framing::LengthPrefix { bytes, endian } => {
+                format!("{bytes}-byte {endian}-endian length prefix")
+            }
+            Framing::None => "none".into(),
+        }
+    }
+}
+
+/// A framed echo server (built-in framing, each message echoed framed the same way): several
+/// connections pipeline messages from empty to the longest the server takes, in writes that
+/// now and then split the framing bytes, and every reply must come back byte-exact, in order,
+/// then EOF after a half-close. One more connection sends a message one byte too long after a
+/// good one, and must see the good reply and then the connection end (input_limit).
+pub fn tcp_framed_echo(
+    addr: SocketAddr,
+    framing: &Framing,
+    max_message: u32,
+    seed: u64,
+) -> Result<String, String> {
+    const CONNECTIONS: u64 = 4;
+    let framer = Framer::new(framing, max_message);
+    let started = Instant::now();
+    let mut exchanges = Vec::new();
+    for conn in 0..CONNECTIONS {
+        let mut rng = Rng::new(seed.wrapping_add(conn * 0x9e37_79b9));
+        let longest = framer.longest;
+        let mut sizes = vec![0, 1, 2, longest, longest.saturating_sub(1)];
+        sizes.extend((0..24).map(|_| rng.below(100.min(longest) + 1)));
+        sizes.extend((0..8).map(|_| rng.below((16 << 10).min(longest) + 1)));
+        // Every connection a different order, so the long ones meet every neighbour.
+        for i in (1..sizes.len()).rev() {
+            sizes.swap(i, rng.below(i + 1));
+        }
+        let mut input = Vec::new();
+        let mut reply = Vec::new();
+        for (i, &len) in sizes.iter().enumerate() {
+            let content = framer.content(&mut rng, len);
+            let (sent, back) = framer.frame(&content, i % 2 == 1);
+            input.extend_from_slice(&sent);
+            reply.extend_from_slice(&back);
+        }
+        exchanges.push((
+            sizes.len(),
+            Exchange {
+                input,
+                reply,
+                tiny_writes: true,
+            },
+        ));
+    }
+    let handles: Vec<_> = exchanges
+        .iter()
+        .enumerate()
+        .map(|(i, (_, exchange))| {
+            let exchange = Arc::new(exchange.clone());
+            let conn_seed = seed.wrapping_add(i as u64);
+            thread::spawn(move || exchange_one(addr, exchange, conn_seed))
+        })
+        .collect();
+    let mut failures = Vec::new();
+    for (i, h) in handles.into_iter().enumerate() {
+        match h.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => failures.push(format!(
+                "connection {i} ({} messages, {} bytes): {e}",
+                exchanges[i].0,
+                exchanges[i].1.input.len()
+            )),
+            Err(_) => failures.push(format!("connection {i}: thread panicked")),
+        }
+    }
+    let too_long = if (framer.longest as u64) < u64::from(max_message) {
+        "no message is too long: the prefix cannot say more than io.max_message".to_string()
+    } else {
+        match framed_too_long(addr, &framer, seed) {
+            Ok(()) => format!(
+                "a {}-byte message ended its connection after the good reply before it",
+                framer.longest + 1
+            ),
+            Err(e) => {
+                failures.push(format!("the connection with a message too long: {e}"));
+                String::new()
+            }
+        }
+    };
+    if !failures.is_empty() {
+        return Err(failure_lines(&failures));
+    }
+    let messages: usize = exchanges.iter().map(|(n, _)| n).sum();
+    let bytes: usize = exchanges.iter().map(|(_, e)| e.input.len()).sum();
+    Ok(format!(
+        "{CONNECTIONS} connections pipelined {messages} messages ({} framing; 0 to {} bytes, \
+         {bytes} B in all, framing split across writes) and got each echoed framed, byte-exact, \
+         in {:.0} ms; {too_long}",
+        framer.name(),
+        framer.longest,
+        started.elapsed().as_secs_f64() * 1e3
+    ))
+}
+
+/// A good message, its reply, then one a byte longer than the server takes: the connection
+/// must end (EOF or reset) with nothing more sent back.
+fn framed_too_long(addr: SocketAddr, framer: &Framer, seed: u64) -> Result<(), String> {
+    let mut rng = Rng::new(seed ^ 0x7f4a_7c15);
+    let mut stream = connect(addr)?;
+    let good = framer.content(&mut rng, 10);
+    let (input, reply) = framer.frame(&good, false);
+    stream
+        .write_all(&input)
+        .map_err(|e| format!("send the good message: {e}"))?;
+    let mut got = vec![0u8; reply.len()];
+    stream
+        .read_exact(&mut got)
+        .map_err(|e| format!("the good message's reply: {e}"))?;
+    if got != reply {
+        return Err(format!(
+            "the good message's reply: {}",
+            first_difference(&reply, &got)
+        ));
+    }
+    let content = framer.content(&mut rng, framer.longest + 1);
+    let (input, _) = framer.frame(&content, false);
+    // The server may close while this is still being written: a failed write is expected.
+    let _ = stream.write_all(&input);
+    let mut buf = [0u8; 4096];
+    match stream.read(&mut buf) {
+        Ok(0) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Ok(()),
+        Ok(n) => Err(format!(
+            "{n} bytes came back for a message longer than io.max_message ({}), where the \
+             connection should end",
+            framer.longest
+        )),
+        Err(e) => Err(format!(
+            "the connection stayed open after a message longer than io.max_message: {e}"
+        )),
+    }
 }
 
 /// Discard: nothing ever comes back, and our FIN is answered by the server closing (with a
@@ -380,6 +665,57 @@ mod tests {
         assert_eq!(&p[..3], b" !\"");
         assert_eq!(&p[72..74], b"\r\n");
         assert_eq!(p[74], b'!');
+    }
+
+    #[test]
+    fn bytes_are_named_as_a_person_reads_them() {
+        assert_eq!(describe_byte(b'\r'), "0x0d '\\r'");
+        assert_eq!(describe_byte(b'A'), "0x41 'A'");
+        assert_eq!(describe_byte(b' '), "0x20 ' '");
+        assert_eq!(describe_byte(0xff), "0xff");
+        assert_eq!(describe_byte(0), "0x00");
+        let text = first_difference(b"ab\n", b"ab\r");
+        assert_eq!(
+            text,
+            "first difference at byte 2 of 3: expected 0x0a '\\n', got 0x0d '\\r' (3 bytes read)"
+        );
+    }
+
+    #[test]
+    fn framing_is_written_as_the_contract_says() {
+        let line = Framing::Line;
+        let framer = Framer::new(&line, 100);
+        assert_eq!(
+            framer.frame(b"hi", true),
+            (b"hi\r\n".to_vec(), b"hi\n".to_vec())
+        );
+        assert_eq!(
+            framer.frame(b"hi", false),
+            (b"hi\n".to_vec(), b"hi\n".to_vec())
+        );
+        let prefix = Framing::LengthPrefix {
+            bytes: 2,
+            endian: Endian::Little,
+        };
+        let framer = Framer::new(&prefix, 1 << 20);
+        assert_eq!(framer.longest, 65535, "two bytes say at most 65535");
+        assert_eq!(framer.frame(&[7; 258], false).0[..3], [2, 1, 7]);
+        let big = Framing::LengthPrefix {
+            bytes: 4,
+            endian: Endian::Big,
+        };
+        assert_eq!(
+            Framer::new(&big, 300).frame(&[7; 258], false).0[..5],
+            [0, 0, 1, 2, 7]
+        );
+        let delimiter = Framing::Delimiter(b"\r\n\r\n".to_vec());
+        let framer = Framer::new(&delimiter, 100);
+        let mut rng = Rng::new(3);
+        let content = framer.content(&mut rng, 10_000);
+        assert!(!content.iter().any(|b| *b == b'\r' || *b == b'\n'));
+        let mut rng = Rng::new(3);
+        let content = Framer::new(&line, 100).content(&mut rng, 10_000);
+        assert!(!content.contains(&b'\n') && content.last() != Some(&b'\r'));
     }
 
     #[test]

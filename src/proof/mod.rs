@@ -66,11 +66,12 @@ impl ProofReport {
             self.spec, self.lang, self.model, self.protocol, self.name
         );
         for c in &self.checks {
+            // A detail of several lines (one per failed connection) stays under its check.
             out.push_str(&format!(
                 "  {} {}: {}\n",
                 if c.passed { "ok  " } else { "FAIL" },
                 c.name,
-                c.detail
+                c.detail.replace('\n', "\n         ")
             ));
         }
         out
@@ -351,6 +352,14 @@ pub fn prove_binary(
         })
     };
     match (plan.protocol, plan.handler) {
+        (Protocol::Tcp, Handler::Echo | Handler::Custom)
+            if plan.framing != crate::plan::Framing::None =>
+        {
+            record(
+                "tcp framed echo",
+                load::tcp_framed_echo(addr, &plan.framing, plan.io.max_message, options.seed),
+            )
+        }
         (Protocol::Tcp, Handler::Echo | Handler::Custom) => record(
             "tcp echo",
             load::tcp_echo(addr, &options.tcp_payloads, options.seed),
