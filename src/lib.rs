@@ -36,6 +36,8 @@ pub enum Error {
     /// The spec has problems; `Display` shows them all, located.
     Invalid(Box<Diagnostics>),
     Render(render::RenderError),
+    /// A directory given for a project is not one sockgen can build (`verify DIR`).
+    Project(String),
 }
 
 impl std::fmt::Display for Error {
@@ -44,6 +46,7 @@ impl std::fmt::Display for Error {
             Error::Load(e) => write!(f, "error: {e}"),
             Error::Invalid(d) => write!(f, "{d}"),
             Error::Render(e) => write!(f, "error: {e}"),
+            Error::Project(e) => write!(f, "error: {e}"),
         }
     }
 }

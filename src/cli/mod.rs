@@ -113,7 +113,8 @@ pub enum Command {
     },
     /// Compile the spec's output, run it on loopback and check every byte; exit 1 on any failure.
     Verify {
-        #[arg(help = SPEC_HELP)]
+        /// The spec file, or a project directory `render -o` wrote: then the program built is
+        /// the user's (their handler file, their sources, their Rust main.rs and modules).
         spec: PathBuf,
         #[command(flatten)]
         only: FilterArgs,
@@ -128,6 +129,10 @@ pub enum Command {
         /// with status 0.
         #[arg(long)]
         faults: bool,
+        /// A command to run against each live server (repeatable): `{port}` and `{host}` are
+        /// substituted, `sh -c` runs it, exit status 0 passes; e.g. 'redis-cli -p {port} ping'.
+        #[arg(long = "with", value_name = "CMD")]
+        with: Vec<String>,
     },
     /// Measure the spec's outputs under load (and peers in the same run); see docs/benchmarks.md.
     Bench(BenchArgs),
@@ -354,7 +359,7 @@ fn fail(e: &Error) -> ExitCode {
         eprintln!();
     }
     match e {
-        Error::Invalid(_) => ExitCode::from(EXIT_INVALID_SPEC),
+        Error::Invalid(_) | Error::Project(_) => ExitCode::from(EXIT_INVALID_SPEC),
         _ => ExitCode::from(1),
     }
 }
@@ -388,7 +393,8 @@ pub fn run(command: Command) -> ExitCode {
             json,
             jobs,
             faults,
-        } => verify::verify(&spec, only, json, jobs, faults),
+            with,
+        } => verify::verify(&spec, only, json, jobs, faults, with),
         Command::Bench(args) => bench::bench(args),
         Command::Explain { code, json } => explain::explain(&code, json),
         Command::Analyze {

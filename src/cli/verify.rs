@@ -19,12 +19,17 @@ pub(super) fn verify(
     json: bool,
     jobs: u16,
     faults: bool,
+    with: Vec<String>,
 ) -> ExitCode {
-    warn_about_spec(spec);
     let options = crate::proof::ProofOptions {
         faults,
+        with,
         ..crate::proof::ProofOptions::default()
     };
+    if spec.is_dir() {
+        return verify_project(spec, only, json, &options);
+    }
+    warn_about_spec(spec);
     let progress = ProgressLine::new("verify");
     let done = std::sync::atomic::AtomicUsize::new(0);
     let verified = crate::proof::verify_reporting(
@@ -52,11 +57,39 @@ pub(super) fn verify(
         Ok(r) => r,
         Err(e) => return fail(&e),
     };
+    report_all(&spec.display().to_string(), &reports, json)
+}
+
+/// `verify DIR`: the user's program in a `render -o` project.
+fn verify_project(
+    dir: &Path,
+    only: FilterArgs,
+    json: bool,
+    options: &crate::proof::ProofOptions,
+) -> ExitCode {
+    if options.faults {
+        eprintln!(
+            "note: --faults drives echo servers; for a project it is not run (its protocol is \
+             yours): use --with to drive it"
+        );
+    }
+    let report = match crate::proof::project::verify_project(dir, only.lang, only.model, options) {
+        Ok(report) => report,
+        Err(e) => return fail(&e),
+    };
+    if !json {
+        println!("{}", report.summary().trim_end());
+    }
+    report_all(&dir.display().to_string(), &[report], json)
+}
+
+/// The closing summary (or the JSON document); exit 1 if anything failed.
+fn report_all(what: &str, reports: &[crate::proof::ProofReport], json: bool) -> ExitCode {
     let passed = reports.iter().filter(|r| r.passed()).count();
     let failed = reports.len() - passed;
     if json {
         let doc = serde_json::json!({
-            "spec": spec.display().to_string(),
+            "spec": what,
             "passed": passed,
             "failed": failed,
             "results": reports,

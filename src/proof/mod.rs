@@ -9,6 +9,7 @@ pub mod client;
 pub mod faults;
 pub mod harness;
 pub mod load;
+pub mod project;
 pub mod toolchain;
 
 use std::path::Path;
@@ -91,6 +92,9 @@ pub struct ProofOptions {
     pub stop_timeout: Duration,
     /// Also run the fault suite (`verify --faults`, see [`faults`]).
     pub faults: bool,
+    /// Commands run against each live server (`verify --with`): `{port}` and `{host}`
+    /// substituted, exit status 0 passes.
+    pub with: Vec<String>,
 }
 
 impl Default for ProofOptions {
@@ -115,6 +119,7 @@ impl Default for ProofOptions {
             ready_timeout: Duration::from_secs(10),
             stop_timeout: Duration::from_secs(5),
             faults: false,
+            with: Vec::new(),
         }
     }
 }
@@ -244,6 +249,20 @@ pub fn prove(plan: &Plan, options: &ProofOptions) -> ProofReport {
     };
     if options.faults && !plan.is_client() {
         report.checks.extend(faults::prove_faults(plan, &binary));
+    }
+    if plan.handler == Handler::Custom {
+        // Said first, so nobody takes a pass for a proof of their own code.
+        report.checks.insert(
+            0,
+            CheckResult {
+                name: "program".into(),
+                passed: true,
+                detail: "the generated stub of `handler: custom`, not your handler: \
+                         `sockgen verify DIR` proves the project `render -o DIR` wrote, with \
+                         your files"
+                    .into(),
+            },
+        );
     }
     report
 }
@@ -379,6 +398,14 @@ pub fn prove_binary(
         (Protocol::Udp, Handler::Chargen) => record("udp chargen", load::udp_chargen(addr, 32)),
         // Clients are proven above, against servers of the harness's own.
         (_, Handler::EchoCheck | Handler::Load) => {}
+    }
+    for with in project::run_with_commands(&options.with, addr) {
+        let result = if with.passed {
+            Ok(with.detail)
+        } else {
+            Err(with.detail)
+        };
+        record(&with.name, result);
     }
     let stop = server.stop(options.stop_timeout);
     record(

@@ -1,0 +1,447 @@
+//! `sockgen verify DIR`: the user's own program, built from a `render -o` project, proven for
+//! what does not depend on its protocol's meaning (it starts, streams, stops) and for what
+//! the user says it means (`--with` commands against the live server).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::{build_project, CheckResult, ProofOptions, ProofReport, RunningServer};
+use crate::plan::Plan;
+use crate::spec::{Keyword, Lang, Model};
+
+/// What a project's build file says produced it: `# Render again ...: sockgen render SPEC
+/// --lang L --model M -o .`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    pub dir: PathBuf,
+    /// The spec, as a path that works from where sockgen runs.
+    pub spec: PathBuf,
+    pub lang: Lang,
+    pub model: Model,
+}
+
+const RENDER_LINE: &str = "sockgen render ";
+
+/// The spec, language and model of the project in `dir`, from its Makefile (C, Winsock C) or
+/// Cargo.toml (Rust).
+pub fn find(dir: &Path) -> Result<Project, String> {
+    let candidates = ["Makefile", "Cargo.toml"];
+    for file in candidates {
+        let Ok(text) = std::fs::read_to_string(dir.join(file)) else {
+            continue;
+        };
+        if let Some(line) = text
+            .lines()
+            .take(5)
+            .find_map(|l| l.split_once(RENDER_LINE).map(|(_, rest)| rest))
+        {
+            return parse_render_line(dir, line).map_err(|why| {
+                format!(
+                    "{}: the render command in it {why}",
+                    dir.join(file).display()
+                )
+            });
+        }
+    }
+    Err(format!(
+        "{} is not a project `sockgen render -o` wrote (no Makefile or Cargo.toml naming the \
+         render command; projects from sockgen before 0.2 lack it: render again with -o)",
+        dir.display()
+    ))
+}
+
+/// `SPEC --lang L --model M -o .`: the spec's path may hold spaces, so it is what comes
+/// before ` --lang `.
+fn parse_render_line(dir: &Path, line: &str) -> Result<Project, String> {
+    let (spec, rest) = line.split_once(" --lang ").ok_or("has no --lang")?;
+    let mut words = rest.split_whitespace();
+    let lang = words.next().ok_or("has no language after --lang")?;
+    if words.next() != Some("--model") {
+        return Err("has no --model after the language".into());
+    }
+    let model = words.next().ok_or("has no model after --model")?;
+    let lang = <Lang as Keyword>::parse(lang).map_err(|_| format!("names no language: {lang}"))?;
+    let model = <Model as Keyword>::parse(model).map_err(|_| format!("names no model: {model}"))?;
+    Ok(Project {
+        dir: dir.to_owned(),
+        spec: dir.join(spec.trim()),
+        lang,
+        model,
+    })
+}
+
+/// The user's files in the project: sources (`.c`, `.h`, `.rs`) outside build output and hidden
+/// directories. The generated ones among them are rendered afresh over the copies.
+fn user_files(dir: &Path) -> Result<Vec<(String, String)>, String> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(current) = stack.pop() {
+        let entries =
+            std::fs::read_dir(&current).map_err(|e| format!("{}: {e}", current.display()))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| e.to_string())?;
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let kind = entry.file_type().map_err(|e| e.to_string())?;
+            if kind.is_dir() {
+                if !name.starts_with('.') && name != "target" {
+                    stack.push(path);
+                }
+                continue;
+            }
+            let source = [".c", ".h", ".rs"].iter().any(|ext| name.ends_with(ext));
+            if !kind.is_file() || !source {
+                continue;
+            }
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let relative = path
+                .strip_prefix(dir)
+                .map_err(|e| e.to_string())?
+                .to_string_lossy()
+                .into_owned();
+            files.push((relative, text));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Which of the project's files are the user's program, for the report.
+fn describe_program(plan: &Plan, files: &[(String, String)]) -> String {
+    let generated: std::collections::BTreeSet<String> =
+        crate::render::render(plan, crate::render::Layout::Project)
+            .map(|files| {
+                files
+                    .into_iter()
+                    .filter(|f| !f.user_owned)
+                    .map(|f| f.path)
+                    .collect()
+            })
+            .unwrap_or_default();
+    let mine: Vec<&str> = files
+        .iter()
+        .map(|(path, _)| path.as_str())
+        .filter(|path| !generated.contains(*path))
+        .collect();
+    if plan.handler != crate::plan::Handler::Custom {
+        return format!(
+            "the built-in {} handler (the spec says `handler: {}`), with {}",
+            plan.handler,
+            plan.handler,
+            if mine.is_empty() {
+                "no file of yours".to_string()
+            } else {
+                mine.join(", ")
+            }
+        );
+    }
+    format!(
+        "your handler: {}; the generated files rendered afresh from the spec",
+        mine.join(", ")
+    )
+}
+
+/// Builds the project in `dir` in a temporary directory (the user's files copied, the
+/// generated ones rendered by this sockgen) and proves it. `lang`/`model`, when given, must be
+/// the project's.
+pub fn verify_project(
+    dir: &Path,
+    lang: Option<Lang>,
+    model: Option<Model>,
+    options: &ProofOptions,
+) -> Result<ProofReport, crate::Error> {
+    let project = find(dir).map_err(crate::Error::Project)?;
+    for (asked, is, what) in [
+        (lang.map(|l| l.as_str()), project.lang.as_str(), "--lang"),
+        (model.map(|m| m.as_str()), project.model.as_str(), "--model"),
+    ] {
+        if let Some(asked) = asked {
+            if asked != is {
+                return Err(crate::Error::Project(format!(
+                    "{} was rendered with {what} {is}, not {asked}",
+                    dir.display()
+                )));
+            }
+        }
+    }
+    let overrides = crate::Overrides {
+        lang: Some(project.lang),
+        model: Some(project.model),
+    };
+    let plan = crate::plan_file(&project.spec, overrides)?.for_project(&project.spec, dir);
+    let files = user_files(dir).map_err(crate::Error::Project)?;
+    let program = describe_program(&plan, &files);
+    let workdir = tempfile::Builder::new()
+        .prefix("sockgen-verify-project-")
+        .tempdir()
+        .map_err(|e| crate::Error::Project(format!("a work directory: {e}")))?;
+    let mut report = match build_project(&plan, workdir.path(), &files) {
+        Ok(binary) => prove_user_binary(&plan, &binary, options),
+        Err((stage, e)) => ProofReport::failed_before_running(&plan, &stage, e),
+    };
+    report.spec = dir.display().to_string();
+    report.checks.insert(
+        0,
+        CheckResult {
+            name: "program".into(),
+            passed: true,
+            detail: program,
+        },
+    );
+    Ok(report)
+}
+
+/// Proves a program whose protocol sockgen does not know: it starts and prints its ready
+/// line, each `--with` command passes against it, and it stops with status 0 while
+/// connections stream random bytes at it.
+pub fn prove_user_binary(plan: &Plan, binary: &Path, options: &ProofOptions) -> ProofReport {
+    let mut report = ProofReport::failed_before_running(plan, "start", String::new());
+    report.checks.clear();
+    let loopback = if plan.is_ipv6() { "::1" } else { "127.0.0.1" };
+    let started = Instant::now();
+    let server =
+        match RunningServer::start(binary, &["-a", loopback, "-p", "0"], options.ready_timeout) {
+            Ok(server) => server,
+            Err(e) => {
+                report.checks.push(CheckResult {
+                    name: "starts".into(),
+                    passed: false,
+                    detail: e,
+                });
+                return report;
+            }
+        };
+    report.checks.push(CheckResult {
+        name: "starts".into(),
+        passed: true,
+        detail: format!(
+            "ready line after {} ms: listening on {}",
+            started.elapsed().as_millis(),
+            server.addr
+        ),
+    });
+    report
+        .checks
+        .extend(run_with_commands(&options.with, server.addr));
+    let streaming = Stream::start(plan.is_tcp(), server.addr);
+    // Let the connections get going, so the stop meets them mid-stream.
+    thread::sleep(Duration::from_millis(200));
+    let stop = server.stop(options.stop_timeout);
+    let streamed = streaming.finish();
+    let name = format!(
+        "{} stops with status 0 while {streamed}",
+        stop.signal.name()
+    );
+    let result = stop.check();
+    report.checks.push(CheckResult {
+        name,
+        passed: result.is_ok(),
+        detail: result.unwrap_or_else(|e| e),
+    });
+    report
+}
+
+/// `--with` commands against the live server: `{port}` and `{host}` substituted, run with
+/// `sh -c`, each bounded to a minute; exit status 0 passes.
+pub fn run_with_commands(commands: &[String], addr: SocketAddr) -> Vec<CheckResult> {
+    commands
+        .iter()
+        .map(|template| {
+            let command = template
+                .replace("{port}", &addr.port().to_string())
+                .replace("{host}", &addr.ip().to_string());
+            let result = run_bounded(&command, Duration::from_secs(60));
+            CheckResult {
+                name: format!("--with {template}"),
+                passed: result.is_ok(),
+                detail: result.unwrap_or_else(|e| e),
+            }
+        })
+        .collect()
+}
+
+/// Runs `sh -c command`; Ok with its output's last line, or why it failed.
+fn run_bounded(command: &str, limit: Duration) -> Result<String, String> {
+    let mut child = Command::new("sh")
+        .args(["-c", command])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run sh: {e}"))?;
+    let mut stdout = child.stdout.take();
+    let mut stderr = child.stderr.take();
+    let out = thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(pipe) = stdout.as_mut() {
+            let _ = pipe.take(64 * 1024).read_to_string(&mut text);
+        }
+        text
+    });
+    let err = thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(pipe) = stderr.as_mut() {
+            let _ = pipe.take(64 * 1024).read_to_string(&mut text);
+        }
+        text
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            Err(e) => return Err(format!("waiting for `{command}`: {e}")),
+        }
+    };
+    let out = out.join().unwrap_or_default();
+    let err = err.join().unwrap_or_default();
+    let last = |text: &str| text.trim_end().lines().last().unwrap_or("").to_string();
+    match status {
+        None => Err(format!(
+            "`{command}` was still running after {} s and was killed",
+            limit.as_secs()
+        )),
+        Some(status) if status.success() => Ok(format!("`{command}`: exit 0 {}", last(&out))
+            .trim_end()
+            .to_string()),
+        Some(status) => Err(format!(
+            "`{command}`: {status}; stderr: {}; stdout: {}",
+            last(&err),
+            last(&out)
+        )),
+    }
+}
+
+/// Connections (or a UDP socket) sending random bytes and draining replies until the server
+/// goes or they are told to stop: what a stop must cope with.
+struct Stream {
+    stop: Arc<AtomicBool>,
+    workers: Vec<thread::JoinHandle<usize>>,
+    tcp: bool,
+}
+
+const STREAM_CONNECTIONS: usize = 8;
+
+impl Stream {
+    fn start(tcp: bool, addr: SocketAddr) -> Stream {
+        let stop = Arc::new(AtomicBool::new(false));
+        let count = if tcp { STREAM_CONNECTIONS } else { 1 };
+        let workers = (0..count)
+            .map(|i| {
+                let stop = Arc::clone(&stop);
+                thread::spawn(move || {
+                    let mut rng = super::load::Rng::new(0x0571_2ea3 + i as u64);
+                    if tcp {
+                        stream_tcp(addr, &stop, &mut rng)
+                    } else {
+                        stream_udp(addr, &stop, &mut rng)
+                    }
+                })
+            })
+            .collect();
+        Stream { stop, workers, tcp }
+    }
+
+    /// Stops the senders; says what they sent.
+    fn finish(self) -> String {
+        self.stop.store(true, Ordering::Relaxed);
+        let bytes: usize = self
+            .workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or(0))
+            .sum();
+        if self.tcp {
+            format!("{STREAM_CONNECTIONS} connections stream ({bytes} random bytes sent)")
+        } else {
+            format!("datagrams stream ({bytes} random bytes sent)")
+        }
+    }
+}
+
+fn stream_tcp(addr: SocketAddr, stop: &AtomicBool, rng: &mut super::load::Rng) -> usize {
+    let Ok(stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(5)) else {
+        return 0;
+    };
+    let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
+    let reader = stream.try_clone();
+    // Replies are drained so a server that answers is not held up by us.
+    let drain = reader.ok().map(|mut r| {
+        thread::spawn(move || {
+            let mut buf = [0u8; 16 * 1024];
+            let _ = r.set_read_timeout(Some(Duration::from_secs(10)));
+            while matches!(r.read(&mut buf), Ok(n) if n > 0) {}
+        })
+    });
+    let mut writer = stream;
+    let mut sent = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+        let len = 1 + rng.below(4096);
+        let chunk = rng.bytes(len);
+        match writer.write(&chunk) {
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => break,
+        }
+    }
+    let _ = writer.shutdown(std::net::Shutdown::Both);
+    if let Some(drain) = drain {
+        let _ = drain.join();
+    }
+    sent
+}
+
+fn stream_udp(addr: SocketAddr, stop: &AtomicBool, rng: &mut super::load::Rng) -> usize {
+    let bind = if addr.is_ipv6() {
+        "[::1]:0"
+    } else {
+        "127.0.0.1:0"
+    };
+    let Ok(socket) = UdpSocket::bind(bind) else {
+        return 0;
+    };
+    let mut sent = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+        let len = rng.below(1400);
+        let datagram = rng.bytes(len);
+        if let Ok(n) = socket.send_to(&datagram, addr) {
+            sent += n;
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+    sent
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_render_line_names_spec_lang_and_model() {
+        let dir = Path::new("proj");
+        let project =
+            parse_render_line(dir, "../specs/my spec.yaml --lang c --model epoll -o .").unwrap();
+        assert_eq!(project.spec, Path::new("proj/../specs/my spec.yaml"));
+        assert_eq!((project.lang, project.model), (Lang::C, Model::Epoll));
+        assert!(
+            parse_render_line(dir, "x.yaml --lang cobol --model epoll -o .")
+                .unwrap_err()
+                .contains("cobol")
+        );
+        assert!(parse_render_line(dir, "x.yaml -o .").is_err());
+    }
+}

@@ -1,0 +1,229 @@
+//! `sockgen verify DIR` proves the user's own program: a `render -o` project built with their
+//! files, driven by commands of theirs (`--with`), started and stopped while connections
+//! stream; a broken handler or a failing command fails, naming the check.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `cp -r specs/EXAMPLE/LANG/* DIR && sockgen render SPEC --lang L --model M -o DIR`.
+fn example_project(example: &str, spec: &str, lang: &str, model: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let source = common::root().join("specs").join(example).join(lang);
+    copy_tree(&source, dir.path());
+    let spec = format!("specs/{example}/{spec}");
+    let out = common::sockgen(&[
+        "render",
+        &spec,
+        "--lang",
+        lang,
+        "--model",
+        model,
+        "-o",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    dir
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target: PathBuf = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_tree(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+fn verify(dir: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["verify", dir.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    common::sockgen(&args)
+}
+
+#[test]
+fn the_resp_kv_project_verifies_with_redis_cli() {
+    let project = example_project("resp-kv", "resp_kv.yaml", "c", "epoll");
+    let out = verify(
+        project.path(),
+        &[
+            "--with",
+            "redis-cli -p {port} ping | grep -qx PONG",
+            "--with",
+            "redis-cli -p {port} set k v && test \"$(redis-cli -p {port} get k)\" = v",
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("your handler: resp_kv_handler.c, resp_store.c, resp_store.h"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ok   --with redis-cli -p {port} ping"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("connections stream"), "{stdout}");
+}
+
+#[test]
+fn the_http_hello_rust_project_verifies_with_curl() {
+    let project = example_project("http-hello", "http_hello.yaml", "rust", "epoll");
+    let out = verify(
+        project.path(),
+        &[
+            "--with",
+            "curl -sf http://{host}:{port}/ -o /dev/null",
+            "--json",
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let checks = doc["results"][0]["checks"].as_array().unwrap();
+    assert_eq!(
+        checks[0]["detail"].as_str().unwrap().split(';').next(),
+        Some("your handler: src/main.rs")
+    );
+    assert!(checks
+        .iter()
+        .any(|c| c["name"].as_str().unwrap().starts_with("--with curl")));
+}
+
+/// A handler that crashes on its first input: the stop check fails and says how it died.
+#[test]
+fn a_crashing_handler_fails_the_check_it_breaks() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("crash.yaml");
+    std::fs::write(&spec, "name: crash\nhandler: custom\n").unwrap();
+    let project = dir.path().join("p");
+    let out = common::sockgen(&[
+        "render",
+        spec.to_str().unwrap(),
+        "--lang",
+        "c",
+        "--model",
+        "poll",
+        "-o",
+        project.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let handler = project.join("crash_handler.c");
+    let stub = std::fs::read_to_string(&handler).unwrap();
+    let at = stub.find("crash_on_data(").unwrap();
+    let body = at + stub[at..].find('{').unwrap() + 1;
+    std::fs::write(
+        &handler,
+        format!("{}\n    abort();{}", &stub[..body], &stub[body..]),
+    )
+    .unwrap();
+
+    let out = verify(&project, &[]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let failed: Vec<&str> = stdout.lines().filter(|l| l.contains("FAIL ")).collect();
+    assert!(
+        failed
+            .iter()
+            .any(|l| l.contains("stops with status 0") && l.contains("SIGABRT")),
+        "{stdout}"
+    );
+}
+
+/// A command of the user's that fails fails the run, naming the command and its output.
+#[test]
+fn a_failing_with_command_is_named() {
+    let project = example_project("resp-kv", "resp_kv.yaml", "c", "poll");
+    let out = verify(
+        project.path(),
+        &[
+            "--with",
+            "redis-cli -p {port} get nothing-here | grep -q something",
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("FAIL --with redis-cli -p {port} get nothing-here"),
+        "{stdout}"
+    );
+}
+
+/// Not a project, or a filter the project was not rendered for: exit 2 and say why.
+#[test]
+fn a_directory_that_is_no_project_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = verify(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("is not a project `sockgen render -o` wrote"),
+        "{}",
+        text(&out.stderr)
+    );
+    let project = example_project("resp-kv", "resp_kv.yaml", "c", "epoll");
+    let out = verify(project.path(), &["--model", "poll"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("rendered with --model epoll, not poll"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// The README's tutorial, step 6, as printed: its spec and handler, then its `verify` command
+/// line run by a shell with sockgen on the PATH.
+#[test]
+fn the_readme_prove_your_server_step_works() {
+    let readme = std::fs::read_to_string(common::root().join("README.md")).unwrap();
+    let from = readme
+        .find("/* upper_handler.c")
+        .expect("the README's handler");
+    let handler = &readme[from..from + readme[from..].find("```").unwrap()];
+    let command = readme
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("sockgen verify upper --with"))
+        .expect("the README's verify command");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("upper.yaml"),
+        "name: upper\nhandler: custom\nframing: { kind: line }\n",
+    )
+    .unwrap();
+    let project = dir.path().join("upper");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(project.join("upper_handler.c"), handler).unwrap();
+    let sockgen = Path::new(env!("CARGO_BIN_EXE_sockgen"));
+    let path = format!(
+        "{}:{}",
+        sockgen.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = |line: &str| {
+        std::process::Command::new("sh")
+            .args(["-c", line])
+            .current_dir(dir.path())
+            .env("PATH", &path)
+            .output()
+            .unwrap()
+    };
+    let out = run("sockgen render upper.yaml --lang c --model epoll -o upper");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = run(command);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{command}\n{stdout}{}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("your handler: upper_handler.c"), "{stdout}");
+}
