@@ -59,6 +59,8 @@ fn the_resp_kv_project_verifies_with_redis_cli() {
             "redis-cli -p {port} ping | grep -qx PONG",
             "--with",
             "redis-cli -p {port} set k v && test \"$(redis-cli -p {port} get k)\" = v",
+            "--conversation",
+            "specs/resp-kv/redis.conv",
         ],
     );
     let stdout = text(&out.stdout);
@@ -72,6 +74,10 @@ fn the_resp_kv_project_verifies_with_redis_cli() {
         "{stdout}"
     );
     assert!(stdout.contains("connections stream"), "{stdout}");
+    assert!(
+        stdout.contains("ok   conversation specs/resp-kv/redis.conv: 4 connections × 50 × 3 exchanges, pipelined"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -226,4 +232,67 @@ fn the_readme_prove_your_server_step_works() {
         text(&out.stderr)
     );
     assert!(stdout.contains("your handler: upper_handler.c"), "{stdout}");
+}
+
+/// A conversation whose expectation is wrong fails on every connection, naming the line and
+/// the bytes; one that cannot be read is refused before anything is built.
+#[test]
+fn a_wrong_conversation_fails_and_a_malformed_one_is_refused() {
+    let project = example_project("resp-kv", "resp_kv.yaml", "c", "epoll");
+    let wrong = project.path().join("wrong.conv");
+    std::fs::write(&wrong, "send: PING\\r\\n\nexpect: +PING\\r\\n\n").unwrap();
+    let out = verify(project.path(), &["--conversation", wrong.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(
+            "the reply to line 1: first difference at byte 2 of 7: expected 0x49 'I', got 0x4f 'O'"
+        ),
+        "{stdout}"
+    );
+    let malformed = project.path().join("malformed.conv");
+    std::fs::write(&malformed, "send: PING\n").unwrap();
+    let out = verify(
+        project.path(),
+        &["--conversation", malformed.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("malformed.conv:1: `send:` without its `expect:`"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// `frame: yes` frames each send and expect as the spec does: the line-framed stub of
+/// `sockgen init` echoes each message, and a framed conversation says so.
+#[test]
+fn a_framed_conversation_drives_a_framed_spec() {
+    let dir = tempfile::tempdir().unwrap();
+    let starter = std::fs::read_to_string(common::root().join("src/starter.yaml")).unwrap();
+    let spec = dir.path().join("line.yaml");
+    std::fs::write(
+        &spec,
+        starter.replace("# framing: { kind: line }", "framing: { kind: line }"),
+    )
+    .unwrap();
+    let conversation = dir.path().join("echo.conv");
+    std::fs::write(
+        &conversation,
+        "frame: yes\nrepeat: 10\nsend: hello\nexpect: hello\nsend:\nexpect:\n",
+    )
+    .unwrap();
+    let out = common::sockgen(&[
+        "verify",
+        spec.to_str().unwrap(),
+        "--lang",
+        "c",
+        "--model",
+        "epoll",
+        "--conversation",
+        conversation.to_str().unwrap(),
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("framed (line)"), "{stdout}");
 }

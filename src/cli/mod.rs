@@ -133,6 +133,10 @@ pub enum Command {
         /// substituted, `sh -c` runs it, exit status 0 passes; e.g. 'redis-cli -p {port} ping'.
         #[arg(long = "with", value_name = "CMD")]
         with: Vec<String>,
+        /// A conversation file (repeatable): send/expect pairs checked byte for byte against
+        /// each live TCP server; see docs/verify.md.
+        #[arg(long = "conversation", value_name = "FILE")]
+        conversations: Vec<PathBuf>,
     },
     /// Measure the spec's outputs under load (and peers in the same run); see docs/benchmarks.md.
     Bench(BenchArgs),
@@ -394,7 +398,8 @@ pub fn run(command: Command) -> ExitCode {
             jobs,
             faults,
             with,
-        } => verify::verify(&spec, only, json, jobs, faults, with),
+            conversations,
+        } => verify::verify(&spec, only, json, jobs, faults, with, &conversations),
         Command::Bench(args) => bench::bench(args),
         Command::Explain { code, json } => explain::explain(&code, json),
         Command::Analyze {

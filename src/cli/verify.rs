@@ -20,10 +20,22 @@ pub(super) fn verify(
     jobs: u16,
     faults: bool,
     with: Vec<String>,
+    conversation_files: &[std::path::PathBuf],
 ) -> ExitCode {
+    let mut conversations = Vec::new();
+    for file in conversation_files {
+        let read = std::fs::read_to_string(file)
+            .map_err(|e| format!("{}: {e}", file.display()))
+            .and_then(|text| crate::proof::conversation::parse(&file.display().to_string(), &text));
+        match read {
+            Ok(conversation) => conversations.push(conversation),
+            Err(e) => return fail(&crate::Error::Project(e)),
+        }
+    }
     let options = crate::proof::ProofOptions {
         faults,
         with,
+        conversations,
         ..crate::proof::ProofOptions::default()
     };
     if spec.is_dir() {

@@ -91,7 +91,7 @@ pub fn describe_byte(byte: u8) -> String {
 }
 
 /// Where two byte strings first differ, for a failure message that helps.
-fn first_difference(expected: &[u8], got: &[u8]) -> String {
+pub(crate) fn first_difference(expected: &[u8], got: &[u8]) -> String {
     let at = expected
         .iter()
         .zip(got)
@@ -245,7 +245,7 @@ pub fn tcp_echo(addr: SocketAddr, payloads: &[usize], seed: u64) -> Result<Strin
 }
 
 /// One line per failed connection: the first few, then how many more.
-fn failure_lines(failures: &[String]) -> String {
+pub(crate) fn failure_lines(failures: &[String]) -> String {
     const SHOWN: usize = 4;
     let mut text = failures
         .iter()
@@ -264,7 +264,7 @@ fn failure_lines(failures: &[String]) -> String {
 
 /// A message's framing as the proof writes and expects it; see the contract's "Built-in
 /// framing".
-struct Framer<'a> {
+pub(crate) struct Framer<'a> {
     framing: &'a Framing,
     /// The longest message the server takes: io.max_message, or less where the length prefix
     /// cannot say more.
@@ -272,7 +272,7 @@ struct Framer<'a> {
 }
 
 impl Framer<'_> {
-    fn new(framing: &Framing, max_message: u32) -> Framer<'_> {
+    pub(crate) fn new(framing: &Framing, max_message: u32) -> Framer<'_> {
         let mut longest = max_message as usize;
         if let Framing::LengthPrefix { bytes, .. } = framing {
             if *bytes < 8 {
@@ -312,7 +312,7 @@ impl Framer<'_> {
 
     /// The message as sent, and the reply a framed echo writes back. `variant` picks CR LF
     /// rather than LF for a line (the server strips the CR and answers with LF alone).
-    fn frame(&self, content: &[u8], variant: bool) -> (Vec<u8>, Vec<u8>) {
+    pub(crate) fn frame(&self, content: &[u8], variant: bool) -> (Vec<u8>, Vec<u8>) {
         match self.framing {
             Framing::Line => {
                 let mut input = content.to_vec();
@@ -340,7 +340,7 @@ impl Framer<'_> {
         }
     }
 
-    fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         match self.framing {
             Framing::Line => "line".into(),
             Framing::Delimiter(d) => format!(

@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod bench_udp;
 pub mod client;
+pub mod conversation;
 pub mod faults;
 pub mod harness;
 pub mod load;
@@ -95,6 +96,8 @@ pub struct ProofOptions {
     /// Commands run against each live server (`verify --with`): `{port}` and `{host}`
     /// substituted, exit status 0 passes.
     pub with: Vec<String>,
+    /// Conversation files (`verify --conversation`), run against each live TCP server.
+    pub conversations: Vec<conversation::Conversation>,
 }
 
 impl Default for ProofOptions {
@@ -120,6 +123,7 @@ impl Default for ProofOptions {
             stop_timeout: Duration::from_secs(5),
             faults: false,
             with: Vec::new(),
+            conversations: Vec::new(),
         }
     }
 }
@@ -398,6 +402,14 @@ pub fn prove_binary(
         (Protocol::Udp, Handler::Chargen) => record("udp chargen", load::udp_chargen(addr, 32)),
         // Clients are proven above, against servers of the harness's own.
         (_, Handler::EchoCheck | Handler::Load) => {}
+    }
+    for check in conversation::checks(plan, &options.conversations, addr) {
+        let result = if check.passed {
+            Ok(check.detail)
+        } else {
+            Err(check.detail)
+        };
+        record(&check.name, result);
     }
     for with in project::run_with_commands(&options.with, addr) {
         let result = if with.passed {

@@ -227,6 +227,11 @@ pub fn prove_user_binary(plan: &Plan, binary: &Path, options: &ProofOptions) -> 
             server.addr
         ),
     });
+    report.checks.extend(super::conversation::checks(
+        plan,
+        &options.conversations,
+        server.addr,
+    ));
     report
         .checks
         .extend(run_with_commands(&options.with, server.addr));
