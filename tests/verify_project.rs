@@ -104,13 +104,12 @@ fn the_http_hello_rust_project_verifies_with_curl() {
         .any(|c| c["name"].as_str().unwrap().starts_with("--with curl")));
 }
 
-/// A handler that crashes on its first input: the stop check fails and says how it died.
-#[test]
-fn a_crashing_handler_fails_the_check_it_breaks() {
-    let dir = tempfile::tempdir().unwrap();
-    let spec = dir.path().join("crash.yaml");
-    std::fs::write(&spec, "name: crash\nhandler: custom\n").unwrap();
-    let project = dir.path().join("p");
+/// A C project `name` (custom handler, poll model) whose generated stub gets `line` inserted
+/// at the top of the callback `callback`.
+fn broken_project(dir: &Path, name: &str, callback: &str, line: &str) -> PathBuf {
+    let spec = dir.join(format!("{name}.yaml"));
+    std::fs::write(&spec, format!("name: {name}\nhandler: custom\n")).unwrap();
+    let project = dir.join("p");
     let out = common::sockgen(&[
         "render",
         spec.to_str().unwrap(),
@@ -122,15 +121,23 @@ fn a_crashing_handler_fails_the_check_it_breaks() {
         project.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let handler = project.join("crash_handler.c");
+    let handler = project.join(format!("{name}_handler.c"));
     let stub = std::fs::read_to_string(&handler).unwrap();
-    let at = stub.find("crash_on_data(").unwrap();
+    let at = stub.find(&format!("{name}_{callback}(")).unwrap();
     let body = at + stub[at..].find('{').unwrap() + 1;
     std::fs::write(
         &handler,
-        format!("{}\n    abort();{}", &stub[..body], &stub[body..]),
+        format!("{}\n    {line}{}", &stub[..body], &stub[body..]),
     )
     .unwrap();
+    project
+}
+
+/// A handler that crashes on its first input: the stop check fails and says how it died.
+#[test]
+fn a_crashing_handler_fails_the_check_it_breaks() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = broken_project(dir.path(), "crash", "on_data", "abort();");
 
     let out = verify(&project, &[]);
     let stdout = text(&out.stdout);
@@ -295,4 +302,55 @@ fn a_framed_conversation_drives_a_framed_spec() {
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
     assert!(stdout.contains("framed (line)"), "{stdout}");
+}
+
+/// A handler that leaks a descriptor per connection: `--faults` finds it, naming the fault
+/// and the descriptors; the same project without the leak passes under ASan and UBSan.
+#[test]
+fn a_descriptor_leak_fails_the_faults() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = broken_project(
+        dir.path(),
+        "leaky",
+        "on_open",
+        "(void)open(\"/dev/null\", O_RDONLY); /* never closed */",
+    );
+    let out = verify(&project, &["--faults"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("FAIL fault: ") && l.contains("descriptors open after the fault")),
+        "{stdout}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let project = broken_project(dir.path(), "tidy", "on_open", "/* nothing leaks */");
+    let out = verify(&project, &["--faults"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("(ASan+UBSan build)"), "{stdout}");
+}
+
+/// A handler that crashes on a one-byte read: a check fails (the one-byte fault, or the
+/// stream under stop if a one-byte read came there first) and the run exits 1.
+#[test]
+fn a_crash_on_a_one_byte_read_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = broken_project(
+        dir.path(),
+        "fragile",
+        "on_data",
+        "if (len == 1) { abort(); }",
+    );
+    let out = verify(&project, &["--faults"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.lines().any(
+            |l| l.contains("FAIL ") && (l.contains("one-byte writes") || l.contains("SIGABRT"))
+        ),
+        "{stdout}"
+    );
 }

@@ -79,12 +79,6 @@ fn verify_project(
     json: bool,
     options: &crate::proof::ProofOptions,
 ) -> ExitCode {
-    if options.faults {
-        eprintln!(
-            "note: --faults drives echo servers; for a project it is not run (its protocol is \
-             yours): use --with to drive it"
-        );
-    }
     let report = match crate::proof::project::verify_project(dir, only.lang, only.model, options) {
         Ok(report) => report,
         Err(e) => return fail(&e),

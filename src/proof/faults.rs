@@ -138,7 +138,6 @@ fn survive(
     scenario: Scenario,
     peak_stays_resident: bool,
 ) -> Result<String, String> {
-    let server = RunningServer::start(binary, &["-p", "0"], Duration::from_secs(10))?;
     let echo = |server: &RunningServer, sizes: &[usize]| -> Result<(), String> {
         if plan.is_tcp() {
             load::tcp_echo(server.addr, sizes, 9).map(drop)
@@ -146,6 +145,23 @@ fn survive(
             load::udp_echo(server.addr, &[0, 1, 1472], 2, 9).map(drop)
         }
     };
+    survive_serving(plan, binary, scenario, peak_stays_resident, &echo)
+}
+
+/// What serving means for [`survive_serving`]: an exchange of a given size (`sizes`, for echo
+/// servers) that must succeed before and after the fault.
+type Serve<'a> = &'a dyn Fn(&RunningServer, &[usize]) -> Result<(), String>;
+
+/// One scenario against a fresh server, then the common checks, with `serve` as the proof
+/// that it still serves.
+fn survive_serving(
+    plan: &Plan,
+    binary: &Path,
+    scenario: Scenario,
+    peak_stays_resident: bool,
+    echo: Serve,
+) -> Result<String, String> {
+    let server = RunningServer::start(binary, &["-p", "0"], Duration::from_secs(10))?;
     // One exchange first, so lazily made resources exist before the baseline is taken.
     echo(&server, &[16]).map_err(|e| format!("before: {e}"))?;
     std::thread::sleep(Duration::from_millis(100));
@@ -499,6 +515,102 @@ fn while_interrupted(
     }
     let outcome = worker.join().map_err(|_| "the echo thread panicked")?;
     outcome.map_err(|e| format!("after {} stops: {e}", stops.load(Ordering::Acquire)))
+}
+
+/// Faults that need no knowledge of the protocol: for a program of the user's
+/// (`verify DIR --faults`), whose replies only the user can judge.
+const AGNOSTIC_TCP_SCENARIOS: &[(&str, Scenario)] = &[
+    ("random bytes in one-byte writes", random_one_byte_writes),
+    ("random bytes, then half-close", random_then_half_close),
+    ("reset mid-stream", reset_mid_stream),
+    ("clients that vanish", vanishing_clients),
+    ("connect flood past the backlog", connect_flood),
+    ("idle peers", idle_peers),
+];
+
+/// The protocol-agnostic faults against a user's TCP program: each scenario twice against a
+/// fresh server, then the common checks (descriptors and threads back to the baseline,
+/// memory, quiet CPU, exit 0), with `serve` (the user's conversations and commands, or a
+/// connect) as the proof that it still serves. `memory_check` is off for sanitizer builds.
+pub fn prove_agnostic_faults(
+    plan: &Plan,
+    binary: &Path,
+    memory_check: bool,
+    serve: &dyn Fn(SocketAddr) -> Result<(), String>,
+) -> Vec<CheckResult> {
+    if !plan.is_tcp() {
+        return vec![CheckResult {
+            name: "faults".into(),
+            passed: true,
+            detail: "not run: the protocol-agnostic faults drive TCP servers".into(),
+        }];
+    }
+    let serving = |server: &RunningServer, _: &[usize]| serve(server.addr);
+    AGNOSTIC_TCP_SCENARIOS
+        .iter()
+        .map(|&(name, scenario)| {
+            check(
+                name,
+                survive_serving(plan, binary, scenario, !memory_check, &serving),
+            )
+        })
+        .collect()
+}
+
+/// Sends `bytes` one write per byte, tolerating a server that closes on them; then drains
+/// what comes back for a moment and closes.
+fn send_one_by_one(addr: SocketAddr, bytes: &[u8]) -> Result<(), String> {
+    let mut s = connect(addr)?;
+    io("nodelay", s.set_nodelay(true))?;
+    for b in bytes {
+        if s.write_all(std::slice::from_ref(b)).is_err() {
+            break; // the server may close on bytes its protocol refuses
+        }
+    }
+    drain_briefly(&mut s);
+    Ok(())
+}
+
+/// Reads (and drops) what the server sends for at most half a second.
+fn drain_briefly(s: &mut TcpStream) {
+    let _ = s.set_read_timeout(Some(Duration::from_millis(100)));
+    let until = Instant::now() + Duration::from_millis(500);
+    let mut buf = [0u8; 16 * 1024];
+    while Instant::now() < until {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => break,
+        }
+    }
+}
+
+fn random_one_byte_writes(server: &RunningServer) -> Result<(), String> {
+    for seed in 0..4 {
+        send_one_by_one(server.addr, &load::Rng::new(seed).bytes(500))?;
+    }
+    Ok(())
+}
+
+fn random_then_half_close(server: &RunningServer) -> Result<(), String> {
+    for seed in 0..10 {
+        let mut s = connect(server.addr)?;
+        let _ = s.write_all(&load::Rng::new(100 + seed).bytes(4096));
+        let _ = s.shutdown(Shutdown::Write);
+        drain_briefly(&mut s);
+    }
+    Ok(())
+}
+
+fn idle_peers(server: &RunningServer) -> Result<(), String> {
+    let peers: Vec<_> = (0..100)
+        .map(|_| connect(server.addr))
+        .collect::<Result<_, _>>()?;
+    std::thread::sleep(Duration::from_millis(300));
+    drop(peers);
+    Ok(())
 }
 
 fn sigterm_under_load(binary: &Path) -> Result<String, String> {

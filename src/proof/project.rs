@@ -186,6 +186,9 @@ pub fn verify_project(
         Ok(binary) => prove_user_binary(&plan, &binary, options),
         Err((stage, e)) => ProofReport::failed_before_running(&plan, &stage, e),
     };
+    if options.faults && report.passed() {
+        report.checks.extend(project_faults(&plan, &files, options));
+    }
     report.spec = dir.display().to_string();
     report.checks.insert(
         0,
@@ -196,6 +199,62 @@ pub fn verify_project(
         },
     );
     Ok(report)
+}
+
+/// `verify DIR --faults`: the protocol-agnostic faults against the user's program, built with
+/// AddressSanitizer and UndefinedBehaviorSanitizer where it is C for Linux. Serving, before and
+/// after each fault, means accepting a connection and passing the user's conversations and
+/// `--with` commands.
+fn project_faults(
+    plan: &Plan,
+    files: &[(String, String)],
+    options: &ProofOptions,
+) -> Vec<CheckResult> {
+    let sanitized = plan.lang == Lang::C;
+    let flags = if sanitized {
+        super::toolchain::ASAN_UBSAN_FLAGS
+    } else {
+        &[]
+    };
+    let workdir = match tempfile::Builder::new()
+        .prefix("sockgen-verify-faults-")
+        .tempdir()
+    {
+        Ok(dir) => dir,
+        Err(e) => return vec![failed("faults", format!("a work directory: {e}"))],
+    };
+    let binary = match super::build_project_with(plan, workdir.path(), files, flags) {
+        Ok(binary) => binary,
+        Err((stage, e)) => return vec![failed("faults", format!("{stage}: {e}"))],
+    };
+    let serve = |addr: SocketAddr| -> Result<(), String> {
+        TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+            .map_err(|e| format!("connect: {e}"))?;
+        let checks = super::conversation::checks(plan, &options.conversations, addr)
+            .into_iter()
+            .chain(run_with_commands(&options.with, addr));
+        for check in checks {
+            if !check.passed {
+                return Err(format!("{}: {}", check.name, check.detail));
+            }
+        }
+        Ok(())
+    };
+    let mut checks = super::faults::prove_agnostic_faults(plan, &binary, !sanitized, &serve);
+    if sanitized {
+        for check in &mut checks {
+            check.name.push_str(" (ASan+UBSan build)");
+        }
+    }
+    checks
+}
+
+fn failed(name: &str, detail: String) -> CheckResult {
+    CheckResult {
+        name: name.into(),
+        passed: false,
+        detail,
+    }
 }
 
 /// Proves a program whose protocol sockgen does not know: it starts and prints its ready
