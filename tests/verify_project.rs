@@ -55,6 +55,8 @@ fn the_resp_kv_project_verifies_with_redis_cli() {
     let out = verify(
         project.path(),
         &[
+            "--lang",
+            "c",
             "--with",
             "redis-cli -p {port} ping | grep -qx PONG",
             "--with",
@@ -86,6 +88,8 @@ fn the_http_hello_rust_project_verifies_with_curl() {
     let out = verify(
         project.path(),
         &[
+            "--model",
+            "epoll",
             "--with",
             "curl -sf http://{host}:{port}/ -o /dev/null",
             "--json",
@@ -139,7 +143,7 @@ fn a_crashing_handler_fails_the_check_it_breaks() {
     let dir = tempfile::tempdir().unwrap();
     let project = broken_project(dir.path(), "crash", "on_data", "abort();");
 
-    let out = verify(&project, &[]);
+    let out = verify(&project, &["--lang", "c", "--model", "poll"]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     let failed: Vec<&str> = stdout.lines().filter(|l| l.contains("FAIL ")).collect();
@@ -158,6 +162,10 @@ fn a_failing_with_command_is_named() {
     let out = verify(
         project.path(),
         &[
+            "--lang",
+            "winsock",
+            "--model",
+            "iocp",
             "--with",
             "redis-cli -p {port} get nothing-here | grep -q something",
         ],
@@ -170,7 +178,7 @@ fn a_failing_with_command_is_named() {
     );
 }
 
-/// Not a project, or a filter the project was not rendered for: exit 2 and say why.
+/// Not a project, or a language its handler is not written in: exit 2 and say why.
 #[test]
 fn a_directory_that_is_no_project_is_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -182,10 +190,10 @@ fn a_directory_that_is_no_project_is_refused() {
         text(&out.stderr)
     );
     let project = example_project("resp-kv", "resp_kv.yaml", "c", "epoll");
-    let out = verify(project.path(), &["--model", "poll"]);
+    let out = verify(project.path(), &["--lang", "rust"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).contains("rendered with --model epoll, not poll"),
+        text(&out.stderr).contains("holds a handler for --lang c, which --lang rust cannot build"),
         "{}",
         text(&out.stderr)
     );
@@ -248,7 +256,15 @@ fn a_wrong_conversation_fails_and_a_malformed_one_is_refused() {
     let project = example_project("resp-kv", "resp_kv.yaml", "c", "epoll");
     let wrong = project.path().join("wrong.conv");
     std::fs::write(&wrong, "send: PING\\r\\n\nexpect: +PING\\r\\n\n").unwrap();
-    let out = verify(project.path(), &["--conversation", wrong.to_str().unwrap()]);
+    let out = verify(
+        project.path(),
+        &[
+            "--model",
+            "epoll",
+            "--conversation",
+            wrong.to_str().unwrap(),
+        ],
+    );
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(
@@ -315,7 +331,7 @@ fn a_descriptor_leak_fails_the_faults() {
         "on_open",
         "(void)open(\"/dev/null\", O_RDONLY); /* never closed */",
     );
-    let out = verify(&project, &["--faults"]);
+    let out = verify(&project, &["--lang", "c", "--model", "poll", "--faults"]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(
@@ -327,7 +343,7 @@ fn a_descriptor_leak_fails_the_faults() {
 
     let dir = tempfile::tempdir().unwrap();
     let project = broken_project(dir.path(), "tidy", "on_open", "/* nothing leaks */");
-    let out = verify(&project, &["--faults"]);
+    let out = verify(&project, &["--lang", "c", "--model", "poll", "--faults"]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("(ASan+UBSan build)"), "{stdout}");
@@ -344,7 +360,7 @@ fn a_crash_on_a_one_byte_read_fails() {
         "on_data",
         "if (len == 1) { abort(); }",
     );
-    let out = verify(&project, &["--faults"]);
+    let out = verify(&project, &["--lang", "c", "--model", "poll", "--faults"]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(

@@ -39,7 +39,7 @@ pub(super) fn verify(
         ..crate::proof::ProofOptions::default()
     };
     if spec.is_dir() {
-        return verify_project(spec, only, json, &options);
+        return verify_project(spec, only, json, jobs, &options);
     }
     warn_about_spec(spec);
     let progress = ProgressLine::new("verify");
@@ -72,21 +72,41 @@ pub(super) fn verify(
     report_all(&spec.display().to_string(), &reports, json)
 }
 
-/// `verify DIR`: the user's program in a `render -o` project.
+/// `verify DIR`: the user's program in a `render -o` project, in every model its spec allows
+/// for the handler's language (narrowed by --lang/--model).
 fn verify_project(
     dir: &Path,
     only: FilterArgs,
     json: bool,
+    jobs: u16,
     options: &crate::proof::ProofOptions,
 ) -> ExitCode {
-    let report = match crate::proof::project::verify_project(dir, only.lang, only.model, options) {
-        Ok(report) => report,
-        Err(e) => return fail(&e),
-    };
-    if !json {
-        println!("{}", report.summary().trim_end());
+    let progress = ProgressLine::new("verify");
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let verified = crate::proof::project::verify_project(
+        dir,
+        only.lang,
+        only.model,
+        options,
+        usize::from(jobs),
+        |report, total| {
+            let done = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            let verdict = if report.passed() { "PASS" } else { "FAIL" };
+            progress.step(
+                done,
+                total,
+                &format!("{verdict} --lang {} --model {}", report.lang, report.model),
+            );
+            if !json {
+                progress.println(report.summary().trim_end());
+            }
+        },
+    );
+    progress.finish();
+    match verified {
+        Ok(reports) => report_all(&dir.display().to_string(), &reports, json),
+        Err(e) => fail(&e),
     }
-    report_all(&dir.display().to_string(), &[report], json)
 }
 
 /// The closing summary (or the JSON document); exit 1 if anything failed.

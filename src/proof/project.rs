@@ -148,46 +148,75 @@ fn describe_program(plan: &Plan, files: &[(String, String)]) -> String {
     )
 }
 
-/// Builds the project in `dir` in a temporary directory (the user's files copied, the
-/// generated ones rendered by this sockgen) and proves it. `lang`/`model`, when given, must be
-/// the project's.
+/// Whether a handler written for `project` serves `lang` too: one C handler file builds for
+/// C and Winsock C; Rust has its own.
+fn same_handler_language(project: Lang, lang: Lang) -> bool {
+    let c_family = |l: Lang| matches!(l, Lang::C | Lang::Winsock);
+    c_family(project) == c_family(lang)
+}
+
+/// Proves the project in `dir` in every model its spec allows for the project's handler
+/// language (C and Winsock C share a handler file; Rust has its own), narrowed by
+/// `lang`/`model`: for each, the user's files are copied into a temporary directory, the
+/// generated ones rendered afresh over them, and the program built and proven.
 pub fn verify_project(
     dir: &Path,
     lang: Option<Lang>,
     model: Option<Model>,
     options: &ProofOptions,
-) -> Result<ProofReport, crate::Error> {
+    jobs: usize,
+    finished: impl Fn(&ProofReport, usize) + Sync,
+) -> Result<Vec<ProofReport>, crate::Error> {
     let project = find(dir).map_err(crate::Error::Project)?;
-    for (asked, is, what) in [
-        (lang.map(|l| l.as_str()), project.lang.as_str(), "--lang"),
-        (model.map(|m| m.as_str()), project.model.as_str(), "--model"),
-    ] {
-        if let Some(asked) = asked {
-            if asked != is {
-                return Err(crate::Error::Project(format!(
-                    "{} was rendered with {what} {is}, not {asked}",
-                    dir.display()
-                )));
-            }
+    if let Some(asked) = lang {
+        if !same_handler_language(project.lang, asked) {
+            return Err(crate::Error::Project(format!(
+                "{} holds a handler for --lang {}, which --lang {} cannot build",
+                dir.display(),
+                project.lang.as_str(),
+                asked.as_str()
+            )));
         }
     }
-    let overrides = crate::Overrides {
-        lang: Some(project.lang),
-        model: Some(project.model),
-    };
-    let plan = crate::plan_file(&project.spec, overrides)?.for_project(&project.spec, dir);
+    let plans: Vec<Plan> = super::select_plans(&project.spec, lang, model)?
+        .into_iter()
+        .filter(|p| same_handler_language(project.lang, p.lang))
+        .map(|p| p.for_project(&project.spec, dir))
+        .collect();
+    if plans.is_empty() {
+        return Err(crate::Error::Project(format!(
+            "{}: the spec allows no model for its handler's language with these filters",
+            dir.display()
+        )));
+    }
     let files = user_files(dir).map_err(crate::Error::Project)?;
-    let program = describe_program(&plan, &files);
-    let workdir = tempfile::Builder::new()
+    Ok(super::run_parallel(&plans, jobs, |plan| {
+        let report = verify_one(dir, plan, &files, options);
+        finished(&report, plans.len());
+        report
+    }))
+}
+
+/// One model of a project: built in a work directory and proven.
+fn verify_one(
+    dir: &Path,
+    plan: &Plan,
+    files: &[(String, String)],
+    options: &ProofOptions,
+) -> ProofReport {
+    let program = describe_program(plan, files);
+    let mut report = match tempfile::Builder::new()
         .prefix("sockgen-verify-project-")
         .tempdir()
-        .map_err(|e| crate::Error::Project(format!("a work directory: {e}")))?;
-    let mut report = match build_project(&plan, workdir.path(), &files) {
-        Ok(binary) => prove_user_binary(&plan, &binary, options),
-        Err((stage, e)) => ProofReport::failed_before_running(&plan, &stage, e),
+    {
+        Err(e) => ProofReport::failed_before_running(plan, "workdir", e.to_string()),
+        Ok(workdir) => match build_project(plan, workdir.path(), files) {
+            Ok(binary) => prove_user_binary(plan, &binary, options),
+            Err((stage, e)) => ProofReport::failed_before_running(plan, &stage, e),
+        },
     };
     if options.faults && report.passed() {
-        report.checks.extend(project_faults(&plan, &files, options));
+        report.checks.extend(project_faults(plan, files, options));
     }
     report.spec = dir.display().to_string();
     report.checks.insert(
@@ -198,7 +227,7 @@ pub fn verify_project(
             detail: program,
         },
     );
-    Ok(report)
+    report
 }
 
 /// `verify DIR --faults`: the protocol-agnostic faults against the user's program, built with
