@@ -42,29 +42,16 @@ pub(super) fn verify(
         return verify_project(spec, only, json, jobs, &options);
     }
     warn_about_spec(spec);
-    let progress = ProgressLine::new("verify");
-    let done = std::sync::atomic::AtomicUsize::new(0);
+    let progress = Progress::new(json);
     let verified = crate::proof::verify_reporting(
         spec,
         only.lang,
         only.model,
         &options,
         usize::from(jobs),
-        |report, total| {
-            let done = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            let verdict = if report.passed() { "PASS" } else { "FAIL" };
-            progress.step(
-                done,
-                total,
-                &format!("{verdict} --lang {} --model {}", report.lang, report.model),
-            );
-            if !json {
-                // Each result as it completes, not all at the end.
-                progress.println(report.summary().trim_end());
-            }
-        },
+        |report, total| progress.finished(report, total),
     );
-    progress.finish();
+    progress.line.finish();
     let reports = match verified {
         Ok(r) => r,
         Err(e) => return fail(&e),
@@ -81,31 +68,50 @@ fn verify_project(
     jobs: u16,
     options: &crate::proof::ProofOptions,
 ) -> ExitCode {
-    let progress = ProgressLine::new("verify");
-    let done = std::sync::atomic::AtomicUsize::new(0);
+    let progress = Progress::new(json);
     let verified = crate::proof::project::verify_project(
         dir,
         only.lang,
         only.model,
         options,
         usize::from(jobs),
-        |report, total| {
-            let done = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            let verdict = if report.passed() { "PASS" } else { "FAIL" };
-            progress.step(
-                done,
-                total,
-                &format!("{verdict} --lang {} --model {}", report.lang, report.model),
-            );
-            if !json {
-                progress.println(report.summary().trim_end());
-            }
-        },
+        |report, total| progress.finished(report, total),
     );
-    progress.finish();
+    progress.line.finish();
     match verified {
         Ok(reports) => report_all(&dir.display().to_string(), &reports, json),
         Err(e) => fail(&e),
+    }
+}
+
+/// Progress of a verify run: a step per finished combination, and (without --json) its report
+/// as it completes, not all at the end.
+struct Progress {
+    line: ProgressLine,
+    done: std::sync::atomic::AtomicUsize,
+    json: bool,
+}
+
+impl Progress {
+    fn new(json: bool) -> Progress {
+        Progress {
+            line: ProgressLine::new("verify"),
+            done: std::sync::atomic::AtomicUsize::new(0),
+            json,
+        }
+    }
+
+    fn finished(&self, report: &crate::proof::ProofReport, total: usize) {
+        let done = self.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let verdict = if report.passed() { "PASS" } else { "FAIL" };
+        self.line.step(
+            done,
+            total,
+            &format!("{verdict} --lang {} --model {}", report.lang, report.model),
+        );
+        if !self.json {
+            self.line.println(report.summary().trim_end());
+        }
     }
 }
 

@@ -5,17 +5,7 @@
 {%- else %}
 /*
  * Handler callbacks for {{ v.name }}: the one place for your protocol.
-{%- if v.user_owned_handler %}
- *
- * This file is yours: `sockgen render -o` writes it only when it does not exist yet.
-{%- if v.split_runtime %}
- * {{ v.project_handler_note() }}
-{%- endif %}
-{%- else if v.split_runtime %}
- *
- * Generated for the built-in {{ v.handler }}: a re-render overwrites it. For callbacks of your
- * own, set `handler: custom` in the spec.
-{%- endif %}
+{%- include "c/handler_ownership.c" %}
  *
  * The contract is the same in every model (README, "The handler contract"). Each callback is
  * named {{ v.name }}_ and then:

@@ -1,16 +1,6 @@
 /*
  * Handler callbacks for {{ v.name }}, a UDP client: the one place for your protocol.
-{%- if v.user_owned_handler %}
- *
- * This file is yours: `sockgen render -o` writes it only when it does not exist yet.
-{%- if v.split_runtime %}
- * {{ v.project_handler_note() }}
-{%- endif %}
-{%- else if v.split_runtime %}
- *
- * Generated for the built-in {{ v.handler }}: a re-render overwrites it. For callbacks of your
- * own, set `handler: custom` in the spec.
-{%- endif %}
+{%- include "c/handler_ownership.c" %}
  *
  * Each connection of the pool is a UDP socket connect()ed to the server. Each callback is
  * named {{ v.name }}_ and then:
