@@ -370,3 +370,59 @@ fn a_crash_on_a_one_byte_read_fails() {
         "{stdout}"
     );
 }
+
+/// `verify SPEC --handler FILE...` builds the spec's program with the user's files, as a
+/// project would hold them (C at its top, Rust under src/); files of two languages are refused.
+#[test]
+fn verify_a_spec_with_the_users_handler_files() {
+    let out = common::sockgen(&[
+        "verify",
+        "specs/resp-kv/resp_kv.yaml",
+        "--lang",
+        "c",
+        "--model",
+        "epoll",
+        "--handler",
+        "specs/resp-kv/c/resp_kv_handler.c",
+        "--handler",
+        "specs/resp-kv/c/resp_store.c",
+        "--handler",
+        "specs/resp-kv/c/resp_store.h",
+        "--conversation",
+        "specs/resp-kv/redis.conv",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("your handler: resp_kv_handler.c, resp_store.c, resp_store.h"),
+        "{stdout}"
+    );
+    let out = common::sockgen(&[
+        "verify",
+        "specs/http-hello/http_hello.yaml",
+        "--model",
+        "poll",
+        "--handler",
+        "specs/http-hello/rust/src/main.rs",
+        "--with",
+        "curl -sf http://{host}:{port}/ -o /dev/null",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("--lang rust --model poll"), "{stdout}");
+    assert!(stdout.contains("your handler: src/main.rs"), "{stdout}");
+    let out = common::sockgen(&[
+        "verify",
+        "specs/http-hello/http_hello.yaml",
+        "--handler",
+        "specs/http-hello/rust/src/main.rs",
+        "--handler",
+        "specs/http-hello/c/http_hello_handler.c",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--handler files mix C and Rust"),
+        "{}",
+        text(&out.stderr)
+    );
+}

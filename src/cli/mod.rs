@@ -137,6 +137,10 @@ pub enum Command {
         /// each live TCP server; see docs/verify.md.
         #[arg(long = "conversation", value_name = "FILE")]
         conversations: Vec<PathBuf>,
+        /// A file of your program (repeatable): the C handler file and sources, or the Rust
+        /// main.rs and modules; verify builds them with the spec's generated files.
+        #[arg(long = "handler", value_name = "FILE")]
+        handler_files: Vec<PathBuf>,
     },
     /// Measure the spec's outputs under load (and peers in the same run); see docs/benchmarks.md.
     Bench(BenchArgs),
@@ -399,7 +403,17 @@ pub fn run(command: Command) -> ExitCode {
             faults,
             with,
             conversations,
-        } => verify::verify(&spec, only, json, jobs, faults, with, &conversations),
+            handler_files,
+        } => verify::verify(verify::VerifyArgs {
+            spec,
+            only,
+            json,
+            jobs,
+            faults,
+            with,
+            conversations,
+            handler_files,
+        }),
         Command::Bench(args) => bench::bench(args),
         Command::Explain { code, json } => explain::explain(&code, json),
         Command::Analyze {

@@ -13,17 +13,32 @@ fn warn_about_spec(spec: &Path) {
     }
 }
 
-pub(super) fn verify(
-    spec: &Path,
-    only: FilterArgs,
-    json: bool,
-    jobs: u16,
-    faults: bool,
-    with: Vec<String>,
-    conversation_files: &[std::path::PathBuf],
-) -> ExitCode {
+/// What `sockgen verify` was asked.
+pub(super) struct VerifyArgs {
+    pub spec: std::path::PathBuf,
+    pub only: FilterArgs,
+    pub json: bool,
+    pub jobs: u16,
+    pub faults: bool,
+    pub with: Vec<String>,
+    pub conversations: Vec<std::path::PathBuf>,
+    pub handler_files: Vec<std::path::PathBuf>,
+}
+
+pub(super) fn verify(args: VerifyArgs) -> ExitCode {
+    let VerifyArgs {
+        spec,
+        only,
+        json,
+        jobs,
+        faults,
+        with,
+        conversations: conversation_files,
+        handler_files,
+    } = args;
+    let spec = spec.as_path();
     let mut conversations = Vec::new();
-    for file in conversation_files {
+    for file in &conversation_files {
         let read = std::fs::read_to_string(file)
             .map_err(|e| format!("{}: {e}", file.display()))
             .and_then(|text| crate::proof::conversation::parse(&file.display().to_string(), &text));
@@ -39,7 +54,30 @@ pub(super) fn verify(
         ..crate::proof::ProofOptions::default()
     };
     if spec.is_dir() {
+        if !handler_files.is_empty() {
+            return fail(&crate::Error::Project(
+                "--handler goes with a spec; a project directory holds its own files".into(),
+            ));
+        }
         return verify_project(spec, only, json, jobs, &options);
+    }
+    if !handler_files.is_empty() {
+        warn_about_spec(spec);
+        let progress = Progress::new(json);
+        let verified = crate::proof::project::verify_with_files(
+            spec,
+            &handler_files,
+            only.lang,
+            only.model,
+            &options,
+            usize::from(jobs),
+            |report, total| progress.finished(report, total),
+        );
+        progress.line.finish();
+        return match verified {
+            Ok(reports) => report_all(&spec.display().to_string(), &reports, json),
+            Err(e) => fail(&e),
+        };
     }
     warn_about_spec(spec);
     let progress = Progress::new(json);

@@ -197,6 +197,71 @@ pub fn verify_project(
     }))
 }
 
+/// `verify SPEC --handler FILE...`: the spec's program with the user's files (their handler
+/// file and sources for C, named as the project would name them; their Rust `main.rs` and
+/// modules, which go to `src/`), proven in every model the spec allows for the files'
+/// language, narrowed by `lang`/`model`.
+pub fn verify_with_files(
+    spec: &Path,
+    handler_files: &[PathBuf],
+    lang: Option<Lang>,
+    model: Option<Model>,
+    options: &ProofOptions,
+    jobs: usize,
+    finished: impl Fn(&ProofReport, usize) + Sync,
+) -> Result<Vec<ProofReport>, crate::Error> {
+    let mut files = Vec::new();
+    let mut rust = None;
+    for path in handler_files {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let is_rust = name.ends_with(".rs");
+        if !is_rust && !name.ends_with(".c") && !name.ends_with(".h") {
+            return Err(crate::Error::Project(format!(
+                "--handler {}: expected a .c, .h or .rs file",
+                path.display()
+            )));
+        }
+        if rust.is_some_and(|r| r != is_rust) {
+            return Err(crate::Error::Project(
+                "--handler files mix C and Rust: give one language's".into(),
+            ));
+        }
+        rust = Some(is_rust);
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| crate::Error::Project(format!("--handler {}: {e}", path.display())))?;
+        let relative = if is_rust { format!("src/{name}") } else { name };
+        files.push((relative, text));
+    }
+    let handler_lang = if rust == Some(true) {
+        Lang::Rust
+    } else {
+        Lang::C
+    };
+    let plans: Vec<Plan> = super::select_plans(spec, lang, model)?
+        .into_iter()
+        .filter(|p| same_handler_language(handler_lang, p.lang))
+        .collect();
+    if plans.is_empty() {
+        return Err(crate::Error::Project(format!(
+            "{}: the spec allows no model for {} handler files with these filters",
+            spec.display(),
+            if handler_lang == Lang::Rust {
+                "Rust"
+            } else {
+                "C"
+            }
+        )));
+    }
+    Ok(super::run_parallel(&plans, jobs, |plan| {
+        let report = verify_one(spec, plan, &files, options);
+        finished(&report, plans.len());
+        report
+    }))
+}
+
 /// One model of a project: built in a work directory and proven.
 fn verify_one(
     dir: &Path,
