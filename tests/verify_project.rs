@@ -92,6 +92,8 @@ fn the_http_hello_rust_project_verifies_with_curl() {
             "epoll",
             "--with",
             "curl -sf http://{host}:{port}/ -o /dev/null",
+            "--conversation",
+            "specs/http-hello/http.conv",
             "--json",
         ],
     );
@@ -106,6 +108,9 @@ fn the_http_hello_rust_project_verifies_with_curl() {
     assert!(checks
         .iter()
         .any(|c| c["name"].as_str().unwrap().starts_with("--with curl")));
+    assert!(checks
+        .iter()
+        .any(|c| c["name"] == "conversation specs/http-hello/http.conv" && c["passed"] == true));
 }
 
 /// A C project `name` (custom handler, poll model) whose generated stub gets `line` inserted
@@ -424,5 +429,44 @@ fn verify_a_spec_with_the_users_handler_files() {
         text(&out.stderr).contains("--handler files mix C and Rust"),
         "{}",
         text(&out.stderr)
+    );
+}
+
+/// A UDP conversation: each send one datagram from the socket's own port, each expect the one
+/// datagram that comes back (empty included); a wrong one is named.
+#[test]
+fn a_udp_conversation_checks_each_reply_datagram() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.conv");
+    std::fs::write(
+        &good,
+        "connections: 3\nrepeat: 10\nsend: ping\\x00\\xff\nexpect: ping\\x00\\xff\nsend:\nexpect:\n",
+    )
+    .unwrap();
+    let bad = dir.path().join("bad.conv");
+    std::fs::write(&bad, "send: ping\nexpect: pong\n").unwrap();
+    let out = common::sockgen(&[
+        "verify",
+        "specs/echo-udp.toml",
+        "--lang",
+        "c",
+        "--model",
+        "epoll",
+        "--conversation",
+        good.to_str().unwrap(),
+        "--conversation",
+        bad.to_str().unwrap(),
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("3 sockets × 10 × 2 datagram exchanges: every reply whole and byte-exact"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "the reply to line 1: first difference at byte 1 of 4: expected 0x6f 'o', got 0x69 'i'"
+        ),
+        "{stdout}"
     );
 }

@@ -184,7 +184,7 @@ pub fn checks(
             let result = if plan.is_tcp() {
                 run(c, addr, &plan.framing, plan.io.max_message)
             } else {
-                Err("conversations drive TCP servers; this one speaks UDP".to_string())
+                run_datagrams(c, addr)
             };
             super::CheckResult {
                 name: format!("conversation {}", c.name),
@@ -268,6 +268,103 @@ pub fn run(
         },
         started.elapsed().as_millis()
     ))
+}
+
+/// How long a UDP conversation waits for each reply: loopback drops nothing with one datagram
+/// in flight, so the wait only bounds a server that stalled or never answers.
+const DATAGRAM_WAIT: Duration = Duration::from_secs(5);
+
+/// A conversation with a UDP server: each `send:` is one datagram from the connection's own
+/// socket, and its `expect:` the one datagram that must come back to it (an empty `expect:` is
+/// an empty datagram). Exchanges go one at a time; `pipeline` and `frame` do not apply to
+/// datagrams.
+pub fn run_datagrams(conversation: &Conversation, addr: SocketAddr) -> Result<String, String> {
+    if conversation.pipeline || conversation.frame {
+        return Err(format!(
+            "{}: `pipeline` and `frame` apply to TCP; a UDP server gets one datagram at a time",
+            conversation.name
+        ));
+    }
+    let started = Instant::now();
+    let exchanges = Arc::new(conversation.exchanges.clone());
+    let handles: Vec<_> = (0..conversation.connections)
+        .map(|_| {
+            let exchanges = Arc::clone(&exchanges);
+            let repeat = conversation.repeat;
+            thread::spawn(move || exchange_datagrams(addr, &exchanges, repeat))
+        })
+        .collect();
+    let mut failures = Vec::new();
+    for (i, h) in handles.into_iter().enumerate() {
+        match h.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => failures.push(format!("socket {i}: {e}")),
+            Err(_) => failures.push(format!("socket {i}: thread panicked")),
+        }
+    }
+    if !failures.is_empty() {
+        return Err(super::load::failure_lines(&failures));
+    }
+    Ok(format!(
+        "{} socket{} × {} × {} datagram exchange{}: every reply whole and byte-exact in {} ms",
+        conversation.connections,
+        if conversation.connections == 1 {
+            ""
+        } else {
+            "s"
+        },
+        conversation.repeat,
+        conversation.exchanges.len(),
+        if conversation.exchanges.len() == 1 {
+            ""
+        } else {
+            "s"
+        },
+        started.elapsed().as_millis()
+    ))
+}
+
+fn exchange_datagrams(
+    addr: SocketAddr,
+    exchanges: &[Exchange],
+    repeat: usize,
+) -> Result<(), String> {
+    let bind = if addr.is_ipv6() {
+        "[::1]:0"
+    } else {
+        "127.0.0.1:0"
+    };
+    let socket = std::net::UdpSocket::bind(bind).map_err(|e| format!("bind: {e}"))?;
+    socket
+        .connect(addr)
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    let mut buf = vec![0u8; 65536];
+    for round in 0..repeat {
+        for Exchange { send, expect, line } in exchanges {
+            socket
+                .send(send)
+                .map_err(|e| format!("repeat {round}, the send of line {line}: {e}"))?;
+            socket
+                .set_read_timeout(Some(DATAGRAM_WAIT))
+                .map_err(|e| e.to_string())?;
+            match socket.recv(&mut buf) {
+                Ok(n) if buf[..n] != expect[..] => {
+                    return Err(format!(
+                        "repeat {round}, the reply to line {line}: {}",
+                        super::load::first_difference(expect, &buf[..n])
+                    ))
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(format!(
+                        "repeat {round}, the reply to line {line}: none within {} s ({e})",
+                        DATAGRAM_WAIT.as_secs()
+                    ))
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One connection's part: the exchanges `repeat` times, one at a time or all sent first.
