@@ -286,12 +286,12 @@ impl RunningServer {
             ready_timeout
         };
         launch.apply(&mut command);
-        let mut child = command
+        command
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
+            .stderr(Stdio::piped());
+        let mut child = spawn_past_text_busy(&mut command)
             .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let mut stderr_pipe = child.stderr.take().ok_or("no stderr")?;
@@ -580,6 +580,23 @@ impl Drop for RunningServer {
     fn drop(&mut self) {
         if self.child.is_some() {
             self.kill();
+        }
+    }
+}
+
+/// Spawns `command`, retrying while the program file is "busy" (ETXTBSY). A program just
+/// written (a build copied into place) stays busy while a child that another thread forked
+/// still holds the writing descriptor between its fork and its exec; that lasts milliseconds.
+fn spawn_past_text_busy(command: &mut Command) -> std::io::Result<Child> {
+    const ETXTBSY: i32 = 26;
+    let mut tries = 0;
+    loop {
+        match command.spawn() {
+            Err(e) if e.raw_os_error() == Some(ETXTBSY) && tries < 20 => {
+                tries += 1;
+                thread::sleep(Duration::from_millis(50));
+            }
+            result => return result,
         }
     }
 }
