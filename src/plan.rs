@@ -5,7 +5,9 @@
 
 use std::net::IpAddr;
 
-pub use crate::spec::{Endian, FramingKind, Handler, Lang, LogLevel, Model, Protocol, Role};
+pub use crate::spec::{
+    Endian, FramingKind, Handler, Lang, LogLevel, Model, OptionType, Protocol, Role,
+};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Plan {
@@ -37,6 +39,8 @@ pub struct Plan {
     pub sources: Vec<String>,
     /// Log every socket operation to stderr.
     pub log_ops: bool,
+    /// The program's own command-line options, in the spec's order.
+    pub options: Vec<ProgramOption>,
     /// What validation warned about (rendered against the spec's text); the output is
     /// generated all the same. Printed by every command that reads a spec.
     #[serde(skip)]
@@ -135,6 +139,36 @@ fn relative_to(dir: &std::path::Path, file: &std::path::Path) -> String {
             .map(|c| c.as_os_str().to_string_lossy().into_owned()),
     );
     parts.join("/")
+}
+
+/// A command-line option the spec declares for the program, checked: its name is a safe
+/// identifier in C and Rust, its default has its type and lies within its range.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ProgramOption {
+    /// Lower-case letters, digits and `_`; the command line spells `_` as `-`.
+    pub name: String,
+    pub kind: OptionType,
+    pub default: OptionValue,
+    /// The range of an `int` (the whole of i64 unless the spec narrows it).
+    pub min: i64,
+    pub max: i64,
+    /// One line of any text but control characters; every generated context escapes it.
+    pub help: String,
+}
+
+/// A program option's value.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub enum OptionValue {
+    Text(String),
+    Int(i64),
+    Bool(bool),
+}
+
+impl ProgramOption {
+    /// `key_space` is given as `--key-space`.
+    pub fn flag(&self) -> String {
+        self.name.replace('_', "-")
+    }
 }
 
 /// Built-in framing, resolved.

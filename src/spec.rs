@@ -70,6 +70,7 @@ pub mod limits {
     pub const SIZES_MAX_LEN: usize = 32;
     pub const DURATION_MAX: i128 = 3_600_000;
     pub const HOST_MAX_LEN: usize = 253;
+    pub const OPTIONS_MAX: usize = 32;
 }
 
 macro_rules! keyword_enum {
@@ -202,6 +203,19 @@ keyword_enum!(
     /// Byte order of a length prefix.
     Endian { Big = "big", Little = "little" }
 );
+keyword_enum!(
+    /// What a program option of the spec takes on the command line.
+    OptionType {
+        /// A file or directory (non-empty); Rust gets a `PathBuf`.
+        Path = "path",
+        /// Any text.
+        String = "string",
+        /// A 64-bit signed integer, within `min` and `max` when given.
+        Int = "int",
+        /// A switch: `--NAME` sets it, `--no-NAME` clears it.
+        Bool = "bool"
+    }
+);
 
 /// A socket spec: everything sockgen needs to generate a server.
 #[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
@@ -248,6 +262,45 @@ pub struct Spec {
     /// declare their modules in `src/main.rs` instead.
     #[schemars(length(max = 64))]
     pub sources: Option<Spanned<Vec<Spanned<String>>>>,
+    /// The program's own command-line options, beside the built-in ones: each becomes
+    /// `--NAME VALUE` (`--NAME` and `--no-NAME` for a bool), is listed by `--help`, checked
+    /// for its type (exit 2 on a bad value) and handed to the handler: a field of
+    /// `NAME_options()` in C, of `options()` in Rust.
+    #[schemars(length(max = 32))]
+    pub options: Option<Spanned<Vec<Spanned<OptionSpec>>>>,
+}
+
+/// One command-line option of the program.
+#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct OptionSpec {
+    /// The field's name and, with `-` for `_`, the option's (`key_space` is `--key-space`):
+    /// lower-case letters, digits and `_`, starting with a letter, at most 32 characters.
+    /// Required.
+    #[schemars(length(min = 1, max = 32), regex(pattern = r"^[a-z][a-z0-9_]*$"))]
+    pub name: Option<Spanned<String>>,
+    /// `path`, `string`, `int` or `bool`. Required.
+    #[schemars(rename = "type")]
+    pub kind: Option<Spanned<OptionType>>,
+    /// The value when the option is not given, of the option's type (default: empty text, 0
+    /// or false).
+    pub default: Option<Spanned<OptionDefault>>,
+    /// Smallest value an `int` takes (default: the 64-bit minimum).
+    pub min: Option<Spanned<i64>>,
+    /// Largest value an `int` takes (default: the 64-bit maximum).
+    pub max: Option<Spanned<i64>>,
+    /// One line for `--help`, at most 200 characters. Required.
+    #[schemars(length(min = 1, max = 200))]
+    pub help: Option<Spanned<String>>,
+}
+
+/// A program option's default, as the spec writes it.
+#[derive(Debug, Clone, PartialEq, JsonSchema)]
+#[serde(untagged)]
+pub enum OptionDefault {
+    Bool(bool),
+    Int(i64),
+    Text(String),
 }
 
 /// Built-in framing of a TCP stream into messages, each at most `io.max_message` bytes.
@@ -693,6 +746,108 @@ impl<'n> Table<'n> {
         Some(spanned(values, entry))
     }
 
+    /// A program option's default: a boolean, an integer or a string (which one is right is
+    /// checked against the option's type later).
+    fn option_default(
+        &mut self,
+        key: &'static str,
+        dec: &mut Decoder,
+    ) -> Option<Spanned<OptionDefault>> {
+        let entry = self.entry(key, dec)?;
+        let value = match &entry.value.value {
+            Value::Bool(b) => OptionDefault::Bool(*b),
+            Value::Int(i) => match i64::try_from(*i) {
+                Ok(i) => OptionDefault::Int(i),
+                Err(_) => {
+                    dec.error(
+                        Diagnostic::error(format!(
+                            "`{}` is {i}, outside the 64-bit integers",
+                            self.full_key(key)
+                        ))
+                        .with_span(entry.value.span.clone())
+                        .with_label("out of range"),
+                    );
+                    return None;
+                }
+            },
+            Value::Str(s) => OptionDefault::Text(s.clone()),
+            other => {
+                dec.error(
+                    Diagnostic::error(format!(
+                        "`{}` must be a boolean, an integer or a string, found {}",
+                        self.full_key(key),
+                        other.kind_name()
+                    ))
+                    .with_span(entry.value.span.clone())
+                    .with_label("not a default value"),
+                );
+                return None;
+            }
+        };
+        Some(spanned(value, entry))
+    }
+
+    /// A list of tables, each decoded like a nested table (unknown keys are errors).
+    fn table_list<T>(
+        &mut self,
+        key: &'static str,
+        max_len: usize,
+        dec: &mut Decoder,
+        decode: impl for<'t> Fn(&mut Table<'t>, &mut Decoder) -> T,
+    ) -> Option<Spanned<Vec<Spanned<T>>>> {
+        let full = self.full_key(key);
+        let Some(entry) = self.entry(key, dec) else {
+            // Decode one empty item, so `known_keys` lists the item's keys too.
+            let empty = Node {
+                value: Value::Map(Vec::new()),
+                span: 0..0,
+            };
+            if let Some(mut table) = Table::new(&full, &empty, dec) {
+                decode(&mut table, dec);
+            }
+            return None;
+        };
+        let Value::Seq(items) = &entry.value.value else {
+            dec.error(
+                Diagnostic::error(format!(
+                    "`{full}` must be a list of tables, found {}",
+                    entry.value.value.kind_name()
+                ))
+                .with_span(entry.value.span.clone())
+                .with_hint(format!("write each entry as `- name: ...` under {key}:")),
+            );
+            return None;
+        };
+        if items.len() > max_len {
+            dec.error(
+                Diagnostic::error(format!(
+                    "`{full}` has {} entries; at most {max_len} are allowed",
+                    items.len()
+                ))
+                .with_span(entry.value.span.clone()),
+            );
+            return None;
+        }
+        let mut values = Vec::new();
+        for item in items {
+            let mut probe = Decoder::default();
+            let Some(mut table) = Table::new(&full, item, dec) else {
+                continue;
+            };
+            // Keys of the list's items are listed once, by the absent-list probe above; each
+            // item's own listing goes to a scratch decoder.
+            let value = decode(&mut table, &mut probe);
+            table.finish(&mut probe);
+            dec.diagnostics.append(&mut probe.diagnostics);
+            values.push(Spanned {
+                value,
+                span: item.span.clone(),
+                key_span: item.span.clone(),
+            });
+        }
+        Some(spanned(values, entry))
+    }
+
     fn keyword<K: Keyword>(&mut self, key: &'static str, dec: &mut Decoder) -> Option<Spanned<K>> {
         let entry = self.entry(key, dec)?;
         let full = self.full_key(key);
@@ -868,6 +1023,14 @@ fn decode_root(root: &Node, dec: &mut Decoder) -> Spec {
         }),
         log: t.keyword("log", dec),
         sources: t.string_list("sources", dec),
+        options: t.table_list("options", limits::OPTIONS_MAX, dec, |t, dec| OptionSpec {
+            name: t.string("name", dec),
+            kind: t.keyword("type", dec),
+            default: t.option_default("default", dec),
+            min: t.int("min", i64::MIN.into()..=i64::MAX.into(), dec),
+            max: t.int("max", i64::MIN.into()..=i64::MAX.into(), dec),
+            help: t.string("help", dec),
+        }),
     };
     t.finish(dec);
     spec
@@ -928,6 +1091,11 @@ mod tests {
                 for s in any {
                     walk(s, root, prefix, out);
                 }
+                return;
+            }
+            // A list of tables (`options`): its items' keys belong to the list's path.
+            if let Some(items) = resolved.get("items").filter(|i| i.is_object()) {
+                walk(items, root, prefix, out);
                 return;
             }
             if let Some(props) = resolved.get("properties").and_then(|p| p.as_object()) {

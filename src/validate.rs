@@ -5,10 +5,13 @@ use std::net::IpAddr;
 use crate::backend::matrix::{default_model, emitted_models, impossible_reason, platform_name};
 use crate::backend::{support, Support};
 use crate::diagnostic::{did_you_mean, Diagnostic};
-use crate::plan::{ClientPlan, Framing, IoPlan, Keepalive, Plan, ServerPlan, SocketPlan};
+use crate::plan::{
+    ClientPlan, Framing, IoPlan, Keepalive, OptionValue, Plan, ProgramOption, ServerPlan,
+    SocketPlan,
+};
 use crate::spec::{
-    limits, Endian, FramingKind, Handler, IoSpec, Keyword, Lang, Model, Protocol, Role, ServerSpec,
-    SocketSpec, Spanned, Spec,
+    limits, Endian, FramingKind, Handler, IoSpec, Keyword, Lang, Model, OptionDefault,
+    OptionSpec, OptionType, Protocol, Role, ServerSpec, SocketSpec, Spanned, Spec,
 };
 
 /// What the command line asks for on top of the spec; `None` means "as the spec says".
@@ -73,6 +76,28 @@ const C_RESERVED: &[&str] = &[
     "read", "write", "send", "recv", "close", "poll", "select", "epoll", "malloc", "free",
     "printf", "stdin", "stdout", "stderr", "NULL", "EOF", "assert", "environ", "time", "index",
     "sockgen",
+];
+
+/// Fields the options struct already has (the built-in options), and `help`.
+const OPTION_BUILT_IN_NAMES: &[&str] = &[
+    "address",
+    "host",
+    "port",
+    "connections",
+    "messages",
+    "duration",
+    "duration_ms",
+    "help",
+];
+
+/// Lower-case names the C and Winsock headers define as object-like macros (a field named
+/// `errno` or `small` would be rewritten by the preprocessor), beyond `C_RESERVED` and the
+/// underscored names of `C_SYSTEM_NAMES`.
+const C_LOWERCASE_MACROS: &[&str] = &[
+    "errno", "stdin", "stdout", "stderr", "linux", "unix", "i386", "small", "interface", "near",
+    "far", "min", "max", "hyper", "pascal", "cdecl", "boolean", "major", "minor", "makedev",
+    "offsetof", "setjmp", "alloca", "h_addr", "s_addr", "sa_handler", "st_atime", "st_mtime",
+    "st_ctime", "si_pid", "si_uid", "si_status", "si_addr", "si_value",
 ];
 
 /// Keywords of every Rust edition (2015 to 2024), strict and reserved.
@@ -399,6 +424,7 @@ impl Validator {
             framing: framing.filter(|_| tcp).unwrap_or(Framing::None),
             sources: self.sources(spec, name_for_sources.as_deref())?,
             log_ops: get(&spec.log) == Some(crate::spec::LogLevel::Ops),
+            options: self.options(spec)?,
             warnings: None,
         })
     }
@@ -650,6 +676,241 @@ impl Validator {
             }
         }
         ok.then(|| list.value.iter().map(|f| f.value.clone()).collect())
+    }
+
+    /// The program's options: names safe as C and Rust fields on every target (a spec renders
+    /// for any language), values of their type. None after an error.
+    fn options(&mut self, spec: &Spec) -> Option<Vec<ProgramOption>> {
+        let Some(list) = &spec.options else {
+            return Some(Vec::new());
+        };
+        let mut options = Vec::new();
+        let mut ok = true;
+        for item in &list.value {
+            match self.option(&item.value, item.span.clone(), &options) {
+                Some(option) => options.push(option),
+                None => ok = false,
+            }
+        }
+        // `--no-NAME` clears a bool: no other option may be called that.
+        for option in &options {
+            if let Some(negated) = option.name.strip_prefix("no_") {
+                if options
+                    .iter()
+                    .any(|o| o.name == negated && o.kind == OptionType::Bool)
+                {
+                    let span = list
+                        .value
+                        .iter()
+                        .filter_map(|i| i.value.name.as_ref())
+                        .find(|n| n.value == option.name)
+                        .map_or(list.span.clone(), |n| n.span.clone());
+                    self.error(
+                        Diagnostic::error(format!(
+                            "option `{}` would be spelt like the switch that clears the bool option `{negated}`",
+                            option.name
+                        ))
+                        .with_span(span)
+                        .with_label("taken by --no-".to_string() + &negated.replace('_', "-"))
+                        .with_hint("choose another name"),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(options)
+    }
+
+    fn option(
+        &mut self,
+        spec: &OptionSpec,
+        span: std::ops::Range<usize>,
+        earlier: &[ProgramOption],
+    ) -> Option<ProgramOption> {
+        let Some(name) = &spec.name else {
+            self.error(
+                Diagnostic::error("an entry of `options` has no `name`")
+                    .with_span(span.clone())
+                    .with_hint("add name: zone (it becomes --zone and a field of the options)"),
+            );
+            return None;
+        };
+        let text = name.value.as_str();
+        let bad_name = |message: String, hint: &str| {
+            Diagnostic::error(message)
+                .with_span(name.span.clone())
+                .with_label("not usable as an option name")
+                .with_hint(hint.to_string())
+        };
+        let valid = text.starts_with(|c: char| c.is_ascii_lowercase())
+            && text
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            && !text.ends_with('_')
+            && !text.contains("__");
+        let problem = if !valid {
+            Some((
+                format!("option name `{}` is not a valid name", text.escape_debug()),
+                "use lower-case letters, digits and single `_`s, starting with a letter, such as `key_space` (given as --key-space)",
+            ))
+        } else if text.len() > 32 {
+            Some((
+                format!("option name `{text}` is {} characters long; at most 32 are allowed", text.len()),
+                "shorten it",
+            ))
+        } else if OPTION_BUILT_IN_NAMES.contains(&text) {
+            Some((
+                format!("option name `{text}` is taken by a built-in option of the program"),
+                "choose a more specific name",
+            ))
+        } else if C_KEYWORDS.contains(&text)
+            || C_RESERVED.contains(&text)
+            || C_LOWERCASE_MACROS.contains(&text)
+            || C_SYSTEM_NAMES.lines().any(|line| line == text)
+        {
+            Some((
+                format!("option name `{text}` is a C keyword or a name the system headers define"),
+                "choose a more specific name",
+            ))
+        } else if RUST_KEYWORDS.contains(&text) {
+            Some((format!("option name `{text}` is a Rust keyword"), "choose a more specific name"))
+        } else if earlier.iter().any(|o| o.name == text) {
+            Some((format!("option `{text}` is declared twice"), "remove one of them"))
+        } else {
+            None
+        };
+        if let Some((message, hint)) = problem {
+            self.error(bad_name(message, hint));
+            return None;
+        }
+        let Some(kind) = spec.kind.as_ref().map(|k| k.value) else {
+            self.error(
+                Diagnostic::error(format!("option `{text}` has no `type`"))
+                    .with_span(span)
+                    .with_hint("add type: path, string, int or bool"),
+            );
+            return None;
+        };
+        let mut ok = true;
+        let help = match &spec.help {
+            None => {
+                self.error(
+                    Diagnostic::error(format!("option `{text}` has no `help`"))
+                        .with_span(span.clone())
+                        .with_hint("add help: one line that --help prints for it"),
+                );
+                ok = false;
+                String::new()
+            }
+            Some(help) => {
+                let length = help.value.chars().count();
+                if length == 0 || length > 200 || help.value.chars().any(char::is_control) {
+                    self.error(
+                        Diagnostic::error(format!(
+                            "the help of option `{text}` must be one line of 1 to 200 characters"
+                        ))
+                        .with_span(help.span.clone())
+                        .with_label("not one short line"),
+                    );
+                    ok = false;
+                }
+                help.value.clone()
+            }
+        };
+        for (key, bound) in [("min", &spec.min), ("max", &spec.max)] {
+            if let (Some(bound), true) = (bound, kind != OptionType::Int) {
+                self.error(
+                    Diagnostic::error(format!(
+                        "`{key}` applies to int options only; `{text}` is a {kind}"
+                    ))
+                    .with_span(bound.key_span.clone())
+                    .with_label("not used")
+                    .with_hint(format!("remove `{key}`")),
+                );
+                ok = false;
+            }
+        }
+        let min = spec.min.as_ref().map_or(i64::MIN, |m| m.value);
+        let max = spec.max.as_ref().map_or(i64::MAX, |m| m.value);
+        if min > max {
+            let at = spec.max.as_ref().map_or(span.clone(), |m| m.span.clone());
+            self.error(
+                Diagnostic::error(format!("option `{text}` has max {max} below min {min}"))
+                    .with_span(at)
+                    .with_label("below min"),
+            );
+            return None;
+        }
+        let default = match (kind, spec.default.as_ref().map(|d| (&d.value, d.span.clone()))) {
+            (OptionType::Bool, None) => OptionValue::Bool(false),
+            (OptionType::Int, None) if (min..=max).contains(&0) => OptionValue::Int(0),
+            (OptionType::Int, None) => {
+                self.error(
+                    Diagnostic::error(format!(
+                        "option `{text}` needs a default: 0 is outside {min}..={max}"
+                    ))
+                    .with_span(span.clone())
+                    .with_hint(format!("add default: {min}")),
+                );
+                return None;
+            }
+            (OptionType::Path | OptionType::String, None) => OptionValue::Text(String::new()),
+            (OptionType::Bool, Some((OptionDefault::Bool(b), _))) => OptionValue::Bool(*b),
+            (OptionType::Int, Some((OptionDefault::Int(i), at))) => {
+                if !(min..=max).contains(i) {
+                    self.error(
+                        Diagnostic::error(format!(
+                            "the default of option `{text}` is {i}, outside {min}..={max}"
+                        ))
+                        .with_span(at)
+                        .with_label("out of range"),
+                    );
+                    return None;
+                }
+                OptionValue::Int(*i)
+            }
+            (OptionType::Path | OptionType::String, Some((OptionDefault::Text(t), at))) => {
+                if t.chars().any(char::is_control) || t.len() > 4096 {
+                    self.error(
+                        Diagnostic::error(format!(
+                            "the default of option `{text}` must be one line of at most 4096 bytes"
+                        ))
+                        .with_span(at)
+                        .with_label("not one line"),
+                    );
+                    return None;
+                }
+                OptionValue::Text(t.clone())
+            }
+            (_, Some((found, at))) => {
+                let found = match found {
+                    OptionDefault::Bool(_) => "a boolean",
+                    OptionDefault::Int(_) => "an integer",
+                    OptionDefault::Text(_) => "a string",
+                };
+                let expected = match kind {
+                    OptionType::Bool => "true or false",
+                    OptionType::Int => "an integer",
+                    OptionType::Path | OptionType::String => "a string (quote it)",
+                };
+                self.error(
+                    Diagnostic::error(format!(
+                        "the default of {kind} option `{text}` is {found}; it must be {expected}"
+                    ))
+                    .with_span(at)
+                    .with_label(format!("not a {kind}")),
+                );
+                return None;
+            }
+        };
+        ok.then(|| ProgramOption {
+            name: text.to_string(),
+            kind,
+            default,
+            min,
+            max,
+            help,
+        })
     }
 
     /// Resolves `framing`; every key must belong to the chosen kind. None after an error.

@@ -11,7 +11,7 @@ use askama::Template;
 use quote::format_ident;
 
 use super::view::View;
-use crate::plan::{Handler, Model, Plan};
+use crate::plan::{Handler, Model, OptionType, Plan};
 use crate::render::{GeneratedFile, Layout};
 use crate::spec::FramingKind;
 

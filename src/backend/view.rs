@@ -1,6 +1,6 @@
 //! What every language's templates read: the Plan flattened into plain values.
 
-use crate::plan::{Endian, Framing, Handler, Model, Plan};
+use crate::plan::{Endian, Framing, Handler, Model, OptionType, OptionValue, Plan, ProgramOption};
 use crate::spec::FramingKind;
 
 pub struct View {
@@ -92,6 +92,172 @@ pub struct View {
     pub duration_ms: u32,
     /// The built-in client handlers' own options, as the usage line shows them.
     pub client_extra_usage: &'static str,
+    /// The spec's program options.
+    pub options: Vec<OptionView>,
+    /// Some option of the spec takes a value (is not a bool).
+    pub options_take_values: bool,
+    /// Every option of the spec is a number or a bool, so the Rust options struct can be `Copy`.
+    pub options_copy: bool,
+    /// What `-h` and `--help` print (the same text in every language), as a C string literal.
+    pub help_c: String,
+    /// The same text as a Rust string literal.
+    pub help_rust: String,
+}
+
+/// One program option as the templates write it; every piece of the spec's text is escaped
+/// for the context it reaches.
+pub struct OptionView {
+    /// The field's name.
+    pub name: String,
+    /// As given after `--`.
+    pub flag: String,
+    pub kind: OptionType,
+    /// The C table's kind letter: `p`ath, `s`tring, `i`nt, `b`ool.
+    pub kind_letter: char,
+    /// The field's C declaration (`const char *zone`).
+    pub c_declaration: String,
+    /// The default as a C initializer.
+    pub c_default: String,
+    pub c_min: String,
+    pub c_max: String,
+    /// The field's Rust type.
+    pub rust_type: &'static str,
+    /// The default as a Rust expression.
+    pub rust_default: String,
+    pub rust_min: String,
+    pub rust_max: String,
+    /// What a bad value is told it should be ("an integer from 1 to 100"); plain ASCII.
+    pub expected: String,
+    /// The help line, safe inside a C comment and a Rust line comment.
+    pub comment: String,
+    /// `--zone PATH`, as the usage line shows it.
+    pub synopsis: String,
+}
+
+impl OptionView {
+    fn new(option: &ProgramOption) -> OptionView {
+        let flag = option.flag();
+        let (kind_letter, c_declaration, rust_type, metavar) = match option.kind {
+            OptionType::Path => ('p', format!("const char *{}", option.name), "std::path::PathBuf", " PATH"),
+            OptionType::String => ('s', format!("const char *{}", option.name), "String", " TEXT"),
+            OptionType::Int => ('i', format!("long long {}", option.name), "i64", " N"),
+            OptionType::Bool => ('b', format!("int {}", option.name), "bool", ""),
+        };
+        let (c_default, rust_default) = match &option.default {
+            OptionValue::Text(text) => {
+                let rust = match option.kind {
+                    OptionType::Path => format!("std::path::PathBuf::from({text:?})"),
+                    _ => format!("String::from({text:?})"),
+                };
+                (c_string_literal(text), rust)
+            }
+            OptionValue::Int(i) => (c_integer(*i), rust_integer(*i)),
+            OptionValue::Bool(b) => (if *b { "1" } else { "0" }.to_string(), b.to_string()),
+        };
+        let expected = match option.kind {
+            OptionType::Int if option.min == i64::MIN && option.max == i64::MAX => {
+                "an integer".to_string()
+            }
+            OptionType::Int => format!("an integer from {} to {}", option.min, option.max),
+            OptionType::Path => "a path".to_string(),
+            OptionType::String => "text".to_string(),
+            OptionType::Bool => "no value".to_string(),
+        };
+        OptionView {
+            name: option.name.clone(),
+            synopsis: format!("--{flag}{metavar}"),
+            flag,
+            kind: option.kind,
+            kind_letter,
+            c_declaration,
+            c_default,
+            c_min: c_integer(option.min),
+            c_max: c_integer(option.max),
+            rust_type,
+            rust_default,
+            rust_min: rust_integer(option.min),
+            rust_max: rust_integer(option.max),
+            expected,
+            comment: option.help.replace("*/", "* /"),
+        }
+    }
+}
+
+/// `text` as a C string literal: `\`, `"` and `?` (trigraphs) escaped, every byte outside
+/// printable ASCII as three octal digits (which, unlike `\x`, cannot swallow what follows).
+pub fn c_string_literal(text: &str) -> String {
+    let mut out = String::from("\"");
+    for byte in text.bytes() {
+        match byte {
+            b'\\' | b'"' | b'?' => {
+                out.push('\\');
+                out.push(byte as char);
+            }
+            b'\n' => out.push_str("\\n"),
+            0x20..=0x7e => out.push(byte as char),
+            _ => out.push_str(&format!("\\{byte:03o}")),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// An i64 as a C `long long` constant; the minimum has no literal of its own.
+fn c_integer(value: i64) -> String {
+    if value == i64::MIN {
+        "(-9223372036854775807LL - 1)".to_string()
+    } else {
+        format!("{value}LL")
+    }
+}
+
+fn rust_integer(value: i64) -> String {
+    match value {
+        i64::MIN => "i64::MIN".to_string(),
+        i64::MAX => "i64::MAX".to_string(),
+        _ => value.to_string(),
+    }
+}
+
+/// What `--help` prints: the usage line, then (when the spec declares options) one line per
+/// option with its help and default. The same text in every language.
+fn help_text(plan: &Plan, options: &[OptionView], client_extra_usage: &str) -> String {
+    let mut usage = if plan.is_client() {
+        format!(
+            "usage: {} [-a HOST] [-p PORT] [-c CONNECTIONS]{client_extra_usage}",
+            plan.name
+        )
+    } else {
+        format!("usage: {} [-a ADDRESS] [-p PORT]", plan.name)
+    };
+    for option in options {
+        usage.push_str(&format!(" [{}]", option.synopsis));
+    }
+    if options.is_empty() {
+        return usage;
+    }
+    usage.push_str("\n\noptions of this program:");
+    let width = options.iter().map(|o| o.synopsis.len()).max().unwrap_or(0);
+    for (option, declared) in options.iter().zip(&plan.options) {
+        let default = match &declared.default {
+            OptionValue::Text(text) if text.is_empty() => "none".to_string(),
+            OptionValue::Text(text) => text.clone(),
+            OptionValue::Int(i) => i.to_string(),
+            OptionValue::Bool(true) => "on; --no-".to_string() + &option.flag + " turns it off",
+            OptionValue::Bool(false) => "off".to_string(),
+        };
+        let range = match option.kind {
+            OptionType::Int if option.expected != "an integer" => {
+                format!("; {} to {}", declared.min, declared.max)
+            }
+            _ => String::new(),
+        };
+        usage.push_str(&format!(
+            "\n  {:width$}  {} (default: {default}{range})",
+            option.synopsis, declared.help
+        ));
+    }
+    usage
 }
 
 impl View {
@@ -99,6 +265,13 @@ impl View {
         let tcp = plan.is_tcp();
         let keepalive = plan.socket.keepalive;
         let client = plan.client.as_ref();
+        let client_extra_usage = match plan.handler {
+            Handler::EchoCheck if plan.is_client() => " [-n MESSAGES]",
+            Handler::Load if plan.is_client() => " [-d DURATION_MS]",
+            _ => "",
+        };
+        let options: Vec<OptionView> = plan.options.iter().map(OptionView::new).collect();
+        let help = help_text(plan, &options, client_extra_usage);
         View {
             version: env!("CARGO_PKG_VERSION"),
             spec_file: plan.spec_file.clone(),
@@ -200,11 +373,14 @@ impl View {
             }),
             sizes_len: client.map_or(0, |c| c.sizes.len()),
             duration_ms: client.map_or(0, |c| c.duration_ms),
-            client_extra_usage: match plan.handler {
-                Handler::EchoCheck => " [-n MESSAGES]",
-                Handler::Load => " [-d DURATION_MS]",
-                _ => "",
-            },
+            client_extra_usage,
+            help_c: c_string_literal(&help),
+            help_rust: format!("{help:?}"),
+            options_take_values: options.iter().any(|o| o.kind != OptionType::Bool),
+            options_copy: options
+                .iter()
+                .all(|o| matches!(o.kind, OptionType::Bool | OptionType::Int)),
+            options,
         }
     }
 }

@@ -61,63 +61,16 @@ static int parse_number(const char *text, unsigned long min, unsigned long max,
 }
 {{ v.runtime_close }}
 
-static void usage(FILE *to)
-{
-    fprintf(to, "usage: %s [-a HOST] [-p PORT] [-c CONNECTIONS]{{ v.client_extra_usage }}\n",
-            {{ v.name }}_program);
-}
-{{ v.runtime_open }}
-
-/* The next option of the command line, as getopt takes them (-x VALUE or -xVALUE; -h alone;
- * `--` ends the options) and the same on every platform. Returns the letter, '?' after saying
- * what is wrong, or -1 where the options end. */
-static int next_option(int argc, char **argv, const char *with_value, int *index,
-                       const char **value)
-{
-    const char *arg;
-    if (*index >= argc || argv[*index][0] != '-' || argv[*index][1] == '\0') {
-        return -1;
-    }
-    arg = argv[(*index)++];
-    if (strcmp(arg, "--") == 0) {
-        return -1;
-    }
-    if (arg[1] == 'h' && arg[2] == '\0') {
-        return 'h';
-    }
-    if (strchr(with_value, arg[1]) == NULL) {
-        fprintf(stderr, "%s: invalid option -- '%c'\n", {{ v.name }}_program, arg[1]);
-        return '?';
-    }
-    if (arg[2] != '\0') {
-        *value = arg + 2;
-    } else if (*index < argc) {
-        *value = argv[(*index)++];
-    } else {
-        fprintf(stderr, "%s: option requires an argument -- '%c'\n", {{ v.name }}_program,
-                arg[1]);
-        return '?';
-    }
-    return arg[1];
-}
-{{ v.runtime_close }}
-
 static int parse_args(int argc, char **argv)
 {
     int opt, index = 1;
     const char *optarg = NULL;
-    client_options.host = {{ v.upper }}_HOST;
-    client_options.port = {{ v.upper }}_PORT;
-    client_options.connections = {{ v.upper }}_POOL_SIZE;
-{%- if v.handler == Handler::EchoCheck %}
-    client_options.messages = {{ v.upper }}_MESSAGES;
-{%- endif %}
-{%- if v.handler == Handler::Load %}
-    client_options.duration_ms = {{ v.upper }}_DURATION_MS;
-{%- endif %}
-    while ((opt = next_option(argc, argv, "apc{% if v.handler == Handler::EchoCheck %}n{% endif %}{% if v.handler == Handler::Load %}d{% endif %}", &index, &optarg)) != -1) {
+    while ((opt = next_option(argc, argv, "apc{% if v.handler == Handler::EchoCheck %}n{% endif %}{% if v.handler == Handler::Load %}d{% endif %}", &index, &optarg,
+                              &client_options)) != -1) {
         unsigned long value;
         switch (opt) {
+        case 0:
+            break;
         case 'a':
             if (optarg[0] == '\0' || strlen(optarg) > 253) {
                 fprintf(stderr, "%s: invalid host '%s' (expected a name or an IP address)\n",
@@ -163,10 +116,11 @@ static int parse_args(int argc, char **argv)
             break;
 {%- endif %}
         case 'h':
-            usage(stdout);
+            printf("%s\n", program_help);
             exit(0);
         default:
-            usage(stderr);
+            /* the usage line: the rest of the help is for -h */
+            fprintf(stderr, "%.*s\n", (int)strcspn(program_help, "\n"), program_help);
             return -1;
         }
     }

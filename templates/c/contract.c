@@ -103,4 +103,6 @@ static inline const struct {{ v.name }}_info *{{ v.name }}_info(struct {{ v.name
 static inline int {{ v.name }}_write(struct {{ v.name }}_conn *c, const void *data, size_t len);
 static inline int {{ v.name }}_printf(struct {{ v.name }}_conn *c, const char *format, ...);
 {%- endif %}
-
+{%- if !v.client %}
+{% include "c/options_contract.c" %}
+{%- endif %}

@@ -67,7 +67,6 @@ static void *worker_main(void *arg)
 
 int main(int argc, char **argv)
 {
-    struct {{ v.name }}_config cfg;
     struct sockaddr_storage bound;
     struct worker workers[{{ v.upper }}_WORKERS];
     sigset_t blocked, previous;
@@ -77,7 +76,7 @@ int main(int argc, char **argv)
     if (open_standard_descriptors() != 0) {
         return 1;
     }
-    if (parse_args(argc, argv, &cfg) != 0) {
+    if (parse_args(argc, argv, &server_options) != 0) {
         return 2;
     }
     if (install_signal_handlers() != 0) {
@@ -90,7 +89,7 @@ int main(int argc, char **argv)
     for (i = 0; i < {{ v.upper }}_WORKERS; i++) {
         /* With port 0 the first socket gets a port from the kernel; the others must share it. */
         workers[i].index = i;
-        workers[i].fd = open_listener(cfg.address, i == 0 ? cfg.port : bound_port(&bound),
+        workers[i].fd = open_listener(server_options.address, i == 0 ? server_options.port : bound_port(&bound),
                                       {{ v.listener_nonblocking }}, &bound);
         if (workers[i].fd < 0) {
             while (i > 0) {

@@ -196,56 +196,9 @@ static uint64_t now_ms(void)
 {%- endif %}
 
 {% include "c/address.c" %}
+{% include "c/command_line.c" %}
 {%- if !v.client %}
-
-struct {{ v.name }}_config {
-    const char *address;
-    int port;
-};
-
-static int parse_args(int argc, char **argv, struct {{ v.name }}_config *cfg)
-{
-    int opt;
-    cfg->address = {{ v.upper }}_ADDRESS;
-    cfg->port = {{ v.upper }}_PORT;
-    while ((opt = getopt(argc, argv, "a:p:h")) != -1) {
-        char *end = NULL;
-        long port;
-        switch (opt) {
-        case 'a': {
-            unsigned char probe[sizeof(struct in6_addr)];
-            if (inet_pton(AF_INET, optarg, probe) != 1 && inet_pton(AF_INET6, optarg, probe) != 1) {
-                fprintf(stderr, "%s: invalid address '%s' (expected an IPv4 or IPv6 literal)\n",
-                        {{ v.name }}_program, optarg);
-                return -1;
-            }
-            cfg->address = optarg;
-            break;
-        }
-        case 'p':
-            errno = 0;
-            port = strtol(optarg, &end, 10);
-            if (errno != 0 || end == optarg || *end != '\0' || port < 0 || port > 65535) {
-                fprintf(stderr, "%s: invalid port '%s' (expected 0 to 65535)\n",
-                        {{ v.name }}_program, optarg);
-                return -1;
-            }
-            cfg->port = (int)port;
-            break;
-        case 'h':
-            printf("usage: %s [-a ADDRESS] [-p PORT]\n", {{ v.name }}_program);
-            exit(0);
-        default:
-            fprintf(stderr, "usage: %s [-a ADDRESS] [-p PORT]\n", {{ v.name }}_program);
-            return -1;
-        }
-    }
-    if (optind != argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", {{ v.name }}_program, argv[optind]);
-        return -1;
-    }
-    return 0;
-}
+{% include "c/server_args.c" %}
 {%- endif %}
 
 {%- if !v.client || v.tcp || v.recv_buffer.is_some() || v.send_buffer.is_some() %}

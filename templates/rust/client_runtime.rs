@@ -43,6 +43,7 @@ pub struct Options {
     /// `-d`: how long the load runs.
     pub duration: Duration,
 {%- endif %}
+{%- include "rust/option_fields.rs" %}
 }
 
 impl Default for Options {
@@ -57,11 +58,10 @@ impl Default for Options {
 {%- if v.handler == Handler::Load %}
             duration: DURATION,
 {%- endif %}
+{%- include "rust/option_defaults.rs" %}
         }
     }
 }
-
-const USAGE: &str = "usage: {{ v.name }} [-a HOST] [-p PORT] [-c CONNECTIONS]{{ v.client_extra_usage }}";
 
 /// A decimal number from `min` to `max`; None for anything else (signs, spaces, overflow).
 fn parse_number(text: &str, min: u64, max: u64) -> Option<u64> {
@@ -72,40 +72,42 @@ fn parse_number(text: &str, min: u64, max: u64) -> Option<u64> {
 }
 
 impl Options {
-    /// Parses `[-a HOST] [-p PORT] [-c CONNECTIONS]{{ v.client_extra_usage }} [-h]`; Err carries
-    /// the message for the user (one starting with `usage` for -h).
+    /// Parses `[-a HOST] [-p PORT] [-c CONNECTIONS]{{ v.client_extra_usage }}`, the spec's
+    /// options and `-h`; Err carries the message for the user (the help text, starting with
+    /// `usage`, for -h).
     pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
         let mut options = Options::default();
-        let mut args = args.into_iter();
-        while let Some(arg) = args.next() {
-            let option = arg.as_str();
-            if !matches!(option, "-a" | "-p" | "-c"{% if v.handler == Handler::EchoCheck %} | "-n"{% endif %}{% if v.handler == Handler::Load %} | "-d"{% endif %}) {
-                return Err(match option {
-                    "-h" | "--help" => USAGE.to_string(),
-                    _ if option.starts_with('-') => format!("invalid option '{option}'\n{USAGE}"),
-                    _ => format!("unexpected argument '{option}'"),
-                });
-            }
-            let value = args.next().ok_or_else(|| format!("option {option} needs a value\n{USAGE}"))?;
+        let mut args = args.into_iter().peekable();
+        while let Some(arg) = next_option(&mut args, "apc{% if v.handler == Handler::EchoCheck %}n{% endif %}{% if v.handler == Handler::Load %}d{% endif %}")? {
+            let (option, value) = match arg {
+                Arg::Help => return Err(HELP.to_string()),
+                Arg::Long(name, inline) => {
+                    options
+                    .take_program_option(&name, inline, &mut args)
+                    .map_err(|e| format!("{e}\n{}", usage_line()))?;
+                    continue;
+                }
+                Arg::Short(option, value) => (option, value),
+            };
             match option {
-                "-a" => {
+                'a' => {
                     if value.is_empty() || value.len() > 253 {
                         return Err(format!("invalid host '{value}' (expected a name or an IP address)"));
                     }
                     options.host = value;
                 }
-                "-p" => {
+                'p' => {
                     options.port = parse_number(&value, 1, 65535)
                         .ok_or_else(|| format!("invalid port '{value}' (expected 1 to 65535)"))? as u16;
                 }
 {%- if v.handler == Handler::EchoCheck %}
-                "-n" => {
+                'n' => {
                     options.messages = parse_number(&value, 1, 1_000_000)
                         .ok_or_else(|| format!("invalid message count '{value}' (expected 1 to 1000000)"))? as u32;
                 }
 {%- endif %}
 {%- if v.handler == Handler::Load %}
-                "-d" => {
+                'd' => {
                     let ms = parse_number(&value, 1, 3_600_000)
                         .ok_or_else(|| format!("invalid duration '{value}' (expected 1 to 3600000 ms)"))?;
                     options.duration = Duration::from_millis(ms);
@@ -117,11 +119,15 @@ impl Options {
                 }
             }
         }
+        if let Some(extra) = args.next() {
+            return Err(format!("unexpected argument '{extra}'"));
+        }
         if options.port == 0 {
             return Err("no port to connect to: give -p PORT (the spec sets none)".to_string());
         }
         Ok(options)
     }
+{%- include "rust/option_parse.rs" %}
 }
 
 {{ v.runtime_open }}
@@ -555,7 +561,7 @@ impl Pool {
 /// A complete `main` for a client: parses the command line, runs the pool until every connection is done, and maps the outcome to an exit status (0: every
 /// connection done; 1: one gave up or failed; 2: a bad command line).
 pub fn main_with<H: Handler>() -> std::process::ExitCode {
-    let parsed = match Options::from_args(std::env::args().skip(1)) {
+    let parsed = match utf8_args().and_then(Options::from_args) {
         Ok(parsed) => parsed,
         Err(message) if message.starts_with("usage") => {
             let _ = writeln!(io::stdout(), "{message}");

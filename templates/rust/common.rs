@@ -2,43 +2,69 @@
 {% include "rust/contract.rs" %}
 {%- endif %}
 
+{% include "rust/command_line.rs" %}
 {%- if !v.client %}
-/// Where to listen, from the spec and the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Config {
+
+/// The server's options as the command line set them (the spec's values by default): where to
+/// listen{% if !v.options.is_empty() %}, and the spec's own options{% endif %}.
+#[derive(Debug, Clone, {% if v.options_copy %}Copy, {% endif %}PartialEq, Eq)]
+pub struct Options {
+    /// `-a`: the IPv4 or IPv6 literal to listen on.
     pub address: IpAddr,
+    /// `-p`.
     pub port: u16,
+{%- include "rust/option_fields.rs" %}
 }
 
-impl Default for Config {
+/// The name earlier versions gave [`Options`].
+pub type Config = Options;
+
+impl Default for Options {
     fn default() -> Self {
-        Config { address: ADDRESS, port: PORT }
+        Options {
+            address: ADDRESS,
+            port: PORT,
+{%- include "rust/option_defaults.rs" %}
+        }
     }
 }
 
-impl Config {
-    /// Parses `[-a ADDRESS] [-p PORT] [-h]`; Err carries the message for the user.
-    pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Config, String> {
-        let mut config = Config::default();
-        let mut args = args.into_iter();
-        while let Some(arg) = args.next() {
-            match arg.as_str() {
-                "-a" => {
-                    let value = args.next().ok_or("-a needs an address")?;
-                    config.address = value
+impl Options {
+    /// Parses `[-a ADDRESS] [-p PORT]`, the spec's options and `-h`; Err carries the message
+    /// for the user (the help text, starting with `usage`, for -h).
+    pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
+        let mut options = Options::default();
+        let mut args = args.into_iter().peekable();
+        while let Some(arg) = next_option(&mut args, "ap")? {
+            match arg {
+                Arg::Help => return Err(HELP.to_string()),
+                Arg::Long(name, inline) => options
+                    .take_program_option(&name, inline, &mut args)
+                    .map_err(|e| format!("{e}\n{}", usage_line()))?,
+                Arg::Short('a', value) => {
+                    options.address = value
                         .parse()
                         .map_err(|_| format!("invalid address '{value}' (expected an IPv4 or IPv6 literal)"))?;
                 }
-                "-p" => {
-                    let value = args.next().ok_or("-p needs a port")?;
-                    config.port = value.parse().map_err(|_| format!("invalid port '{value}' (expected 0 to 65535)"))?;
+                Arg::Short(_, value) => {
+                    options.port = value.parse().map_err(|_| format!("invalid port '{value}' (expected 0 to 65535)"))?;
                 }
-                "-h" | "--help" => return Err(format!("usage: {PROGRAM} [-a ADDRESS] [-p PORT]")),
-                other => return Err(format!("unexpected argument '{other}'; usage: {PROGRAM} [-a ADDRESS] [-p PORT]")),
             }
         }
-        Ok(config)
+        if let Some(extra) = args.next() {
+            return Err(format!("unexpected argument '{extra}'"));
+        }
+        Ok(options)
     }
+{%- include "rust/option_parse.rs" %}
+}
+
+static OPTIONS: std::sync::OnceLock<Options> = std::sync::OnceLock::new();
+
+/// The options the server runs with: the command line's once `main_with` has read it (or the
+/// ones `serve` was given first), else the spec's.
+pub fn options() -> &'static Options {
+    OPTIONS.get_or_init(Options::default)
 }
 {%- endif %}
 

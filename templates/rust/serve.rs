@@ -2,7 +2,9 @@
 /// Binds every worker's socket (the first gets the port, the others share it through
 /// SO_REUSEPORT), starts the workers, prints `listening on ADDRESS:PORT` once all of them run,
 /// and serves until SIGINT or SIGTERM.
-pub fn serve<H: Handler>(config: &Config) -> io::Result<()> {
+pub fn serve<H: Handler>(config: &Options) -> io::Result<()> {
+    // What `options()` tells the handler; the first options a process serves with stay.
+    let _ = OPTIONS.set(config.clone());
     open_standard_descriptors()?;
     let stop = install_stop_signal()?;
 {%- if v.tcp %}
@@ -107,10 +109,10 @@ fn run_worker<H: Handler>(socket: {{ v.socket_type }}, stop: RawFd, index: usize
     result
 }
 
-/// A complete `main`: parses `-a ADDRESS -p PORT`, serves, and maps the outcome to an exit
+/// A complete `main`: parses the command line (`-h` lists it), serves, and maps the outcome to an exit
 /// status (0 after SIGINT/SIGTERM, 1 on errors, 2 on bad arguments).
 pub fn main_with<H: Handler>() -> std::process::ExitCode {
-    let config = match Config::from_args(std::env::args().skip(1)) {
+    let config = match utf8_args().and_then(Options::from_args) {
         Ok(config) => config,
         Err(message) if message.starts_with("usage") => {
             let _ = writeln!(io::stdout(), "{message}");

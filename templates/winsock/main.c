@@ -72,14 +72,13 @@ static unsigned __stdcall worker_main(void *arg)
 
 int main(int argc, char **argv)
 {
-    struct {{ v.name }}_config cfg;
     struct worker workers[{{ v.upper }}_WORKERS];
     WSADATA wsa;
     SOCKET listener;
     unsigned i, started = 1;
     int status;
 
-    if (parse_args(argc, argv, &cfg) != 0) {
+    if (parse_args(argc, argv, &server_options) != 0) {
         return 2;
     }
     status = WSAStartup(MAKEWORD(2, 2), &wsa);
@@ -91,7 +90,7 @@ int main(int argc, char **argv)
         WSACleanup();
         return 1;
     }
-    listener = open_listener(cfg.address, cfg.port, &ready_address);
+    listener = open_listener(server_options.address, server_options.port, &ready_address);
     if (listener == INVALID_SOCKET) {
         WSACleanup();
         return 1;

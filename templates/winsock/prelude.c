@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #ifdef _MSC_VER
 #pragma comment(lib, "ws2_32.lib")

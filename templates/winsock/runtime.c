@@ -214,69 +214,9 @@ static uint64_t now_ms(void)
 
 {% include "c/address.c" %}
 
+{% include "c/command_line.c" %}
 {%- if !v.client %}
-
-struct {{ v.name }}_config {
-    const char *address;
-    int port;
-};
-
-static int usage(FILE *to)
-{
-    fprintf(to, "usage: %s [-a ADDRESS] [-p PORT]\n", {{ v.name }}_program);
-    return -1;
-}
-
-/* -a ADDRESS and -p PORT, also written -aADDRESS and -pPORT, as getopt takes them on Linux. */
-static int parse_args(int argc, char **argv, struct {{ v.name }}_config *cfg)
-{
-    int i;
-    cfg->address = {{ v.upper }}_ADDRESS;
-    cfg->port = {{ v.upper }}_PORT;
-    for (i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        const char *value;
-        if (arg[0] != '-' || arg[1] == '\0') {
-            fprintf(stderr, "%s: unexpected argument '%s'\n", {{ v.name }}_program, arg);
-            return -1;
-        }
-        if (strcmp(arg, "-h") == 0) {
-            printf("usage: %s [-a ADDRESS] [-p PORT]\n", {{ v.name }}_program);
-            exit(0);
-        }
-        if ((arg[1] != 'a' && arg[1] != 'p') || (arg[2] == '\0' && i + 1 == argc)) {
-            if (arg[1] == 'a' || arg[1] == 'p') {
-                fprintf(stderr, "%s: option requires an argument -- '%c'\n", {{ v.name }}_program,
-                        arg[1]);
-            } else {
-                fprintf(stderr, "%s: invalid option -- '%c'\n", {{ v.name }}_program, arg[1]);
-            }
-            return usage(stderr);
-        }
-        value = arg[2] != '\0' ? arg + 2 : argv[++i];
-        if (arg[1] == 'a') {
-            unsigned char probe[sizeof(struct in6_addr)];
-            if (inet_pton(AF_INET, value, probe) != 1 && inet_pton(AF_INET6, value, probe) != 1) {
-                fprintf(stderr, "%s: invalid address '%s' (expected an IPv4 or IPv6 literal)\n",
-                        {{ v.name }}_program, value);
-                return -1;
-            }
-            cfg->address = value;
-        } else {
-            char *end = NULL;
-            long port;
-            errno = 0;
-            port = strtol(value, &end, 10);
-            if (errno != 0 || end == value || *end != '\0' || port < 0 || port > 65535) {
-                fprintf(stderr, "%s: invalid port '%s' (expected 0 to 65535)\n",
-                        {{ v.name }}_program, value);
-                return -1;
-            }
-            cfg->port = (int)port;
-        }
-    }
-    return 0;
-}
+{% include "c/server_args.c" %}
 {%- endif %}
 {%- if !v.client || v.tcp || v.recv_buffer.is_some() || v.send_buffer.is_some() %}
 {{ v.runtime_close }}

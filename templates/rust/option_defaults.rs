@@ -1,0 +1,3 @@
+{%- for o in v.options %}
+            {{ o.name }}: {{ o.rust_default }},
+{%- endfor %}
