@@ -10,8 +10,8 @@ use crate::plan::{
     SocketPlan,
 };
 use crate::spec::{
-    limits, Endian, FramingKind, Handler, IoSpec, Keyword, Lang, Model, OptionDefault,
-    OptionSpec, OptionType, Protocol, Role, ServerSpec, SocketSpec, Spanned, Spec,
+    limits, Endian, FramingKind, Handler, IoSpec, Keyword, Lang, Model, OptionDefault, OptionSpec,
+    OptionType, Protocol, Role, ServerSpec, SocketSpec, Spanned, Spec,
 };
 
 /// What the command line asks for on top of the spec; `None` means "as the spec says".
@@ -94,10 +94,40 @@ const OPTION_BUILT_IN_NAMES: &[&str] = &[
 /// `errno` or `small` would be rewritten by the preprocessor), beyond `C_RESERVED` and the
 /// underscored names of `C_SYSTEM_NAMES`.
 const C_LOWERCASE_MACROS: &[&str] = &[
-    "errno", "stdin", "stdout", "stderr", "linux", "unix", "i386", "small", "interface", "near",
-    "far", "min", "max", "hyper", "pascal", "cdecl", "boolean", "major", "minor", "makedev",
-    "offsetof", "setjmp", "alloca", "h_addr", "s_addr", "sa_handler", "st_atime", "st_mtime",
-    "st_ctime", "si_pid", "si_uid", "si_status", "si_addr", "si_value",
+    "errno",
+    "stdin",
+    "stdout",
+    "stderr",
+    "linux",
+    "unix",
+    "i386",
+    "small",
+    "interface",
+    "near",
+    "far",
+    "min",
+    "max",
+    "hyper",
+    "pascal",
+    "cdecl",
+    "boolean",
+    "major",
+    "minor",
+    "makedev",
+    "offsetof",
+    "setjmp",
+    "alloca",
+    "h_addr",
+    "s_addr",
+    "sa_handler",
+    "st_atime",
+    "st_mtime",
+    "st_ctime",
+    "si_pid",
+    "si_uid",
+    "si_status",
+    "si_addr",
+    "si_value",
 ];
 
 /// Keywords of every Rust edition (2015 to 2024), strict and reserved.
@@ -209,6 +239,10 @@ const C_LOWER_SUFFIXES: &[&str] = &[
     "chargen_next",
     "handler",
     "runtime",
+    "options",
+    "fail",
+    "fail_run",
+    "worker_start_failed",
 ];
 
 /// The generated C's own file-scope identifiers that a name plus a suffix could spell
@@ -755,7 +789,10 @@ impl Validator {
             ))
         } else if text.len() > 32 {
             Some((
-                format!("option name `{text}` is {} characters long; at most 32 are allowed", text.len()),
+                format!(
+                    "option name `{text}` is {} characters long; at most 32 are allowed",
+                    text.len()
+                ),
                 "shorten it",
             ))
         } else if OPTION_BUILT_IN_NAMES.contains(&text) {
@@ -773,9 +810,15 @@ impl Validator {
                 "choose a more specific name",
             ))
         } else if RUST_KEYWORDS.contains(&text) {
-            Some((format!("option name `{text}` is a Rust keyword"), "choose a more specific name"))
+            Some((
+                format!("option name `{text}` is a Rust keyword"),
+                "choose a more specific name",
+            ))
         } else if earlier.iter().any(|o| o.name == text) {
-            Some((format!("option `{text}` is declared twice"), "remove one of them"))
+            Some((
+                format!("option `{text}` is declared twice"),
+                "remove one of them",
+            ))
         } else {
             None
         };
@@ -841,7 +884,10 @@ impl Validator {
             );
             return None;
         }
-        let default = match (kind, spec.default.as_ref().map(|d| (&d.value, d.span.clone()))) {
+        let default = match (
+            kind,
+            spec.default.as_ref().map(|d| (&d.value, d.span.clone())),
+        ) {
             (OptionType::Bool, None) => OptionValue::Bool(false),
             (OptionType::Int, None) if (min..=max).contains(&0) => OptionValue::Int(0),
             (OptionType::Int, None) => {

@@ -138,8 +138,18 @@ impl OptionView {
     fn new(option: &ProgramOption) -> OptionView {
         let flag = option.flag();
         let (kind_letter, c_declaration, rust_type, metavar) = match option.kind {
-            OptionType::Path => ('p', format!("const char *{}", option.name), "std::path::PathBuf", " PATH"),
-            OptionType::String => ('s', format!("const char *{}", option.name), "String", " TEXT"),
+            OptionType::Path => (
+                'p',
+                format!("const char *{}", option.name),
+                "std::path::PathBuf",
+                " PATH",
+            ),
+            OptionType::String => (
+                's',
+                format!("const char *{}", option.name),
+                "String",
+                " TEXT",
+            ),
             OptionType::Int => ('i', format!("long long {}", option.name), "i64", " N"),
             OptionType::Bool => ('b', format!("int {}", option.name), "bool", ""),
         };
@@ -200,6 +210,25 @@ pub fn c_string_literal(text: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// `text` as adjacent C string literals, one per line of the text and none much longer than
+/// 80 columns (broken after a space), so the source stays readable.
+fn c_string_lines(text: &str) -> String {
+    let mut pieces = Vec::new();
+    for line in text.split_inclusive('\n') {
+        let mut rest = line;
+        while rest.len() > 76 {
+            let cut = rest[..76].rfind(' ').map_or(76, |i| i + 1);
+            let cut = (cut..=rest.len())
+                .find(|&i| rest.is_char_boundary(i))
+                .unwrap_or(rest.len());
+            pieces.push(c_string_literal(&rest[..cut]));
+            rest = &rest[cut..];
+        }
+        pieces.push(c_string_literal(rest));
+    }
+    pieces.join("\n    ")
 }
 
 /// An i64 as a C `long long` constant; the minimum has no literal of its own.
@@ -374,7 +403,7 @@ impl View {
             sizes_len: client.map_or(0, |c| c.sizes.len()),
             duration_ms: client.map_or(0, |c| c.duration_ms),
             client_extra_usage,
-            help_c: c_string_literal(&help),
+            help_c: c_string_lines(&help),
             help_rust: format!("{help:?}"),
             options_take_values: options.iter().any(|o| o.kind != OptionType::Bool),
             options_copy: options

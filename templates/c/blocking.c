@@ -121,10 +121,9 @@ static int loop_main(int listen_fd, unsigned index)
         log_errno("pipe2");
         return -1;
     }
-    if (!startup_ready(1)) {
+    if (!worker_begin(&worker_state, index)) {
         return -1;
     }
-    {{ v.name }}_on_worker_start(&worker_state, index);
     for (;;) {
         struct sockaddr_storage peer;
         sigset_t blocked, previous;
@@ -213,12 +212,11 @@ static int loop_main(int fd, unsigned index)
         free(current.reply);
         return -1;
     }
-    if (!startup_ready(1)) {
+    if (!worker_begin(&worker, index)) {
         free(scratch);
         free(current.reply);
         return -1;
     }
-    {{ v.name }}_on_worker_start(&worker, index);
     for (;;) {
         ssize_t n;
         int ready = wait_for_input_or_stop(fd, -1);

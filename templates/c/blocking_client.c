@@ -183,7 +183,11 @@ static int loop_main(void)
         free(threads);
         return -1;
     }
-    {{ v.name }}_on_worker_start(&worker_state, 0);
+    if (!worker_start(&worker_state, 0)) {
+        free(members);
+        free(threads);
+        return -1;
+    }
     for (; started < client_options.connections; started++) {
         uintptr_t thread;
         member_init(&members[started], started);
@@ -226,7 +230,12 @@ static int loop_main(void)
         return -1;
     }
     pthread_attr_setstacksize(&attr, MEMBER_STACK_SIZE);
-    {{ v.name }}_on_worker_start(&worker_state, 0);
+    if (!worker_start(&worker_state, 0)) {
+        pthread_attr_destroy(&attr);
+        free(members);
+        free(threads);
+        return -1;
+    }
     sigemptyset(&blocked);
     sigaddset(&blocked, SIGINT);
     sigaddset(&blocked, SIGTERM);

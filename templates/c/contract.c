@@ -103,6 +103,12 @@ static inline const struct {{ v.name }}_info *{{ v.name }}_info(struct {{ v.name
 static inline int {{ v.name }}_write(struct {{ v.name }}_conn *c, const void *data, size_t len);
 static inline int {{ v.name }}_printf(struct {{ v.name }}_conn *c, const char *format, ...);
 {%- endif %}
+
+/* Call from on_worker_start when the worker cannot start (a file that does not parse): the
+ * program prints "NAME: worker INDEX: <message>" on stderr and exits 1 before it is ready
+ * ({% if v.client %}a client: before it connects{% else %}no ready line{% endif %}). on_worker_stop does not run for that worker. */
+static inline void {{ v.name }}_worker_start_failed(unsigned index, const char *format, ...){% if !v.windows %}
+    __attribute__((format(printf, 2, 3))){% endif %};
 {%- if !v.client %}
 {% include "c/options_contract.c" %}
 {%- endif %}

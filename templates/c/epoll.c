@@ -245,10 +245,9 @@ static int loop_main(int listen_fd, unsigned index)
         log_errno("epoll_ctl stop pipe");
         goto out;
     }
-    if (loop_watch_listener(&lp, EPOLL_CTL_ADD) != 0 || !startup_ready(1)) {
+    if (loop_watch_listener(&lp, EPOLL_CTL_ADD) != 0 || !worker_begin(&lp.worker, index)) {
         goto out;
     }
-    {{ v.name }}_on_worker_start(&lp.worker, index);
     status = loop_run(&lp);
     while (lp.all != NULL) {
         conn_end(lp.all, {{ v.upper }}_CLOSE_STOPPING, 0);

@@ -229,7 +229,9 @@ static int loop_main(void)
         log_errno("epoll_ctl stop pipe");
         goto out;
     }
-    {{ v.name }}_on_worker_start(&lp.worker, 0);
+    if (!worker_start(&lp.worker, 0)) {
+        goto out;
+    }
     lp.members_left = client_options.connections;
     for (i = 0; i < client_options.connections; i++) {
         member_init(&lp.members[i], i);

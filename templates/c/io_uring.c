@@ -257,10 +257,9 @@ static int loop_main(int listen_fd, unsigned index)
     io_uring_prep_poll_add(sqe, stop_pipe[0], POLLIN);
     io_uring_sqe_set_data64(sqe, ring_tag(NULL, OP_STOP));
     loop_arm_accept(&lp);
-    if (!startup_ready(1)) {
+    if (!worker_begin(&lp.worker, index)) {
         goto out;
     }
-    {{ v.name }}_on_worker_start(&lp.worker, index);
     status = loop_run(&lp);
     /* on_close for every connection; ring_close then cancels their requests and waits for
      * them, after which the kernel no longer touches their memory. */
@@ -458,10 +457,9 @@ static int loop_main(int fd, unsigned index)
     io_uring_prep_poll_add(sqe, stop_pipe[0], POLLIN);
     io_uring_sqe_set_data64(sqe, ring_tag(NULL, OP_STOP));
     dgram_arm_recv(&d);
-    if (!startup_ready(1)) {
+    if (!worker_begin(&d.worker, index)) {
         goto out;
     }
-    {{ v.name }}_on_worker_start(&d.worker, index);
     for (;;) {
         struct io_uring_cqe *cqe;
         unsigned head, seen = 0;

@@ -302,7 +302,10 @@ static int loop_main(void)
     sqe = ring_sqe(&lp.ring);
     io_uring_prep_poll_add(sqe, stop_pipe[0], POLLIN);
     io_uring_sqe_set_data64(sqe, ring_tag(NULL, OP_STOP));
-    {{ v.name }}_on_worker_start(&lp.worker, 0);
+    if (!worker_start(&lp.worker, 0)) {
+        ring_close(&lp.ring); /* nothing was submitted but the stop watch */
+        goto out_memory;
+    }
     lp.members_left = client_options.connections;
     for (i = 0; i < client_options.connections; i++) {
         member_init(&lp.members[i], i);

@@ -89,7 +89,8 @@ int main(int argc, char **argv)
     for (i = 0; i < {{ v.upper }}_WORKERS; i++) {
         /* With port 0 the first socket gets a port from the kernel; the others must share it. */
         workers[i].index = i;
-        workers[i].fd = open_listener(server_options.address, i == 0 ? server_options.port : bound_port(&bound),
+        workers[i].fd = open_listener(server_options.address,
+                                      i == 0 ? server_options.port : bound_port(&bound),
                                       {{ v.listener_nonblocking }}, &bound);
         if (workers[i].fd < 0) {
             while (i > 0) {

@@ -58,7 +58,9 @@ static const struct option_field option_fields[] = {
 };
 
 /* What -h and --help print. */
-static const char program_help[] = {{ v.help_c }};
+static const char program_help[] =
+    {{ v.help_c }};
 {{ v.runtime_open }}
+
 /* The options the program runs with: the spec's values, or the command line's. */
 static inline const struct {{ v.name }}_options *{{ v.name }}_options(void);

@@ -161,9 +161,8 @@ static int loop_main(int listen_fd, unsigned index)
         lp.fds[STOP_SLOT].events = POLLIN;
         lp.fds[LISTEN_SLOT].fd = listen_fd;
         lp.count = FIRST_CONN_SLOT;
-        started = startup_ready(1);
+        started = worker_begin(&lp.worker, index);
         if (started) {
-            {{ v.name }}_on_worker_start(&lp.worker, index);
             status = loop_run(&lp);
         }
         while (lp.count > FIRST_CONN_SLOT) {

@@ -174,7 +174,9 @@ static int loop_main(void)
     }
     lp.fds[STOP_SLOT].fd = stop_watch();
     lp.fds[STOP_SLOT].events = POLLIN;
-    {{ v.name }}_on_worker_start(&lp.worker, 0);
+    if (!worker_start(&lp.worker, 0)) {
+        goto out;
+    }
     lp.members_left = client_options.connections;
     for (i = 0; i < client_options.connections; i++) {
         member_init(&lp.members[i], i);

@@ -449,3 +449,4 @@ static int open_listener(const char *address, int port, int nonblocking,
  * Returns 1 to run the loop, 0 to stop. Defined with main below. */
 static int startup_ready(int ok);
 {%- endif %}
+{% include "c/worker_start.c" %}

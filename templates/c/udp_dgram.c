@@ -65,7 +65,11 @@ static int dgram_open(struct dgram_server *d, int fd, unsigned index)
         d->out_msgs[i].msg_hdr.msg_iovlen = 1;
         d->out_msgs[i].msg_hdr.msg_name = &d->out_peers[i];
     }
-    {{ v.name }}_on_worker_start(&d->worker, index);
+    if (!worker_start(&d->worker, index)) {
+        free(d->in);
+        free(d->out);
+        return -1;
+    }
     return 0;
 }
 

@@ -129,7 +129,7 @@ fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize, startu
     wake_read.set_nonblocking(true)?;
     wake.set_nonblocking(true)?;
     let slots = std::sync::Arc::new(Slots { active: std::sync::Mutex::new(0), empty: std::sync::Condvar::new(), wake });
-    let worker = std::sync::Arc::new(std::sync::Mutex::new(H::Worker::default()));
+    let worker = std::sync::Arc::new(std::sync::Mutex::new(worker_started(index, H::start_worker(index))?));
     let mut spare = std::fs::File::open("/dev/null").ok();
     let mut spawn_failures = 0;
     let address_limited = address_space_is_limited();
@@ -187,7 +187,7 @@ fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize, startu
 /// byte longer than `BUFFER_SIZE`: a datagram that fills it was too long, and is dropped
 /// rather than handled cut short.
 fn run_loop<H: Handler>(socket: UdpSocket, stop: RawFd, index: usize, startup: &Startup) -> io::Result<()> {
-    let mut handler = H::default();
+    let mut handler = worker_started(index, H::start_worker(index))?;
     let mut scratch = vec![0u8; BUFFER_SIZE + 1];
     let mut reply = Reply { buf: Vec::with_capacity(OUTPUT_BUFFER), has_reply: false };
     let (mut truncated, mut send_errors, mut recv_errors, mut panics, mut received) = (0, 0, 0, 0, 0);

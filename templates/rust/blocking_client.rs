@@ -104,7 +104,7 @@ fn member_thread<H: Handler>(mut m: Member, stop: RawFd, worker: &std::sync::Mut
 
 /// Starts a thread per member of the pool, waits for them all, then `on_worker_stop` reports.
 fn run_pool<H: Handler>(stop: RawFd) -> io::Result<()> {
-    let worker = std::sync::Mutex::new(H::Worker::default());
+    let worker = std::sync::Mutex::new(worker_started(0, H::start_worker(0))?);
     let seed = backoff_seed();
     let connections = options().connections;
     std::thread::scope(|scope| {

@@ -2,6 +2,17 @@
 {% include "rust/contract.rs" %}
 {%- endif %}
 
+
+/// Why a handler's `start_worker` failed: any error (`?` converts `io::Error` and friends; a
+/// message is `Err("...".into())`).
+pub type StartError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A worker's start: its handler's error becomes the worker's, named, so the program says
+/// which worker could not start.
+fn worker_started<T>(index: usize, started: Result<T, StartError>) -> io::Result<T> {
+    started.map_err(|e| io::Error::other(format!("worker {index}: {e}")))
+}
+{{ v.runtime_close }}
 {% include "rust/command_line.rs" %}
 {%- if !v.client %}
 
@@ -67,6 +78,7 @@ pub fn options() -> &'static Options {
     OPTIONS.get_or_init(Options::default)
 }
 {%- endif %}
+{{ v.runtime_open }}
 
 /// Turns a -1 from a system call into the OS error.
 fn cvt(result: libc::c_int) -> io::Result<libc::c_int> {

@@ -402,10 +402,19 @@ impl<W> Ctx<'_, W> {
 /// The one place for your protocol: the loop calls these, and they must not block. The
 /// contract is the same in every model and in the C output (README, "The handler contract").
 pub trait Handler: Sized + Send + 'static {
-    /// State shared by the connections of one worker (one event loop), made with `Default`
+    /// State shared by the connections of one worker (one event loop), made by `start_worker`
     /// on that worker. State shared by several workers belongs in a `static` (atomics, or a
     /// `Mutex` in a `OnceLock`).
     type Worker: Default + Send + 'static;
+
+    /// A worker (an event loop) starts, before the program says it is ready: make the state
+    /// its connections share (the default: `Default`). An error (a file that does not parse)
+    /// stops the program before it is ready: it prints `PROGRAM: worker INDEX: ERROR` and
+    /// exits 1.
+    fn start_worker(index: usize) -> Result<Self::Worker, StartError> {
+        let _ = index;
+        Ok(Self::Worker::default())
+    }
 
     /// A peer connected: make its handler. `ctx` may already write (a greeting), set a timer
     /// or ask for `on_writable`.
@@ -657,6 +666,14 @@ impl Ctx<'_> {
 /// worker (event loop) makes its own handler with `Default`: its fields are that worker's
 /// state. The contract is the same as the C output's (README, "The handler contract").
 pub trait Handler: Default + Send + 'static {
+    /// A worker (an event loop) starts, before the program says it is ready: make its handler
+    /// (the default: `Default`). An error (a file that does not parse) stops the program
+    /// before it is ready: it prints `PROGRAM: worker INDEX: ERROR` and exits 1.
+    fn start_worker(index: usize) -> Result<Self, StartError> {
+        let _ = index;
+        Ok(Self::default())
+    }
+
     /// One datagram arrived whole; `ctx.out` builds the reply to its sender.
     fn on_message(&mut self, msg: &[u8], ctx: &mut Ctx<'_>);
 

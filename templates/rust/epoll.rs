@@ -138,7 +138,7 @@ fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize, startu
         epoll,
         listener,
         index,
-        worker: H::Worker::default(),
+        worker: worker_started(index, H::start_worker(index))?,
         slots: Vec::new(),
         free: Vec::new(),
         ready: Vec::new(),
@@ -219,7 +219,7 @@ fn run_loop<H: Handler>(socket: UdpSocket, stop: RawFd, index: usize, startup: &
     let fd = socket.as_raw_fd();
     epoll.control(libc::EPOLL_CTL_ADD, fd, interest(false), SOCKET_TOKEN)?;
     let mut watching_output = false;
-    let mut dgram: Dgram<H> = Dgram::open(socket, index);
+    let mut dgram: Dgram<H> = Dgram::open(socket, index)?;
     if !startup.ready(index, true) {
         return Ok(());
     }

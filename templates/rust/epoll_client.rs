@@ -100,7 +100,7 @@ fn run_pool<H: Handler>(stop: RawFd) -> io::Result<()> {
     let members = pool.members.len();
     let mut lp: Loop<H> = Loop {
         epoll,
-        worker: H::Worker::default(),
+        worker: worker_started(0, H::start_worker(0))?,
         pool,
         slots: (0..members).map(|_| None).collect(),
         ready: Vec::new(),

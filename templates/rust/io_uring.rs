@@ -136,7 +136,7 @@ fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize, startu
         ring: Ring::open()?,
         listener,
         index,
-        worker: H::Worker::default(),
+        worker: worker_started(index, H::start_worker(index))?,
         slots: Vec::new(),
         free: Vec::new(),
         timers: Timers::default(),
@@ -215,7 +215,7 @@ struct ReplySlot {
 /// dropped, counted and logged: the handler never waits, and nothing is lost silently.
 fn run_loop<H: Handler>(socket: UdpSocket, stop: RawFd, index: usize, startup: &Startup) -> io::Result<()> {
     let mut ring = Ring::open()?;
-    let mut handler = H::default();
+    let mut handler = worker_started(index, H::start_worker(index))?;
     // SAFETY: an all-zero msghdr and sockaddr_storage are valid.
     let mut recv_msg: Box<libc::msghdr> = Box::new(unsafe { std::mem::zeroed() });
     recv_msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;

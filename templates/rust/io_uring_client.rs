@@ -171,7 +171,7 @@ fn run_pool<H: Handler>(stop: RawFd) -> io::Result<()> {
     let members = pool.members.len();
     let mut lp: Loop<H> = Loop {
         ring: Ring::open()?,
-        worker: H::Worker::default(),
+        worker: worker_started(0, H::start_worker(0))?,
         addresses: vec![raw_address(&SocketAddr::from(([0, 0, 0, 0], 0))); pool.members.len()],
         pool,
         slots: (0..members).map(|_| None).collect(),

@@ -90,7 +90,7 @@ fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize, startu
     let mut lp: Loop<H> = Loop {
         listener,
         index,
-        worker: H::Worker::default(),
+        worker: worker_started(index, H::start_worker(index))?,
         slots: Vec::new(),
         more: Vec::new(),
         free: Vec::new(),
@@ -161,7 +161,7 @@ fn run_loop<H: Handler>(listener: TcpListener, stop: RawFd, index: usize, startu
 /// a reply waits.
 fn run_loop<H: Handler>(socket: UdpSocket, stop: RawFd, index: usize, startup: &Startup) -> io::Result<()> {
     socket.set_nonblocking(true)?;
-    let mut dgram: Dgram<H> = Dgram::open(socket, index);
+    let mut dgram: Dgram<H> = Dgram::open(socket, index)?;
     if !startup.ready(index, true) {
         return Ok(());
     }

@@ -161,8 +161,16 @@ impl<W> Ctx<'_, W> {
 /// one whose server port refuses ends too (`Reset`); both are opened again with backoff and
 /// `open` runs again. One the handler closed is done.
 pub trait Handler: Sized + Send + 'static {
-    /// State shared by the pool's sockets, made with `Default` when the pool starts.
+    /// State shared by the pool's sockets, made by `start_worker` when the pool starts.
     type Worker: Default + Send + 'static;
+
+    /// The pool starts: make the state its sockets share (the default: `Default`). An error
+    /// (a file that does not parse) stops the program before it connects: it prints
+    /// `PROGRAM: worker 0: ERROR` and exits 1.
+    fn start_worker(index: usize) -> Result<Self::Worker, StartError> {
+        let _ = index;
+        Ok(Self::Worker::default())
+    }
 
     /// The socket is ready: make its handler; `ctx` may already send.
     fn open(ctx: &mut Ctx<'_, Self::Worker>) -> Self;

@@ -55,12 +55,12 @@ struct Outgoing {
 }
 
 impl<H: Handler> Dgram<H> {
-    fn open(socket: UdpSocket, index: usize) -> Dgram<H> {
+    fn open(socket: UdpSocket, index: usize) -> io::Result<Dgram<H>> {
         // SAFETY: an all-zero sockaddr_storage is a valid (unspecified) address.
         let empty: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-        Dgram {
+        Ok(Dgram {
             socket,
-            handler: H::default(),
+            handler: worker_started(index, H::start_worker(index))?,
             inbox: vec![0; DGRAM_BATCH * (BUFFER_SIZE + 1)],
             batch: vec![Received { sender: empty, sender_len: 0, len: 0 }; DGRAM_BATCH],
             outbox: (0..DGRAM_BATCH)
@@ -74,7 +74,7 @@ impl<H: Handler> Dgram<H> {
             send_errors: 0,
             recv_errors: 0,
             panics: 0,
-        }
+        })
     }
 
     fn replies_waiting(&self) -> bool {

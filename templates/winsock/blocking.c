@@ -83,10 +83,9 @@ static int start_connection(SOCKET s, const struct sockaddr_storage *peer)
 static int loop_main(SOCKET listener, unsigned index)
 {
     int status = -1;
-    if (!startup_ready(index, 1)) {
+    if (!worker_begin(&worker_state, index)) {
         return -1;
     }
-    {{ v.name }}_on_worker_start(&worker_state, index);
     for (;;) {
         struct sockaddr_storage peer;
         enum accept_result got;

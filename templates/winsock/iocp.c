@@ -411,9 +411,8 @@ static int loop_main(SOCKET listener, unsigned index)
     lp->port = worker_ports[index];
     if (lp->port != NULL && timers_init(&lp->timers) == 0
         && (index != 0 || accept_setup(listener, lp->port) == 0)) {
-        started = startup_ready(index, 1);
+        started = worker_begin(&lp->worker, index);
         if (started) {
-            {{ v.name }}_on_worker_start(&lp->worker, index);
             if (index == 0) {
                 accept_refill(now_ms());
             }

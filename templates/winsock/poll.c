@@ -157,9 +157,8 @@ static int loop_main(SOCKET listener, unsigned index)
         lp.fds[STOP_SLOT].events = POLLRDNORM;
         lp.fds[LISTEN_SLOT].fd = listener;
         lp.count = FIRST_CONN_SLOT;
-        started = startup_ready(index, 1);
+        started = worker_begin(&lp.worker, index);
         if (started) {
-            {{ v.name }}_on_worker_start(&lp.worker, index);
             status = loop_run(&lp);
         }
         while (lp.count > FIRST_CONN_SLOT) {

@@ -519,3 +519,4 @@ static SOCKET open_listener(const char *address, int port, struct sockaddr_stora
  * one failed. Returns 1 to run the loop, 0 to stop. Defined with main below. */
 static int startup_ready(unsigned index, int ok);
 {%- endif %}
+{% include "c/worker_start.c" %}

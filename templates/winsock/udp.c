@@ -48,12 +48,11 @@ static int loop_main(SOCKET s, unsigned index)
         free(current.reply);
         return -1;
     }
-    if (!startup_ready(index, 1)) {
+    if (!worker_begin(&worker, index)) {
         free(scratch);
         free(current.reply);
         return -1;
     }
-    {{ v.name }}_on_worker_start(&worker, index);
     for (;;) {
         int budget;
         int ready = wait_for_socket_or_stop(s, POLLRDNORM, -1);

@@ -209,13 +209,12 @@ static int loop_main(SOCKET s, unsigned index)
         return -1;
     }
     InterlockedIncrement(&dgram_running);
-    if (!startup_ready(index, 1)) {
+    if (!worker_begin(&worker, index)) {
         if (InterlockedDecrement(&dgram_running) == 0) {
             dgram_drain(port);
         }
         return -1;
     }
-    {{ v.name }}_on_worker_start(&worker, index);
     for (i = 0; i < DGRAM_SLOTS; i++) {
         dgram_post_receive(&dgram_slots[index * DGRAM_SLOTS + i], &tallies);
     }
