@@ -829,7 +829,7 @@ impl Validator {
         let Some(kind) = spec.kind.as_ref().map(|k| k.value) else {
             self.error(
                 Diagnostic::error(format!("option `{text}` has no `type`"))
-                    .with_span(span)
+                    .with_span(name.span.clone())
                     .with_hint("add type: path, string, int or bool"),
             );
             return None;
@@ -839,7 +839,7 @@ impl Validator {
             None => {
                 self.error(
                     Diagnostic::error(format!("option `{text}` has no `help`"))
-                        .with_span(span.clone())
+                        .with_span(name.span.clone())
                         .with_hint("add help: one line that --help prints for it"),
                 );
                 ok = false;
@@ -895,7 +895,7 @@ impl Validator {
                     Diagnostic::error(format!(
                         "option `{text}` needs a default: 0 is outside {min}..={max}"
                     ))
-                    .with_span(span.clone())
+                    .with_span(name.span.clone())
                     .with_hint(format!("add default: {min}")),
                 );
                 return None;
@@ -944,7 +944,7 @@ impl Validator {
                         "the default of {kind} option `{text}` is {found}; it must be {expected}"
                     ))
                     .with_span(at)
-                    .with_label(format!("not a {kind}")),
+                    .with_label(format!("expected {expected}")),
                 );
                 return None;
             }
