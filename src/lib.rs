@@ -16,6 +16,7 @@ pub mod proof;
 pub mod render;
 pub mod source;
 pub mod spec;
+pub mod starter;
 pub mod troubleshoot;
 pub mod validate;
 
@@ -62,7 +63,10 @@ pub fn plan_source(source: &SourceFile, overrides: Overrides) -> Result<Plan, Er
         }))
     };
     let tree = source.parse().map_err(|d| invalid(vec![d]))?;
-    let mut decoder = spec::Decoder::default();
+    let mut decoder = spec::Decoder {
+        toml: source.format == source::Format::Toml,
+        ..spec::Decoder::default()
+    };
     let spec = spec::decode(&tree, &mut decoder);
     // Validation runs even when decoding found problems, so the user sees everything at once;
     // its own errors about keys that failed to decode are not duplicated because those keys

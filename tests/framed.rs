@@ -10,7 +10,7 @@ use sockgen::proof::{self, ProofOptions};
 
 /// The `sockgen init` spec with its framing line uncommented and set to `framing`.
 fn starter_with(framing: &str) -> String {
-    let starter = std::fs::read_to_string(common::root().join("src/starter.yaml")).unwrap();
+    let starter = sockgen::starter::text(sockgen::source::Format::Yaml);
     let commented = "# framing: { kind: line }";
     assert!(
         starter.contains(commented),

@@ -297,7 +297,7 @@ fn a_wrong_conversation_fails_and_a_malformed_one_is_refused() {
 #[test]
 fn a_framed_conversation_drives_a_framed_spec() {
     let dir = tempfile::tempdir().unwrap();
-    let starter = std::fs::read_to_string(common::root().join("src/starter.yaml")).unwrap();
+    let starter = sockgen::starter::text(sockgen::source::Format::Yaml);
     let spec = dir.path().join("line.yaml");
     std::fs::write(
         &spec,

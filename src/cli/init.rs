@@ -4,19 +4,22 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// The starter spec `sockgen init` writes: every key, commented, with its default.
-pub const STARTER_SPEC: &str = include_str!("../starter.yaml");
+use crate::source::Format;
 
+/// Writes the starter to FILE, in TOML for a `.toml` name and YAML otherwise; without FILE, the
+/// YAML starter goes to stdout.
 pub(super) fn init(file: Option<PathBuf>) -> ExitCode {
     let Some(path) = file else {
-        print!("{STARTER_SPEC}");
+        print!("{}", crate::starter::text(Format::Yaml));
         return ExitCode::SUCCESS;
     };
+    let format = Format::from_path(&path).unwrap_or(Format::Yaml);
     let created = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(&path);
-    match created.and_then(|mut f| f.write_all(STARTER_SPEC.as_bytes())) {
+    let starter = crate::starter::text(format);
+    match created.and_then(|mut f| f.write_all(starter.as_bytes())) {
         Ok(()) => {
             eprintln!(
                 "wrote {}: edit it, then `sockgen check {}`",
