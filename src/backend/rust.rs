@@ -301,6 +301,23 @@ fn header(plan: &Plan) -> String {
     )
 }
 
+/// The header of a `handler: custom` project's `src/main.rs`: the user's file from its first
+/// render on, so it says so (as the C handler file does) instead of "do not edit".
+fn owned_header(plan: &Plan) -> String {
+    format!(
+        "// {}: written by sockgen {} from {} (--lang rust --model {}) as a starting point.\n\
+         // This file is yours: `sockgen render -o` writes it only when it does not exist yet.\n\
+         // The module in src/{}/ is generated: change the spec and run, in this directory,\n\
+         //     {}\n",
+        plan.name,
+        env!("CARGO_PKG_VERSION"),
+        plan.spec_file,
+        plan.model,
+        plan.name,
+        plan.render_command()
+    )
+}
+
 /// The generated module: everything but `main`. This is what a build.rs writes to OUT_DIR
 /// for `include!`, so it has no inner attributes.
 pub fn module(plan: &Plan) -> Result<syn::File, askama::Error> {
@@ -368,9 +385,14 @@ pub fn render(plan: &Plan, layout: Layout) -> Result<Vec<GeneratedFile>, askama:
             let mut module = module_of(plan, &view)?;
             let runtime = split_runtime(&mut module)?;
             let main = parse("main.rs", &MainRs { v: &view }.render()?)?;
+            let main_header = if view.user_owned_handler {
+                owned_header(plan)
+            } else {
+                header(plan)
+            };
             let main_file = GeneratedFile {
                 path: "src/main.rs".to_string(),
-                contents: format!("{}\n{}", header(plan), print(&main)),
+                contents: format!("{main_header}\n{}", print(&main)),
                 user_owned: view.user_owned_handler,
             };
             Ok(vec![

@@ -14,6 +14,10 @@ pub(super) fn render(
     out_dir: Option<PathBuf>,
     check: bool,
 ) -> ExitCode {
+    let target = match out_dir.as_deref() {
+        Some(dir) => project_target(spec, dir, target),
+        None => target,
+    };
     let generated = match &out_dir {
         Some(dir) => crate::generate_project(spec, target, dir),
         None => crate::plan_file(spec, target).and_then(|plan| {
@@ -30,6 +34,36 @@ pub(super) fn render(
         None => to_stdout(&files),
         Some(dir) if check => check_project(spec, &plan, &dir, &files),
         Some(dir) => write_project(&plan, &dir, &files),
+    }
+}
+
+/// Into an existing project, without `--lang` and `--model`: its own language and model (its
+/// build file records them), not the spec's, so a re-render or a `--check` never turns an
+/// io_uring project into an epoll one behind the user's back.
+fn project_target(spec: &Path, dir: &Path, target: Overrides) -> Overrides {
+    if target.lang.is_some() || target.model.is_some() {
+        return target;
+    }
+    match crate::proof::project::find(dir) {
+        Ok(project) => {
+            let spec_choice = crate::plan_file(spec, Overrides::default())
+                .map(|plan| (plan.lang, plan.model))
+                .ok();
+            if spec_choice != Some((project.lang, project.model)) {
+                eprintln!(
+                "{}: a --lang {} --model {} project (its build file says so); --lang and --model \
+                 change that",
+                    dir.display(),
+                    project.lang,
+                    project.model
+                );
+            }
+            Overrides {
+                lang: Some(project.lang),
+                model: Some(project.model),
+            }
+        }
+        Err(_) => target,
     }
 }
 
