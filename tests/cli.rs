@@ -45,7 +45,12 @@ fn model_flag_is_checked_against_the_language() {
         err.contains("iocp is not available for --lang c: IOCP is Windows-only"),
         "{err}"
     );
-    assert!(err.contains("choose blocking, poll, epoll"), "{err}");
+    assert!(
+        err.contains(
+            "add --model epoll for --lang c (POSIX/Linux), or another of blocking, poll, epoll"
+        ),
+        "{err}"
+    );
 
     let out = sockgen(&[
         "render",
@@ -824,6 +829,23 @@ fn completions_man_page_and_init() {
     }
     let man = sockgen(&["man"]);
     assert!(text(&man.stdout).contains(".TH sockgen 1"));
+    // --dir writes a page for every subcommand sockgen(1) names, examples and exit status in.
+    let pages = tempfile::tempdir().unwrap();
+    let out = sockgen(&["man", "--dir", pages.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    for page in [
+        "sockgen.1",
+        "sockgen-render.1",
+        "sockgen-verify.1",
+        "sockgen-check.1",
+    ] {
+        assert!(pages.path().join(page).is_file(), "no {page}");
+    }
+    let render = std::fs::read_to_string(pages.path().join("sockgen-render.1")).unwrap();
+    assert!(
+        render.contains(".SH EXAMPLES") && render.contains(".SH \"EXIT STATUS\""),
+        "{render}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let starter = dir.path().join("starter.yaml");
     let out = sockgen(&["init", starter.to_str().unwrap()]);
@@ -850,6 +872,17 @@ fn completions_man_page_and_init() {
         written, minimal,
         "a default stated in the starter spec is not the real default"
     );
+    // A .toml name gets TOML, which loads to the same Plan.
+    let toml = dir.path().join("starter.toml");
+    let out = sockgen(&["init", toml.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(std::fs::read_to_string(&toml)
+        .unwrap()
+        .starts_with("#:schema "));
+    let mut from_toml =
+        sockgen::plan_file(&toml, sockgen::Overrides::default()).unwrap_or_else(|e| panic!("{e}"));
+    from_toml.spec_file = minimal.spec_file.clone();
+    assert_eq!(from_toml, minimal, "the TOML starter states other defaults");
 }
 
 /// --color always/never, NO_COLOR and CLICOLOR_FORCE decide whether diagnostics are coloured.
@@ -972,4 +1005,75 @@ fn port_sharing_options_are_warned_about_not_refused() {
             example.display()
         );
     }
+}
+
+/// A project keeps its language and model: `--check` and a re-render without --lang/--model
+/// use what its build file records, never the spec's default model.
+#[test]
+fn a_project_keeps_its_lang_and_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("p");
+    let p = project.to_str().unwrap();
+    let out = sockgen(&["render", "specs/echo-tcp.yaml", "--model", "poll", "-o", p]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = sockgen(&["render", "specs/echo-tcp.yaml", "-o", p, "--check"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("a --lang c --model poll project"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("up to date"), "{stderr}");
+
+    // A Rust project of a custom handler: main.rs is the user's and says so.
+    let rust = dir.path().join("r");
+    let spec = dir.path().join("custom.yaml");
+    std::fs::write(&spec, "name: mine\nhandler: custom\n").unwrap();
+    let out = sockgen(&[
+        "render",
+        spec.to_str().unwrap(),
+        "--lang",
+        "rust",
+        "-o",
+        rust.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let main = std::fs::read_to_string(rust.join("src/main.rs")).unwrap();
+    assert!(main.contains("This file is yours"), "{main}");
+    assert!(!main.contains("Do not edit by hand"), "{main}");
+    let cargo = std::fs::read_to_string(rust.join("Cargo.toml")).unwrap();
+    assert!(cargo.contains("\n[workspace]"), "{cargo}");
+}
+
+/// The generated Makefile rebuilds when a header changes, the user's included.
+#[test]
+fn the_makefile_rebuilds_when_a_header_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().to_str().unwrap();
+    let out = sockgen(&["render", "specs/echo-tcp.yaml", "--model", "poll", "-o", p]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    std::fs::write(dir.path().join("store.h"), "/* a header of the user's */\n").unwrap();
+    let make = |args: &[&str]| {
+        Command::new("make")
+            .arg("-C")
+            .arg(dir.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let built = make(&[]);
+    assert!(built.status.success(), "{}", text(&built.stderr));
+    assert_eq!(
+        make(&["-q"]).status.code(),
+        Some(0),
+        "up to date after a build"
+    );
+    // A second later, so the header is newer than the program whatever the file system's clock.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    std::fs::write(dir.path().join("store.h"), "/* changed */\n").unwrap();
+    assert_eq!(
+        make(&["-q"]).status.code(),
+        Some(1),
+        "a changed header must rebuild"
+    );
 }
