@@ -73,7 +73,10 @@ fn bench_runs_generated_servers_and_a_peer_with_json_and_chart() {
     assert_eq!(cases[3]["server"], "other");
     let svg = std::fs::read_to_string(&chart).unwrap();
     assert!(
-        svg.starts_with("<svg") && svg.contains("c/epoll") && svg.contains("other"),
+        svg.starts_with("<svg")
+            && svg.contains("c/epoll")
+            && svg.contains("other (baseline)")
+            && svg.contains("× the baseline"),
         "{svg}"
     );
 }
@@ -282,4 +285,44 @@ fn udp_bench_counts_corruption_as_errors_and_drops_as_losses() {
         "dropped datagrams not counted: {result:?}"
     );
     assert!(result.messages > 0, "the loop stalled: {result:?}");
+}
+
+/// `--peer tokio` builds the peer from the sources sockgen carries, in a directory of its own,
+/// not from the clone sockgen was built in (an installed binary outlives a moved clone); the
+/// peer it builds echoes.
+#[test]
+fn the_tokio_peer_builds_from_the_sources_sockgen_carries() {
+    use std::io::{Read, Write};
+    let dir = common::root().join("target/test-tokio-peer");
+    let command =
+        sockgen::proof::bench::tokio_peer_command_in(&dir, false).unwrap_or_else(|e| panic!("{e}"));
+    assert!(command.starts_with(dir.to_str().unwrap()), "{command}");
+    let binary = command.split_whitespace().next().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let mut child = std::process::Command::new(binary)
+        .args(["--port", &port.to_string()])
+        .spawn()
+        .unwrap();
+    let mut stream = None;
+    for _ in 0..100 {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    }
+    let mut stream = stream.expect("the tokio peer never listened");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    stream.write_all(b"hello").unwrap();
+    let mut echoed = [0u8; 5];
+    stream.read_exact(&mut echoed).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(&echoed, b"hello");
 }

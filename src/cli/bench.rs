@@ -62,7 +62,9 @@ pub(super) fn bench(args: BenchArgs) -> ExitCode {
     };
     progress.finish();
     let chart_failed = args.chart.as_ref().and_then(|path| {
-        std::fs::write(path, bench::chart_svg(&measured.results))
+        let title = format!("sockgen bench {}", args.spec.display());
+        let baseline = peers.first().map(|(n, _)| n.as_str());
+        std::fs::write(path, bench::chart_svg(&measured.results, &title, baseline))
             .err()
             .map(|e| format!("cannot write the chart to {}: {e}", path.display()))
     });
@@ -190,10 +192,7 @@ fn peers(specs: &[String], udp: bool) -> Result<Vec<(String, String)>, String> {
                     "--peer {p}: expected NAME=COMMAND with {{port}} in the command"
                 ))
             }
-            None if p == "tokio" => {
-                let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-                ("tokio".to_string(), bench::tokio_peer_command(root, udp)?)
-            }
+            None if p == "tokio" => ("tokio".to_string(), bench::tokio_peer_command(udp)?),
             None => return Err(format!("--peer {p}: expected NAME=COMMAND or `tokio`")),
         };
         peers.push((name, command));

@@ -775,17 +775,54 @@ pub fn iperf3_ceiling(config: &BenchConfig) -> Option<Result<f64, String>> {
     Some(run())
 }
 
-/// The peer built into sockgen's repository: a conventional tokio echo server, TCP or (`udp`)
-/// UDP.
-pub fn tokio_peer_command(repo_root: &Path, udp: bool) -> Result<String, String> {
-    let manifest = repo_root.join("benches/tokio-echo/Cargo.toml");
-    if !manifest.is_file() {
-        return Err(format!(
-            "{} not found: run bench from the sockgen repository",
-            manifest.display()
-        ));
+/// The tokio echo peer's sources, carried inside sockgen so an installed binary builds it
+/// wherever the clone it came from went.
+const TOKIO_PEER_FILES: [(&str, &str); 3] = [
+    (
+        "Cargo.toml",
+        include_str!("../../benches/tokio-echo/Cargo.toml"),
+    ),
+    (
+        "Cargo.lock",
+        include_str!("../../benches/tokio-echo/Cargo.lock"),
+    ),
+    (
+        "src/main.rs",
+        include_str!("../../benches/tokio-echo/src/main.rs"),
+    ),
+];
+
+/// Where the peer is built: the user's cache (`$XDG_CACHE_HOME` or `~/.cache`), else the
+/// temporary directory; one directory per sockgen version, reused across runs.
+fn tokio_peer_dir() -> PathBuf {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    cache.join(format!("sockgen/tokio-echo-{}", env!("CARGO_PKG_VERSION")))
+}
+
+/// A conventional tokio echo server, TCP or (`udp`) UDP, built from the sources sockgen
+/// carries (benches/tokio-echo in its repository).
+pub fn tokio_peer_command(udp: bool) -> Result<String, String> {
+    tokio_peer_command_in(&tokio_peer_dir(), udp)
+}
+
+/// [`tokio_peer_command`], built in `dir`.
+pub fn tokio_peer_command_in(dir: &Path, udp: bool) -> Result<String, String> {
+    for (path, contents) in TOKIO_PEER_FILES {
+        let path = dir.join(path);
+        // Rewritten only when it changed, so cargo's build stays fresh across runs.
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(contents) {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| format!("{}: {e}", parent.display()))?;
+            }
+            std::fs::write(&path, contents).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
     }
-    let target_dir = repo_root.join("target/bench-peers");
+    let manifest = dir.join("Cargo.toml");
+    let target_dir = dir.join("target");
     let status = Command::new("cargo")
         .args(["build", "--release", "--quiet", "--manifest-path"])
         .arg(&manifest)
@@ -794,7 +831,9 @@ pub fn tokio_peer_command(repo_root: &Path, udp: bool) -> Result<String, String>
         .status()
         .map_err(|e| format!("cargo build of the tokio peer: {e}"))?;
     if !status.success() {
-        return Err("building benches/tokio-echo failed".into());
+        return Err(
+            "building the tokio peer failed (its sources are in benches/tokio-echo)".into(),
+        );
     }
     let binary: PathBuf = target_dir.join("release/tokio-echo");
     let mode = if udp { " --udp" } else { "" };
@@ -863,8 +902,50 @@ pub fn table(results: &[CaseResult], baseline: Option<&str>) -> String {
 /// Reads one figure out of a result, if it was measured.
 type Metric = fn(&CaseResult) -> Option<f64>;
 
-/// Grouped bar chart: one group per case, one bar per server; msgs/s above, CPU/msg below.
-pub fn chart_svg(results: &[CaseResult]) -> String {
+/// Text for SVG: server and peer names are the user's (`--peer NAME=CMD`), the title names a
+/// spec path.
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Twelve colours no two of which are easily confused (Tableau 10 and two more); a chart with
+/// more series repeats them with a dashed outline.
+const PALETTE: [&str; 12] = [
+    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
+    "#9c755f", "#bab0ac", "#1b9e77", "#7570b3",
+];
+
+/// The smallest "nice" step (1, 2 or 5 × 10^k) that divides 0..=max into at most 5 ticks.
+fn nice_step(max: f64) -> f64 {
+    let raw = (max / 5.0).max(1e-9);
+    let magnitude = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|step| *step >= raw)
+        .unwrap_or(10.0 * magnitude)
+}
+
+/// A ratio as a bar's label: `1.23`, `12.3`, `123`.
+fn ratio_label(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// Grouped bar chart of what the tables argue: per case, each server's figure as a ratio to the
+/// baseline's in the same case (the first peer, else the first server), so a noisy small case
+/// cannot flatten the others. Messages per second above (higher is better), server CPU per
+/// message below (lower is better); each bar is labelled with its ratio, each case with the
+/// baseline's absolute figure.
+pub fn chart_svg(results: &[CaseResult], title: &str, baseline: Option<&str>) -> String {
     let mut servers: Vec<&str> = Vec::new();
     let mut cases: Vec<Case> = Vec::new();
     for r in results {
@@ -875,93 +956,151 @@ pub fn chart_svg(results: &[CaseResult]) -> String {
             cases.push(r.case);
         }
     }
-    const PALETTE: [&str; 8] = [
-        "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f",
-    ];
-    let (left, top, panel_h, gap) = (70.0, 40.0, 220.0, 70.0);
-    let group_w = (servers.len() as f64 * 16.0 + 24.0).max(90.0);
-    let width = left + cases.len() as f64 * group_w + 170.0;
-    let height = top + 2.0 * panel_h + gap + 60.0;
+    let baseline = baseline
+        .filter(|b| servers.contains(b))
+        .or(servers.first().copied())
+        .unwrap_or("");
+    let figure = |server: &str, case: &Case, metric: Metric| {
+        results
+            .iter()
+            .find(|r| r.server == server && r.case == *case)
+            .and_then(metric)
+    };
+    let (left, top, panel_h, gap) = (70.0, 84.0, 220.0, 96.0);
+    let bar_w = 16.0;
+    let group_w = (servers.len() as f64 * (bar_w + 2.0) + 28.0).max(110.0);
+    let legend_w = 40.0 + 7.0 * servers.iter().map(|s| s.len()).max().unwrap_or(0) as f64;
+    let width = (left + cases.len() as f64 * group_w + legend_w).max(720.0);
+    let height = top + 2.0 * panel_h + gap + 70.0;
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
     );
-    let panels: [(&str, Metric); 2] = [
-        ("messages per second (higher is better)", |r| {
-            Some(r.msgs_per_s)
-        }),
-        ("server CPU ns per message (lower is better)", |r| {
-            r.server_cpu_ns_per_msg
-        }),
+    svg.push_str(&format!(
+        "<text x=\"{left}\" y=\"24\" font-size=\"15\" font-weight=\"bold\">{}</text>\n",
+        xml_escape(title)
+    ));
+    svg.push_str(&format!(
+        "<text x=\"{left}\" y=\"42\" fill=\"#555\">each bar: the server's figure ÷ {}'s in the same case (connections × message size, pipeline)</text>\n",
+        xml_escape(baseline)
+    ));
+    let panels: [(&str, Metric, &str); 2] = [
+        (
+            "messages per second, × the baseline (higher is better)",
+            |r| Some(r.msgs_per_s),
+            "/s",
+        ),
+        (
+            "server CPU per message, × the baseline (lower is better)",
+            |r| r.server_cpu_ns_per_msg,
+            " ns",
+        ),
     ];
-    for (p, (title, value)) in panels.iter().enumerate() {
+    let plot_right = left + cases.len() as f64 * group_w;
+    for (p, (panel_title, metric, unit)) in panels.iter().enumerate() {
         let y0 = top + p as f64 * (panel_h + gap);
-        let max = results
+        let ratio = |server: &str, case: &Case| {
+            let base = figure(baseline, case, *metric).filter(|b| *b > 0.0)?;
+            figure(server, case, *metric).map(|v| v / base)
+        };
+        let max = cases
             .iter()
-            .filter_map(value)
-            .fold(0.0f64, f64::max)
-            .max(1e-9);
+            .flat_map(|c| servers.iter().filter_map(move |s| ratio(s, c)))
+            .fold(1.0f64, f64::max);
+        let step = nice_step(max);
+        let top_value = (max / step).ceil() * step;
+        let scale = |v: f64| y0 + panel_h - panel_h * v / top_value;
         svg.push_str(&format!(
-            "<text x=\"{left}\" y=\"{:.0}\" font-size=\"13\">{title}</text>\n",
-            y0 - 10.0
+            "<text x=\"{left}\" y=\"{:.0}\" font-size=\"13\">{panel_title}</text>\n",
+            y0 - 14.0
         ));
-        svg.push_str(&format!(
-            "<line x1=\"{left}\" y1=\"{:.0}\" x2=\"{:.0}\" y2=\"{:.0}\" stroke=\"#333\"/>\n",
-            y0 + panel_h,
-            left + cases.len() as f64 * group_w,
-            y0 + panel_h
-        ));
-        for tick in 0..=4 {
-            let v = max * tick as f64 / 4.0;
-            let y = y0 + panel_h - panel_h * tick as f64 / 4.0;
+        let mut tick = 0.0;
+        while tick <= top_value + step / 2.0 {
+            let y = scale(tick);
             svg.push_str(&format!(
-                "<text x=\"{:.0}\" y=\"{y:.0}\" text-anchor=\"end\">{}</text>\n",
+                "<text x=\"{:.0}\" y=\"{:.0}\" text-anchor=\"end\">{}×</text>\n",
                 left - 6.0,
-                human(v)
+                y + 4.0,
+                format!("{tick:.2}")
+                    .trim_end_matches('0')
+                    .trim_end_matches('.')
             ));
             svg.push_str(&format!(
-                "<line x1=\"{left}\" y1=\"{y:.0}\" x2=\"{:.0}\" y2=\"{y:.0}\" stroke=\"#ddd\"/>\n",
-                left + cases.len() as f64 * group_w
+                "<line x1=\"{left}\" y1=\"{y:.1}\" x2=\"{plot_right:.0}\" y2=\"{y:.1}\" stroke=\"#e4e4e4\"/>\n"
             ));
+            tick += step;
         }
+        // The baseline itself: 1×.
+        svg.push_str(&format!(
+            "<line x1=\"{left}\" y1=\"{y:.1}\" x2=\"{plot_right:.0}\" y2=\"{y:.1}\" stroke=\"#333\" stroke-dasharray=\"4 3\"/>\n",
+            y = scale(1.0)
+        ));
+        svg.push_str(&format!(
+            "<line x1=\"{left}\" y1=\"{y:.0}\" x2=\"{plot_right:.0}\" y2=\"{y:.0}\" stroke=\"#333\"/>\n",
+            y = y0 + panel_h
+        ));
         for (ci, case) in cases.iter().enumerate() {
-            let gx = left + ci as f64 * group_w + 12.0;
+            let gx = left + ci as f64 * group_w + 14.0;
             for (si, server) in servers.iter().enumerate() {
-                let Some(v) = results
-                    .iter()
-                    .find(|r| r.server == *server && r.case == *case)
-                    .and_then(value)
-                else {
+                let Some(v) = ratio(server, case) else {
                     continue;
                 };
-                let h = panel_h * v / max;
+                let x = gx + si as f64 * (bar_w + 2.0);
+                let y = scale(v);
+                let dashed = if si >= PALETTE.len() {
+                    " stroke=\"#000\" stroke-dasharray=\"2 2\""
+                } else {
+                    ""
+                };
                 svg.push_str(&format!(
-                    "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"14\" height=\"{h:.1}\" fill=\"{}\"><title>{server}: {}</title></rect>\n",
-                    gx + si as f64 * 16.0,
-                    y0 + panel_h - h,
+                    "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{bar_w}\" height=\"{:.1}\" fill=\"{}\"{dashed}><title>{}: {}×</title></rect>\n",
+                    y0 + panel_h - y,
                     PALETTE[si % PALETTE.len()],
-                    human(v)
+                    xml_escape(server),
+                    ratio_label(v)
+                ));
+                svg.push_str(&format!(
+                    "<text transform=\"translate({:.1},{:.1}) rotate(-90)\" font-size=\"9\">{}</text>\n",
+                    x + bar_w / 2.0 + 3.0,
+                    y - 3.0,
+                    ratio_label(v)
                 ));
             }
+            let label_x = gx + servers.len() as f64 * (bar_w + 2.0) / 2.0;
             svg.push_str(&format!(
-                "<text x=\"{:.0}\" y=\"{:.0}\" text-anchor=\"middle\">{}×{}B</text>\n",
-                gx + servers.len() as f64 * 8.0,
+                "<text x=\"{label_x:.0}\" y=\"{:.0}\" text-anchor=\"middle\">{}×{}B p{}</text>\n",
                 y0 + panel_h + 15.0,
                 case.connections,
-                case.size
+                case.size,
+                case.pipeline
+            ));
+            let base = figure(baseline, case, *metric)
+                .filter(|b| *b > 0.0)
+                .map_or("no baseline figure".to_string(), |b| {
+                    format!("1× = {}{unit}", human(b))
+                });
+            svg.push_str(&format!(
+                "<text x=\"{label_x:.0}\" y=\"{:.0}\" text-anchor=\"middle\" fill=\"#555\" font-size=\"10\">{base}</text>\n",
+                y0 + panel_h + 29.0
             ));
         }
     }
     for (si, server) in servers.iter().enumerate() {
-        let x = left + cases.len() as f64 * group_w + 20.0;
+        let x = plot_right + 20.0;
         let y = top + si as f64 * 18.0;
         svg.push_str(&format!(
             "<rect x=\"{x:.0}\" y=\"{y:.0}\" width=\"12\" height=\"12\" fill=\"{}\"/>\n",
             PALETTE[si % PALETTE.len()]
         ));
+        let marker = if *server == baseline {
+            " (baseline)"
+        } else {
+            ""
+        };
         svg.push_str(&format!(
-            "<text x=\"{:.0}\" y=\"{:.0}\">{server}</text>\n",
+            "<text x=\"{:.0}\" y=\"{:.0}\">{}{marker}</text>\n",
             x + 18.0,
-            y + 10.0
+            y + 10.0,
+            xml_escape(server)
         ));
     }
     svg.push_str("</svg>\n");
