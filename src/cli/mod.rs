@@ -17,8 +17,6 @@ use clap::{Parser, Subcommand};
 use crate::spec::{Lang, Model};
 use crate::{Error, Overrides};
 
-pub use init::STARTER_SPEC;
-
 /// Exit status when the spec itself is invalid (1 is every other failure).
 pub const EXIT_INVALID_SPEC: u8 = 2;
 
@@ -155,8 +153,13 @@ pub enum Command {
     },
     /// Print a shell completion script: `sockgen completions bash > /etc/bash_completion.d/sockgen`.
     Completions { shell: clap_complete::Shell },
-    /// Print the manual page (roff): `sockgen man > sockgen.1 && man ./sockgen.1`.
-    Man,
+    /// Print the manual page (roff): `sockgen man > sockgen.1 && man ./sockgen.1`; with --dir,
+    /// write it and one page per subcommand (sockgen-render.1, ...) into DIR.
+    Man {
+        /// Write sockgen.1 and sockgen-SUBCOMMAND.1 here instead of printing sockgen.1.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -426,6 +429,6 @@ pub fn run(command: Command) -> ExitCode {
         Command::Models => reference::models(),
         Command::Init { file } => init::init(file),
         Command::Completions { shell } => reference::completions(shell),
-        Command::Man => reference::man(),
+        Command::Man { dir } => reference::man(dir),
     }
 }
