@@ -481,6 +481,8 @@ pub struct Decoder {
     pub diagnostics: Vec<Diagnostic>,
     /// Every (table path, key) the decoder knows, in order.
     pub known_keys: Vec<(String, &'static str)>,
+    /// The spec is TOML: hints speak its syntax (`key = true`, not YAML's).
+    pub toml: bool,
 }
 
 impl Decoder {
@@ -556,7 +558,11 @@ impl<'n> Table<'n> {
                     ))
                     .with_span(entry.value.span.clone())
                     .with_label("expected a boolean")
-                    .with_hint("write true or false (YAML 1.2 reads yes/no/on/off as strings)"),
+                    .with_hint(if dec.toml {
+                        format!("write {key} = true or {key} = false, without quotes")
+                    } else {
+                        "write true or false (YAML 1.2 reads yes/no/on/off as strings)".to_string()
+                    }),
                 );
                 None
             }
@@ -573,6 +579,18 @@ impl<'n> Table<'n> {
         let full = self.full_key(key);
         let value = match &entry.value.value {
             Value::Int(i) => *i,
+            Value::Str(s) if unit_amount(&full, s).is_some() => {
+                let (amount, unit) = unit_amount(&full, s).unwrap_or_default();
+                dec.error(
+                    Diagnostic::error(format!(
+                        "`{full}` must be a number, found the string \"{s}\""
+                    ))
+                    .with_span(entry.value.span.clone())
+                    .with_label("expected an integer")
+                    .with_hint(format!("write {amount} (the key's unit is {unit})")),
+                );
+                return None;
+            }
             Value::Str(s) if s.trim().parse::<i128>().is_ok() => {
                 dec.error(
                     Diagnostic::error(format!(
@@ -925,6 +943,47 @@ impl<'n> Table<'n> {
             dec.error(d);
         }
     }
+}
+
+/// A duration or size written with a unit (`30s`, `64KiB`) for a key whose name gives the
+/// unit (`_ms`, `_s`, sizes in bytes): the number the key wants, and its unit.
+fn unit_amount(key: &str, text: &str) -> Option<(u128, &'static str)> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (digits, unit) = text.split_at(split);
+    let amount: u128 = digits.parse().ok()?;
+    let unit = unit.trim().to_ascii_lowercase();
+    let seconds_scale = |to: &str| -> Option<u128> {
+        let ms = match unit.as_str() {
+            "ms" => 1,
+            "s" | "sec" | "secs" | "second" | "seconds" => 1000,
+            "m" | "min" | "mins" | "minute" | "minutes" => 60_000,
+            "h" | "hour" | "hours" => 3_600_000,
+            _ => return None,
+        };
+        match to {
+            "ms" => Some(amount * ms),
+            _ if ms >= 1000 => Some(amount * ms / 1000),
+            _ => None,
+        }
+    };
+    if key.ends_with("_ms") {
+        return seconds_scale("ms").map(|n| (n, "milliseconds"));
+    }
+    if key.ends_with("_s") {
+        return seconds_scale("s").map(|n| (n, "seconds"));
+    }
+    let bytes = match unit.as_str() {
+        "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return None,
+    };
+    let sized = ["buffer", "limit", "message", "size", "stack"]
+        .iter()
+        .any(|word| key.contains(word));
+    sized.then_some((amount * bytes, "bytes"))
 }
 
 /// Where a key belongs when it was written in the wrong table (e.g. `nodelay` at the top).

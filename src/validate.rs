@@ -247,7 +247,7 @@ const C_LOWER_SUFFIXES: &[&str] = &[
 
 /// The generated C's own file-scope identifiers that a name plus a suffix could spell
 /// (`loop` + `close`); a test derives them from rendered output so this list cannot go stale.
-const C_INTERNAL_IDENTIFIERS: &[&str] = &["loop_close", "dgram_close"];
+const C_INTERNAL_IDENTIFIERS: &[&str] = &["loop_close", "dgram_close", "conn_fail"];
 
 /// Every identifier the C output makes from `name`.
 pub fn c_generated_identifiers(name: &str) -> Vec<String> {
@@ -1308,7 +1308,8 @@ impl Validator {
             impossible_reason(lang, model)
         );
         let hint = format!(
-            "for --lang {lang} ({}) choose {}",
+            "add --model {} for --lang {lang} ({}), or another of {}",
+            default_model(lang),
             platform_name(lang),
             choices(emitted_models(lang))
         );

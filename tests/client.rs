@@ -351,14 +351,14 @@ fn every_resolved_address_is_tried_in_order() {
     );
 }
 
-/// How many messages the two reset connections checked, from "connections that ended early:
+/// How many messages the two reset connections checked, from "connection attempts that ended early:
 /// 2, with N messages checked". Messages go one at a time, so the peer's 3,000th byte means
 /// two were checked on that connection; the third's echo is checked only if it is read before
 /// the reset: Linux keeps received bytes readable after an RST, Windows (and Wine's
 /// overlapped receives) may drop them. So 4 to 6.
 fn reset_connections_checked(summary: &str) -> Option<u32> {
     let rest = summary
-        .split("; connections that ended early: 2, with ")
+        .split("; connection attempts that ended early: 2, with ")
         .nth(1)?;
     rest.split(' ').next()?.parse().ok()
 }
@@ -712,16 +712,16 @@ fn a_corrupted_byte_fails_the_run_naming_it_and_is_not_retried() {
             assert_eq!(run.status, Some(1), "{}", run.describe());
             assert!(
                 run.stderr
-                    .contains("message 2 (1000 bytes), byte 500: sent 0x"),
+                    .contains("message 2 (size 1000), byte 500: sent 0x"),
                 "{}",
                 run.describe()
             );
             assert!(
                 run.stdout
                     .starts_with("echo-check: 0 of 1 connections, 0 of 4 messages")
-                    && run
-                        .stdout
-                        .contains("; connections that ended early: 1, with 1 messages checked"),
+                    && run.stdout.contains(
+                        "; connection attempts that ended early: 1, with 1 messages checked"
+                    ),
                 "{}",
                 run.describe()
             );
@@ -1205,7 +1205,7 @@ fn a_corrupted_datagram_fails_the_run_naming_the_byte() {
         assert_eq!(run.status, Some(1), "{}", run.describe());
         assert!(
             run.stderr
-                .contains("datagram 1 (1000 bytes), byte 700: sent 0x"),
+                .contains("datagram 1 (size 1000), byte 700: sent 0x"),
             "{}",
             run.describe()
         );
@@ -1474,7 +1474,7 @@ fn generated_peers_and_every_client_agree_with_the_model() {
                 .find(|l| l.starts_with("echo-check: "))
                 .unwrap_or_default();
             let ended_early = summary
-                .split("connections that ended early: ")
+                .split("connection attempts that ended early: ")
                 .nth(1)
                 .map_or(0, |rest| numbers_in(rest)[0]);
             assert_eq!(ended_early, made, "{context}");

@@ -52,7 +52,7 @@ fn address_in_use(target: &str) -> &'static str {
     if target.starts_with("winsock") {
         "WSAEADDRINUSE (10048)"
     } else {
-        "Address already in use"
+        "EADDRINUSE (Address already in use); another program holds this port"
     }
 }
 

@@ -78,7 +78,7 @@ catalogue! {
     meaning: "The local address and port are already in use.";
     causes: ["another process (or another instance) listens on the port", "restarting a server while its old connections sit in TIME_WAIT without SO_REUSEADDR", "several sockets on one port without SO_REUSEPORT"];
     todo: ["find the owner: sockgen analyze --port P (or ss -ltnp)", "enable socket.reuseaddr (the default) for restarts; socket.reuseport for several workers", "pick another port or port 0"];
-    generated: "The generated server prints `bind ADDRESS port P: Address already in use` and exits 1; `sockgen check --port-free SPEC` reports it before you start.";
+    generated: "The generated server prints `bind ADDRESS port P: EADDRINUSE (Address already in use); another program holds this port...` (Winsock: `WSAEADDRINUSE (10048)`) and exits 1; `sockgen check --port-free SPEC` reports it before you start.";
     note: Some("Windows SO_REUSEADDR lets another socket steal a bound port; use SO_EXCLUSIVEADDRUSE there.");
 
     "EADDRNOTAVAIL" = Some(99), Some(("WSAEADDRNOTAVAIL", 10049));

@@ -159,7 +159,7 @@ static void *member_thread(void *arg)
     unsigned char *scratch = malloc({{ v.upper }}_BUFFER_SIZE);
     if (scratch == NULL) {
         fprintf(stderr, "%s: connection %u of %u: out of memory\n", {{ v.name }}_program,
-                m->index + 1, client_options.connections);
+                m->index + 1, command_line.connections);
         mark_run_failed();
         return 0;
     }
@@ -174,8 +174,8 @@ static void *member_thread(void *arg)
  * for them all, then reports. */
 static int loop_main(void)
 {
-    struct member *members = calloc(client_options.connections, sizeof *members);
-    HANDLE *threads = calloc(client_options.connections, sizeof *threads);
+    struct member *members = calloc(command_line.connections, sizeof *members);
+    HANDLE *threads = calloc(command_line.connections, sizeof *threads);
     unsigned i, started = 0;
     if (members == NULL || threads == NULL) {
         log_errno("calloc");
@@ -188,14 +188,14 @@ static int loop_main(void)
         free(threads);
         return -1;
     }
-    for (; started < client_options.connections; started++) {
+    for (; started < command_line.connections; started++) {
         uintptr_t thread;
         member_init(&members[started], started);
         thread = _beginthreadex(NULL, MEMBER_STACK_SIZE, member_thread, &members[started],
                                 STACK_SIZE_PARAM_IS_A_RESERVATION, NULL);
         if (thread == 0) {
             fprintf(stderr, "%s: cannot start a thread for connection %u of %u: %s\n",
-                    {{ v.name }}_program, started + 1, client_options.connections,
+                    {{ v.name }}_program, started + 1, command_line.connections,
                     strerror(errno));
             mark_run_failed();
             break;
@@ -218,8 +218,8 @@ static int loop_main(void)
  * them all, then reports. */
 static int loop_main(void)
 {
-    struct member *members = calloc(client_options.connections, sizeof *members);
-    pthread_t *threads = calloc(client_options.connections, sizeof *threads);
+    struct member *members = calloc(command_line.connections, sizeof *members);
+    pthread_t *threads = calloc(command_line.connections, sizeof *threads);
     pthread_attr_t attr;
     sigset_t blocked, previous;
     unsigned i, started = 0;
@@ -240,13 +240,13 @@ static int loop_main(void)
     sigaddset(&blocked, SIGINT);
     sigaddset(&blocked, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &blocked, &previous);
-    for (; started < client_options.connections; started++) {
+    for (; started < command_line.connections; started++) {
         int rc;
         member_init(&members[started], started);
         rc = pthread_create(&threads[started], &attr, member_thread, &members[started]);
         if (rc != 0) {
             fprintf(stderr, "%s: cannot start a thread for connection %u of %u: %s\n",
-                    {{ v.name }}_program, started + 1, client_options.connections, strerror(rc));
+                    {{ v.name }}_program, started + 1, command_line.connections, strerror(rc));
             mark_run_failed();
             break;
         }

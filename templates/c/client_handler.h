@@ -83,7 +83,7 @@ static int {{ v.name }}_check(struct {{ v.name }}_payload *p, struct {{ v.name }
         unsigned char want = {{ v.name }}_payload_byte(id, p->message, p->checked + i);
         if (data[i] != want) {
             {{ v.name }}_fail(c,
-                   "message %u (%zu bytes), byte %zu: sent 0x%02x, got back 0x%02x",
+                   "message %u (size %zu), byte %zu: sent 0x%02x, got back 0x%02x",
                    p->message + 1, p->size, p->checked + i, want, data[i]);
             return -1;
         }

@@ -67,7 +67,7 @@ static void loop_members_due(struct loop *lp, uint64_t now)
         return;
     }
     lp->members_due_ms = NO_DEADLINE;
-    for (i = 0; i < client_options.connections; i++) {
+    for (i = 0; i < command_line.connections; i++) {
         struct member *m = &lp->members[i];
         if (m->state == MEMBER_CONNECTING && m->deadline_ms <= now) {
             loop_connect_failed(lp, m, SOCKET_TIMED_OUT, now);

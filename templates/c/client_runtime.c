@@ -13,7 +13,7 @@
 
 static inline const struct {{ v.name }}_options *{{ v.name }}_options(void)
 {
-    return &client_options;
+    return &command_line;
 }
 
 static inline void {{ v.name }}_fail(Conn *c, const char *format, ...)
@@ -66,7 +66,7 @@ static int parse_args(int argc, char **argv)
     int opt, index = 1;
     const char *optarg = NULL;
     while ((opt = next_option(argc, argv, "apc{% if v.handler == Handler::EchoCheck %}n{% endif %}{% if v.handler == Handler::Load %}d{% endif %}", &index, &optarg,
-                              &client_options)) != -1) {
+                              &command_line)) != -1) {
         unsigned long value;
         switch (opt) {
         case 0:
@@ -77,7 +77,7 @@ static int parse_args(int argc, char **argv)
                         {{ v.name }}_program, optarg);
                 return -1;
             }
-            client_options.host = optarg;
+            command_line.host = optarg;
             break;
         case 'p':
             if (parse_number(optarg, 1, 65535, &value) != 0) {
@@ -85,7 +85,7 @@ static int parse_args(int argc, char **argv)
                         {{ v.name }}_program, optarg);
                 return -1;
             }
-            client_options.port = (int)value;
+            command_line.port = (int)value;
             break;
         case 'c':
             if (parse_number(optarg, 1, 10000, &value) != 0) {
@@ -93,7 +93,7 @@ static int parse_args(int argc, char **argv)
                         {{ v.name }}_program, optarg);
                 return -1;
             }
-            client_options.connections = (unsigned)value;
+            command_line.connections = (unsigned)value;
             break;
 {%- if v.handler == Handler::EchoCheck %}
         case 'n':
@@ -102,7 +102,7 @@ static int parse_args(int argc, char **argv)
                         {{ v.name }}_program, optarg);
                 return -1;
             }
-            client_options.messages = (unsigned)value;
+            command_line.messages = (unsigned)value;
             break;
 {%- endif %}
 {%- if v.handler == Handler::Load %}
@@ -112,7 +112,7 @@ static int parse_args(int argc, char **argv)
                         {{ v.name }}_program, optarg);
                 return -1;
             }
-            client_options.duration_ms = (uint32_t)value;
+            command_line.duration_ms = (uint32_t)value;
             break;
 {%- endif %}
         case 'h':
@@ -128,7 +128,7 @@ static int parse_args(int argc, char **argv)
         fprintf(stderr, "%s: unexpected argument '%s'\n", {{ v.name }}_program, argv[index]);
         return -1;
     }
-    if (client_options.port == 0) {
+    if (command_line.port == 0) {
         fprintf(stderr, "%s: no port to connect to: give -p PORT (the spec sets none)\n",
                 {{ v.name }}_program);
         return -1;
@@ -177,8 +177,8 @@ static int lookup_target(int flags, struct addrinfo **list)
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = {{ v.socktype }};
     hints.ai_flags = AI_NUMERICSERV | flags;
-    snprintf(port_text, sizeof port_text, "%d", client_options.port);
-    return getaddrinfo(client_options.host, port_text, &hints, list);
+    snprintf(port_text, sizeof port_text, "%d", command_line.port);
+    return getaddrinfo(command_line.host, port_text, &hints, list);
 }
 
 /* At start: whether the host is an address literal (AI_NUMERICHOST asks no resolver), kept in
@@ -263,18 +263,18 @@ static int member_resolve(struct member *m)
         return 0;
     }
     rc = lookup_target(0, &list);
-    OP_LOG("resolve", NO_SOCKET, " host=%s result=%s", client_options.host,
+    OP_LOG("resolve", NO_SOCKET, " host=%s result=%s", command_line.host,
            rc == 0 ? "ok" : "failed");
     if (rc != 0) {
         snprintf(m->last_error, sizeof m->last_error, "cannot resolve '%s': %s",
-                 client_options.host, resolve_error_text(rc));
+                 command_line.host, resolve_error_text(rc));
         return -1;
     }
     found = malloc(MAX_ADDRESSES * sizeof *found);
     if (found == NULL) {
         freeaddrinfo(list);
         snprintf(m->last_error, sizeof m->last_error, "cannot resolve '%s': out of memory",
-                 client_options.host);
+                 command_line.host);
         return -1;
     }
     if (m->targets != literal_targets) {
@@ -285,7 +285,7 @@ static int member_resolve(struct member *m)
     freeaddrinfo(list);
     if (m->target_count == 0) {
         snprintf(m->last_error, sizeof m->last_error, "'%s' has no IPv4 or IPv6 address",
-                 client_options.host);
+                 command_line.host);
         return -1;
     }
     return 0;
@@ -295,7 +295,7 @@ static int member_resolve(struct member *m)
 static void members_release(struct member *members)
 {
     unsigned i;
-    for (i = 0; members != NULL && i < client_options.connections; i++) {
+    for (i = 0; members != NULL && i < command_line.connections; i++) {
         if (members[i].targets != literal_targets) {
             free(members[i].targets);
         }
@@ -417,7 +417,7 @@ static void member_attempt_failed(struct member *m, uint64_t now)
     if (m->failures >= {{ v.upper }}_MAX_ATTEMPTS) {
         fprintf(stderr,
                 "%s: connection %u of %u: gave up after %u failed attempt%s; last error: %s\n",
-                {{ v.name }}_program, m->index + 1, client_options.connections, m->failures,
+                {{ v.name }}_program, m->index + 1, command_line.connections, m->failures,
                 m->failures == 1 ? "" : "s", m->last_error);
         m->state = MEMBER_DONE;
         mark_run_failed();
@@ -425,7 +425,7 @@ static void member_attempt_failed(struct member *m, uint64_t now)
         uint32_t delay = backoff_ms(&m->rng, m->failures);
         fprintf(stderr,
                 "%s: connection %u of %u: attempt %u of %u failed: %s; next attempt in %u ms\n",
-                {{ v.name }}_program, m->index + 1, client_options.connections, m->failures,
+                {{ v.name }}_program, m->index + 1, command_line.connections, m->failures,
                 {{ v.upper }}_MAX_ATTEMPTS, m->last_error, (unsigned)delay);
         m->state = MEMBER_WAITING;
         m->deadline_ms = now + delay;

@@ -14,7 +14,7 @@ static void {{ v.name }}_on_worker_stop(struct {{ v.name }}_worker *w)
            (unsigned long long)o->connections * o->messages, w->bytes_checked,
            (unsigned long long)(({{ v.name }}_now_ns() - w->start_ns) / 1000000u));
     if (w->connections_cut > 0) {
-        printf("; connections that ended early: %u, with %llu messages checked",
+        printf("; connection attempts that ended early: %u, with %llu messages checked",
                w->connections_cut, w->messages_cut);
     }
     printf("\n");

@@ -40,7 +40,7 @@ struct loop {
 static struct member *loop_member_of(const struct loop *lp, void *tag)
 {
     const char *first = (const char *)lp->members;
-    const char *end = (const char *)(lp->members + client_options.connections);
+    const char *end = (const char *)(lp->members + command_line.connections);
     return (const char *)tag >= first && (const char *)tag < end ? tag : NULL;
 }
 
@@ -216,7 +216,7 @@ static int loop_main(void)
     memset(&lp, 0, sizeof lp);
     lp.members_due_ms = NO_DEADLINE;
     lp.scratch = malloc({{ v.upper }}_BUFFER_SIZE);
-    lp.members = calloc(client_options.connections, sizeof *lp.members);
+    lp.members = calloc(command_line.connections, sizeof *lp.members);
     lp.epfd = epoll_create1(EPOLL_CLOEXEC);
     if (lp.scratch == NULL || lp.members == NULL || lp.epfd < 0 || timers_init(&lp.timers) != 0) {
         log_errno(lp.epfd < 0 ? "epoll_create1" : "malloc");
@@ -232,8 +232,8 @@ static int loop_main(void)
     if (!worker_start(&lp.worker, 0)) {
         goto out;
     }
-    lp.members_left = client_options.connections;
-    for (i = 0; i < client_options.connections; i++) {
+    lp.members_left = command_line.connections;
+    for (i = 0; i < command_line.connections; i++) {
         member_init(&lp.members[i], i);
         loop_connect(&lp, &lp.members[i], now);
     }
@@ -247,7 +247,7 @@ static int loop_main(void)
         lp.ready = c->ready_next;
         free(c); /* every connection was released above */
     }
-    for (i = 0; i < client_options.connections; i++) {
+    for (i = 0; i < command_line.connections; i++) {
         if (lp.members[i].fd >= 0) {
             close(lp.members[i].fd);
         }

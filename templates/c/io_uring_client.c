@@ -291,7 +291,7 @@ static int loop_main(void)
 
     memset(&lp, 0, sizeof lp);
     lp.members_due_ms = NO_DEADLINE;
-    lp.members = calloc(client_options.connections, sizeof *lp.members);
+    lp.members = calloc(command_line.connections, sizeof *lp.members);
     if (lp.members == NULL || timers_init(&lp.timers) != 0) {
         log_errno("malloc");
         goto out_memory;
@@ -306,8 +306,8 @@ static int loop_main(void)
         ring_close(&lp.ring); /* nothing was submitted but the stop watch */
         goto out_memory;
     }
-    lp.members_left = client_options.connections;
-    for (i = 0; i < client_options.connections; i++) {
+    lp.members_left = command_line.connections;
+    for (i = 0; i < command_line.connections; i++) {
         member_init(&lp.members[i], i);
         loop_connect(&lp, &lp.members[i], now);
     }
@@ -338,7 +338,7 @@ static int loop_main(void)
             free(c);
         }
     }
-    for (i = 0; i < client_options.connections; i++) {
+    for (i = 0; i < command_line.connections; i++) {
         if (lp.members[i].fd >= 0) {
             close(lp.members[i].fd);
         }

@@ -76,7 +76,7 @@ int main(int argc, char **argv)
     if (open_standard_descriptors() != 0) {
         return 1;
     }
-    if (parse_args(argc, argv, &server_options) != 0) {
+    if (parse_args(argc, argv, &command_line) != 0) {
         return 2;
     }
     if (install_signal_handlers() != 0) {
@@ -89,8 +89,8 @@ int main(int argc, char **argv)
     for (i = 0; i < {{ v.upper }}_WORKERS; i++) {
         /* With port 0 the first socket gets a port from the kernel; the others must share it. */
         workers[i].index = i;
-        workers[i].fd = open_listener(server_options.address,
-                                      i == 0 ? server_options.port : bound_port(&bound),
+        workers[i].fd = open_listener(command_line.address,
+                                      i == 0 ? command_line.port : bound_port(&bound),
                                       {{ v.listener_nonblocking }}, &bound);
         if (workers[i].fd < 0) {
             while (i > 0) {

@@ -32,7 +32,7 @@ struct {{ v.name }}_options {
 };
 
 /* set from the command line before anything runs */
-static struct {{ v.name }}_options {% if v.client %}client{% else %}server{% endif %}_options = {
+static struct {{ v.name }}_options command_line = {
 {%- if v.client %}
     {{ v.upper }}_HOST, {{ v.upper }}_PORT, {{ v.upper }}_POOL_SIZE,
 {%- if v.handler == Handler::EchoCheck %}

@@ -110,7 +110,7 @@ static void loop_connected(struct loop *lp, struct member *m, uint64_t now)
 /* Runs until every member of the pool is done (0), a stop (0) or a failed wait (-1). */
 static int loop_run(struct loop *lp)
 {
-    unsigned long count = FIRST_MEMBER_SLOT + client_options.connections;
+    unsigned long count = FIRST_MEMBER_SLOT + command_line.connections;
     uint64_t now = now_ms();
     while (lp->members_left > 0) {
         unsigned i;
@@ -131,7 +131,7 @@ static int loop_run(struct loop *lp)
             return 0;
         }
         lp->more = 0;
-        for (i = 0; i < client_options.connections; i++) {
+        for (i = 0; i < command_line.connections; i++) {
             struct member *m = &lp->members[i];
             poll_slot *slot = &lp->fds[FIRST_MEMBER_SLOT + i];
             if (slot->fd == NO_SOCKET) {
@@ -164,8 +164,8 @@ static int loop_main(void)
 
     memset(&lp, 0, sizeof lp);
     lp.members_due_ms = NO_DEADLINE;
-    lp.fds = calloc(FIRST_MEMBER_SLOT + client_options.connections, sizeof *lp.fds);
-    lp.members = calloc(client_options.connections, sizeof *lp.members);
+    lp.fds = calloc(FIRST_MEMBER_SLOT + command_line.connections, sizeof *lp.fds);
+    lp.members = calloc(command_line.connections, sizeof *lp.members);
     lp.scratch = malloc({{ v.upper }}_BUFFER_SIZE);
     if (lp.fds == NULL || lp.members == NULL || lp.scratch == NULL
         || timers_init(&lp.timers) != 0) {
@@ -177,16 +177,16 @@ static int loop_main(void)
     if (!worker_start(&lp.worker, 0)) {
         goto out;
     }
-    lp.members_left = client_options.connections;
-    for (i = 0; i < client_options.connections; i++) {
+    lp.members_left = command_line.connections;
+    for (i = 0; i < command_line.connections; i++) {
         member_init(&lp.members[i], i);
         lp.fds[FIRST_MEMBER_SLOT + i].fd = NO_SOCKET;
     }
-    for (i = 0; i < client_options.connections; i++) {
+    for (i = 0; i < command_line.connections; i++) {
         loop_connect(&lp, &lp.members[i], now);
     }
     status = loop_run(&lp);
-    for (i = 0; i < client_options.connections; i++) {
+    for (i = 0; i < command_line.connections; i++) {
         struct member *m = &lp.members[i];
         if (m->state == MEMBER_OPEN) {
             conn_end(m->conn, {{ v.upper }}_CLOSE_STOPPING, 0);

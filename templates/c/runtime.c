@@ -4,12 +4,18 @@
  */
 
 static const char {{ v.name }}_program[] = "{{ v.name }}";
+{%- if !v.client %}
+
+/* What a bind that found its port taken adds to the error. */
+#define ADDRESS_IN_USE_ADVICE \
+    "; another program holds this port (ss -ltnup names it): stop it, or give another " \
+    "with -p (-p 0: any free port)"
+{%- endif %}
 
 static void log_errno(const char *what)
 {
     fprintf(stderr, "%s: %s: %s\n", {{ v.name }}_program, what, strerror(errno));
 }
-{%- if v.log_ops || v.client %}
 
 /* An errno's symbolic name ("ECONNREFUSED"), the word a search finds; NULL for one it does
  * not know. strerrorname_np came with glibc 2.32; with an older glibc or musl, a table of the
@@ -60,7 +66,6 @@ static const char *errno_symbol(int error)
     }
 #endif
 }
-{%- endif %}
 {%- if v.log_ops %}
 
 /* `log: ops`: one line per socket operation on stderr, `op=NAME fd=N key=value...`, with
@@ -418,8 +423,11 @@ static int open_listener(const char *address, int port, int nonblocking,
     rc = bind(fd, ai->ai_addr, ai->ai_addrlen);
     OP_LOG("bind", fd, " address=%s port=%d result=%s", address, port, OP_RESULT(rc == 0));
     if (rc != 0) {
-        fprintf(stderr, "%s: bind %s port %d: %s\n", {{ v.name }}_program, address, port,
-                strerror(errno));
+        int error = errno;
+        const char *name = errno_symbol(error);
+        fprintf(stderr, "%s: bind %s port %d: %s (%s)%s\n", {{ v.name }}_program, address, port,
+                name != NULL ? name : "error", strerror(error),
+                error == EADDRINUSE ? ADDRESS_IN_USE_ADVICE : "");
         close(fd);
         freeaddrinfo(ai);
         return -1;

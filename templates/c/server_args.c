@@ -48,5 +48,5 @@ static int parse_args(int argc, char **argv, struct {{ v.name }}_options *option
 
 static inline const struct {{ v.name }}_options *{{ v.name }}_options(void)
 {
-    return &server_options;
+    return &command_line;
 }

@@ -35,7 +35,7 @@
 {%- endif %}
 {%- if v.client %}
 /* the pool: -c, or client.pool.size */
-#define {{ v.upper }}_MAX_CONNECTIONS (client_options.connections)
+#define {{ v.upper }}_MAX_CONNECTIONS (command_line.connections)
 {%- else %}
 #define {{ v.upper }}_MAX_CONNECTIONS {{ v.max_connections }}u
 {%- endif %}
@@ -44,7 +44,7 @@
 {%- else if v.client %}
 #define {{ v.upper }}_OUTPUT_BUFFER {{ v.output_buffer }}u  /* most bytes of one datagram sent */
 /* the pool: -c, or client.pool.size */
-#define {{ v.upper }}_MAX_CONNECTIONS (client_options.connections)
+#define {{ v.upper }}_MAX_CONNECTIONS (command_line.connections)
 #define {{ v.upper }}_IDLE_TIMEOUT_MS {{ v.idle_timeout_ms }}u  /* 0 = never */
 {%- else %}
 #define {{ v.upper }}_OUTPUT_BUFFER {{ v.output_buffer }}u  /* most bytes of one reply datagram */

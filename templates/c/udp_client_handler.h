@@ -49,7 +49,7 @@ static int {{ v.name }}_check_datagram(struct {{ v.name }}_conn *c, unsigned mes
         unsigned char want = {{ v.name }}_payload_byte(id, message, i);
         if (data[i] != want) {
             {{ v.name }}_fail(c,
-                   "datagram %u (%zu bytes), byte %zu: sent 0x%02x, got back 0x%02x",
+                   "datagram %u (size %zu), byte %zu: sent 0x%02x, got back 0x%02x",
                    message + 1, size, i, want, data[i]);
             return 0;
         }

@@ -48,7 +48,7 @@ impl Payload {
             let want = payload_byte(id, self.message, self.checked + i);
             if got != want {
                 ctx.fail(format_args!(
-                    "message {} ({} bytes), byte {}: sent {want:#04x}, got back {got:#04x}",
+                    "message {} (size {}), byte {}: sent {want:#04x}, got back {got:#04x}",
                     self.message + 1,
                     self.size,
                     self.checked + i

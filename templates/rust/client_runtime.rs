@@ -156,13 +156,6 @@ pub fn fail_connection(info: &ConnInfo, message: impl std::fmt::Display) {
     CLIENT_FAILED.store(true, Ordering::Relaxed);
 }
 
-/// "ECONNREFUSED (Connection refused)": the name a search finds, and the text a person reads.
-fn describe_error(errno: i32) -> String {
-    let text = io::Error::from_raw_os_error(errno).to_string();
-    let text = text.strip_suffix(&format!(" (os error {errno})")).unwrap_or(&text).to_string();
-    format!("{} ({text})", errno_name(errno).unwrap_or("unknown error"))
-}
-
 /// The server's addresses for an attempt starting now, in the resolver's order (getaddrinfo,
 /// RFC 6724: the preferred one first); the attempt tries each in turn. An address literal is
 /// parsed, with no resolver; a name is resolved by each attempt, so that a transient failure

@@ -58,7 +58,7 @@ impl EchoCheckTotals {
         );
         if self.connections_cut > 0 {
             line += &format!(
-                "; connections that ended early: {}, with {} messages checked",
+                "; connection attempts that ended early: {}, with {} messages checked",
                 self.connections_cut, self.messages_cut
             );
         }

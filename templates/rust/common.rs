@@ -80,6 +80,11 @@ pub fn options() -> &'static Options {
 {%- endif %}
 {{ v.runtime_open }}
 
+{%- if !v.client %}
+/// What a bind that found its port taken adds to the error.
+const ADDRESS_IN_USE_ADVICE: &str = "; another program holds this port (ss -ltnup names it): stop it, or give another with -p (-p 0: any free port)";
+{%- endif %}
+
 /// Turns a -1 from a system call into the OS error.
 fn cvt(result: libc::c_int) -> io::Result<libc::c_int> {
     if result < 0 {
@@ -277,7 +282,12 @@ fn open_socket(addr: SocketAddr, nonblocking: bool) -> io::Result<OwnedFd> {
     );
     if bound < 0 {
         let error = io::Error::last_os_error();
-        return Err(io::Error::new(error.kind(), format!("bind {} port {}: {error}", addr.ip(), addr.port())));
+        let errno = error.raw_os_error().unwrap_or(0);
+        let advice = if errno == libc::EADDRINUSE { ADDRESS_IN_USE_ADVICE } else { "" };
+        return Err(io::Error::new(
+            error.kind(),
+            format!("bind {} port {}: {}{advice}", addr.ip(), addr.port(), describe_error(errno)),
+        ));
     }
 {%- if v.tcp %}
     // SAFETY: listen(2) takes plain integers.

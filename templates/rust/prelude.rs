@@ -17,7 +17,6 @@ use std::time::{ {{ v.time_imports }} };
     }};
 }{% endraw %}
 
-{%- if v.log_ops || v.client %}
 
 /// The symbolic name of the errno values sockets meet, for messages a search can find.
 fn errno_name(errno: i32) -> Option<&'static str> {
@@ -44,7 +43,13 @@ fn errno_name(errno: i32) -> Option<&'static str> {
         _ => return None,
     })
 }
-{%- endif %}
+
+/// "ECONNREFUSED (Connection refused)": the name a search finds, and the text a person reads.
+fn describe_error(errno: i32) -> String {
+    let text = io::Error::from_raw_os_error(errno).to_string();
+    let text = text.strip_suffix(&format!(" (os error {errno})")).unwrap_or(&text).to_string();
+    format!("{} ({text})", errno_name(errno).unwrap_or("unknown error"))
+}
 
 {%- if v.log_ops %}
 /// `log: ops`: one line per socket operation on stderr, `op=NAME fd=N key=value...`.

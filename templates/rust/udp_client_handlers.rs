@@ -17,7 +17,7 @@ fn check_datagram<W>(ctx: &mut Ctx<'_, W>, message: u32, size: usize, data: &[u8
     for (at, &got) in data.iter().enumerate() {
         let want = payload_byte(id, message, at);
         if got != want {
-            ctx.fail(format_args!("datagram {} ({size} bytes), byte {at}: sent {want:#04x}, got back {got:#04x}", message + 1));
+            ctx.fail(format_args!("datagram {} (size {size}), byte {at}: sent {want:#04x}, got back {got:#04x}", message + 1));
             return false;
         }
     }

@@ -406,7 +406,7 @@ static void loop_drain(struct loop *lp)
         conn_end(c, {{ v.upper }}_CLOSE_STOPPING, 0);
         (void)conn_retire(lp, c);
     }
-    for (i = 0; i < client_options.connections; i++) {
+    for (i = 0; i < command_line.connections; i++) {
         struct member *m = &lp->members[i];
         if (m->fd != INVALID_SOCKET) {
             loop_unwatch_connecting(lp, m);
@@ -456,8 +456,8 @@ static int loop_main(void)
 
     memset(&lp, 0, sizeof lp);
     lp.members_due_ms = NO_DEADLINE;
-    lp.members = calloc(client_options.connections, sizeof *lp.members);
-    lp.connects = calloc(client_options.connections, sizeof *lp.connects);
+    lp.members = calloc(command_line.connections, sizeof *lp.members);
+    lp.connects = calloc(command_line.connections, sizeof *lp.connects);
     if (lp.members == NULL || lp.connects == NULL || timers_init(&lp.timers) != 0) {
         log_errno("malloc");
         goto out;
@@ -476,11 +476,11 @@ static int loop_main(void)
     if (!worker_start(&lp.worker, 0)) {
         goto out;
     }
-    lp.members_left = client_options.connections;
-    for (i = 0; i < client_options.connections; i++) {
+    lp.members_left = command_line.connections;
+    for (i = 0; i < command_line.connections; i++) {
         member_init(&lp.members[i], i);
     }
-    for (i = 0; i < client_options.connections; i++) {
+    for (i = 0; i < command_line.connections; i++) {
         loop_connect(&lp, &lp.members[i], now_ms());
     }
     status = loop_run(&lp);

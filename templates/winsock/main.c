@@ -78,7 +78,7 @@ int main(int argc, char **argv)
     unsigned i, started = 1;
     int status;
 
-    if (parse_args(argc, argv, &server_options) != 0) {
+    if (parse_args(argc, argv, &command_line) != 0) {
         return 2;
     }
     status = WSAStartup(MAKEWORD(2, 2), &wsa);
@@ -90,7 +90,7 @@ int main(int argc, char **argv)
         WSACleanup();
         return 1;
     }
-    listener = open_listener(server_options.address, server_options.port, &ready_address);
+    listener = open_listener(command_line.address, command_line.port, &ready_address);
     if (listener == INVALID_SOCKET) {
         WSACleanup();
         return 1;
