@@ -1077,3 +1077,53 @@ fn the_makefile_rebuilds_when_a_header_changes() {
         "a changed header must rebuild"
     );
 }
+
+/// docs/spec.md documents every key the decoder knows: by its full path, by the row of the
+/// table it belongs to (`client.retry`'s row names `max_attempts`), or, for a table, through
+/// its keys' rows. A key added to the spec without a line in the reference fails here.
+#[test]
+fn the_spec_reference_documents_every_key() {
+    let doc = std::fs::read_to_string(root().join("docs/spec.md")).unwrap();
+    let mut decoder = sockgen::spec::Decoder::default();
+    sockgen::spec::decode(
+        &sockgen::source::Node {
+            value: sockgen::source::Value::Map(Vec::new()),
+            span: 0..0,
+        },
+        &mut decoder,
+    );
+    let paths: Vec<String> = decoder
+        .known_keys
+        .iter()
+        .map(|(table, key)| {
+            if table.is_empty() {
+                key.to_string()
+            } else {
+                format!("{table}.{key}")
+            }
+        })
+        .collect();
+    let named = |path: &str| doc.contains(&format!("`{path}`"));
+    let in_parent_row = |path: &str| {
+        let Some((parent, leaf)) = path.rsplit_once('.') else {
+            return false;
+        };
+        doc.lines()
+            .filter(|line| line.contains(&format!("`{parent}`")))
+            .any(|line| line.contains(leaf))
+    };
+    let missing: Vec<&String> = paths
+        .iter()
+        .filter(|path| {
+            !named(path)
+                && !in_parent_row(path)
+                && !paths
+                    .iter()
+                    .any(|p| p.starts_with(&format!("{path}.")) && named(p))
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/spec.md does not document {missing:?}"
+    );
+}

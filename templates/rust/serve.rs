@@ -4,7 +4,7 @@
 /// and serves until SIGINT or SIGTERM.
 pub fn serve<H: Handler>(config: &Options) -> io::Result<()> {
     // What `options()` tells the handler; the first options a process serves with stay.
-    let _ = OPTIONS.set(config.clone());
+    let _ = OPTIONS.set({% if v.options_copy %}*config{% else %}config.clone(){% endif %});
     open_standard_descriptors()?;
     let stop = install_stop_signal()?;
 {%- if v.tcp %}
