@@ -1095,6 +1095,29 @@ fn decode_root(root: &Node, dec: &mut Decoder) -> Spec {
     spec
 }
 
+/// Every key the decoder knows, as full paths (`socket.keepalive.idle_s`), in spec order: what
+/// the schema, the starter and the reference are each checked against.
+pub fn known_key_paths() -> Vec<String> {
+    let mut dec = Decoder::default();
+    decode(
+        &Node {
+            value: Value::Map(Vec::new()),
+            span: 0..0,
+        },
+        &mut dec,
+    );
+    dec.known_keys
+        .iter()
+        .map(|(path, key)| {
+            if path.is_empty() {
+                key.to_string()
+            } else {
+                format!("{path}.{key}")
+            }
+        })
+        .collect()
+}
+
 /// The JSON Schema of the spec, draft-07 (what yaml-language-server and taplo read).
 pub fn json_schema() -> serde_json::Value {
     let generator = schemars::generate::SchemaSettings::draft07().into_generator();
@@ -1110,25 +1133,7 @@ mod tests {
     /// The decoder and the published schema must accept exactly the same keys.
     #[test]
     fn schema_and_decoder_know_the_same_keys() {
-        let mut dec = Decoder::default();
-        decode(
-            &Node {
-                value: Value::Map(Vec::new()),
-                span: 0..0,
-            },
-            &mut dec,
-        );
-        let decoded: BTreeSet<String> = dec
-            .known_keys
-            .iter()
-            .map(|(path, key)| {
-                if path.is_empty() {
-                    key.to_string()
-                } else {
-                    format!("{path}.{key}")
-                }
-            })
-            .collect();
+        let decoded: BTreeSet<String> = known_key_paths().into_iter().collect();
 
         let schema = json_schema();
         let mut documented = BTreeSet::new();

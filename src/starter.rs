@@ -404,17 +404,10 @@ mod tests {
     /// cannot be left out of `sockgen init`.
     #[test]
     fn the_starter_shows_every_key() {
-        let mut decoder = crate::spec::Decoder::default();
-        crate::spec::decode(
-            &crate::source::Node {
-                value: crate::source::Value::Map(Vec::new()),
-                span: 0..0,
-            },
-            &mut decoder,
-        );
         for format in [Format::Yaml, Format::Toml] {
             let starter = text(format);
-            for (path, key) in &decoder.known_keys {
+            for path in crate::spec::known_key_paths() {
+                let key = path.rsplit('.').next().unwrap_or(&path);
                 let written = if format == Format::Toml {
                     format!("{key} = ")
                 } else {
@@ -427,7 +420,7 @@ mod tests {
                 };
                 assert!(
                     starter.contains(&written) || starter.contains(&table),
-                    "the starter ({format:?}) leaves out `{path}.{key}`"
+                    "the starter ({format:?}) leaves out `{path}`"
                 );
             }
         }

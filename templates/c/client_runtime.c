@@ -115,17 +115,11 @@ static int parse_args(int argc, char **argv)
             command_line.duration_ms = (uint32_t)value;
             break;
 {%- endif %}
-        case 'h':
-            printf("%s\n", program_help);
-            exit(0);
         default:
-            /* the usage line: the rest of the help is for -h */
-            fprintf(stderr, "%.*s\n", (int)strcspn(program_help, "\n"), program_help);
-            return -1;
+            return help_or_usage(opt);
         }
     }
-    if (index != argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", {{ v.name }}_program, argv[index]);
+    if (arguments_left(argc, argv, index)) {
         return -1;
     }
     if (command_line.port == 0) {

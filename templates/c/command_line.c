@@ -105,3 +105,25 @@ static int next_option(int argc, char **argv, const char *with_value, int *index
     }
     return arg[1];
 }
+
+/* -h: the help on stdout, and the program ends. A mistake (already said): the usage line on
+ * stderr, the rest of the help being for -h; returns -1. */
+static int help_or_usage(int opt)
+{
+    if (opt == 'h') {
+        printf("%s\n", program_help);
+        exit(0);
+    }
+    fprintf(stderr, "%.*s\n", (int)strcspn(program_help, "\n"), program_help);
+    return -1;
+}
+
+/* 1, after saying so, when arguments are left after the options: the program takes none. */
+static int arguments_left(int argc, char **argv, int index)
+{
+    if (index == argc) {
+        return 0;
+    }
+    fprintf(stderr, "%s: unexpected argument '%s'\n", {{ v.name }}_program, argv[index]);
+    return 1;
+}
