@@ -38,13 +38,17 @@ fn build_on(
     })
 }
 
-/// Runs a generated program to its end (under Wine for a Windows one).
-fn run_program(bin: &Path, args: &[&str]) -> std::process::Output {
-    proof::harness::program_command(bin)
-        .unwrap()
-        .args(args)
-        .output()
-        .unwrap()
+/// Runs a generated program to its end (under Wine for a Windows one), bounded: the
+/// harness's runner, since a Windows program's pipes can outlive it.
+fn run_program(bin: &Path, args: &[&str]) -> proof::client::ClientRun {
+    let out = proof::client::run_client(bin, args, Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
+    assert!(
+        out.status.is_some(),
+        "{} {args:?} ran past 60 s",
+        bin.display()
+    );
+    out
 }
 
 /// How the target's error text names EADDRINUSE.
@@ -206,29 +210,29 @@ fn generated_program_rejects_bad_arguments() {
     for lang in ["c", "rust", "winsock"] {
         let (_dir, bin, _) = build("name: args\n", lang, "poll");
         let run = |args: &[&str]| run_program(&bin, args);
-        let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).into_owned();
+        let stderr = |out: &proof::client::ClientRun| out.stderr.clone();
         let out = run(&["-p", "70000"]);
-        assert_eq!(out.status.code(), Some(2), "{lang}");
+        assert_eq!(out.status, Some(2), "{lang}");
         assert!(
             stderr(&out).contains("invalid port '70000'"),
             "{lang}: {}",
             stderr(&out)
         );
         let out = run(&["-a", "not-an-ip", "-p", "0"]);
-        assert_eq!(out.status.code(), Some(2), "{lang}");
+        assert_eq!(out.status, Some(2), "{lang}");
         assert!(
             stderr(&out).contains("invalid address 'not-an-ip'"),
             "{lang}: {}",
             stderr(&out)
         );
         let out = run(&["extra"]);
-        assert_eq!(out.status.code(), Some(2), "{lang}");
+        assert_eq!(out.status, Some(2), "{lang}");
 
         // A port already taken: the bind error names the address and port.
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = taken.local_addr().unwrap().port().to_string();
         let out = run(&["-p", &port]);
-        assert_eq!(out.status.code(), Some(1), "{lang}");
+        assert_eq!(out.status, Some(1), "{lang}");
         let text = stderr(&out);
         assert!(
             text.contains(&format!(
@@ -511,14 +515,14 @@ fn a_second_udp_server_cannot_take_the_port() {
         let port = first.addr.port().to_string();
         let second = run_program(&bin, &["-p", &port]);
         assert_eq!(
-            second.status.code(),
+            second.status,
             Some(1),
             "{model}: a second UDP server started"
         );
         assert!(
-            String::from_utf8_lossy(&second.stderr).contains(address_in_use(&model)),
+            second.stderr.contains(address_in_use(&model)),
             "{model}: {}",
-            String::from_utf8_lossy(&second.stderr)
+            second.stderr
         );
         first
             .stop(Duration::from_secs(5))

@@ -5,13 +5,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use sockgen::proof::{self, harness::RunningServer};
+use sockgen::proof::{self, client::ClientRun, harness::RunningServer};
 
 const OPTIONS: &str = r#"
 options:
@@ -316,27 +315,19 @@ fn build(kind: Kind, lang: &str, model: &str, dir: &Path) -> PathBuf {
         .unwrap_or_else(|(stage, e)| panic!("{lang}/{model}: {stage}: {e}"))
 }
 
-/// Runs the program to its end (bounded: a client whose server is gone gives up at once).
-fn run(binary: &Path, args: &[&str]) -> Output {
-    let mut command = proof::harness::program_command(binary).unwrap();
-    let mut child = command
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{} {args:?} did not end in 60 s", binary.display());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// Runs the program to its end, bounded, with CRLF read as LF (Wine's console writes CRLF).
+/// The harness's runner, not `wait_with_output`: a Windows program's pipes can outlive it.
+fn run(binary: &Path, args: &[&str]) -> ClientRun {
+    let mut out = proof::client::run_client(binary, args, Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
+    assert!(
+        out.status.is_some(),
+        "{} {args:?} did not end in 60 s",
+        binary.display()
+    );
+    out.stdout = out.stdout.replace("\r\n", "\n");
+    out.stderr = out.stderr.replace("\r\n", "\n");
+    out
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -378,18 +369,36 @@ fn reported(kind: Kind, binary: &Path, args: &[&str]) -> String {
         Kind::TcpClient => {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let port = listener.local_addr().unwrap().port().to_string();
+            // Bounded on both sides: a client that never connects, or never closes, fails
+            // the test with what it printed instead of holding it forever.
+            listener.set_nonblocking(true).unwrap();
             let accepting = std::thread::spawn(move || {
-                let (mut peer, _) = listener.accept().unwrap();
-                let _ = peer.write_all(b"");
-                let mut rest = Vec::new();
-                let _ = peer.read_to_end(&mut rest);
+                let deadline = std::time::Instant::now() + Duration::from_secs(70);
+                while std::time::Instant::now() < deadline {
+                    match listener.accept() {
+                        Ok((mut peer, _)) => {
+                            peer.set_nonblocking(false).unwrap();
+                            peer.set_read_timeout(Some(Duration::from_secs(60)))
+                                .unwrap();
+                            let mut rest = Vec::new();
+                            return peer.read_to_end(&mut rest).is_ok();
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                    }
+                }
+                false
             });
             let mut all = vec!["-p", &port];
             all.extend_from_slice(args);
             let out = run(binary, &all);
-            accepting.join().unwrap();
-            assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-            text(&out.stdout)
+            let served = accepting.join().unwrap();
+            assert_eq!(out.status, Some(0), "{}", out.stderr);
+            assert!(
+                served,
+                "the client never connected, or never closed: {}",
+                out.stderr
+            );
+            out.stdout
         }
     }
 }
@@ -402,14 +411,14 @@ fn prove(kind: Kind, lang: &str, model: &str) -> (String, Vec<String>) {
     let cell = format!("{lang}/{model}");
 
     let help = run(&binary, &["--help"]);
-    assert_eq!(help.status.code(), Some(0), "{cell} --help");
-    let help = text(&help.stdout);
+    assert_eq!(help.status, Some(0), "{cell} --help");
+    let help = help.stdout;
     assert!(
         help.contains("--zone PATH   the zone file to serve (default: zones/a b.zone)"),
         "{cell}: {help}"
     );
     assert_eq!(
-        text(&run(&binary, &["-h"]).stdout),
+        run(&binary, &["-h"]).stdout,
         help,
         "{cell}: -h and --help differ"
     );
@@ -452,13 +461,14 @@ fn prove(kind: Kind, lang: &str, model: &str) -> (String, Vec<String>) {
     ] {
         let out = run(&binary, bad);
         assert_eq!(
-            out.status.code(),
+            out.status,
             Some(2),
             "{cell} {bad:?}: {}",
-            text(&out.stderr)
+            out.stderr.clone()
         );
         refusals.push(
-            text(&out.stderr)
+            out.stderr
+                .clone()
                 .lines()
                 .next()
                 .unwrap_or_default()
@@ -472,18 +482,14 @@ fn prove(kind: Kind, lang: &str, model: &str) -> (String, Vec<String>) {
         &binary,
         &["--fail-start", "--zone", "missing.zone", "-p", port],
     );
-    let stderr = text(&failed.stderr);
-    assert_eq!(
-        failed.status.code(),
-        Some(1),
-        "{cell} --fail-start: {stderr}"
-    );
+    let stderr = failed.stderr.clone();
+    assert_eq!(failed.status, Some(1), "{cell} --fail-start: {stderr}");
     assert!(
         stderr.contains("opts: worker 0: cannot read zone 'missing.zone'"),
         "{cell}: {stderr}"
     );
     assert!(
-        !text(&failed.stdout).contains("listening on"),
+        !failed.stdout.contains("listening on"),
         "{cell}: ready line after a failed start"
     );
     (help, refusals)
