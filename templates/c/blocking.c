@@ -90,7 +90,7 @@ static int start_connection(int fd, const struct sockaddr_storage *peer)
     pthread_attr_t attr;
     pthread_t thread;
     int rc;
-    Conn *c = conn_open(fd, peer, &worker_state, 0, now_ms());
+    Conn *c = conn_open(fd, peer, &worker_state, 0, NULL, now_ms());
     if (c == NULL) {
         return -1;
     }

@@ -125,7 +125,9 @@ static void member_run(struct member *m, unsigned char *scratch)
         if (attempt < 0) {
             break;
         }
-        c = attempt == 1 ? conn_open(m->fd, member_target(m), &worker_state, 0, now_ms()) : NULL;
+        c = attempt == 1 ? conn_open(m->fd, member_target(m), &worker_state, 0,
+                                     {% if v.tcp %}NULL, {% endif %}now_ms())
+                         : NULL;
         if (c == NULL) {
             if (attempt == 1) {
                 member_note_error(m, "connect", ENOMEM);

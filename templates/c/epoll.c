@@ -33,6 +33,7 @@ struct loop {
     Conn *all;   /* every open connection */
     Conn *ready; /* connections that spent their budget with work left */
     struct timer_heap timers;
+    struct chunk_cache chunks;
     struct {{ v.name }}_worker worker;
 };
 
@@ -127,7 +128,7 @@ static void loop_accept(struct loop *lp, uint64_t now)
         if (fd < 0) {
             return;
         }
-        c = conn_open(fd, &peer, &lp->worker, lp->index, now);
+        c = conn_open(fd, &peer, &lp->worker, lp->index, &lp->chunks, now);
         if (c == NULL) {
             close(fd);
             continue;
@@ -267,6 +268,7 @@ out:
         close(lp.spare_fd);
     }
     free(lp.timers.items);
+    chunk_cache_drain(&lp.chunks);
     free(lp.scratch);
     return status;
 }

@@ -30,6 +30,9 @@ struct loop {
     Conn *all;   /* every open connection */
     Conn *ready; /* connections that spent their budget with work left */
     struct timer_heap timers;
+{%- if v.tcp %}
+    struct chunk_cache chunks;
+{%- endif %}
     struct {{ v.name }}_worker worker;
     struct member *members;  /* the pool */
     unsigned members_left;   /* not done yet */
@@ -73,7 +76,7 @@ static void loop_connected(struct loop *lp, struct member *m, uint64_t now)
         return;
     }
     error = member_connect_result(m);
-    c = error == 0 ? conn_open(m->fd, member_target(m), &lp->worker, 0, now) : NULL;
+    c = error == 0 ? conn_open(m->fd, member_target(m), &lp->worker, 0, {% if v.tcp %}&lp->chunks, {% endif %}now) : NULL;
     if (c != NULL) {
         memset(&ev, 0, sizeof ev);
         ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET;
@@ -260,6 +263,9 @@ out:
     members_release(lp.members);
     free(lp.members);
     free(lp.timers.items);
+{%- if v.tcp %}
+    chunk_cache_drain(&lp.chunks);
+{%- endif %}
     free(lp.scratch);
     return status;
 }

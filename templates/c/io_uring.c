@@ -38,6 +38,7 @@ struct loop {
     size_t parked_len, parked_cap;
     Conn *all; /* every open connection */
     struct timer_heap timers;
+    struct chunk_cache chunks;
     struct {{ v.name }}_worker worker;
 };
 
@@ -89,7 +90,7 @@ static void loop_open(struct loop *lp, int fd, uint64_t now)
     if (getpeername(fd, (struct sockaddr *)&peer, &peer_len) != 0) {
         memset(&peer, 0, sizeof peer);
     }
-    c = conn_open(fd, &peer, &lp->worker, lp->index, now);
+    c = conn_open(fd, &peer, &lp->worker, lp->index, &lp->chunks, now);
     if (c == NULL) {
         close(fd);
         return;
@@ -290,6 +291,7 @@ out_timers:
         close(lp.spare_fd);
     }
     free(lp.timers.items);
+    chunk_cache_drain(&lp.chunks);
     return status;
 }
 {%- else %}

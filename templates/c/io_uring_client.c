@@ -40,6 +40,9 @@ struct loop {
     struct ring ring;
     Conn *all; /* every open connection */
     struct timer_heap timers;
+{%- if v.tcp %}
+    struct chunk_cache chunks;
+{%- endif %}
     struct {{ v.name }}_worker worker;
     struct member *members;  /* the pool */
     unsigned members_left;   /* not done yet */
@@ -200,7 +203,7 @@ static void loop_on_connect(struct loop *lp, struct member *m, int result, uint6
         loop_connect_failed(lp, m, error, now);
         return;
     }
-    c = conn_open(m->fd, member_target(m), &lp->worker, 0, now);
+    c = conn_open(m->fd, member_target(m), &lp->worker, 0, {% if v.tcp %}&lp->chunks, {% endif %}now);
     if (c == NULL) {
         loop_connect_failed(lp, m, ENOMEM, now);
         return;
@@ -347,6 +350,9 @@ out_memory:
     members_release(lp.members);
     free(lp.members);
     free(lp.timers.items);
+{%- if v.tcp %}
+    chunk_cache_drain(&lp.chunks);
+{%- endif %}
     return status;
 }
 

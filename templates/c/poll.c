@@ -30,6 +30,7 @@ struct loop {
     int more;            /* some connection spent its budget with work left */
     unsigned char *scratch;
     struct timer_heap timers;
+    struct chunk_cache chunks;
     struct {{ v.name }}_worker worker;
 };
 
@@ -80,7 +81,7 @@ static void loop_accept(struct loop *lp, uint64_t now)
         if (fd < 0) {
             return;
         }
-        c = conn_open(fd, &peer, &lp->worker, lp->index, now);
+        c = conn_open(fd, &peer, &lp->worker, lp->index, &lp->chunks, now);
         if (c == NULL) {
             close(fd);
             continue;
@@ -179,6 +180,7 @@ static int loop_main(int listen_fd, unsigned index)
         close(lp.spare_fd);
     }
     free(lp.timers.items);
+    chunk_cache_drain(&lp.chunks);
     free(lp.fds);
     free(lp.conns);
     free(lp.scratch);

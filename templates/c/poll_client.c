@@ -43,6 +43,9 @@ struct loop {
     int more;                /* some connection spent its budget with work left */
     unsigned char *scratch;
     struct timer_heap timers;
+{%- if v.tcp %}
+    struct chunk_cache chunks;
+{%- endif %}
     struct {{ v.name }}_worker worker;
     struct member *members;  /* the pool */
     unsigned members_left;   /* not done yet */
@@ -92,7 +95,7 @@ static void loop_connected(struct loop *lp, struct member *m, uint64_t now)
 {
     int error = member_connect_result(m);
     Conn *c;
-    c = error == 0 ? conn_open(m->fd, member_target(m), &lp->worker, 0, now) : NULL;
+    c = error == 0 ? conn_open(m->fd, member_target(m), &lp->worker, 0, {% if v.tcp %}&lp->chunks, {% endif %}now) : NULL;
     if (c == NULL) {
         loop_connect_failed(lp, m, error != 0 ? error : ENOMEM, now);
         return;
@@ -202,6 +205,9 @@ out:
     free(lp.members);
     free(lp.fds);
     free(lp.timers.items);
+{%- if v.tcp %}
+    chunk_cache_drain(&lp.chunks);
+{%- endif %}
     free(lp.scratch);
     return status;
 }

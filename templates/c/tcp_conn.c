@@ -51,6 +51,39 @@ struct out_chunk {
     unsigned char data[];
 };
 
+/* Chunks of OUT_CHUNK bytes an event loop keeps for reuse: a connection whose queue is empty
+ * holds none, so an idle connection costs its struct and no chunk, and a busy loop still does
+ * not call malloc for each reply. A thread per connection has no cache (NULL): its chunks go
+ * back to malloc when its queue empties. */
+enum { CHUNK_CACHE_MAX = 32 };
+struct chunk_cache {
+    struct out_chunk *free;
+    unsigned count;
+};
+{%- if v.uses_io_uring %}
+
+/* What a sendmsg of several chunks hands the kernel, which may read it until the completion.
+ * Made for such a send only (a single chunk goes with send()), so an idle connection does
+ * not carry it. */
+struct send_gather {
+    struct msghdr msg;
+    struct iovec iov[OUT_IOV];
+};
+{%- endif %}
+
+{%- if !v.thread_per_connection %}
+
+static void chunk_cache_drain(struct chunk_cache *cache)
+{
+    while (cache->free != NULL) {
+        struct out_chunk *next = cache->free->next;
+        free(cache->free);
+        cache->free = next;
+    }
+    cache->count = 0;
+}
+{%- endif %}
+
 struct {{ v.name }}_conn {
     {{ v.socket_type }} fd;
     enum conn_phase phase;
@@ -87,8 +120,9 @@ struct {{ v.name }}_conn {
     size_t frame_scanned;    /* leading unconsumed bytes known to hold no delimiter */
 {%- endif %}
     /* Queued output. */
-    struct out_chunk *out_head, *out_tail, *out_spare;
+    struct out_chunk *out_head, *out_tail;
     size_t out_pending;
+    struct chunk_cache *chunks; /* the loop's, or NULL */
     struct {{ v.name }}_info info;
     struct {{ v.name }}_worker *worker;
     struct {{ v.name }}_session session;
@@ -110,8 +144,7 @@ struct {{ v.name }}_conn {
     int recv_cancelling;     /* ...and a cancel for it is in the ring */
     int send_inflight;       /* at most one send at a time, so bytes never overtake each other */
     int cancel_inflight;     /* the cancel of everything on the socket, when it is done */
-    struct iovec send_iov[OUT_IOV];
-    struct msghdr send_msg;
+    struct send_gather *gather; /* the sendmsg in flight's header and iovec, or NULL */
 {%- endif %}
 {%- if v.uses_poll %}
     int more;                /* spent its budget with work left */
@@ -255,9 +288,10 @@ static struct out_chunk *out_reserve(Conn *c, size_t want)
     if (chunk != NULL && chunk->cap - chunk->tail >= want) {
         return chunk;
     }
-    if (want <= OUT_CHUNK && c->out_spare != NULL) {
-        chunk = c->out_spare;
-        c->out_spare = NULL;
+    if (want <= OUT_CHUNK && c->chunks != NULL && c->chunks->free != NULL) {
+        chunk = c->chunks->free;
+        c->chunks->free = chunk->next;
+        c->chunks->count--;
     } else {
         cap = want > OUT_CHUNK ? want : OUT_CHUNK;
         chunk = malloc(sizeof *chunk + cap);
@@ -393,7 +427,8 @@ static uint64_t conn_deadline(const Conn *c)
 }
 
 static Conn *conn_open({{ v.socket_type }} fd, const struct sockaddr_storage *peer,
-                       struct {{ v.name }}_worker *worker, unsigned worker_index, uint64_t now)
+                       struct {{ v.name }}_worker *worker, unsigned worker_index,
+                       struct chunk_cache *chunks, uint64_t now)
 {
     socklen_t local_len = (socklen_t)sizeof(struct sockaddr_storage);
     Conn *c = calloc(1, sizeof *c);
@@ -407,6 +442,7 @@ static Conn *conn_open({{ v.socket_type }} fd, const struct sockaddr_storage *pe
     c->timer_at_ms = NO_DEADLINE;
     c->heap_index = SIZE_MAX;
     c->worker = worker;
+    c->chunks = chunks;
     c->info.id = shared_counter_next(&last_conn_id);
     c->info.worker = worker_index;
     c->info.peer = *peer;
@@ -446,19 +482,34 @@ static void conn_close_socket(Conn *c)
     conn_forget_socket(c);
 }
 
+/* A chunk the queue is done with goes to the loop's cache while it has room, else to malloc. */
+static void out_chunk_retire(Conn *c, struct out_chunk *chunk)
+{
+    if (chunk->cap == OUT_CHUNK && c->chunks != NULL && c->chunks->count < CHUNK_CACHE_MAX) {
+        chunk->next = c->chunks->free;
+        c->chunks->free = chunk;
+        c->chunks->count++;
+    } else {
+        free(chunk);
+    }
+}
+
 /* Frees the input and output buffers; the struct is the caller's. */
 static void conn_free_buffers(Conn *c)
 {
     struct out_chunk *chunk = c->out_head;
     while (chunk != NULL) {
         struct out_chunk *next = chunk->next;
-        free(chunk);
+        out_chunk_retire(c, chunk);
         chunk = next;
     }
-    free(c->out_spare);
     free(c->in_buf);
-    c->out_head = c->out_tail = c->out_spare = NULL;
+    c->out_head = c->out_tail = NULL;
     c->in_buf = NULL;
+{%- if v.uses_io_uring %}
+    free(c->gather);
+    c->gather = NULL;
+{%- endif %}
 }
 
 /* on_close, close and free the buffers: for a connection nothing else refers to. */
@@ -468,8 +519,8 @@ static void conn_release(Conn *c)
     conn_free_buffers(c);
 }
 
-/* `n` bytes of the queue were sent: whole chunks are freed (one kept for reuse), the first
- * partly sent one only moves its head. */
+/* `n` bytes of the queue were sent: whole chunks are retired, the first partly sent one only
+ * moves its head. */
 static void out_consume(Conn *c, size_t n, uint64_t now)
 {
     c->last_active_ms = now;
@@ -486,11 +537,7 @@ static void out_consume(Conn *c, size_t n, uint64_t now)
         if (c->out_head == NULL) {
             c->out_tail = NULL;
         }
-        if (chunk->cap == OUT_CHUNK && c->out_spare == NULL) {
-            c->out_spare = chunk;
-        } else {
-            free(chunk);
-        }
+        out_chunk_retire(c, chunk);
     }
 }
 

@@ -39,11 +39,17 @@ static int loop_cancel(struct loop *lp, Conn *c, uint64_t tag, int fd)
     return 0;
 }
 
-/* Sends what is queued: one chunk with send(), several with sendmsg() and an iovec kept in
- * the connection until the completion, since the kernel may read it until then. */
+/* Sends what is queued: one chunk with send(), several with sendmsg() and an iovec kept
+ * until the completion, since the kernel may read it until then. */
 static void loop_send(struct loop *lp, Conn *c)
 {
-    struct io_uring_sqe *sqe = ring_sqe(&lp->ring);
+    struct io_uring_sqe *sqe;
+    if (c->out_head != c->out_tail && c->gather == NULL
+        && (c->gather = malloc(sizeof *c->gather)) == NULL) {
+        conn_end(c, {{ v.upper }}_CLOSE_ERROR, ENOMEM);
+        return;
+    }
+    sqe = ring_sqe(&lp->ring);
     if (sqe == NULL) {
         loop_ring_full(c);
         return;
@@ -56,10 +62,10 @@ static void loop_send(struct loop *lp, Conn *c)
         io_uring_prep_send(sqe, c->fd, chunk->data + chunk->head,
                            len > 0x40000000u ? 0x40000000u : len, MSG_NOSIGNAL);
     } else {
-        memset(&c->send_msg, 0, sizeof c->send_msg);
-        c->send_msg.msg_iov = c->send_iov;
-        c->send_msg.msg_iovlen = (size_t)out_gather(c, c->send_iov);
-        io_uring_prep_sendmsg(sqe, c->fd, &c->send_msg, MSG_NOSIGNAL);
+        memset(&c->gather->msg, 0, sizeof c->gather->msg);
+        c->gather->msg.msg_iov = c->gather->iov;
+        c->gather->msg.msg_iovlen = (size_t)out_gather(c, c->gather->iov);
+        io_uring_prep_sendmsg(sqe, c->fd, &c->gather->msg, MSG_NOSIGNAL);
     }
     io_uring_sqe_set_data64(sqe, ring_tag(c, OP_SEND));
     c->send_inflight = 1;
@@ -149,6 +155,8 @@ static void loop_on_send(Conn *c, const struct io_uring_cqe *cqe, uint64_t now)
 {
     int n = cqe->res;
     c->send_inflight = 0;
+    free(c->gather); /* what a queue of several chunks needs again is made again */
+    c->gather = NULL;
     OP_LOG("send", c->fd, " bytes=%d result=%s", n, n >= 0 ? "ok" : errno_name(-n));
     if (n >= 0) {
         if (c->phase != PHASE_DONE) {

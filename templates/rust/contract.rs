@@ -83,6 +83,36 @@ impl std::error::Error for OutputRefused {}
 const OUT_CHUNK: usize = 16 * 1024;
 /// Chunks handed to one writev.
 const OUT_IOV: usize = 16;
+/// Chunks of `OUT_CHUNK` bytes an event loop's thread keeps for reuse: a connection whose
+/// queue is empty holds none, so an idle connection costs no chunk, and a busy loop still does
+/// not allocate for each reply.{% if v.thread_per_connection %} A thread per connection keeps
+/// none: its chunks are freed when its queue empties.{% endif %}
+const CHUNK_CACHE_MAX: usize = {% if v.thread_per_connection %}0{% else %}32{% endif %};
+
+type ChunkCache = std::cell::RefCell<Vec<Vec<u8>>>;
+
+thread_local! {
+    static CHUNK_CACHE: ChunkCache = const { ChunkCache::new(Vec::new()) };
+}
+
+/// A standard chunk from the thread's cache, if it has one.
+fn cached_chunk() -> Option<Vec<u8>> {
+    CHUNK_CACHE.try_with(|cache| cache.borrow_mut().pop()).ok().flatten()
+}
+
+/// A chunk the queue is done with goes to the thread's cache while it has room.
+fn retire_chunk(mut chunk: Vec<u8>) {
+    if chunk.capacity() != OUT_CHUNK || CHUNK_CACHE_MAX == 0 {
+        return;
+    }
+    chunk.clear();
+    let _ = CHUNK_CACHE.try_with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() < CHUNK_CACHE_MAX && cache.try_reserve(1).is_ok() {
+            cache.push(chunk);
+        }
+    });
+}
 
 /// Output queued for the peer, sent in order: a list of chunks sent with writev, so a
 /// partial send costs no copying. There is no soft limit: a handler may always write below
@@ -94,7 +124,6 @@ pub struct Out {
     /// Bytes of the first chunk already sent.
     head: usize,
     pending: usize,
-    spare: Option<Vec<u8>>,
     over_limit: bool,
     /// ...by one write that alone was larger than `OUTPUT_LIMIT`, whatever the peer read.
     oversized_write: bool,
@@ -124,13 +153,11 @@ impl Out {
         if !data.is_empty() {
             // Allocation failure must not abort the process (Rust's default): this connection
             // ends with ENOMEM instead, and the others go on.
-            let chunk = match self.spare.take() {
-                Some(chunk) if data.len() <= chunk.capacity() => Some(chunk),
-                _ => {
-                    let mut chunk = Vec::new();
-                    chunk.try_reserve_exact(data.len().max(OUT_CHUNK)).ok().map(|()| chunk)
-                }
-            };
+            let cached = if data.len() <= OUT_CHUNK { cached_chunk() } else { None };
+            let chunk = cached.or_else(|| {
+                let mut chunk = Vec::new();
+                chunk.try_reserve_exact(data.len().max(OUT_CHUNK)).ok().map(|()| chunk)
+            });
             let Some(mut chunk) = chunk.filter(|_| self.chunks.try_reserve(1).is_ok()) else {
                 self.pending += total - data.len();
                 self.out_of_memory = true;
@@ -185,8 +212,8 @@ impl Out {
     }
 {%- endif %}
 
-    /// `sent` bytes of the queue left: whole chunks are dropped (one standard chunk is kept
-    /// for reuse), the first partly sent one only moves its start.
+    /// `sent` bytes of the queue left: whole chunks are retired, the first partly sent one
+    /// only moves its start.
     fn consume(&mut self, mut sent: usize) {
         self.pending -= sent;
         while let Some(first) = self.chunks.front() {
@@ -197,12 +224,8 @@ impl Out {
             }
             sent -= queued;
             self.head = 0;
-            let done = self.chunks.pop_front();
-            if self.spare.is_none() {
-                self.spare = done.filter(|chunk| chunk.capacity() == OUT_CHUNK).map(|mut chunk| {
-                    chunk.clear();
-                    chunk
-                });
+            if let Some(done) = self.chunks.pop_front() {
+                retire_chunk(done);
             }
         }
     }

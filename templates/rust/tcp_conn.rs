@@ -46,7 +46,9 @@ struct Conn<H: Handler> {
     /// At most one send at a time, so bytes never overtake each other.
     send_inflight: bool,
     cancels_inflight: u32,
-    send_io: Box<SendIo>,
+    /// The sendmsg in flight's header and iovec: empty, or one. A Vec rather than a Box, so
+    /// running out of memory ends this connection instead of aborting the process.
+    send_io: Vec<SendIo>,
 {%- endif %}
 }
 
@@ -93,7 +95,7 @@ impl<H: Handler> Conn<H> {
             recv_cancelling: false,
             send_inflight: false,
             cancels_inflight: 0,
-            send_io: Box::default(),
+            send_io: Vec::new(),
 {%- endif %}
         }
     }

@@ -1,4 +1,6 @@
-/// A send's msghdr and iovec, boxed so they stay put while the kernel may read them.
+/// A sendmsg's header and iovec, which stay put while the kernel may read them. Made for a
+/// send of several chunks only (one chunk goes with send()) and dropped when it completes, so
+/// an idle connection does not carry it.
 struct SendIo {
     msg: libc::msghdr,
     iov: [libc::iovec; OUT_IOV],
@@ -33,23 +35,33 @@ impl<H: Handler> Loop<H> {
         let fd = types::Fd(conn.stream.as_raw_fd());
         if conn.control.phase != Phase::Done {
             if conn.out.pending > 0 && !conn.send_inflight {
-                let io = &mut *conn.send_io;
-                let count = conn.out.gather(&mut io.iov);
+                let mut iov = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; OUT_IOV];
+                let count = conn.out.gather(&mut iov);
                 let entry = if count == 1 {
                     // The request's length is 32 bits: a larger chunk goes in pieces (a send of
                     // 1 GiB is partial anyway, and the rest follows).
-                    let len = io.iov[0].iov_len.min(1 << 30) as u32;
-                    opcode::Send::new(fd, io.iov[0].iov_base as *const u8, len).flags(libc::MSG_NOSIGNAL).build()
+                    let len = iov[0].iov_len.min(1 << 30) as u32;
+                    Some(opcode::Send::new(fd, iov[0].iov_base as *const u8, len).flags(libc::MSG_NOSIGNAL).build())
+                } else if conn.send_io.is_empty() && conn.send_io.try_reserve_exact(1).is_err() {
+                    conn.end(CloseReason::Error(libc::ENOMEM));
+                    None
                 } else {
-                    // SAFETY: an all-zero msghdr is valid; it points at iov in the same box,
-                    // which stays put until the send completes.
+                    if conn.send_io.is_empty() {
+                        conn.send_io.push(SendIo::default());
+                    }
+                    let io = &mut conn.send_io[0];
+                    io.iov = iov;
+                    // SAFETY: an all-zero msghdr is valid; it points at iov beside it, which
+                    // stays put until the send completes.
                     io.msg = unsafe { std::mem::zeroed() };
                     io.msg.msg_iov = io.iov.as_mut_ptr();
                     io.msg.msg_iovlen = count;
-                    opcode::SendMsg::new(fd, &io.msg).flags(libc::MSG_NOSIGNAL as u32).build()
+                    Some(opcode::SendMsg::new(fd, &io.msg).flags(libc::MSG_NOSIGNAL as u32).build())
                 };
-                self.ring.push(entry.user_data(tag(slot, OP_SEND)))?;
-                conn.send_inflight = true;
+                if let Some(entry) = entry {
+                    self.ring.push(entry.user_data(tag(slot, OP_SEND)))?;
+                    conn.send_inflight = true;
+                }
             }
             if conn.wants_input() {
                 if !conn.recv_armed {
@@ -117,6 +129,8 @@ impl<H: Handler> Loop<H> {
             }
             OP_SEND => {
                 conn.send_inflight = false;
+                // A queue of several chunks makes it again.
+                conn.send_io = Vec::new();
                 op_log!("{PROGRAM}: op=send fd={} bytes={result} result={}", conn.stream.as_raw_fd(), if result >= 0 { "ok".to_string() } else { op_result::<()>(&Err(io::Error::from_raw_os_error(-result))) });
                 if result >= 0 {
                     if conn.control.phase != Phase::Done {

@@ -60,7 +60,7 @@ static int start_connection(SOCKET s, const struct sockaddr_storage *peer)
 {
     static shared_counter thread_failures;
     uintptr_t thread;
-    Conn *c = conn_open(s, peer, &worker_state, 0, now_ms());
+    Conn *c = conn_open(s, peer, &worker_state, 0, NULL, now_ms());
     if (c == NULL) {
         return -1;
     }

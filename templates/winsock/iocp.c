@@ -58,6 +58,7 @@ struct loop {
     HANDLE port;
     Conn *all;               /* every connection of this worker, for shutdown */
     struct timer_heap timers;
+    struct chunk_cache chunks;
     struct {{ v.name }}_worker worker;
     volatile LONG open;      /* connections it holds or is being handed: worker 0 reads it */
 };
@@ -170,7 +171,7 @@ static void accept_completed(struct accept_slot *slot, BOOL ok, uint64_t now)
         return;
     }
     w = handoff_target();
-    c = conn_open(s, &peer, &loops[w].worker, w, now);
+    c = conn_open(s, &peer, &loops[w].worker, w, &loops[w].chunks, now);
     if (c == NULL) {
         closesocket(s);
         return;
@@ -424,6 +425,7 @@ static int loop_main(SOCKET listener, unsigned index)
         }
     }
     free(lp->timers.items);
+    chunk_cache_drain(&lp->chunks);
     return status;
 }
 {%- else %}

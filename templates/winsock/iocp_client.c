@@ -55,6 +55,9 @@ struct loop {
     HANDLE port;
     Conn *all;                     /* every open connection, for shutdown */
     struct timer_heap timers;
+{%- if v.tcp %}
+    struct chunk_cache chunks;
+{%- endif %}
     struct {{ v.name }}_worker worker;
     struct member *members;        /* the pool */
     struct connect_op **connects;  /* member i's ConnectEx under way, or NULL */
@@ -302,7 +305,7 @@ static void loop_connect_completed(struct loop *lp, struct connect_op *op, uint6
 {%- endif %}
     free(op);
     OP_LOG("connected", m->fd, " result=%s", error == 0 ? "ok" : socket_error_name(error));
-    c = error == 0 ? conn_open(m->fd, member_target(m), &lp->worker, 0, now) : NULL;
+    c = error == 0 ? conn_open(m->fd, member_target(m), &lp->worker, 0, {% if v.tcp %}&lp->chunks, {% endif %}now) : NULL;
     if (c == NULL) {
         loop_connect_failed(lp, m, error != 0 ? error : ENOMEM, now);
         return;
@@ -491,6 +494,9 @@ out:
     free(lp.members);
     free(lp.connects);
     free(lp.timers.items);
+{%- if v.tcp %}
+    chunk_cache_drain(&lp.chunks);
+{%- endif %}
     return status;
 }
 {% include "winsock/client_main.c" %}

@@ -29,6 +29,7 @@ struct loop {
     int more;            /* some connection spent its budget with work left */
     unsigned char *scratch;
     struct timer_heap timers;
+    struct chunk_cache chunks;
     struct {{ v.name }}_worker worker;
 };
 
@@ -80,7 +81,7 @@ static void loop_accept(struct loop *lp, uint64_t now)
         if (got != ACCEPT_OK) {
             return;
         }
-        c = conn_open(s, &peer, &lp->worker, lp->index, now);
+        c = conn_open(s, &peer, &lp->worker, lp->index, &lp->chunks, now);
         if (c == NULL) {
             closesocket(s);
             continue;
@@ -172,6 +173,7 @@ static int loop_main(SOCKET listener, unsigned index)
         log_errno("calloc");
     }
     free(lp.timers.items);
+    chunk_cache_drain(&lp.chunks);
     free(lp.fds);
     free(lp.conns);
     free(lp.scratch);
