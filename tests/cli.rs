@@ -756,7 +756,7 @@ fn documented_bench_defaults_match_the_command() {
     let help = text(&sockgen(&["bench", "--help"]).stdout);
     let readme = std::fs::read_to_string(root().join("docs/benchmarks.md")).unwrap();
     let readme = readme.split_whitespace().collect::<Vec<_>>().join(" ");
-    for flag in ["--duration-ms", "--warmup-ms", "--repeats"] {
+    for flag in ["--duration-ms", "--warmup-ms", "--repeats", "--idle"] {
         let line = help.lines().find(|l| l.contains(flag)).unwrap();
         let default = line
             .split("[default: ")

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use super::{fail, warn, BenchArgs, ProgressLine};
 use crate::plan::Plan;
 use crate::proof::bench::{self, BenchConfig, Case, CaseResult, Contender, StreamResult};
+use crate::proof::bench_idle::{self, IdleResult};
 
 /// One generated server, built twice: the echo build runs the cases, the discard build the
 /// streaming case (the same binary when there is no streaming).
@@ -21,6 +22,7 @@ struct Measured {
     streams: Vec<StreamResult>,
     /// iperf3's single stream, when it could be measured.
     ceiling: Option<f64>,
+    idle: Vec<IdleResult>,
 }
 
 /// Bench fails with 1 for everything but an invalid spec (2), as the other commands do.
@@ -56,7 +58,12 @@ pub(super) fn bench(args: BenchArgs) -> ExitCode {
         Ok(builds) => builds,
         Err(message) => return bad_usage(message),
     };
-    let measured = match measure(&builds, &peers, &config) {
+    let idle_counts = if args.no_idle || udp {
+        Vec::new()
+    } else {
+        args.idle.clone()
+    };
+    let measured = match measure(&builds, &peers, &config, &idle_counts) {
         Ok(measured) => measured,
         Err(message) => return bad_usage(message),
     };
@@ -94,6 +101,29 @@ fn check_args(args: &BenchArgs) -> Result<(), String> {
         || args.pipeline > 1024
     {
         return Err("at most 20000 connections, 16 MiB messages and a pipeline of 1024".into());
+    }
+    if !args.no_idle && args.idle.contains(&0) {
+        return Err("--idle counts must be positive (--no-idle skips the case)".into());
+    }
+    // The load generator holds every connection of a case at once, plus a few descriptors
+    // of its own.
+    let most = args
+        .connections
+        .iter()
+        .chain(if args.no_idle {
+            &[][..]
+        } else {
+            &args.idle[..]
+        })
+        .max()
+        .copied()
+        .unwrap_or(0) as u64;
+    let room = bench_idle::raise_descriptor_limit().saturating_sub(64);
+    if most > room {
+        return Err(format!(
+            "{most} connections need {most} descriptors in this process, and it may hold {room} \
+             besides its own (the hard limit, `ulimit -Hn`, less 64)"
+        ));
     }
     if !(1..=600_000).contains(&args.duration_ms) || args.warmup_ms > 60_000 {
         return Err("--duration-ms must be 1..=600000 and --warmup-ms at most 60000".into());
@@ -245,6 +275,7 @@ fn measure(
     builds: &[Build],
     peers: &[(String, String)],
     config: &BenchConfig,
+    idle_counts: &[usize],
 ) -> Result<Measured, String> {
     let mut targets: Vec<Contender> = builds
         .iter()
@@ -258,6 +289,7 @@ fn measure(
         command: command.clone(),
     }));
     let results = bench::bench_all(&targets, config)?;
+    let idle = bench_idle::bench_idle(&targets, idle_counts, config)?;
     let (streams, ceiling) = if config.streaming {
         let targets: Vec<Contender> = builds
             .iter()
@@ -274,6 +306,7 @@ fn measure(
         results,
         streams,
         ceiling,
+        idle,
     })
 }
 
@@ -289,6 +322,7 @@ fn print_json(args: &BenchArgs, measured: &Measured) {
         "cases": measured.results,
         "streaming": measured.streams,
         "iperf3_mb_per_s": measured.ceiling,
+        "idle": measured.idle,
     });
     println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
 }
@@ -328,5 +362,8 @@ fn print_tables(args: &BenchArgs, measured: &Measured, baseline: Option<&str>) {
                 "iperf3", c
             );
         }
+    }
+    if !measured.idle.is_empty() {
+        print!("\n{}", bench_idle::table(&measured.idle, baseline));
     }
 }

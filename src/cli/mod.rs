@@ -192,6 +192,13 @@ pub struct BenchArgs {
     /// Skip the streaming case (discard handler, 64 KiB writes, iperf3 ceiling).
     #[arg(long)]
     pub no_stream: bool,
+    /// Idle connections per idle case, comma-separated: each echoes 64 bytes once, then stays
+    /// open and quiet, and the server's memory per connection is reported (TCP).
+    #[arg(long, value_delimiter = ',', default_values_t = [8000usize])]
+    pub idle: Vec<usize>,
+    /// Skip the idle-connections case.
+    #[arg(long)]
+    pub no_idle: bool,
     /// Another echo server under the same load: NAME=COMMAND with {port} where it listens, or
     /// `tokio` for the tokio echo server in benches/tokio-echo. Ratios are printed against the first.
     #[arg(long = "peer", value_name = "NAME=CMD")]

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use mio::{Events, Interest, Poll, Token};
 
+use super::bench_idle::{connect_spread, resident_bytes};
 use super::harness::{pin_current_thread, process_cpu_time, Launch, RunningServer};
 use super::load::Rng;
 
@@ -41,7 +42,7 @@ impl Progress {
         Progress(Some(std::sync::Arc::new(report)))
     }
 
-    fn report(&self, done: usize, total: usize, what: &str) {
+    pub(super) fn report(&self, done: usize, total: usize, what: &str) {
         if let Some(report) = &self.0 {
             report(done, total, what);
         }
@@ -117,6 +118,11 @@ pub struct CaseResult {
     pub losses: u64,
     /// Server CPU (user + system, all threads) per message over the measured window.
     pub server_cpu_ns_per_msg: Option<f64>,
+    /// Mean time to connect, one connection after another, before the run (TCP).
+    pub connect_us_per_conn: Option<f64>,
+    /// The server's resident memory at the end of the measured window, less what it held
+    /// before the first connection, per connection.
+    pub server_rss_bytes_per_conn: Option<f64>,
 }
 
 /// One stream of large writes into a discard server.
@@ -236,6 +242,11 @@ impl Server {
 
     pub fn cpu_time(&self) -> Option<Duration> {
         process_cpu_time(self.pid)
+    }
+
+    /// The measured process: the server itself, not a shell or a launcher.
+    pub fn pid(&self) -> u32 {
+        self.pid
     }
 
     pub fn stop(self) {
@@ -359,6 +370,8 @@ impl Tally {
             errors: self.errors,
             losses: self.losses,
             server_cpu_ns_per_msg: None,
+            connect_us_per_conn: None,
+            server_rss_bytes_per_conn: None,
         }
     }
 }
@@ -425,8 +438,9 @@ pub fn run_case(
 ) -> Result<CaseResult, String> {
     let mut poll = Poll::new().map_err(|e| e.to_string())?;
     let mut conns = Vec::with_capacity(case.connections);
+    let connecting = Instant::now();
     for i in 0..case.connections {
-        let std_stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        let std_stream = connect_spread(addr, i, Duration::from_secs(5))
             .map_err(|e| format!("connect #{i} to {addr}: {e}"))?;
         std_stream.set_nodelay(true).map_err(|e| e.to_string())?;
         std_stream
@@ -453,6 +467,7 @@ pub fn run_case(
             dead: false,
         });
     }
+    let connect_us = connecting.elapsed().as_secs_f64() * 1e6 / case.connections.max(1) as f64;
     let mut tally = Tally::new()?;
     let started = Instant::now();
     for c in conns.iter_mut() {
@@ -485,7 +500,9 @@ pub fn run_case(
             }
         }
     }
-    Ok(clock.finish(&tally, case))
+    let mut result = clock.finish(&tally, case);
+    result.connect_us_per_conn = Some(connect_us);
+    Ok(result)
 }
 
 /// Reads what arrived, checks it against what was sent, completes messages and sends the
@@ -576,12 +593,19 @@ pub fn run_once(
     let addr = server.addr;
     let label = server.label.clone();
     let mut cpu_marks = Vec::new();
+    let rss_before = resident_bytes(server.pid());
+    let mut rss_loaded = None;
     let result = std::thread::scope(|s| {
         s.spawn(|| {
             if let Some(cpu) = client_cpu {
                 let _ = pin_current_thread(cpu);
             }
-            let mark = |_| cpu_marks.push(server.cpu_time());
+            let mark = |opening: bool| {
+                cpu_marks.push(server.cpu_time());
+                if !opening {
+                    rss_loaded = resident_bytes(server.pid());
+                }
+            };
             if config.udp {
                 super::bench_udp::run_udp_case(addr, case, config, mark)
             } else {
@@ -600,6 +624,9 @@ pub fn run_once(
                 Some((end - start).as_nanos() as f64 / result.messages as f64);
         }
     }
+    result.server_rss_bytes_per_conn = rss_before
+        .zip(rss_loaded)
+        .map(|(before, loaded)| (loaded as f64 - before as f64) / case.connections as f64);
     Ok(result)
 }
 
@@ -843,7 +870,7 @@ pub fn tokio_peer_command_in(dir: &Path, udp: bool) -> Result<String, String> {
 /// An aligned table; ratios against `baseline` (a server label) when given.
 pub fn table(results: &[CaseResult], baseline: Option<&str>) -> String {
     let mut out = format!(
-        "{:<16} {:>5} {:>6} {:>4} {:>11} {:>9} {:>8} {:>8} {:>9} {:>6} {:>6} {:>12}",
+        "{:<16} {:>5} {:>6} {:>4} {:>11} {:>9} {:>8} {:>8} {:>9} {:>6} {:>6} {:>12} {:>8} {:>8}",
         "server",
         "conns",
         "size",
@@ -855,7 +882,9 @@ pub fn table(results: &[CaseResult], baseline: Option<&str>) -> String {
         "p999 us",
         "errors",
         "lost",
-        "cpu ns/msg"
+        "cpu ns/msg",
+        "conn us",
+        "B/conn"
     );
     if let Some(b) = baseline {
         out.push_str(&format!(
@@ -867,7 +896,7 @@ pub fn table(results: &[CaseResult], baseline: Option<&str>) -> String {
     out.push('\n');
     for r in results {
         out.push_str(&format!(
-            "{:<16} {:>5} {:>6} {:>4} {:>11.0} {:>9.1} {:>8.0} {:>8.0} {:>9.0} {:>6} {:>6} {:>12}",
+            "{:<16} {:>5} {:>6} {:>4} {:>11.0} {:>9.1} {:>8.0} {:>8.0} {:>9.0} {:>6} {:>6} {:>12} {:>8} {:>8}",
             r.server,
             r.case.connections,
             r.case.size,
@@ -880,6 +909,10 @@ pub fn table(results: &[CaseResult], baseline: Option<&str>) -> String {
             r.errors,
             r.losses,
             r.server_cpu_ns_per_msg
+                .map_or("-".to_string(), |v| format!("{v:.0}")),
+            r.connect_us_per_conn
+                .map_or("-".to_string(), |v| format!("{v:.1}")),
+            r.server_rss_bytes_per_conn
                 .map_or("-".to_string(), |v| format!("{v:.0}")),
         ));
         if let Some(b) = baseline {

@@ -4,6 +4,7 @@
 //! 0, read its ready line, check, send SIGTERM, expect exit status 0.
 
 pub mod bench;
+pub mod bench_idle;
 pub mod bench_udp;
 pub mod client;
 pub mod conversation;
