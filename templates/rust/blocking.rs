@@ -110,15 +110,13 @@ impl<W> Drop for SlotGuard<W> {
 /// One connection on its own thread: the machinery of `run_connection`, then `on_close`.
 fn connection_thread<H: Handler>(mut conn: Conn<H>, stop: RawFd, worker: &std::sync::Mutex<H::Worker>) {
     let mut access = Locked(worker);
-    let mut scratch = Vec::new();
-    if scratch.try_reserve_exact(BUFFER_SIZE).is_err() {
+    let Some(mut scratch) = ReceiveBuffer::new() else {
         // Out of memory: shed this connection rather than abort the process.
         conn.end(CloseReason::Error(libc::ENOMEM));
         conn.release(&mut access);
         return;
-    }
-    scratch.resize(BUFFER_SIZE, 0);
-    run_connection(&mut conn, stop, &mut access, &mut scratch);
+    };
+    run_connection(&mut conn, stop, &mut access, scratch.bytes());
     conn.release(&mut access);
 }
 

@@ -70,13 +70,11 @@ fn attempt(m: &mut Member, stop: RawFd) -> io::Result<Option<OwnedFd>> {
 /// client stops. Callbacks run under the worker's lock, as in the blocking server.
 fn member_thread<H: Handler>(mut m: Member, stop: RawFd, worker: &std::sync::Mutex<H::Worker>) {
     let mut access = Locked(worker);
-    let mut scratch = Vec::new();
-    if scratch.try_reserve_exact(BUFFER_SIZE).is_err() {
+    let Some(mut scratch) = ReceiveBuffer::new() else {
         log_line!("{PROGRAM}: connection {} of {}: out of memory", m.index + 1, options().connections);
         CLIENT_FAILED.store(true, Ordering::Relaxed);
         return;
-    }
-    scratch.resize(BUFFER_SIZE, 0);
+    };
     while m.state != MemberState::Done {
         if let (MemberState::Waiting, Some(at)) = (m.state, m.deadline) {
             let wait = at.saturating_duration_since(Instant::now()).as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
@@ -95,7 +93,7 @@ fn member_thread<H: Handler>(mut m: Member, stop: RawFd, worker: &std::sync::Mut
         m.state = MemberState::Open;
         let peer = m.target();
         let mut conn: Conn<H> = Conn::new(Socket::from(fd), peer, 0, Instant::now());
-        run_connection(&mut conn, stop, &mut access, &mut scratch);
+        run_connection(&mut conn, stop, &mut access, scratch.bytes());
         let (reason, failed, heard) = (conn.control.reason, conn.control.failed, conn.control.heard);
         conn.release(&mut access); // on_close runs here, under the worker's lock
         m.connection_ended(reason, failed, heard, &peer, Instant::now());

@@ -31,6 +31,42 @@ impl<W> WorkerAccess<W> for Locked<'_, W> {
     }
 }
 
+/// A connection thread's receive buffer, mapped fresh from the kernel: its pages read as zero
+/// without being written, so a connection that receives little touches one page of it rather
+/// than all `BUFFER_SIZE` bytes (a Vec filled with zeros, or calloc from a thread's malloc
+/// arena, writes every byte, and a thread per connection would keep them all).
+struct ReceiveBuffer(std::ptr::NonNull<u8>);
+
+impl ReceiveBuffer {
+    /// None when out of memory, so the connection is shed rather than the process aborted.
+    fn new() -> Option<ReceiveBuffer> {
+        // SAFETY: an anonymous private mapping of BUFFER_SIZE bytes (above zero: the spec's
+        // validation) at an address the kernel chooses; no existing memory is affected.
+        let bytes = unsafe {
+            libc::mmap(std::ptr::null_mut(), BUFFER_SIZE, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+        };
+        if bytes == libc::MAP_FAILED {
+            return None;
+        }
+        std::ptr::NonNull::new(bytes.cast()).map(ReceiveBuffer)
+    }
+
+    fn bytes(&mut self) -> &mut [u8] {
+        // SAFETY: the mapping is BUFFER_SIZE initialised (zero-filled) bytes, owned by self
+        // until drop, and borrowed mutably through self alone.
+        unsafe { std::slice::from_raw_parts_mut(self.0.as_ptr(), BUFFER_SIZE) }
+    }
+}
+
+impl Drop for ReceiveBuffer {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping `new` made, which nothing borrows any more.
+        unsafe {
+            libc::munmap(self.0.as_ptr().cast(), BUFFER_SIZE);
+        }
+    }
+}
+
 /// Runs one connection on the calling thread until it is done or a stop comes; the caller
 /// releases it. It sleeps in poll() on its socket, the stop pipe and its next deadline, and
 /// runs the same connection machinery as the event loops, so the handler contract

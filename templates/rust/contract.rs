@@ -83,11 +83,21 @@ impl std::error::Error for OutputRefused {}
 const OUT_CHUNK: usize = 16 * 1024;
 /// Chunks handed to one writev.
 const OUT_IOV: usize = 16;
+{%- if v.thread_per_connection %}
+
+/// A thread per connection keeps no spare chunks: a queue's chunks are freed when it empties,
+/// so an idle connection holds none.
+fn cached_chunk() -> Option<Vec<u8>> {
+    None
+}
+
+fn retire_chunk(_chunk: Vec<u8>) {}
+{%- else %}
+
 /// Chunks of `OUT_CHUNK` bytes an event loop's thread keeps for reuse: a connection whose
 /// queue is empty holds none, so an idle connection costs no chunk, and a busy loop still does
-/// not allocate for each reply.{% if v.thread_per_connection %} A thread per connection keeps
-/// none: its chunks are freed when its queue empties.{% endif %}
-const CHUNK_CACHE_MAX: usize = {% if v.thread_per_connection %}0{% else %}32{% endif %};
+/// not allocate for each reply.
+const CHUNK_CACHE_MAX: usize = 32;
 
 type ChunkCache = std::cell::RefCell<Vec<Vec<u8>>>;
 
@@ -102,7 +112,7 @@ fn cached_chunk() -> Option<Vec<u8>> {
 
 /// A chunk the queue is done with goes to the thread's cache while it has room.
 fn retire_chunk(mut chunk: Vec<u8>) {
-    if chunk.capacity() != OUT_CHUNK || CHUNK_CACHE_MAX == 0 {
+    if chunk.capacity() != OUT_CHUNK {
         return;
     }
     chunk.clear();
@@ -113,6 +123,7 @@ fn retire_chunk(mut chunk: Vec<u8>) {
         }
     });
 }
+{%- endif %}
 
 /// Output queued for the peer, sent in order: a list of chunks sent with writev, so a
 /// partial send costs no copying. There is no soft limit: a handler may always write below
