@@ -1,17 +1,94 @@
 
 /* ---------------------------------------------------------------------------------------------
  * The pool's connect attempts, the same in every event loop. The loop provides `members`,
- * `members_left` and `members_due_ms`, and watches connecting sockets with
- * loop_watch_connecting() / loop_unwatch_connecting().
+ * `members_left` and `members_due` (made by member_deadlines_init), and watches connecting
+ * sockets with loop_watch_connecting() / loop_unwatch_connecting().
  */
+
+static int member_deadlines_init(struct member_deadlines *d, unsigned members)
+{
+    d->len = 0;
+    d->cap = 2u * (size_t)members + 1;
+    d->items = calloc(d->cap, sizeof *d->items);
+    return d->items != NULL ? 0 : -1;
+}
+
+static int member_due_before(const struct member_due *a, const struct member_due *b)
+{
+    return a->at < b->at;
+}
+
+static void member_deadlines_sift_down(struct member_deadlines *d, size_t i)
+{
+    for (;;) {
+        size_t least = i, left = 2 * i + 1, right = left + 1;
+        struct member_due swap;
+        if (left < d->len && member_due_before(&d->items[left], &d->items[least])) {
+            least = left;
+        }
+        if (right < d->len && member_due_before(&d->items[right], &d->items[least])) {
+            least = right;
+        }
+        if (least == i) {
+            return;
+        }
+        swap = d->items[i];
+        d->items[i] = d->items[least];
+        d->items[least] = swap;
+        i = least;
+    }
+}
+
+/* The entry still says when its member must be looked at. */
+static int member_due_live(const struct member *members, const struct member_due *due)
+{
+    const struct member *m = &members[due->member];
+    return (m->state == MEMBER_CONNECTING || m->state == MEMBER_WAITING)
+           && m->deadline_ms == due->at;
+}
+
+/* Files a deadline; when the heap is full the stale entries go first (see struct
+ * member_deadlines: that always makes room). */
+static void member_deadlines_push(struct member_deadlines *d, const struct member *members,
+                                  uint64_t at, unsigned member)
+{
+    size_t i;
+    if (d->len == d->cap) {
+        size_t kept = 0;
+        for (i = 0; i < d->len; i++) {
+            if (member_due_live(members, &d->items[i])) {
+                d->items[kept++] = d->items[i];
+            }
+        }
+        d->len = kept;
+        for (i = d->len / 2; i-- > 0;) {
+            member_deadlines_sift_down(d, i);
+        }
+    }
+    i = d->len++;
+    d->items[i].at = at;
+    d->items[i].member = member;
+    while (i > 0 && member_due_before(&d->items[i], &d->items[(i - 1) / 2])) {
+        struct member_due swap = d->items[i];
+        d->items[i] = d->items[(i - 1) / 2];
+        d->items[(i - 1) / 2] = swap;
+        i = (i - 1) / 2;
+    }
+}
+
+static void member_deadlines_pop(struct member_deadlines *d)
+{
+    d->items[0] = d->items[--d->len];
+    member_deadlines_sift_down(d, 0);
+}
 
 /* Files the member's next deadline, or counts it out when it is done. */
 static void loop_member_settled(struct loop *lp, struct member *m)
 {
     if (m->state == MEMBER_DONE) {
         lp->members_left--;
-    } else if (m->state != MEMBER_OPEN && m->deadline_ms < lp->members_due_ms) {
-        lp->members_due_ms = m->deadline_ms;
+    } else if (m->state != MEMBER_OPEN && m->deadline_ms != NO_DEADLINE) {
+        member_deadlines_push(&lp->members_due, lp->members, m->deadline_ms, m->index);
     }
 }
 
@@ -59,33 +136,35 @@ static void loop_connect_failed(struct loop *lp, struct member *m, int error, ui
     loop_connect(lp, m, now);
 }
 
-/* Connect timeouts and ended backoffs; also finds the next such moment. */
+/* Connect timeouts and ended backoffs, in deadline order. */
 static void loop_members_due(struct loop *lp, uint64_t now)
 {
-    unsigned i;
-    if (lp->members_due_ms > now) {
-        return;
-    }
-    lp->members_due_ms = NO_DEADLINE;
-    for (i = 0; i < command_line.connections; i++) {
-        struct member *m = &lp->members[i];
-        if (m->state == MEMBER_CONNECTING && m->deadline_ms <= now) {
+    struct member_deadlines *d = &lp->members_due;
+    while (d->len > 0 && d->items[0].at <= now) {
+        struct member_due due = d->items[0];
+        struct member *m = &lp->members[due.member];
+        member_deadlines_pop(d);
+        if (!member_due_live(lp->members, &due)) {
+            continue; /* stale: the member connected, or filed a later deadline */
+        }
+        if (m->state == MEMBER_CONNECTING) {
             loop_connect_failed(lp, m, SOCKET_TIMED_OUT, now);
-        } else if (m->state == MEMBER_WAITING && m->deadline_ms <= now) {
+        } else {
             loop_connect(lp, m, now);
-        } else if (m->state == MEMBER_CONNECTING || m->state == MEMBER_WAITING) {
-            loop_member_settled(lp, m);
         }
     }
 }
 
-/* How long the loop may sleep given its own timeout and the pool's next deadline. */
+/* How long the loop may sleep given its own timeout and the pool's next deadline (a stale one
+ * on top only wakes it early, to skip it). */
 static int loop_members_timeout(const struct loop *lp, int timeout, uint64_t now)
 {
     int until_due;
-    if (lp->members_due_ms == NO_DEADLINE) {
+    uint64_t due;
+    if (lp->members_due.len == 0) {
         return timeout;
     }
-    until_due = lp->members_due_ms > now ? (int)(lp->members_due_ms - now) : 0;
+    due = lp->members_due.items[0].at;
+    until_due = due > now ? (int)(due - now) : 0;
     return timeout < 0 || until_due < timeout ? until_due : timeout;
 }

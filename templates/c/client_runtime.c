@@ -228,6 +228,23 @@ struct member {
     Conn *conn;
     char last_error[256];   /* what went wrong last, for the give-up message */
 };
+{%- if !v.thread_per_connection %}
+
+/* A member's connect timeout or backoff end, filed in the pool's deadlines. */
+struct member_due {
+    uint64_t at;
+    unsigned member;
+};
+
+/* The pool's deadlines, earliest first. An entry whose member has moved on since is stale and
+ * skipped when it comes up, so filing a deadline costs O(log n) and no expiry scans the pool.
+ * Room for twice the pool: each member has one live entry at most, so dropping the stale ones
+ * when it is full always makes room, and does so after at least a pool's worth of filings. */
+struct member_deadlines {
+    struct member_due *items;
+    size_t len, cap;
+};
+{%- endif %}
 
 /* A member's first state: its own backoff draws, no socket yet. */
 static void member_init(struct member *m, unsigned index)

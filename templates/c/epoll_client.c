@@ -36,7 +36,7 @@ struct loop {
     struct {{ v.name }}_worker worker;
     struct member *members;  /* the pool */
     unsigned members_left;   /* not done yet */
-    uint64_t members_due_ms; /* the earliest connect timeout or backoff end; NO_DEADLINE if none */
+    struct member_deadlines members_due; /* connect timeouts and backoff ends */
 };
 
 /* Whether an event's tag is a pool member (connecting) rather than a connection. */
@@ -217,11 +217,12 @@ static int loop_main(void)
     uint64_t now = now_ms();
 
     memset(&lp, 0, sizeof lp);
-    lp.members_due_ms = NO_DEADLINE;
     lp.scratch = malloc({{ v.upper }}_BUFFER_SIZE);
     lp.members = calloc(command_line.connections, sizeof *lp.members);
     lp.epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (lp.scratch == NULL || lp.members == NULL || lp.epfd < 0 || timers_init(&lp.timers) != 0) {
+    if (lp.scratch == NULL || lp.members == NULL
+        || member_deadlines_init(&lp.members_due, command_line.connections) != 0 || lp.epfd < 0
+        || timers_init(&lp.timers) != 0) {
         log_errno(lp.epfd < 0 ? "epoll_create1" : "malloc");
         goto out;
     }
@@ -262,6 +263,7 @@ out:
     }
     members_release(lp.members);
     free(lp.members);
+    free(lp.members_due.items);
     free(lp.timers.items);
 {%- if v.tcp %}
     chunk_cache_drain(&lp.chunks);

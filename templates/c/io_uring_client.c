@@ -46,7 +46,7 @@ struct loop {
     struct {{ v.name }}_worker worker;
     struct member *members;  /* the pool */
     unsigned members_left;   /* not done yet */
-    uint64_t members_due_ms; /* the earliest backoff end; NO_DEADLINE if none */
+    struct member_deadlines members_due; /* connect timeouts and backoff ends */
 };
 
 /* The kernel reads a linked timeout's duration when the request is submitted. */
@@ -293,9 +293,9 @@ static int loop_main(void)
     uint64_t now = now_ms();
 
     memset(&lp, 0, sizeof lp);
-    lp.members_due_ms = NO_DEADLINE;
     lp.members = calloc(command_line.connections, sizeof *lp.members);
-    if (lp.members == NULL || timers_init(&lp.timers) != 0) {
+    if (lp.members == NULL || member_deadlines_init(&lp.members_due, command_line.connections) != 0
+        || timers_init(&lp.timers) != 0) {
         log_errno("malloc");
         goto out_memory;
     }
@@ -349,6 +349,7 @@ static int loop_main(void)
 out_memory:
     members_release(lp.members);
     free(lp.members);
+    free(lp.members_due.items);
     free(lp.timers.items);
 {%- if v.tcp %}
     chunk_cache_drain(&lp.chunks);

@@ -49,7 +49,7 @@ struct loop {
     struct {{ v.name }}_worker worker;
     struct member *members;  /* the pool */
     unsigned members_left;   /* not done yet */
-    uint64_t members_due_ms; /* the earliest connect timeout or backoff end; NO_DEADLINE if none */
+    struct member_deadlines members_due; /* connect timeouts and backoff ends */
 };
 
 static int loop_watch_connecting(struct loop *lp, struct member *m)
@@ -166,11 +166,11 @@ static int loop_main(void)
     uint64_t now = now_ms();
 
     memset(&lp, 0, sizeof lp);
-    lp.members_due_ms = NO_DEADLINE;
     lp.fds = calloc(FIRST_MEMBER_SLOT + command_line.connections, sizeof *lp.fds);
     lp.members = calloc(command_line.connections, sizeof *lp.members);
     lp.scratch = malloc({{ v.upper }}_BUFFER_SIZE);
     if (lp.fds == NULL || lp.members == NULL || lp.scratch == NULL
+        || member_deadlines_init(&lp.members_due, command_line.connections) != 0
         || timers_init(&lp.timers) != 0) {
         log_errno("malloc");
         goto out;
@@ -203,6 +203,7 @@ static int loop_main(void)
 out:
     members_release(lp.members);
     free(lp.members);
+    free(lp.members_due.items);
     free(lp.fds);
     free(lp.timers.items);
 {%- if v.tcp %}

@@ -449,15 +449,21 @@ struct Pool {
     members: Vec<Member>,
     /// Members not done yet.
     left: usize,
-    /// The earliest connect timeout or backoff end.
-    due: Option<Instant>,
+    /// Connect timeouts and backoff ends, earliest first, with their member. An entry whose
+    /// member has moved on since is stale and skipped when it comes up: filing a deadline
+    /// costs O(log n), and no expiry scans the pool.
+    due: std::collections::BinaryHeap<std::cmp::Reverse<(Instant, usize)>>,
 }
 
 impl Pool {
     fn new() -> Pool {
         let seed = backoff_seed();
         let connections = options().connections;
-        Pool { members: (0..connections).map(|i| Member::new(i, seed)).collect(), left: connections, due: None }
+        Pool {
+            members: (0..connections).map(|i| Member::new(i, seed)).collect(),
+            left: connections,
+            due: std::collections::BinaryHeap::with_capacity(connections),
+        }
     }
 
     /// Files the member's next deadline, or counts it out when it is done.
@@ -468,7 +474,7 @@ impl Pool {
             MemberState::Open => {}
             _ => {
                 if let Some(at) = m.deadline {
-                    self.due = Some(self.due.map_or(at, |due| due.min(at)));
+                    self.due.push(std::cmp::Reverse((at, i)));
                 }
             }
         }
@@ -519,19 +525,19 @@ impl Pool {
         self.settled(i);
     }
 
-    /// Connect timeouts and ended backoffs; also finds the next such moment.
+    /// Connect timeouts and ended backoffs, in deadline order.
     fn expire(&mut self, now: Instant, watch: &mut Watch<'_>) {
-        if self.due.is_none_or(|due| due > now) {
-            return;
-        }
-        self.due = None;
-        for i in 0..self.members.len() {
-            let m = &self.members[i];
-            let passed = m.deadline.is_some_and(|at| at <= now);
-            match m.state {
-                MemberState::Connecting if passed => self.connect_failed(i, libc::ETIMEDOUT, now, watch),
-                MemberState::Waiting if passed => self.connect(i, now, watch),
-                MemberState::Connecting | MemberState::Waiting => self.settled(i),
+        while let Some(&std::cmp::Reverse((at, i))) = self.due.peek() {
+            if at > now {
+                break;
+            }
+            self.due.pop();
+            if self.members[i].deadline != Some(at) {
+                continue; // stale: the member connected, or filed a later deadline
+            }
+            match self.members[i].state {
+                MemberState::Connecting => self.connect_failed(i, libc::ETIMEDOUT, now, watch),
+                MemberState::Waiting => self.connect(i, now, watch),
                 _ => {}
             }
         }
@@ -540,7 +546,8 @@ impl Pool {
     /// How long the loop may sleep given its own `timeout_ms` (-1: no limit) and the pool's
     /// next deadline.
     fn timeout(&self, timeout_ms: i32, now: Instant) -> i32 {
-        let Some(due) = self.due else { return timeout_ms };
+        // A stale entry on top only wakes the loop early, to skip it.
+        let Some(&std::cmp::Reverse((due, _))) = self.due.peek() else { return timeout_ms };
         let until = due.saturating_duration_since(now).as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
         if timeout_ms < 0 {
             until

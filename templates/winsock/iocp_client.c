@@ -63,8 +63,7 @@ struct loop {
     struct connect_op **connects;  /* member i's ConnectEx under way, or NULL */
     unsigned connects_abandoned;   /* timed out or stopped, completion still to come */
     unsigned members_left;         /* not done yet */
-    uint64_t members_due_ms;       /* the earliest connect timeout or backoff end; NO_DEADLINE if
-                                    * none */
+    struct member_deadlines members_due; /* connect timeouts and backoff ends */
 };
 
 /* Attaches the member's socket to the port and makes the record its connect completes with.
@@ -458,10 +457,11 @@ static int loop_main(void)
     int status = -1;
 
     memset(&lp, 0, sizeof lp);
-    lp.members_due_ms = NO_DEADLINE;
     lp.members = calloc(command_line.connections, sizeof *lp.members);
     lp.connects = calloc(command_line.connections, sizeof *lp.connects);
-    if (lp.members == NULL || lp.connects == NULL || timers_init(&lp.timers) != 0) {
+    if (lp.members == NULL || lp.connects == NULL
+        || member_deadlines_init(&lp.members_due, command_line.connections) != 0
+        || timers_init(&lp.timers) != 0) {
         log_errno("malloc");
         goto out;
     }
@@ -492,6 +492,7 @@ static int loop_main(void)
 out:
     members_release(lp.members);
     free(lp.members);
+    free(lp.members_due.items);
     free(lp.connects);
     free(lp.timers.items);
 {%- if v.tcp %}
