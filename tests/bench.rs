@@ -93,7 +93,8 @@ fn bench_runs_generated_servers_and_a_peer_with_json_and_chart() {
         svg.starts_with("<svg")
             && svg.contains("c/epoll")
             && svg.contains("other (baseline)")
-            && svg.contains("× the baseline"),
+            && svg.contains("× the baseline")
+            && svg.contains("memory per connection under load"),
         "{svg}"
     );
 }

@@ -1004,19 +1004,7 @@ pub fn chart_svg(results: &[CaseResult], title: &str, baseline: Option<&str>) ->
     let group_w = (servers.len() as f64 * (bar_w + 2.0) + 28.0).max(110.0);
     let legend_w = 40.0 + 7.0 * servers.iter().map(|s| s.len()).max().unwrap_or(0) as f64;
     let width = (left + cases.len() as f64 * group_w + legend_w).max(720.0);
-    let height = top + 2.0 * panel_h + gap + 70.0;
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-    );
-    svg.push_str(&format!(
-        "<text x=\"{left}\" y=\"24\" font-size=\"15\" font-weight=\"bold\">{}</text>\n",
-        xml_escape(title)
-    ));
-    svg.push_str(&format!(
-        "<text x=\"{left}\" y=\"42\" fill=\"#555\">each bar: the server's figure ÷ {}'s in the same case (connections × message size, pipeline)</text>\n",
-        xml_escape(baseline)
-    ));
-    let panels: [(&str, Metric, &str); 2] = [
+    let mut panels: Vec<(&str, Metric, &str)> = vec![
         (
             "messages per second, × the baseline (higher is better)",
             |r| Some(r.msgs_per_s),
@@ -1028,6 +1016,28 @@ pub fn chart_svg(results: &[CaseResult], title: &str, baseline: Option<&str>) ->
             " ns",
         ),
     ];
+    if results
+        .iter()
+        .any(|r| r.server_rss_bytes_per_conn.is_some())
+    {
+        panels.push((
+            "server memory per connection under load, × the baseline (lower is better)",
+            |r| r.server_rss_bytes_per_conn.filter(|b| *b > 0.0),
+            " B",
+        ));
+    }
+    let height = top + panels.len() as f64 * (panel_h + gap) - gap + 70.0;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+    );
+    svg.push_str(&format!(
+        "<text x=\"{left}\" y=\"24\" font-size=\"15\" font-weight=\"bold\">{}</text>\n",
+        xml_escape(title)
+    ));
+    svg.push_str(&format!(
+        "<text x=\"{left}\" y=\"42\" fill=\"#555\">each bar: the server's figure ÷ {}'s in the same case (connections × message size, pipeline)</text>\n",
+        xml_escape(baseline)
+    ));
     let plot_right = left + cases.len() as f64 * group_w;
     for (p, (panel_title, metric, unit)) in panels.iter().enumerate() {
         let y0 = top + p as f64 * (panel_h + gap);
@@ -1038,7 +1048,8 @@ pub fn chart_svg(results: &[CaseResult], title: &str, baseline: Option<&str>) ->
         let max = cases
             .iter()
             .flat_map(|c| servers.iter().filter_map(move |s| ratio(s, c)))
-            .fold(1.0f64, f64::max);
+            .fold(1.0f64, f64::max)
+            * 1.08; // room above the tallest bar for its label
         let step = nice_step(max);
         let top_value = (max / step).ceil() * step;
         let scale = |v: f64| y0 + panel_h - panel_h * v / top_value;
