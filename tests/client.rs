@@ -594,6 +594,59 @@ fn a_name_that_resolves_only_later_is_found_by_a_later_attempt() {
     });
 }
 
+/// A name with several addresses, none of them answering: each connection tries them in turn,
+/// each refusal within a millisecond of the last, and files a deadline at every step. Every
+/// client gives up naming the error. The C clients run under AddressSanitizer here: their
+/// pool's deadline heap once wrote past its end when a member filed the same millisecond
+/// twice (its room assumed one live entry per member).
+#[test]
+fn a_name_whose_addresses_all_refuse_is_tried_address_by_address() {
+    let spec = echo_check_spec("  retry: { max_attempts: 3, base_ms: 1, max_ms: 2 }\n");
+    const NAME: &str = "sockgen-many";
+    for (lang, model) in client_targets("tcp") {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = plan_for(&spec, lang, model);
+        let client = if lang == "c" {
+            let compiler = proof::CCompiler::find().unwrap();
+            proof::build_c(
+                &plan,
+                &compiler,
+                dir.path(),
+                sockgen::proof::toolchain::ASAN_UBSAN_FLAGS,
+            )
+        } else {
+            proof::build(&plan, dir.path()).map_err(|(stage, e)| format!("{stage}: {e}"))
+        }
+        .unwrap_or_else(|e| panic!("{lang}/{model}: {e}"));
+        let hosts = dir.path().join("hosts");
+        let addresses: String = (2..=5).map(|i| format!("127.0.0.{i} {NAME}\n")).collect();
+        std::fs::write(&hosts, format!("127.0.0.1 localhost\n{addresses}")).unwrap();
+        let script = format!(
+            "mount --bind '{}' /etc/hosts && exec \"$@\"",
+            hosts.display()
+        );
+        let prefix = ["unshare", "--mount", "sh", "-c", script.as_str(), "sh"];
+        let port = port_nobody_listens_on().to_string();
+        let run = run_client_under(
+            &prefix,
+            &client,
+            &["-a", NAME, "-p", &port, "-c", "2"],
+            Duration::from_secs(30),
+            |_| {},
+        )
+        .unwrap();
+        let cell = format!("{lang}/{model}: {}", run.describe());
+        assert!(
+            !run.stderr.contains("Sanitizer") && !run.stderr.contains("runtime error"),
+            "{cell}"
+        );
+        assert_eq!(run.status, Some(1), "{cell}");
+        let gave_up = lines_with(&run.stderr, "gave up after 3 failed attempts");
+        assert_eq!(gave_up.len(), 2, "one per connection: {cell}");
+        assert!(gave_up.iter().all(|l| l.contains("ECONNREFUSED")), "{cell}");
+    }
+}
+
 /// A listener with a backlog of 0 that never accepts, filled up: further SYNs are dropped,
 /// so a connect neither succeeds nor fails until its timeout.
 fn black_hole() -> (std::os::fd::OwnedFd, SocketAddr, Vec<TcpStream>) {

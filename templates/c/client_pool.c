@@ -39,19 +39,21 @@ static void member_deadlines_sift_down(struct member_deadlines *d, size_t i)
     }
 }
 
-/* The entry still says when its member must be looked at. */
+/* The entry is its member's last filing, and the member still waits for that moment. */
 static int member_due_live(const struct member *members, const struct member_due *due)
 {
     const struct member *m = &members[due->member];
-    return (m->state == MEMBER_CONNECTING || m->state == MEMBER_WAITING)
+    return due->filing == m->deadlines_filed
+           && (m->state == MEMBER_CONNECTING || m->state == MEMBER_WAITING)
            && m->deadline_ms == due->at;
 }
 
-/* Files a deadline; when the heap is full the stale entries go first (see struct
- * member_deadlines: that always makes room). */
-static void member_deadlines_push(struct member_deadlines *d, const struct member *members,
-                                  uint64_t at, unsigned member)
+/* Files the member's deadline, making any earlier filing of it stale; when the heap is full
+ * the stale entries go first (see struct member_deadlines: that always makes room). */
+static void member_deadlines_push(struct member_deadlines *d, struct member *members,
+                                  unsigned member)
 {
+    struct member *m = &members[member];
     size_t i;
     if (d->len == d->cap) {
         size_t kept = 0;
@@ -66,8 +68,9 @@ static void member_deadlines_push(struct member_deadlines *d, const struct membe
         }
     }
     i = d->len++;
-    d->items[i].at = at;
-    d->items[i].member = member;
+    d->items[i].at = m->deadline_ms;
+    d->items[i].member = m->index;
+    d->items[i].filing = ++m->deadlines_filed;
     while (i > 0 && member_due_before(&d->items[i], &d->items[(i - 1) / 2])) {
         struct member_due swap = d->items[i];
         d->items[i] = d->items[(i - 1) / 2];
@@ -88,7 +91,7 @@ static void loop_member_settled(struct loop *lp, struct member *m)
     if (m->state == MEMBER_DONE) {
         lp->members_left--;
     } else if (m->state != MEMBER_OPEN && m->deadline_ms != NO_DEADLINE) {
-        member_deadlines_push(&lp->members_due, lp->members, m->deadline_ms, m->index);
+        member_deadlines_push(&lp->members_due, lp->members, m->index);
     }
 }
 

@@ -224,6 +224,9 @@ struct member {
     size_t address;         /* which of them is being tried */
     unsigned failures;      /* failed attempts in a row */
     uint64_t deadline_ms;   /* the connect timeout, or the end of the backoff */
+{%- if !v.thread_per_connection %}
+    unsigned deadlines_filed; /* the pool's filings of its deadline: the last one is live */
+{%- endif %}
     uint64_t rng;           /* its backoff draws */
     Conn *conn;
     char last_error[256];   /* what went wrong last, for the give-up message */
@@ -234,12 +237,14 @@ struct member {
 struct member_due {
     uint64_t at;
     unsigned member;
+    unsigned filing; /* which of the member's filings: only its last is live */
 };
 
-/* The pool's deadlines, earliest first. An entry whose member has moved on since is stale and
- * skipped when it comes up, so filing a deadline costs O(log n) and no expiry scans the pool.
- * Room for twice the pool: each member has one live entry at most, so dropping the stale ones
- * when it is full always makes room, and does so after at least a pool's worth of filings. */
+/* The pool's deadlines, earliest first. An entry whose member has filed another since is stale
+ * and skipped when it comes up, so filing a deadline costs O(log n) and no expiry scans the
+ * pool. Room for twice the pool: each member has one live entry at most (its last filing; the
+ * same deadline filed twice within a millisecond is still one), so dropping the stale ones when
+ * it is full always frees more than half, after at least a pool's worth of filings. */
 struct member_deadlines {
     struct member_due *items;
     size_t len, cap;
