@@ -986,8 +986,9 @@ fn unit_amount(key: &str, text: &str) -> Option<(u128, &'static str)> {
     sized.then_some((amount * bytes, "bytes"))
 }
 
-/// Where a key belongs when it was written in the wrong table (e.g. `nodelay` at the top).
-fn nested_home(key: &str) -> Option<String> {
+/// Every key the decoder knows, with the path of the table it belongs to, in spec order: found
+/// by decoding an empty spec, which visits every key (absent ones included).
+fn probed_keys() -> Vec<(String, &'static str)> {
     let mut probe = Decoder::default();
     decode_root(
         &Node {
@@ -996,8 +997,12 @@ fn nested_home(key: &str) -> Option<String> {
         },
         &mut probe,
     );
-    probe
-        .known_keys
+    probe.known_keys
+}
+
+/// Where a key belongs when it was written in the wrong table (e.g. `nodelay` at the top).
+fn nested_home(key: &str) -> Option<String> {
+    probed_keys()
         .into_iter()
         .find(|(path, k)| *k == key && !path.is_empty())
         .map(|(path, _)| path)
@@ -1098,16 +1103,8 @@ fn decode_root(root: &Node, dec: &mut Decoder) -> Spec {
 /// Every key the decoder knows, as full paths (`socket.keepalive.idle_s`), in spec order: what
 /// the schema, the starter and the reference are each checked against.
 pub fn known_key_paths() -> Vec<String> {
-    let mut dec = Decoder::default();
-    decode(
-        &Node {
-            value: Value::Map(Vec::new()),
-            span: 0..0,
-        },
-        &mut dec,
-    );
-    dec.known_keys
-        .iter()
+    probed_keys()
+        .into_iter()
         .map(|(path, key)| {
             if path.is_empty() {
                 key.to_string()

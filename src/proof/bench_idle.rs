@@ -15,7 +15,7 @@ use std::os::fd::FromRawFd;
 use std::time::{Duration, Instant};
 
 use super::bench::{cpu_plan, BenchConfig, Contender, Server};
-use super::harness::pin_current_thread;
+use super::harness::{kib_field, pin_current_thread, process_status_kib};
 
 /// Connections warmed up (opened, echoed, closed) before the first reading, so memory a server
 /// makes once (its first chunk cache, a worker's lazily made buffers) is not counted per
@@ -144,20 +144,12 @@ pub fn raise_descriptor_limit() -> u64 {
 
 /// Resident memory of a process in bytes (VmRSS: every thread shares it).
 pub fn resident_bytes(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    meminfo_field(&status, "VmRSS:")
+    process_status_kib(pid, "VmRSS:").map(|kib| kib * 1024)
 }
 
 /// The kernel's slab memory in bytes.
 fn kernel_slab_bytes() -> Option<u64> {
-    meminfo_field(&std::fs::read_to_string("/proc/meminfo").ok()?, "Slab:")
-}
-
-/// A `Name:   123 kB` line's value in bytes.
-fn meminfo_field(text: &str, name: &str) -> Option<u64> {
-    let line = text.lines().find(|l| l.starts_with(name))?;
-    let kb: u64 = line[name.len()..].split_whitespace().next()?.parse().ok()?;
-    Some(kb * 1024)
+    kib_field(&std::fs::read_to_string("/proc/meminfo").ok()?, "Slab:").map(|kib| kib * 1024)
 }
 
 /// Connects, has one message echoed and checked; the connection stays open.

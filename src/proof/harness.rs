@@ -188,6 +188,22 @@ pub fn pin_current_thread(cpu: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// A `Name:   123 kB` field of a /proc file's text (`/proc/PID/status`, `/proc/meminfo`), in
+/// KiB.
+pub fn kib_field(text: &str, field: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// A field of `/proc/PID/status` in KiB (`VmRSS:` is resident memory, every thread's).
+pub fn process_status_kib(pid: u32, field: &str) -> Option<u64> {
+    kib_field(
+        &std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?,
+        field,
+    )
+}
+
 /// CPU time a process has used, every thread included: the sum of each task's on-CPU
 /// nanoseconds from /proc/PID/task/*/schedstat (finer than the 10 ms ticks of
 /// /proc/PID/stat, which is the fallback). Threads that already exited are not counted,
@@ -485,13 +501,7 @@ impl RunningServer {
 
     fn status_kib(&self, field: &str) -> u64 {
         self.pid()
-            .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
-            .and_then(|status| {
-                status
-                    .lines()
-                    .find_map(|l| l.strip_prefix(field))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            })
+            .and_then(|pid| process_status_kib(pid, field))
             .unwrap_or(0)
     }
 
